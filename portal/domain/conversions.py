@@ -1,0 +1,107 @@
+"""Conversions: rated sales or leads, their basket positions and their revision history."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+class ConversionStatus(enum.Enum):
+    OPEN = "OPEN"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+
+
+class RevisionSource(enum.Enum):
+    TRACKING = "TRACKING"
+    REQUEST = "REQUEST"
+    VALIDATION = "VALIDATION"
+    IMPORT = "IMPORT"
+    ADMIN = "ADMIN"
+
+
+SUB_ID_COUNT = 6
+
+
+@dataclass(frozen=True, slots=True)
+class BasketPosition:
+    position: int
+    category: str
+    order_value: Decimal
+    commission: Decimal
+    status: ConversionStatus
+    product_id: str | None = None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    id: int
+    program_id: int
+    partner_id: int
+    order_id: str
+    target: str
+    category: str
+    tracking_time: datetime
+    currency: str
+    order_value: Decimal
+    commission: Decimal
+    status: ConversionStatus
+    commission_model_name: str | None
+    commission_breakdown: dict[str, Any]
+    commission_overridden: bool
+    original_order_value: Decimal | None
+    original_currency: str | None
+    exchange_rate: Decimal | None
+    conversion_note: str | None
+    sub_ids: tuple[str | None, ...]
+    device: str | None
+    basket: tuple[BasketPosition, ...]
+    payout_entry_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def paid(self) -> bool:
+        """A conversion in a payout entry is paid and can no longer change."""
+        return self.payout_entry_id is not None
+
+
+def status_from_basket(positions: tuple[BasketPosition, ...]) -> ConversionStatus:
+    """CONFIRMED when at least one position is confirmed, REJECTED when all are rejected."""
+    statuses = {p.status for p in positions}
+    if ConversionStatus.CONFIRMED in statuses:
+        return ConversionStatus.CONFIRMED
+    if statuses == {ConversionStatus.REJECTED}:
+        return ConversionStatus.REJECTED
+    return ConversionStatus.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionRevision:
+    id: int
+    conversion_id: int
+    number: int
+    source: RevisionSource
+    actor_user_id: int | None
+    request_id: int | None
+    created_at: datetime
+    changes: tuple[FieldChange, ...] = field(default_factory=tuple)
+
+
+def diff_fields(before: dict[str, str | None], after: dict[str, str | None]) -> list[FieldChange]:
+    """The field-level diff between two flat renderings of a conversion (None = absent)."""
+    keys = list(dict.fromkeys([*before, *after]))
+    return [
+        FieldChange(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
+    ]

@@ -1,0 +1,86 @@
+"""Partners and their relationships to programs, with the relationship's status machine."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal.domain.errors import DomainError
+from portal.domain.programs import FollowUpPolicy
+
+
+class RelationshipStatus(enum.Enum):
+    APPLIED = "APPLIED"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    REJECTED = "REJECTED"
+    BLOCKED = "BLOCKED"
+
+
+_S = RelationshipStatus
+# Who may move a relationship where. A rejected partner may apply again; a blocked one may not
+# (only the advertiser can lift a block).
+ADVERTISER_TRANSITIONS: dict[RelationshipStatus, frozenset[RelationshipStatus]] = {
+    _S.APPLIED: frozenset({_S.ACTIVE, _S.REJECTED, _S.BLOCKED}),
+    _S.ACTIVE: frozenset({_S.PAUSED, _S.BLOCKED}),
+    _S.PAUSED: frozenset({_S.ACTIVE, _S.BLOCKED}),
+    _S.REJECTED: frozenset({_S.ACTIVE, _S.BLOCKED}),
+    _S.BLOCKED: frozenset({_S.ACTIVE}),
+}
+PARTNER_MAY_APPLY_FROM: frozenset[RelationshipStatus | None] = frozenset({None, _S.REJECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    id: int
+    name: str
+    payout_currency: str
+    country: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    id: int
+    partner_id: int
+    program_id: int
+    status: RelationshipStatus
+    commission_model_id: int | None
+    follow_up_policy: FollowUpPolicy | None
+    follow_up_window_days: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def check_transition(
+    current: RelationshipStatus | None, new: RelationshipStatus, commission_model_id: int | None
+) -> None:
+    """Raise unless an advertiser (or admin) may move a relationship from `current` to `new`."""
+    if current is not None and current != new and new not in ADVERTISER_TRANSITIONS[current]:
+        raise DomainError(
+            "INVALID_TRANSITION",
+            f"a relationship cannot go from {current.value} to {new.value}",
+            ("status",),
+        )
+    if new is RelationshipStatus.ACTIVE and commission_model_id is None:
+        raise DomainError(
+            "COMMISSION_MODEL_REQUIRED",
+            "an ACTIVE relationship needs a commission model",
+            ("commissionModelId",),
+        )
+
+
+def check_application(current: RelationshipStatus | None) -> None:
+    """Raise unless a partner may apply (again) to a program."""
+    if current not in PARTNER_MAY_APPLY_FROM:
+        assert current is not None
+        code = "BLOCKED" if current is RelationshipStatus.BLOCKED else "ALREADY_APPLIED"
+        raise DomainError(code, f"the relationship is {current.value}", ("programId",))
+
+
+def validate_country(country: str) -> str:
+    code = country.strip().upper()
+    if len(code) != 2 or not code.isalpha() or not code.isascii():
+        raise DomainError("INVALID_COUNTRY", "a country is an ISO 3166-1 alpha-2 code", ("country",))
+    return code

@@ -1,0 +1,120 @@
+"""Advertisers, their programs, and the program-scoped vocabularies (categories, targets, notes)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from portal.domain.errors import DomainError
+from portal.domain.money import require_currency
+
+DEFAULT_CATEGORY = "default"
+DEFAULT_TARGETS = ("SALE_NEW_CUSTOMER", "SALE_EXISTING_CUSTOMER", "LEAD")
+DEFAULT_NOTES = {
+    "RETURNED": "The order was returned",
+    "INVALID_ORDER": "The order is invalid (cancelled, fraudulent or a test)",
+    "DUPLICATE": "The order was tracked twice",
+    "OTHER_REASON": "Other reason",
+}
+
+
+class ConsentMode(enum.Enum):
+    """RELAXED counts every touchpoint; RESTRICTIVE ignores touchpoints without consent."""
+
+    RELAXED = "RELAXED"
+    RESTRICTIVE = "RESTRICTIVE"
+
+
+class FollowUpPolicy(enum.Enum):
+    """Who earns a returning customer's follow-up order (SPEC §5)."""
+
+    FIRST_ORDER_ONLY = "FIRST_ORDER_ONLY"
+    FIRST_ORDER_AND_WINDOW = "FIRST_ORDER_AND_WINDOW"
+    LIFETIME = "LIFETIME"
+    WHENEVER_TRACKED = "WHENEVER_TRACKED"
+
+
+@dataclass(frozen=True, slots=True)
+class Advertiser:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    id: int
+    advertiser_id: int
+    name: str
+    currency: str
+    cookie_lifetime_days: int
+    consent_mode: ConsentMode
+    follow_up_policy: FollowUpPolicy
+    follow_up_window_days: int
+    allow_self_acceptance: bool
+    created_at: datetime
+
+    def with_currency(self, currency: str, has_conversions: bool) -> Program:
+        """A program's currency is fixed once it has conversions."""
+        require_currency(currency, ("currency",))
+        if currency != self.currency and has_conversions:
+            raise DomainError(
+                "CURRENCY_LOCKED",
+                f"the currency of program {self.name!r} cannot change: it already has conversions",
+                ("currency",),
+            )
+        return replace(self, currency=currency)
+
+
+def validate_program_settings(
+    cookie_lifetime_days: int, follow_up_window_days: int, name: str
+) -> None:
+    if not name.strip():
+        raise DomainError("BLANK", "the name must not be blank", ("name",))
+    if len(name) > 200:
+        raise DomainError("TOO_LONG", "the name has at most 200 characters", ("name",))
+    if not 1 <= cookie_lifetime_days <= 3650:
+        raise DomainError(
+            "OUT_OF_RANGE", "the cookie lifetime is 1 to 3650 days", ("cookieLifetimeDays",)
+        )
+    if not 1 <= follow_up_window_days <= 3650:
+        raise DomainError(
+            "OUT_OF_RANGE", "the follow-up window is 1 to 3650 days", ("followUpWindowDays",)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingCategory:
+    id: int
+    program_id: int
+    key: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionTarget:
+    id: int
+    program_id: int
+    key: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionNote:
+    id: int
+    program_id: int
+    code: str
+    text: str
+
+
+def validate_key(key: str, field: tuple[str, ...]) -> str:
+    """Keys of categories, targets and notes: 1–64 characters of letters, digits, `_`, `-`."""
+    cleaned = key.strip()
+    if not cleaned or len(cleaned) > 64 or not all(c.isalnum() or c in "_-" for c in cleaned):
+        raise DomainError(
+            "INVALID_KEY", "a key is 1–64 letters, digits, '_' or '-'", field
+        )
+    return cleaned

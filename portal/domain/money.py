@@ -106,3 +106,23 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def canonical(amount: Decimal, currency: str) -> Decimal:
+    """The amount without padding zeros beyond the currency's minor unit ("5.100000" → "5.10");
+    significant digits are never dropped."""
+    minor = minor_units(currency)
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or -exponent <= minor:
+        return amount.quantize(Decimal(1).scaleb(-minor))
+    stripped = amount.normalize()
+    stripped_exp = stripped.as_tuple().exponent
+    assert isinstance(stripped_exp, int)
+    return amount.quantize(Decimal(1).scaleb(min(stripped_exp, -minor)))
+
+
+def without_padding(value: Decimal) -> Decimal:
+    """A non-money decimal (a rate, a percentage) without padding zeros: 5.0000 → 5."""
+    normalized = value.normalize()
+    exponent = normalized.as_tuple().exponent
+    return normalized.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normalized

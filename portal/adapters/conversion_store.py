@@ -1,0 +1,115 @@
+"""Persistence of conversions and their revisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert
+
+from portal.adapters.rows import basket_to_json
+from portal.adapters.tables import conversion_revisions, conversions
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.conversions import BasketPosition, ConversionStatus, FieldChange, RevisionSource
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversion:
+    program_id: int
+    partner_id: int
+    order_id: str
+    target: str
+    category: str
+    tracking_time: datetime
+    currency: str
+    order_value: Decimal
+    commission: Decimal
+    status: ConversionStatus
+    commission_model_name: str | None
+    commission_breakdown: dict[str, Any]
+    commission_overridden: bool = False
+    original_order_value: Decimal | None = None
+    original_currency: str | None = None
+    exchange_rate: Decimal | None = None
+    conversion_note: str | None = None
+    sub_ids: tuple[str | None, ...] = (None,) * 6
+    device: str | None = None
+    basket: tuple[BasketPosition, ...] = ()
+    customer_id_hash: str | None = None
+    email_hash: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rendered(self) -> dict[str, str | None]:
+        """Flat text rendering, the 'after' side of the creating revision's diff."""
+        out: dict[str, str | None] = {
+            "orderId": self.order_id,
+            "conversionTarget": self.target,
+            "trackingCategory": self.category,
+            "trackingTime": self.tracking_time.isoformat(),
+            "orderValue": str(self.order_value),
+            "commission": str(self.commission),
+            "status": self.status.value,
+            "commissionModelName": self.commission_model_name,
+            "conversionNote": self.conversion_note,
+            "device": self.device,
+        }
+        for i, sub_id in enumerate(self.sub_ids, start=1):
+            out[f"subId{i}"] = sub_id
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def conversion_values(new: NewConversion, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "program_id": new.program_id,
+        "partner_id": new.partner_id,
+        "order_id": new.order_id,
+        "target": new.target,
+        "category": new.category,
+        "tracking_time": new.tracking_time,
+        "currency": new.currency,
+        "order_value": new.order_value,
+        "commission": new.commission,
+        "status": new.status.value,
+        "commission_model_name": new.commission_model_name,
+        "commission_breakdown": new.commission_breakdown,
+        "commission_overridden": new.commission_overridden,
+        "original_order_value": new.original_order_value,
+        "original_currency": new.original_currency,
+        "exchange_rate": new.exchange_rate,
+        "conversion_note": new.conversion_note,
+        "device": new.device,
+        "basket": basket_to_json(new.basket),
+        "customer_id_hash": new.customer_id_hash,
+        "email_hash": new.email_hash,
+        "created_at": now,
+        "updated_at": now,
+    }
+    for i in range(6):
+        values[f"sub_id_{i + 1}"] = new.sub_ids[i] if i < len(new.sub_ids) else None
+    return values
+
+
+async def insert_conversion(
+    uow: UnitOfWork,
+    new: NewConversion,
+    source: RevisionSource,
+    actor_user_id: int | None,
+    request_id: int | None = None,
+) -> int:
+    """Stores the conversion and its first revision (every field, from nothing)."""
+    conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
+    changes = [FieldChange(k, None, v) for k, v in new.rendered().items()]
+    await uow.execute(
+        insert(conversion_revisions).values(
+            conversion_id=conversion_id,
+            number=1,
+            source=source.value,
+            actor_user_id=actor_user_id,
+            request_id=request_id,
+            created_at=uow.now,
+            changes=[{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+        )
+    )
+    return conversion_id

@@ -1,0 +1,156 @@
+"""Keyset pagination: opaque cursors of (sort value, id), stable under inserts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import orjson
+from sqlalchemy import ColumnElement, Float, Select, and_, cast, or_
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portal.domain.errors import DomainError
+
+T = TypeVar("T")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+class InvalidPageRequest(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def validated(self) -> PageRequest:
+        for name, value in (("first", self.first), ("last", self.last)):
+            if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
+                raise InvalidPageRequest(
+                    "PAGE_SIZE_OUT_OF_RANGE", f"{name} must be between 1 and {MAX_PAGE_SIZE}", (name,)
+                )
+        if self.first is not None and self.last is not None:
+            raise InvalidPageRequest("INVALID_PAGINATION", "give first or last, not both", ("last",))
+        return self
+
+    @property
+    def backwards(self) -> bool:
+        return self.last is not None or (self.before is not None and self.first is None)
+
+    @property
+    def size(self) -> int:
+        return (self.last if self.backwards else self.first) or DEFAULT_PAGE_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """How a list is ordered: a column (or expression), its cursor codec, and the id tiebreaker."""
+
+    name: str
+    column: ColumnElement[Any]
+    id_column: ColumnElement[Any]
+    descending: bool
+    kind: str  # "datetime" | "decimal" | "str" | "int"
+
+    def comparable(self, dialect: str) -> ColumnElement[Any]:
+        # SQLite keeps exact decimals as text; order them numerically.
+        if self.kind == "decimal" and dialect == "sqlite":
+            return cast(self.column, Float)
+        return self.column
+
+    def encode(self, row: Row[Any]) -> str:
+        value = row._mapping[self.column.key] if self.column.key in row._mapping else None  # type: ignore[attr-defined]
+        payload = [self.name, _dump(value), row._mapping[self.id_column.key]]  # type: ignore[attr-defined]
+        return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+    def decode(self, cursor: str, argument: str) -> tuple[Any, int]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            name, raw, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+            if name != self.name or not isinstance(row_id, int):
+                raise ValueError("cursor of another ordering")
+            return _load(raw, self.kind), row_id
+        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+            raise InvalidPageRequest(
+                "INVALID_CURSOR", f"{argument} is not a cursor of this list and ordering", (argument,)
+            ) from None
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _load(raw: Any, kind: str) -> Any:
+    if raw is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(raw)
+    if kind == "decimal":
+        return Decimal(raw)
+    if kind == "int":
+        return int(raw)
+    return str(raw)
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def _after(key: SortKey, dialect: str, value: Any, row_id: int, forward: bool) -> ColumnElement[bool]:
+    """Rows strictly after (value, id) in the direction of travel."""
+    column = key.comparable(dialect)
+    bound: Any = float(value) if key.kind == "decimal" and dialect == "sqlite" else value
+    greater = forward != key.descending
+    if greater:
+        return or_(column > bound, and_(column == bound, key.id_column > row_id))
+    return or_(column < bound, and_(column == bound, key.id_column < row_id))
+
+
+async def fetch_page(
+    conn: AsyncConnection,
+    stmt: Select[Any],
+    key: SortKey,
+    page: PageRequest,
+    build: Callable[[Row[Any]], T],
+) -> Page[T]:
+    """Run `stmt` (already filtered and scoped) for one page, asking for one row more than the
+    page size to learn whether another page follows."""
+    page = page.validated()
+    dialect = conn.dialect.name
+    forward = not page.backwards
+    cursor = page.before if page.backwards else page.after
+    if cursor is not None:
+        value, row_id = key.decode(cursor, "before" if page.backwards else "after")
+        stmt = stmt.where(_after(key, dialect, value, row_id, forward))
+    column = key.comparable(dialect)
+    ascending = forward != key.descending
+    order = (column.asc(), key.id_column.asc()) if ascending else (column.desc(), key.id_column.desc())
+    rows: Sequence[Row[Any]] = (await conn.execute(stmt.order_by(*order).limit(page.size + 1))).all()
+    more = len(rows) > page.size
+    rows = list(rows[: page.size])
+    if not forward:
+        rows.reverse()
+    return Page(
+        items=[build(r) for r in rows],
+        cursors=[key.encode(r) for r in rows],
+        has_next_page=more if forward else page.before is not None,
+        has_previous_page=more if not forward else page.after is not None,
+    )

@@ -1,0 +1,300 @@
+"""Read model: every read of the API goes through a `Reader` bound to one viewer, and every
+statement it runs is scoped by `portal.adapters.visibility`. Each call opens its own short
+connection, so concurrent GraphQL resolvers never share one."""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters import rows
+from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
+from portal.adapters.tables import (
+    advertisers,
+    commission_models,
+    commission_periods,
+    commission_rates,
+    conversion_notes,
+    conversion_revisions,
+    conversion_targets,
+    conversions,
+    partners,
+    programs,
+    relationships,
+    tracking_categories,
+    users,
+)
+from portal.adapters.visibility import visible
+from portal.domain.access import Viewer
+from portal.domain.commission import CommissionModel
+from portal.domain.conversions import ConversionRevision, ConversionStatus
+from portal.domain.partners import RelationshipStatus
+
+T = TypeVar("T")
+
+
+class SortDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class ConversionSortField(enum.Enum):
+    TRACKING_TIME = "tracking_time"
+    ORDER_VALUE = "order_value"
+    COMMISSION = "commission"
+    CREATED_AT = "created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionFilter:
+    program_ids: tuple[int, ...] = ()
+    partner_ids: tuple[int, ...] = ()
+    statuses: tuple[ConversionStatus, ...] = ()
+    tracked_from: datetime | None = None  # inclusive
+    tracked_to: datetime | None = None  # exclusive
+    order_id: str | None = None
+    categories: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RelationshipFilter:
+    program_ids: tuple[int, ...] = ()
+    partner_ids: tuple[int, ...] = ()
+    statuses: tuple[RelationshipStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NamedFilter:
+    """Filter of the small lists (programs, partners, commission models)."""
+
+    search: str | None = None
+    program_ids: tuple[int, ...] = ()
+    advertiser_ids: tuple[int, ...] = ()
+
+
+_SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
+    "Advertiser": (advertisers, rows.advertiser),
+    "Program": (programs, rows.program),
+    "Partner": (partners, rows.partner),
+    "Relationship": (relationships, rows.relationship),
+    "Conversion": (conversions, rows.conversion),
+    "User": (users, rows.user),
+}
+NODE_KINDS = frozenset([*_SIMPLE, "CommissionModel"])
+
+
+@dataclass(slots=True)
+class Listing:
+    """One page of a list plus a way to count the whole filtered list when asked."""
+
+    page: Page[Any]
+    count: Callable[[], Any]
+
+
+class Reader:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self.engine = engine
+        self.viewer = viewer
+
+    # -- by id ---------------------------------------------------------------------------------
+
+    async def get_many(self, kind: str, ids: Sequence[int]) -> list[Any | None]:
+        """The objects of `kind` with these ids, in order; None where missing or not visible."""
+        if kind == "CommissionModel":
+            found: dict[int, Any] = await self._commission_models(ids)
+        else:
+            table, build = _SIMPLE[kind]
+            stmt = select(table).where(table.c.id.in_(set(ids)), visible(table, self.viewer))
+            async with self.engine.connect() as conn:
+                found = {r.id: build(r) for r in await conn.execute(stmt)}
+        return [found.get(i) for i in ids]
+
+    async def _commission_models(
+        self, ids: Sequence[int] | None = None, where: ColumnElement[bool] | None = None
+    ) -> dict[int, CommissionModel]:
+        stmt = select(commission_models).where(visible(commission_models, self.viewer))
+        if ids is not None:
+            stmt = stmt.where(commission_models.c.id.in_(set(ids)))
+        if where is not None:
+            stmt = stmt.where(where)
+        async with self.engine.connect() as conn:
+            model_rows = (await conn.execute(stmt)).all()
+            model_ids = [r.id for r in model_rows]
+            period_rows = (
+                await conn.execute(
+                    select(commission_periods)
+                    .where(commission_periods.c.model_id.in_(model_ids))
+                    .order_by(commission_periods.c.valid_from)
+                )
+            ).all()
+            rate_rows = (
+                await conn.execute(
+                    select(commission_rates)
+                    .where(commission_rates.c.period_id.in_([p.id for p in period_rows]))
+                    .order_by(commission_rates.c.id)
+                )
+            ).all()
+        rates = defaultdict(list)
+        for r in rate_rows:
+            rates[r.period_id].append(rows.commission_rate(r))
+        periods = defaultdict(list)
+        for p in period_rows:
+            periods[p.model_id].append(rows.commission_period(p, tuple(rates[p.id])))
+        return {m.id: rows.commission_model(m, tuple(periods[m.id])) for m in model_rows}
+
+    async def program_vocabulary(self, kind: str, program_ids: Sequence[int]) -> list[list[Any]]:
+        """Tracking categories, conversion targets or conversion notes of visible programs."""
+        table, build, order = {
+            "categories": (tracking_categories, rows.tracking_category, tracking_categories.c.key),
+            "targets": (conversion_targets, rows.conversion_target, conversion_targets.c.key),
+            "notes": (conversion_notes, rows.conversion_note, conversion_notes.c.code),
+        }[kind]
+        stmt = (
+            select(table)
+            .join(programs, programs.c.id == table.c.program_id)
+            .where(table.c.program_id.in_(set(program_ids)), visible(programs, self.viewer))
+            .order_by(order)
+        )
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        async with self.engine.connect() as conn:
+            for r in await conn.execute(stmt):
+                grouped[r.program_id].append(build(r))
+        return [grouped[i] for i in program_ids]
+
+    async def program_commission_models(self, program_ids: Sequence[int]) -> list[list[Any]]:
+        found = await self._commission_models(
+            where=commission_models.c.program_id.in_(set(program_ids))
+        )
+        grouped: dict[int, list[CommissionModel]] = defaultdict(list)
+        for model in sorted(found.values(), key=lambda m: m.name):
+            grouped[model.program_id].append(model)
+        return [grouped[i] for i in program_ids]
+
+    async def conversion_history(self, conversion_ids: Sequence[int]) -> list[list[ConversionRevision]]:
+        stmt = (
+            select(conversion_revisions)
+            .join(conversions, conversions.c.id == conversion_revisions.c.conversion_id)
+            .where(
+                conversion_revisions.c.conversion_id.in_(set(conversion_ids)),
+                visible(conversions, self.viewer),
+            )
+            .order_by(conversion_revisions.c.conversion_id, conversion_revisions.c.number)
+        )
+        grouped: dict[int, list[ConversionRevision]] = defaultdict(list)
+        async with self.engine.connect() as conn:
+            for r in await conn.execute(stmt):
+                grouped[r.conversion_id].append(rows.conversion_revision(r))
+        return [grouped[i] for i in conversion_ids]
+
+    # -- lists ---------------------------------------------------------------------------------
+
+    async def _listing(
+        self,
+        table: Table,
+        conditions: list[ColumnElement[bool]],
+        key: SortKey,
+        page: PageRequest,
+        build: Callable[[Row[Any]], T],
+    ) -> Listing:
+        where = and_(visible(table, self.viewer), *conditions)
+        stmt: Select[Any] = select(table).where(where)
+        async with self.engine.connect() as conn:
+            result = await fetch_page(conn, stmt, key, page, build)
+
+        async def count() -> int:
+            async with self.engine.connect() as conn:
+                total = await conn.scalar(select(func.count()).select_from(table).where(where))
+            return int(total or 0)
+
+        return Listing(result, count)
+
+    async def list_conversions(
+        self,
+        filter: ConversionFilter,
+        sort: ConversionSortField,
+        direction: SortDirection,
+        page: PageRequest,
+    ) -> Listing:
+        c = conversions.c
+        conditions: list[ColumnElement[bool]] = []
+        if filter.program_ids:
+            conditions.append(c.program_id.in_(filter.program_ids))
+        if filter.partner_ids:
+            conditions.append(c.partner_id.in_(filter.partner_ids))
+        if filter.statuses:
+            conditions.append(c.status.in_([s.value for s in filter.statuses]))
+        if filter.tracked_from is not None:
+            conditions.append(c.tracking_time >= filter.tracked_from)
+        if filter.tracked_to is not None:
+            conditions.append(c.tracking_time < filter.tracked_to)
+        if filter.order_id is not None:
+            conditions.append(c.order_id == filter.order_id)
+        if filter.categories:
+            conditions.append(c.category.in_(filter.categories))
+        if filter.targets:
+            conditions.append(c.target.in_(filter.targets))
+        column = c[sort.value]
+        kind = "decimal" if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION) else "datetime"
+        key = SortKey(sort.name, column, c.id, direction is SortDirection.DESC, kind)
+        return await self._listing(conversions, conditions, key, page, rows.conversion)
+
+    async def list_relationships(
+        self, filter: RelationshipFilter, direction: SortDirection, page: PageRequest
+    ) -> Listing:
+        c = relationships.c
+        conditions: list[ColumnElement[bool]] = []
+        if filter.program_ids:
+            conditions.append(c.program_id.in_(filter.program_ids))
+        if filter.partner_ids:
+            conditions.append(c.partner_id.in_(filter.partner_ids))
+        if filter.statuses:
+            conditions.append(c.status.in_([s.value for s in filter.statuses]))
+        key = SortKey("UPDATED_AT", c.updated_at, c.id, direction is SortDirection.DESC, "datetime")
+        return await self._listing(relationships, conditions, key, page, rows.relationship)
+
+    async def list_named(
+        self, kind: str, filter: NamedFilter, direction: SortDirection, page: PageRequest
+    ) -> Listing:
+        table, build = {
+            "Program": (programs, rows.program),
+            "Partner": (partners, rows.partner),
+            "Advertiser": (advertisers, rows.advertiser),
+        }[kind]
+        conditions: list[ColumnElement[bool]] = []
+        if filter.search:
+            pattern = "%" + filter.search.replace("%", r"\%").replace("_", r"\_") + "%"
+            conditions.append(func.lower(table.c.name).like(pattern.lower(), escape="\\"))
+        if filter.advertiser_ids and "advertiser_id" in table.c:
+            conditions.append(table.c.advertiser_id.in_(filter.advertiser_ids))
+        if filter.program_ids and kind == "Partner":
+            conditions.append(
+                table.c.id.in_(
+                    select(relationships.c.partner_id).where(
+                        relationships.c.program_id.in_(filter.program_ids)
+                    )
+                )
+            )
+        key = SortKey("NAME", table.c.name, table.c.id, direction is SortDirection.DESC, "str")
+        return await self._listing(table, conditions, key, page, build)
+
+    async def list_commission_models(
+        self, filter: NamedFilter, direction: SortDirection, page: PageRequest
+    ) -> Listing:
+        c = commission_models.c
+        conditions: list[ColumnElement[bool]] = []
+        if filter.program_ids:
+            conditions.append(c.program_id.in_(filter.program_ids))
+        key = SortKey("NAME", c.name, c.id, direction is SortDirection.DESC, "str")
+        listing = await self._listing(commission_models, conditions, key, page, lambda r: r.id)
+        models = await self._commission_models(ids=listing.page.items)
+        listing.page.items = [models[i] for i in listing.page.items]
+        return listing

@@ -1,0 +1,188 @@
+"""Row → domain object mappings, one function per entity."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from portal.domain.access import ApiToken, Role, User
+from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
+from portal.domain.conversions import (
+    BasketPosition,
+    Conversion,
+    ConversionRevision,
+    ConversionStatus,
+    FieldChange,
+    RevisionSource,
+)
+from portal.domain.partners import Partner, Relationship, RelationshipStatus
+from portal.domain.programs import (
+    Advertiser,
+    ConsentMode,
+    ConversionNote,
+    ConversionTarget,
+    FollowUpPolicy,
+    Program,
+    TrackingCategory,
+)
+
+
+def advertiser(r: Row[Any]) -> Advertiser:
+    m = r._mapping
+    return Advertiser(m["id"], m["name"], m["created_at"])
+
+
+def partner(r: Row[Any]) -> Partner:
+    m = r._mapping
+    return Partner(m["id"], m["name"], m["payout_currency"], m["country"], m["created_at"])
+
+
+def user(r: Row[Any]) -> User:
+    m = r._mapping
+    return User(
+        m["id"], m["email"], m["name"], Role(m["role"]), m["advertiser_id"], m["partner_id"],
+        m["created_at"],
+    )
+
+
+def api_token(r: Row[Any]) -> ApiToken:
+    m = r._mapping
+    return ApiToken(
+        m["id"], m["user_id"], m["name"], m["prefix"], m["created_at"], m["expires_at"],
+        m["last_used_at"], m["revoked_at"],
+    )
+
+
+def program(r: Row[Any]) -> Program:
+    m = r._mapping
+    return Program(
+        id=m["id"],
+        advertiser_id=m["advertiser_id"],
+        name=m["name"],
+        currency=m["currency"],
+        cookie_lifetime_days=m["cookie_lifetime_days"],
+        consent_mode=ConsentMode(m["consent_mode"]),
+        follow_up_policy=FollowUpPolicy(m["follow_up_policy"]),
+        follow_up_window_days=m["follow_up_window_days"],
+        allow_self_acceptance=m["allow_self_acceptance"],
+        created_at=m["created_at"],
+    )
+
+
+def tracking_category(r: Row[Any]) -> TrackingCategory:
+    m = r._mapping
+    return TrackingCategory(m["id"], m["program_id"], m["key"], m["name"], m["active"])
+
+
+def conversion_target(r: Row[Any]) -> ConversionTarget:
+    m = r._mapping
+    return ConversionTarget(m["id"], m["program_id"], m["key"], m["name"], m["active"])
+
+
+def conversion_note(r: Row[Any]) -> ConversionNote:
+    m = r._mapping
+    return ConversionNote(m["id"], m["program_id"], m["code"], m["text"])
+
+
+def relationship(r: Row[Any]) -> Relationship:
+    m = r._mapping
+    policy = m["follow_up_policy"]
+    return Relationship(
+        id=m["id"],
+        partner_id=m["partner_id"],
+        program_id=m["program_id"],
+        status=RelationshipStatus(m["status"]),
+        commission_model_id=m["commission_model_id"],
+        follow_up_policy=FollowUpPolicy(policy) if policy else None,
+        follow_up_window_days=m["follow_up_window_days"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def commission_rate(r: Row[Any]) -> CommissionRate:
+    m = r._mapping
+    return CommissionRate(m["target"], m["category"], m["percentage"], m["fixed_amount"])
+
+
+def commission_period(r: Row[Any], rates: tuple[CommissionRate, ...]) -> CommissionPeriod:
+    m = r._mapping
+    return CommissionPeriod(m["id"], m["model_id"], m["valid_from"], m["valid_to"], rates)
+
+
+def commission_model(r: Row[Any], periods: tuple[CommissionPeriod, ...]) -> CommissionModel:
+    m = r._mapping
+    return CommissionModel(m["id"], m["program_id"], m["name"], m["discount_rating"], periods)
+
+
+def basket_position(raw: dict[str, Any]) -> BasketPosition:
+    return BasketPosition(
+        position=int(raw["position"]),
+        category=raw["category"],
+        order_value=Decimal(raw["orderValue"]),
+        commission=Decimal(raw["commission"]),
+        status=ConversionStatus(raw["status"]),
+        product_id=raw.get("productId"),
+        quantity=int(raw.get("quantity", 1)),
+    )
+
+
+def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": p.position,
+            "category": p.category,
+            "orderValue": str(p.order_value),
+            "commission": str(p.commission),
+            "status": p.status.value,
+            "productId": p.product_id,
+            "quantity": p.quantity,
+        }
+        for p in positions
+    ]
+
+
+def conversion(r: Row[Any]) -> Conversion:
+    m = r._mapping
+    return Conversion(
+        id=m["id"],
+        program_id=m["program_id"],
+        partner_id=m["partner_id"],
+        order_id=m["order_id"],
+        target=m["target"],
+        category=m["category"],
+        tracking_time=m["tracking_time"],
+        currency=m["currency"],
+        order_value=m["order_value"],
+        commission=m["commission"],
+        status=ConversionStatus(m["status"]),
+        commission_model_name=m["commission_model_name"],
+        commission_breakdown=m["commission_breakdown"],
+        commission_overridden=m["commission_overridden"],
+        original_order_value=m["original_order_value"],
+        original_currency=m["original_currency"],
+        exchange_rate=m["exchange_rate"],
+        conversion_note=m["conversion_note"],
+        sub_ids=tuple(m[f"sub_id_{i}"] for i in range(1, 7)),
+        device=m["device"],
+        basket=tuple(basket_position(p) for p in m["basket"]),
+        payout_entry_id=m["payout_entry_id"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def conversion_revision(r: Row[Any]) -> ConversionRevision:
+    m = r._mapping
+    return ConversionRevision(
+        id=m["id"],
+        conversion_id=m["conversion_id"],
+        number=m["number"],
+        source=RevisionSource(m["source"]),
+        actor_user_id=m["actor_user_id"],
+        request_id=m["request_id"],
+        created_at=m["created_at"],
+        changes=tuple(FieldChange(c["field"], c["from"], c["to"]) for c in m["changes"]),
+    )

@@ -1,0 +1,280 @@
+"""The relational schema, as SQLAlchemy Core tables. Migrations are generated against this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+
+    UniqueConstraint,
+)
+
+from portal.adapters.types import ExactDecimal, UtcDateTime
+
+# Named constraints keep SQLite batch migrations and PostgreSQL migrations identical.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None) -> Column[int]:
+    return Column(name, Id, ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+advertisers = Table(
+    "advertisers",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+partners = Table(
+    "partners",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("payout_currency", String(3), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    _fk("advertiser_id", "advertisers.id", nullable=True),
+    _fk("partner_id", "partners.id", nullable=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+programs = Table(
+    "programs",
+    metadata,
+    _id(),
+    _fk("advertiser_id", "advertisers.id"),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cookie_lifetime_days", Integer(), nullable=False),
+    Column("consent_mode", String(16), nullable=False),
+    Column("follow_up_policy", String(32), nullable=False),
+    Column("follow_up_window_days", Integer(), nullable=False),
+    Column("allow_self_acceptance", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "advertiser_id"),
+)
+
+tracking_categories = Table(
+    "tracking_categories",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("key", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("active", Boolean(), nullable=False),
+    UniqueConstraint("program_id", "key"),
+)
+
+conversion_targets = Table(
+    "conversion_targets",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("key", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("active", Boolean(), nullable=False),
+    UniqueConstraint("program_id", "key"),
+)
+
+conversion_notes = Table(
+    "conversion_notes",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("code", String(64), nullable=False),
+    Column("text", String(500), nullable=False),
+    UniqueConstraint("program_id", "code"),
+)
+
+commission_models = Table(
+    "commission_models",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("name", String(200), nullable=False),
+    Column("discount_rating", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "name"),
+)
+
+commission_periods = Table(
+    "commission_periods",
+    metadata,
+    _id(),
+    _fk("model_id", "commission_models.id", ondelete="CASCADE"),
+    Column("valid_from", UtcDateTime(), nullable=False),
+    Column("valid_to", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "model_id", "valid_from"),
+)
+
+commission_rates = Table(
+    "commission_rates",
+    metadata,
+    _id(),
+    _fk("period_id", "commission_periods.id", ondelete="CASCADE"),
+    Column("target", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("percentage", ExactDecimal(9, 4), nullable=True),
+    Column("fixed_amount", ExactDecimal(), nullable=True),
+    UniqueConstraint("period_id", "target", "category"),
+)
+
+relationships = Table(
+    "relationships",
+    metadata,
+    _id(),
+    _fk("partner_id", "partners.id"),
+    _fk("program_id", "programs.id"),
+    Column("status", String(16), nullable=False),
+    _fk("commission_model_id", "commission_models.id", nullable=True),
+    Column("follow_up_policy", String(32), nullable=True),
+    Column("follow_up_window_days", Integer(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("partner_id", "program_id"),
+    Index(None, "program_id"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id"),
+    _fk("partner_id", "partners.id"),
+    Column("order_id", String(200), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("tracking_time", UtcDateTime(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("order_value", ExactDecimal(), nullable=False),
+    Column("commission", ExactDecimal(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("commission_model_name", String(200), nullable=True),
+    Column("commission_breakdown", JSON(), nullable=False),
+    Column("commission_overridden", Boolean(), nullable=False),
+    Column("original_order_value", ExactDecimal(), nullable=True),
+    Column("original_currency", String(3), nullable=True),
+    Column("exchange_rate", ExactDecimal(28, 12), nullable=True),
+    Column("conversion_note", String(64), nullable=True),
+    Column("sub_id_1", String(255), nullable=True),
+    Column("sub_id_2", String(255), nullable=True),
+    Column("sub_id_3", String(255), nullable=True),
+    Column("sub_id_4", String(255), nullable=True),
+    Column("sub_id_5", String(255), nullable=True),
+    Column("sub_id_6", String(255), nullable=True),
+    Column("device", String(32), nullable=True),
+    Column("basket", JSON(), nullable=False),
+    Column("customer_id_hash", String(64), nullable=True),
+    Column("email_hash", String(64), nullable=True),
+    Column("payout_entry_id", Id, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "order_id", "target", "category"),
+    Index(None, "partner_id", "tracking_time", "id"),
+    Index(None, "program_id", "tracking_time", "id"),
+    Index(None, "tracking_time", "id"),
+    Index(None, "program_id", "customer_id_hash"),
+    Index(None, "program_id", "email_hash"),
+)
+
+conversion_revisions = Table(
+    "conversion_revisions",
+    metadata,
+    _id(),
+    _fk("conversion_id", "conversions.id", ondelete="CASCADE"),
+    Column("number", Integer(), nullable=False),
+    Column("source", String(16), nullable=False),
+    _fk("actor_user_id", "users.id", nullable=True),
+    Column("request_id", Id, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("changes", JSON(), nullable=False),
+    UniqueConstraint("conversion_id", "number"),
+)
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    _id(),
+    Column("base", String(3), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("day", Date(), nullable=False),
+    Column("rate", ExactDecimal(28, 12), nullable=False),
+    UniqueConstraint("base", "currency", "day"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    Column("mutation", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("result_id", Id, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("user_id", "mutation", "key"),
+)
+
+

@@ -1,0 +1,108 @@
+"""Who sees what (SPEC §2), as SQL predicates. Every read — lists, `node(id:)`, nested fields,
+exports, jobs — filters through one of these, so an object outside the viewer's scope reads
+exactly like one that does not exist."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Table, false, select, true
+
+from portal.adapters.tables import (
+    advertisers,
+    commission_models,
+    conversions,
+    partners,
+    programs,
+    relationships,
+    users,
+)
+from portal.domain.access import Role, Viewer
+
+
+def _advertiser_programs(viewer: Viewer) -> ColumnElement[bool]:
+    return programs.c.advertiser_id == viewer.advertiser_id
+
+
+def _program_ids_of_advertiser(viewer: Viewer):  # type: ignore[no-untyped-def]
+    return select(programs.c.id).where(_advertiser_programs(viewer)).scalar_subquery()
+
+
+def _program_ids_of_partner(viewer: Viewer):  # type: ignore[no-untyped-def]
+    return (
+        select(relationships.c.program_id)
+        .where(relationships.c.partner_id == viewer.partner_id)
+        .scalar_subquery()
+    )
+
+
+def visible(table: Table, viewer: Viewer) -> ColumnElement[bool]:
+    """The predicate restricting `table` to the rows `viewer` may see."""
+    if viewer.role is Role.ADMIN:
+        return true()
+    rule = _RULES.get(table.name)
+    if rule is None:
+        return false()
+    return rule(viewer)
+
+
+def _advertisers(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.ADVERTISER:
+        return advertisers.c.id == viewer.advertiser_id
+    # A partner sees the advertisers of the programs it has a relationship with.
+    return advertisers.c.id.in_(
+        select(programs.c.advertiser_id).where(programs.c.id.in_(_program_ids_of_partner(viewer)))
+    )
+
+
+def _programs(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.ADVERTISER:
+        return _advertiser_programs(viewer)
+    return programs.c.id.in_(_program_ids_of_partner(viewer))
+
+
+def _partners(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return partners.c.id == viewer.partner_id
+    # An advertiser sees the partners that applied to or work with its programs.
+    return partners.c.id.in_(
+        select(relationships.c.partner_id).where(
+            relationships.c.program_id.in_(_program_ids_of_advertiser(viewer))
+        )
+    )
+
+
+def _relationships(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return relationships.c.partner_id == viewer.partner_id
+    return relationships.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _commission_models(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        # A partner sees the models its own relationships use, never the others of a program.
+        return commission_models.c.id.in_(
+            select(relationships.c.commission_model_id).where(
+                relationships.c.partner_id == viewer.partner_id
+            )
+        )
+    return commission_models.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _conversions(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return conversions.c.partner_id == viewer.partner_id
+    return conversions.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _users(viewer: Viewer) -> ColumnElement[bool]:
+    return users.c.id == viewer.user_id
+
+
+_RULES = {
+    "advertisers": _advertisers,
+    "programs": _programs,
+    "partners": _partners,
+    "relationships": _relationships,
+    "commission_models": _commission_models,
+    "conversions": _conversions,
+    "users": _users,
+}

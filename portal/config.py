@@ -1,0 +1,74 @@
+"""Settings, read once from the environment (`PORTAL_*`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _secret_key(data_dir: Path) -> str:
+    """PORTAL_SECRET_KEY, else a key generated once and kept in the data directory (embedded
+    mode only: a second instance would need the same key, so production sets the variable)."""
+    if key := os.environ.get("PORTAL_SECRET_KEY"):
+        return key
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    data_dir: Path
+    cors_origins: tuple[str, ...] = ()
+    cookie_secure: bool = False
+    graphiql: bool = True
+    introspection: bool = True
+    session_hours: int = 12
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_query_cost: int = 50_000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("PORTAL_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        origins = os.environ.get("PORTAL_CORS_ORIGINS", "")
+        return cls(
+            database_url=os.environ.get(
+                "PORTAL_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'portal.db'}"
+            ),
+            redis_url=os.environ.get("PORTAL_REDIS_URL") or None,
+            secret_key=_secret_key(data_dir),
+            data_dir=data_dir,
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            cookie_secure=_bool("PORTAL_COOKIE_SECURE", False),
+            graphiql=_bool("PORTAL_GRAPHIQL", True),
+            introspection=_bool("PORTAL_INTROSPECTION", True),
+            session_hours=_int("PORTAL_SESSION_HOURS", 12),
+            max_query_cost=_int("PORTAL_MAX_QUERY_COST", 50_000),
+        )

@@ -1,0 +1,89 @@
+"""The per-request context: the viewer, its scoped reader, and fresh data loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.adapters.reader import Reader
+from portal.config import Settings
+from portal.domain.access import Viewer
+from portal.schema.errors import Unauthenticated
+
+MAX_BATCH = 500
+
+
+class Loaders:
+    """One loader per (kind of object) and per (kind of child list), created per request so no
+    cache outlives it or crosses users. Each batch runs in its own connection."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self._loaders: dict[str, DataLoader] = {}
+
+    def _loader(self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]) -> DataLoader:
+        loader = self._loaders.get(name)
+        if loader is None:
+            loader = DataLoader(batch_load_fn=batch, max_batch_size=MAX_BATCH)
+            self._loaders[name] = loader
+        return loader
+
+    def node(self, kind: str) -> DataLoader:
+        async def batch(ids: Sequence[int]) -> list[Any]:
+            return await self._reader.get_many(kind, ids)
+
+        return self._loader(kind, batch)
+
+    def vocabulary(self, kind: str) -> DataLoader:
+        async def batch(ids: Sequence[int]) -> list[Any]:
+            return await self._reader.program_vocabulary(kind, ids)
+
+        return self._loader(f"vocabulary:{kind}", batch)
+
+    def program_models(self) -> DataLoader:
+        return self._loader("program_models", self._reader.program_commission_models)
+
+    def history(self) -> DataLoader:
+        return self._loader("history", self._reader.conversion_history)
+
+    async def load(self, kind: str, pk: int | None) -> Any:
+        return None if pk is None else await self.node(kind).load(pk)
+
+    def clear_all(self) -> None:
+        self._loaders.clear()
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response | None
+    settings: Settings
+    engine: AsyncEngine
+    viewer: Viewer | None
+    queue: Any
+    authenticated_by_cookie: bool = False
+    _reader: Reader | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    def require_viewer(self) -> Viewer:
+        if self.viewer is None:
+            raise Unauthenticated("Authenticate with a bearer token or a session (login).")
+        return self.viewer
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = Reader(self.engine, self.require_viewer())
+        return self._reader
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.reader)
+        return self._loaders

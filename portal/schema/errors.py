@@ -1,0 +1,72 @@
+"""Top-level GraphQL errors with `extensions.code`, and the masking of unexpected ones."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from graphql import GraphQLError
+
+from portal.domain.errors import DomainError
+
+log = logging.getLogger("portal.errors")
+
+
+class PortalError(GraphQLError):
+    """An error about the request as a whole, with a code clients can switch on."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": self.code, **extensions})
+
+
+class Unauthenticated(PortalError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(PortalError):
+    code = "FORBIDDEN"
+
+
+class BadUserInput(PortalError):
+    """An argument outside its allowed values (page size, cursor, id) — not a mutation input,
+    whose problems are `userErrors`."""
+
+    code = "BAD_USER_INPUT"
+
+
+class QueryTooComplex(PortalError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+def bad_input(error: DomainError) -> BadUserInput:
+    return BadUserInput(error.message, argument=list(error.field), reason=error.code)
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """The error as sent to the client: known errors keep their message and code; anything
+    unexpected is logged with an error id and sent masked."""
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    original = error.original_error
+    if extensions.get("code"):
+        pass
+    elif isinstance(original, DomainError):
+        extensions.update(code="BAD_USER_INPUT", reason=original.code)
+    elif original is None or isinstance(original, GraphQLError):
+        message = error.message
+        extensions["code"] = (
+            "GRAPHQL_PARSE_FAILED" if message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+        )
+    elif isinstance(original, ValueError) and error.path is None:
+        # Variable coercion failures (a custom scalar refusing a value) come as ValueErrors.
+        extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
+    else:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("unexpected error %s at %s", error_id, error.path, exc_info=original)
+        formatted["message"] = f"Internal error (id {error_id}); the id is in the server log."
+        extensions = {"code": "INTERNAL", "errorId": error_id}
+    formatted["extensions"] = extensions
+    return formatted

@@ -1,0 +1,10 @@
+"""Root mutation type, merged from one class per area (see portal/resolvers)."""
+
+from __future__ import annotations
+
+from strawberry.tools import merge_types
+
+from portal.resolvers.access import AccessMutations
+from portal.resolvers.setup import SetupMutations
+
+Mutation = merge_types("Mutation", (AccessMutations, SetupMutations))

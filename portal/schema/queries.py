@@ -1,0 +1,271 @@
+"""Root query fields. Thin: decode arguments, ask the viewer's reader, map to types."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from portal.adapters.pagination import PageRequest
+from portal.adapters.reader import (
+    NODE_KINDS,
+    ConversionFilter,
+    ConversionSortField,
+    Listing,
+    NamedFilter,
+    RelationshipFilter,
+    SortDirection,
+)
+from portal.domain.errors import DomainError
+from portal.schema.context import Context
+from portal.schema.errors import BadUserInput, bad_input
+from portal.schema.ids import decode_id, decode_typed
+from portal.schema.types.access import User, Viewer
+from portal.schema.types.base import Connection, Node
+from portal.schema.types.commission import CommissionModel
+from portal.schema.types.conversions import Conversion
+from portal.schema.types.enums import (
+    ConversionSortFieldEnum,
+    ConversionStatusEnum,
+    RelationshipStatusEnum,
+    SortDirectionEnum,
+)
+from portal.schema.types.partners import Partner, Relationship
+from portal.schema.types.programs import Advertiser, Program
+
+Info = strawberry.Info[Context, None]
+
+TYPES: dict[str, Any] = {
+    "Advertiser": Advertiser,
+    "Program": Program,
+    "Partner": Partner,
+    "Relationship": Relationship,
+    "CommissionModel": CommissionModel,
+    "Conversion": Conversion,
+    "User": User,
+}
+MAX_NODES = 100
+
+First = Annotated[
+    int | None, strawberry.argument(description="Return the first n objects (1–100, default 50).")
+]
+After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
+Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (1–100).")]
+Before = Annotated[str | None, strawberry.argument(description="Return objects before this cursor.")]
+Direction = Annotated[
+    SortDirectionEnum | None, strawberry.argument(description="Sort direction (default by list).")
+]
+
+
+def _pks(ids: list[strawberry.ID] | None, kind: str, field: str) -> tuple[int, ...]:
+    try:
+        return tuple(decode_typed(i, kind, (field,)) for i in ids or ())
+    except DomainError as error:
+        raise bad_input(error) from None
+
+
+async def _list(fetch: Callable[[], Awaitable[Listing]], convert: Callable[[Any], Any]) -> Any:
+    try:
+        listing = await fetch()
+    except DomainError as error:
+        raise bad_input(error) from None
+    return Connection.of(listing, convert)
+
+
+@strawberry.input(description="Filter of the conversions list; all given conditions apply.")
+class ConversionFilterInput:
+    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
+    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
+    statuses: list[ConversionStatusEnum] | None = strawberry.field(default=None, description="Statuses.")
+    tracked_from: datetime | None = strawberry.field(
+        default=None, description="Tracking time at or after this instant."
+    )
+    tracked_to: datetime | None = strawberry.field(
+        default=None, description="Tracking time before this instant."
+    )
+    order_id: str | None = strawberry.field(default=None, description="Exact order id.")
+    tracking_categories: list[str] | None = strawberry.field(default=None, description="Category keys.")
+    conversion_targets: list[str] | None = strawberry.field(default=None, description="Target keys.")
+
+
+@strawberry.input(description="Ordering of the conversions list.")
+class ConversionOrder:
+    field: ConversionSortFieldEnum | None = strawberry.field(
+        default=None, description="What to order by (default TRACKING_TIME)."
+    )
+    direction: SortDirectionEnum | None = strawberry.field(
+        default=None, description="Direction (default DESC)."
+    )
+
+
+@strawberry.input(description="Filter of programs, partners and commission models.")
+class NamedFilterInput:
+    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Partners of / models of these programs."
+    )
+    advertiser_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Programs of these advertisers."
+    )
+
+
+@strawberry.input(description="Filter of the relationships list.")
+class RelationshipFilterInput:
+    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
+    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
+    statuses: list[RelationshipStatusEnum] | None = strawberry.field(default=None, description="Statuses.")
+
+
+def _named(filter: NamedFilterInput | None) -> NamedFilter:
+    if filter is None:
+        return NamedFilter()
+    return NamedFilter(
+        search=filter.search,
+        program_ids=_pks(filter.program_ids, "Program", "programIds"),
+        advertiser_ids=_pks(filter.advertiser_ids, "Advertiser", "advertiserIds"),
+    )
+
+
+async def _one(info: Info, id: strawberry.ID, kind: str) -> Any:
+    try:
+        pk = decode_typed(id, kind)
+    except DomainError as error:
+        raise bad_input(error) from None
+    found = await info.context.loaders.node(kind).load(pk)
+    return TYPES[kind].from_domain(found) if found else None
+
+
+@strawberry.type(description="Reads. Every list and object is limited to what the viewer may see.")
+class Query:
+    @strawberry.field(description="The authenticated user and its organisation.")
+    def viewer(self, info: Info) -> Viewer:
+        return Viewer(user_pk=info.context.require_viewer().user_id)
+
+    @strawberry.field(description="Any object by global id; null when missing or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        info.context.require_viewer()
+        try:
+            kind, pk = decode_id(id)
+        except DomainError as error:
+            raise bad_input(error) from None
+        if kind not in NODE_KINDS:
+            raise BadUserInput(f"{id!r} is not the id of an object of this API", reason="INVALID_ID")
+        found = await info.context.loaders.node(kind).load(pk)
+        return TYPES[kind].from_domain(found) if found else None
+
+    @strawberry.field(description="Objects by global ids, in order; null where missing or not visible.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise BadUserInput(f"at most {MAX_NODES} ids per call", reason="TOO_MANY_IDS")
+        return list(await asyncio.gather(*(self.node(info, i) for i in ids)))
+
+    @strawberry.field(description="Advertisers (admins see all, others their own).")
+    async def advertisers(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: NamedFilterInput | None = None, direction: Direction = None,
+    ) -> Connection[Advertiser]:
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_named("Advertiser", _named(filter), direction or SortDirection.ASC, page),
+            Advertiser.from_domain,
+        )
+
+    @strawberry.field(description="Programs, ordered by name.")
+    async def programs(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: NamedFilterInput | None = None, direction: Direction = None,
+    ) -> Connection[Program]:
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_named("Program", _named(filter), direction or SortDirection.ASC, page),
+            Program.from_domain,
+        )
+
+    @strawberry.field(description="One program by id; null when missing or not visible.")
+    async def program(self, info: Info, id: strawberry.ID) -> Program | None:
+        return await _one(info, id, "Program")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Partners, ordered by name.")
+    async def partners(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: NamedFilterInput | None = None, direction: Direction = None,
+    ) -> Connection[Partner]:
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_named("Partner", _named(filter), direction or SortDirection.ASC, page),
+            Partner.from_domain,
+        )
+
+    @strawberry.field(description="Relationships, most recently changed first by default.")
+    async def relationships(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: RelationshipFilterInput | None = None,
+        direction: Direction = None,
+    ) -> Connection[Relationship]:
+        f = filter or RelationshipFilterInput()
+        domain_filter = RelationshipFilter(
+            program_ids=_pks(f.program_ids, "Program", "programIds"),
+            partner_ids=_pks(f.partner_ids, "Partner", "partnerIds"),
+            statuses=tuple(f.statuses or ()),
+        )
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_relationships(
+                domain_filter, direction or SortDirection.DESC, page
+            ),
+            Relationship.from_domain,
+        )
+
+    @strawberry.field(description="Commission models, ordered by name.")
+    async def commission_models(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: NamedFilterInput | None = None, direction: Direction = None,
+    ) -> Connection[CommissionModel]:
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_commission_models(
+                _named(filter), direction or SortDirection.ASC, page
+            ),
+            CommissionModel.from_domain,
+        )
+
+    @strawberry.field(description="Conversions, newest tracking time first by default.")
+    async def conversions(
+        self, info: Info, first: First = None, after: After = None,
+        last: Last = None, before: Before = None,
+        filter: ConversionFilterInput | None = None, order_by: ConversionOrder | None = None,
+    ) -> Connection[Conversion]:
+        f = filter or ConversionFilterInput()
+        order = order_by or ConversionOrder()
+        domain_filter = ConversionFilter(
+            program_ids=_pks(f.program_ids, "Program", "programIds"),
+            partner_ids=_pks(f.partner_ids, "Partner", "partnerIds"),
+            statuses=tuple(f.statuses or ()),
+            tracked_from=f.tracked_from,
+            tracked_to=f.tracked_to,
+            order_id=f.order_id,
+            categories=tuple(f.tracking_categories or ()),
+            targets=tuple(f.conversion_targets or ()),
+        )
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_conversions(
+                domain_filter,
+                order.field or ConversionSortField.TRACKING_TIME,
+                order.direction or SortDirection.DESC,
+                page,
+            ),
+            Conversion.from_domain,
+        )
+
+    @strawberry.field(description="One conversion by id; null when missing or not visible.")
+    async def conversion(self, info: Info, id: strawberry.ID) -> Conversion | None:
+        return await _one(info, id, "Conversion")  # type: ignore[no-any-return]

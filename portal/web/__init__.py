@@ -1,0 +1,1 @@
+"""HTTP: the Starlette application, authentication, the GraphQL view and downloads."""

@@ -1,0 +1,82 @@
+"""The ASGI application: `create_app()` wires settings, database, queue and routes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal.adapters.database import create_engine
+from portal.config import Settings
+from portal.schema import build_schema
+from portal.web.auth import CSRF_HEADER, authenticate
+from portal.web.graphql import PortalGraphQL
+
+
+class AuthenticateGraphQL:
+    """Authenticates /graphql requests before the GraphQL view parses anything."""
+
+    def __init__(self, app: ASGIApp, engine: AsyncEngine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] != "OPTIONS":
+            outcome = await authenticate(Request(scope), self.engine)
+            if isinstance(outcome, Response):
+                await outcome(scope, receive, send)
+                return
+            scope["portal.auth"] = outcome
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None, queue: Any = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    owns_engine = engine is None
+    engine = engine or create_engine(settings.database_url)
+    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            if owns_engine:
+                await engine.dispose()
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def root(_: Request) -> Response:
+        return RedirectResponse("/graphql")
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", CSRF_HEADER],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/", root),
+            Route("/health", health),
+            Route("/graphql", AuthenticateGraphQL(graphql, engine), methods=["GET", "POST"]),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

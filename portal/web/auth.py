@@ -1,0 +1,69 @@
+"""Early authentication: credentials are checked before any GraphQL work is done.
+
+- `Authorization: Bearer <token>` (scripts): an unknown, expired or revoked token is a 401.
+- The `portal_session` cookie (SPAs, set by `login`): every request other than GET must carry
+  the session's CSRF token in `X-CSRF-Token`, or it is a 403.
+- Neither: anonymous; only `login` and introspection answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from portal.adapters.credentials import (
+    Authenticated,
+    CredentialError,
+    authenticate_session,
+    authenticate_token,
+    same_secret,
+)
+
+SESSION_COOKIE = "portal_session"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAuth:
+    authenticated: Authenticated | None
+    by_cookie: bool = False
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+    )
+
+
+async def authenticate(request: Request, engine: AsyncEngine) -> RequestAuth | JSONResponse:
+    now = datetime.now(UTC)
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return _error(401, "UNAUTHENTICATED", "use 'Authorization: Bearer <token>'")
+        try:
+            async with engine.connect() as conn:
+                found = await authenticate_token(conn, secret.strip(), now)
+        except CredentialError as error:
+            return _error(401, "UNAUTHENTICATED", str(error))
+        return RequestAuth(found)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            async with engine.connect() as conn:
+                found = await authenticate_session(conn, cookie, now)
+        except CredentialError as error:
+            return _error(401, "UNAUTHENTICATED", str(error))
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            given = request.headers.get(CSRF_HEADER, "")
+            if not given or found.csrf_hash is None or not same_secret(given, found.csrf_hash):
+                return _error(403, "FORBIDDEN", f"missing or wrong {CSRF_HEADER} header")
+        return RequestAuth(found, by_cookie=True)
+    return RequestAuth(None)

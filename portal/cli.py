@@ -42,7 +42,7 @@ async def _prepare_embedded(settings: Settings, load_demo: bool) -> None:
         f"  partner     {tokens.partner}\n\n"
         "Try:  curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' \\\n"
         f"        -H 'Authorization: Bearer {tokens.partner}' \\\n"
-        "        -d '{\"query\": \"{ viewer { user { email role } } }\"}'\n",
+        '        -d \'{"query": "{ viewer { user { email role } } }"}\'\n',
         flush=True,
     )
 
@@ -91,7 +91,9 @@ async def _token(email: str, role: str, name: str) -> str:
                 if role != "admin":
                     raise SystemExit(f"no user {email}; only admin users are created here")
                 user = await access.create_user(uow, None, email=email, name=email, role=Role.ADMIN)
-            created = await access.create_api_token(uow, user.as_viewer(), name=name, expires_at=None)
+            created = await access.create_api_token(
+                uow, user.as_viewer(), name=name, expires_at=None
+            )
             await uow.commit()
         return created.secret
     finally:
@@ -113,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", default="info")
-    p.add_argument("--no-demo", dest="demo", action="store_false", help="do not load demo data or print tokens")
+    p.add_argument(
+        "--no-demo", dest="demo", action="store_false", help="do not load demo data or print tokens"
+    )
     p.set_defaults(run=serve)
 
     p = commands.add_parser("migrate", help="upgrade the database to the latest migration")
@@ -122,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo-data", help="load demo data (once) and print demo tokens")
     p.set_defaults(run=demo_data)
 
-    p = commands.add_parser("token", help="print a new API token (creates the admin user if missing)")
+    p = commands.add_parser(
+        "token", help="print a new API token (creates the admin user if missing)"
+    )
     p.add_argument("--role", choices=["admin", "advertiser", "partner"], default="admin")
     p.add_argument("--email", required=True)
     p.add_argument("--name", default="command line")

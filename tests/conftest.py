@@ -40,7 +40,7 @@ def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def _unavailable(what: str) -> None:
+def unavailable(what: str) -> None:
     if CI:
         pytest.fail(f"{what} is required under CI=true but is not configured or does not answer")
     pytest.skip(f"{what} not configured")
@@ -62,7 +62,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     if not POSTGRES_URL:
-        _unavailable("PostgreSQL (PORTAL_TEST_POSTGRES_URL)")
+        unavailable("PostgreSQL (PORTAL_TEST_POSTGRES_URL)")
     assert POSTGRES_URL
     name = f"portal_test_{uuid.uuid4().hex[:8]}"
     admin_url = make_url(POSTGRES_URL)
@@ -88,7 +88,7 @@ def postgres_database() -> Iterator[str]:
     try:
         run_in_thread(create())
     except OSError as error:
-        _unavailable(f"PostgreSQL at {admin_url.host}:{admin_url.port} ({error})")
+        unavailable(f"PostgreSQL at {admin_url.host}:{admin_url.port} ({error})")
     yield url
     run_in_thread(drop())
 

@@ -52,7 +52,9 @@ async def insert_period(
 async def load_models(uow: UnitOfWork, model_ids: Sequence[int]) -> dict[int, CommissionModel]:
     """Models with all their periods and rates, in three statements whatever their number."""
     model_rows = (
-        await uow.conn.execute(select(commission_models).where(commission_models.c.id.in_(set(model_ids))))
+        await uow.conn.execute(
+            select(commission_models).where(commission_models.c.id.in_(set(model_ids)))
+        )
     ).all()
     period_rows = (
         await uow.conn.execute(
@@ -73,5 +75,7 @@ async def load_models(uow: UnitOfWork, model_ids: Sequence[int]) -> dict[int, Co
         rates.setdefault(r.period_id, []).append(rows.commission_rate(r))
     periods: dict[int, list] = {}  # type: ignore[type-arg]
     for p in period_rows:
-        periods.setdefault(p.model_id, []).append(rows.commission_period(p, tuple(rates.get(p.id, ()))))
+        periods.setdefault(p.model_id, []).append(
+            rows.commission_period(p, tuple(rates.get(p.id, ())))
+        )
     return {m.id: rows.commission_model(m, tuple(periods.get(m.id, ()))) for m in model_rows}

@@ -23,7 +23,9 @@ async def upsert_rates(conn: AsyncConnection, rates: Sequence[ReferenceRate]) ->
     c = exchange_rates.c
     for start in range(0, len(keys), 500):
         await conn.execute(
-            delete(exchange_rates).where(tuple_(c.base, c.currency, c.day).in_(keys[start : start + 500]))
+            delete(exchange_rates).where(
+                tuple_(c.base, c.currency, c.day).in_(keys[start : start + 500])
+            )
         )
     rows = [{"base": r.base, "currency": r.currency, "day": r.day, "rate": r.rate} for r in rates]
     for start in range(0, len(rows), 1000):
@@ -36,19 +38,25 @@ async def rate_table(conn: AsyncConnection, day: date, base: str = DEFAULT_BASE)
     first, last = required_window(day)
     c = exchange_rates.c
     result = await conn.execute(
-        select(c.base, c.currency, c.day, c.rate).where(and_(c.base == base, c.day >= first, c.day <= last))
+        select(c.base, c.currency, c.day, c.rate).where(
+            and_(c.base == base, c.day >= first, c.day <= last)
+        )
     )
     return RateTable(base, [ReferenceRate(r.base, r.currency, r.day, r.rate) for r in result])
 
 
-async def rate_tables(conn: AsyncConnection, days: Sequence[date], base: str = DEFAULT_BASE) -> dict[date, RateTable]:
+async def rate_tables(
+    conn: AsyncConnection, days: Sequence[date], base: str = DEFAULT_BASE
+) -> dict[date, RateTable]:
     """Rate tables for several days with one query (for batches of orders)."""
     if not days:
         return {}
     earliest = required_window(min(days))[0]
     c = exchange_rates.c
     result = await conn.execute(
-        select(c.base, c.currency, c.day, c.rate).where(c.base == base, c.day >= earliest, c.day <= max(days))
+        select(c.base, c.currency, c.day, c.rate).where(
+            c.base == base, c.day >= earliest, c.day <= max(days)
+        )
     )
     all_rates = [ReferenceRate(r.base, r.currency, r.day, r.rate) for r in result]
     tables = {}

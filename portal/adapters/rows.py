@@ -42,7 +42,12 @@ def partner(r: Row[Any]) -> Partner:
 def user(r: Row[Any]) -> User:
     m = r._mapping
     return User(
-        m["id"], m["email"], m["name"], Role(m["role"]), m["advertiser_id"], m["partner_id"],
+        m["id"],
+        m["email"],
+        m["name"],
+        Role(m["role"]),
+        m["advertiser_id"],
+        m["partner_id"],
         m["created_at"],
     )
 
@@ -50,8 +55,14 @@ def user(r: Row[Any]) -> User:
 def api_token(r: Row[Any]) -> ApiToken:
     m = r._mapping
     return ApiToken(
-        m["id"], m["user_id"], m["name"], m["prefix"], m["created_at"], m["expires_at"],
-        m["last_used_at"], m["revoked_at"],
+        m["id"],
+        m["user_id"],
+        m["name"],
+        m["prefix"],
+        m["created_at"],
+        m["expires_at"],
+        m["last_used_at"],
+        m["revoked_at"],
     )
 
 

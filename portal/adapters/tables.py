@@ -14,7 +14,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-
     UniqueConstraint,
 )
 
@@ -39,7 +38,9 @@ def _id() -> Column[int]:
     return Column("id", Id, primary_key=True, autoincrement=True)
 
 
-def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None) -> Column[int]:
+def _fk(
+    name: str, target: str, *, nullable: bool = False, ondelete: str | None = None
+) -> Column[int]:
     return Column(name, Id, ForeignKey(target, ondelete=ondelete), nullable=nullable)
 
 
@@ -276,5 +277,3 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("user_id", "mutation", "key"),
 )
-
-

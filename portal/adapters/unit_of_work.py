@@ -30,7 +30,10 @@ class UnitOfWork:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         assert self._conn is not None
         try:
@@ -85,11 +88,17 @@ class UnitOfWork:
         )
         return None if row is None else row.result_id
 
-    async def remember_idempotent(self, user_id: int, mutation: str, key: str | None, result_id: int) -> None:
+    async def remember_idempotent(
+        self, user_id: int, mutation: str, key: str | None, result_id: int
+    ) -> None:
         if key is None:
             return
         await self.conn.execute(
             insert(idempotency_keys).values(
-                user_id=user_id, mutation=mutation, key=key, result_id=result_id, created_at=self.now
+                user_id=user_id,
+                mutation=mutation,
+                key=key,
+                result_id=result_id,
+                created_at=self.now,
             )
         )

@@ -56,7 +56,7 @@ def round_half_up(amount: Decimal, currency: str) -> Decimal:
 def parse_decimal(raw: str | int | float | Decimal) -> Decimal:
     """Parse an amount from text; refuses floats (they are never exact), NaN, infinity and
     numbers outside the accepted bounds."""
-    if isinstance(raw, float) or isinstance(raw, bool):
+    if isinstance(raw, float | bool):
         raise ValueError("amounts must be given as strings or integers, not floats")
     try:
         value = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
@@ -125,4 +125,8 @@ def without_padding(value: Decimal) -> Decimal:
     """A non-money decimal (a rate, a percentage) without padding zeros: 5.0000 → 5."""
     normalized = value.normalize()
     exponent = normalized.as_tuple().exponent
-    return normalized.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normalized
+    return (
+        normalized.quantize(Decimal(1))
+        if isinstance(exponent, int) and exponent > 0
+        else normalized
+    )

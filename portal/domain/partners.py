@@ -82,5 +82,7 @@ def check_application(current: RelationshipStatus | None) -> None:
 def validate_country(country: str) -> str:
     code = country.strip().upper()
     if len(code) != 2 or not code.isalpha() or not code.isascii():
-        raise DomainError("INVALID_COUNTRY", "a country is an ISO 3166-1 alpha-2 code", ("country",))
+        raise DomainError(
+            "INVALID_COUNTRY", "a country is an ISO 3166-1 alpha-2 code", ("country",)
+        )
     return code

@@ -114,7 +114,5 @@ def validate_key(key: str, field: tuple[str, ...]) -> str:
     """Keys of categories, targets and notes: 1–64 characters of letters, digits, `_`, `-`."""
     cleaned = key.strip()
     if not cleaned or len(cleaned) > 64 or not all(c.isalnum() or c in "_-" for c in cleaned):
-        raise DomainError(
-            "INVALID_KEY", "a key is 1–64 letters, digits, '_' or '-'", field
-        )
+        raise DomainError("INVALID_KEY", "a key is 1–64 letters, digits, '_' or '-'", field)
     return cleaned

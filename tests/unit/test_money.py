@@ -58,16 +58,26 @@ def test_parse_decimal_accepts_strings_and_integers() -> None:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "expected"),
-    [("5.100000", "EUR", "5.10"), ("5", "EUR", "5.00"), ("5.123400", "EUR", "5.1234"),
-     ("100.000000", "JPY", "100"), ("1.5", "KWD", "1.500")],
+    [
+        ("5.100000", "EUR", "5.10"),
+        ("5", "EUR", "5.00"),
+        ("5.123400", "EUR", "5.1234"),
+        ("100.000000", "JPY", "100"),
+        ("1.5", "KWD", "1.500"),
+    ],
 )
-def test_canonical_keeps_the_minor_unit_and_drops_only_padding(amount: str, currency: str, expected: str) -> None:
+def test_canonical_keeps_the_minor_unit_and_drops_only_padding(
+    amount: str, currency: str, expected: str
+) -> None:
     from portal.domain.money import canonical
 
     assert str(canonical(Decimal(amount), currency)) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [("5.0000", "5"), ("2.5000", "2.5"), ("100", "100"), ("0.0001", "0.0001")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("5.0000", "5"), ("2.5000", "2.5"), ("100", "100"), ("0.0001", "0.0001")],
+)
 def test_without_padding(value: str, expected: str) -> None:
     from portal.domain.money import without_padding
 

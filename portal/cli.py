@@ -106,6 +106,17 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(_: argparse.Namespace) -> int:
+    from arq import run_worker
+
+    from portal.jobs.worker import WorkerSettings
+
+    if not Settings.from_env().redis_url:
+        raise SystemExit("set PORTAL_REDIS_URL: without Redis, jobs run inside `portal serve`")
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="portal: private affiliate network")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-demo", dest="demo", action="store_false", help="do not load demo data or print tokens"
     )
     p.set_defaults(run=serve)
+
+    p = commands.add_parser("worker", help="run the arq worker (needs PORTAL_REDIS_URL)")
+    p.set_defaults(run=worker)
 
     p = commands.add_parser("migrate", help="upgrade the database to the latest migration")
     p.set_defaults(run=migrate_command)

@@ -18,8 +18,9 @@ AfterCommit = Callable[[], Awaitable[Any]]
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, queue: Any = None) -> None:
         self.engine = engine
+        self.queue = queue
         self._conn: AsyncConnection | None = None
         self._after_commit: list[AfterCommit] = []
         self.now = datetime.now(UTC)

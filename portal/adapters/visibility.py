@@ -4,12 +4,15 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, false, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, select, true
 
 from portal.adapters.tables import (
     advertisers,
     commission_models,
+    conversion_request_comments,
+    conversion_requests,
     conversions,
+    jobs,
     partners,
     programs,
     relationships,
@@ -97,6 +100,26 @@ def _users(viewer: Viewer) -> ColumnElement[bool]:
     return users.c.id == viewer.user_id
 
 
+def _conversion_requests(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return conversion_requests.c.partner_id == viewer.partner_id
+    return conversion_requests.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _comments(viewer: Viewer) -> ColumnElement[bool]:
+    # Partners never see internal comments, not even on their own requests.
+    requests = select(conversion_requests.c.id).where(_conversion_requests(viewer))
+    rule = conversion_request_comments.c.request_id.in_(requests)
+    if viewer.role is Role.PARTNER:
+        return and_(rule, conversion_request_comments.c.visibility == "SHARED")
+    return rule
+
+
+def _jobs(viewer: Viewer) -> ColumnElement[bool]:
+    # Exports and imports hold data of their author's scope: only the author sees them.
+    return jobs.c.created_by == viewer.user_id
+
+
 _RULES = {
     "advertisers": _advertisers,
     "programs": _programs,
@@ -105,4 +128,7 @@ _RULES = {
     "commission_models": _commission_models,
     "conversions": _conversions,
     "users": _users,
+    "conversion_requests": _conversion_requests,
+    "conversion_request_comments": _comments,
+    "jobs": _jobs,
 }

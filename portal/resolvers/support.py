@@ -70,7 +70,7 @@ async def run_in_uow(
     """Runs the use case in one transaction, committing on success. Expected failures roll back
     everything and come back as user errors; nothing is half-written."""
     viewer = info.context.require_viewer()
-    async with UnitOfWork(info.context.engine) as uow:
+    async with UnitOfWork(info.context.engine, queue=info.context.queue) as uow:
         try:
             result = await use_case(uow, viewer)
         except (DomainError, ValidationFailed) as error:

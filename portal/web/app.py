@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
 from portal.config import Settings
+from portal.jobs.runtime import start_queue
 from portal.schema import build_schema
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.graphql import PortalGraphQL
@@ -48,9 +49,15 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.engine = engine
+        owns_queue = graphql.queue is None
+        if owns_queue:
+            graphql.queue = await start_queue(settings, engine)
+        app.state.queue = graphql.queue
         try:
             yield
         finally:
+            if owns_queue:
+                await graphql.queue.close()
             if owns_engine:
                 await engine.dispose()
 

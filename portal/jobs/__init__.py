@@ -1,0 +1,1 @@
+"""Background jobs: thin functions over services, run by arq (Redis) or in-process."""

@@ -1,0 +1,26 @@
+"""Job functions. Each is a thin adapter: ids in, a service call, state in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from portal.jobs.context import JobContext
+
+
+async def process_conversion_request(ctx: JobContext, request_id: int) -> str:
+    from portal.services.request_processing import process_request
+
+    return await process_request(ctx.engine, request_id)
+
+
+async def run_export(ctx: JobContext, job_id: int) -> str:
+    from portal.services.exports import run_export as run
+
+    return await run(ctx.engine, ctx.settings, job_id)
+
+
+JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "process_conversion_request": process_conversion_request,
+    "run_export": run_export,
+}

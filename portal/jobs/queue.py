@@ -1,0 +1,82 @@
+"""The job queue port and its two runners.
+
+- `ArqQueue` (PORTAL_REDIS_URL set): jobs go to Redis; `portal worker` runs them.
+- `InProcessQueue` (embedded mode): jobs run as tasks of the serving process.
+
+Both run the same job functions (portal.jobs.functions). Jobs are enqueued after the commit
+that makes them necessary, receive ids only, and record their state in database rows, so a
+job that runs twice or dies half-way is harmless (arq runs a job again after a worker dies)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from portal.jobs.context import JobContext
+
+log = logging.getLogger("portal.jobs")
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ArqQueue:
+    def __init__(self, pool: ArqRedis) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, redis_url: str) -> ArqQueue:
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+
+    async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None:
+        # A None result means a job with this id is queued or its result is kept: it runs once.
+        await self.pool.enqueue_job(function, *args, _job_id=job_id)
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+
+
+class InProcessQueue:
+    def __init__(self) -> None:
+        self.context: JobContext | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ids: set[str] = set()
+
+    def bind(self, context: JobContext) -> None:
+        self.context = context
+
+    async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None:
+        from portal.jobs.functions import JOBS
+
+        if job_id is not None:
+            if job_id in self._ids:
+                return
+            self._ids.add(job_id)
+        assert self.context is not None, "bind the queue to a JobContext first"
+        task = asyncio.create_task(self._run(JOBS[function], args, job_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Any, args: tuple[Any, ...], job_id: str | None) -> None:
+        try:
+            await job(self.context, *args)
+        except Exception:
+            log.exception("in-process job %s failed", job.__name__)
+        finally:
+            if job_id is not None:
+                self._ids.discard(job_id)
+
+    async def drain(self) -> None:
+        """Wait until every queued job (and the jobs they enqueue) has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()

@@ -1,0 +1,62 @@
+"""The arq worker: `portal worker` (or `arq portal.jobs.worker.WorkerSettings`)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from arq import cron, func
+from arq.connections import RedisSettings
+
+from portal.adapters.database import create_engine
+from portal.config import Settings
+from portal.jobs.context import JobContext
+from portal.jobs.functions import JOBS
+from portal.jobs.queue import ArqQueue
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = Settings.from_env()
+    engine = create_engine(settings.database_url)
+    ctx["portal"] = JobContext(engine=engine, settings=settings, queue=ArqQueue(ctx["redis"]))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    portal: JobContext | None = ctx.get("portal")
+    if portal is not None:
+        await portal.engine.dispose()
+
+
+def _adapt(name: str) -> Any:
+    job = JOBS[name]
+
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        return await job(ctx["portal"], *args)
+
+    run.__name__ = name
+    run.__qualname__ = name
+    return func(run, name=name)
+
+
+async def requeue_accepted(ctx: dict[str, Any]) -> int:
+    """Safety net: accepted requests whose job never reached the queue (Redis was down at
+    the commit) are queued again. Processing is idempotent, so a duplicate is harmless."""
+    from portal.services.request_processing import requeue_stale_accepted
+
+    portal: JobContext = ctx["portal"]
+    return await requeue_stale_accepted(portal.engine, portal.queue)
+
+
+def redis_settings() -> RedisSettings:
+    url = Settings.from_env().redis_url or "redis://127.0.0.1:6379/0"
+    return RedisSettings.from_dsn(url)
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [_adapt(name) for name in JOBS]
+    cron_jobs: ClassVar[list[Any]] = [cron(requeue_accepted, second={0}, run_at_startup=True)]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings()
+    max_tries = 5
+    job_timeout = 600
+    keep_result = 60

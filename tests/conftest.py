@@ -156,8 +156,13 @@ def statements(engine: AsyncEngine) -> StatementCounter:
 class Api:
     """A GraphQL client over real HTTP semantics (ASGI transport)."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, app: Any = None) -> None:
         self.client = client
+        self.app = app
+
+    async def drain_jobs(self) -> None:
+        """Wait for the in-process jobs the requests so far have queued."""
+        await self.app.state.queue.drain()
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None,
                    headers: dict[str, str] | None = None) -> httpx.Response:
@@ -185,4 +190,4 @@ async def api(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Api]:
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
     ) as client:
-        yield Api(client)
+        yield Api(client, app)

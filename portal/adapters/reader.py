@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
+from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
+    conversion_requests,
     advertisers,
     commission_models,
     commission_periods,
@@ -88,6 +90,7 @@ _SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
     "Relationship": (relationships, rows.relationship),
     "Conversion": (conversions, rows.conversion),
     "User": (users, rows.user),
+    "ConversionRequest": (conversion_requests, request_from_row),
 }
 NODE_KINDS = frozenset([*_SIMPLE, "CommissionModel"])
 

@@ -1,60 +1,17 @@
-"""The GraphQL schema: `portal.schema:schema` (exported to frontend_contract/schema.graphql)."""
+"""The GraphQL layer. `portal.schema:schema` is the schema (exported to
+frontend_contract/schema.graphql); it is assembled lazily in portal.schema.root so that
+resolvers can import the types without importing the whole schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
-
-from portal.config import Settings
-from portal.schema.limits import QueryCostLimiter
-from portal.schema.mutations import Mutation
-from portal.schema.queries import Query
-from portal.schema.scalars import SCALAR_MAP
-from portal.schema.types.access import ApiToken
-from portal.schema.types.base import Node
+__all__ = ["PortalSchema", "build_schema", "schema"]
 
 
-class PortalSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        # Logged once, with an error id, where they are formatted (portal.schema.errors).
-        return None
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from portal.schema import root
 
-
-def build_schema(settings: Settings | None = None) -> PortalSchema:
-    max_depth = settings.max_depth if settings else 12
-    max_aliases = settings.max_aliases if settings else 30
-    max_tokens = settings.max_tokens if settings else 5000
-    max_cost = settings.max_query_cost if settings else 50_000
-    extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        lambda: QueryCostLimiter(max_cost=max_cost),
-    ]
-    return PortalSchema(
-        query=Query,
-        mutation=Mutation,
-        types=[Node, ApiToken],
-        extensions=extensions,
-        config=StrawberryConfig(
-            disable_field_suggestions=True, scalar_map=SCALAR_MAP
-        ),
-    )
-
-
-schema = build_schema()
+        return getattr(root, name)
+    raise AttributeError(name)

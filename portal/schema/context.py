@@ -46,6 +46,10 @@ class Loaders:
 
         return self._loader(f"vocabulary:{kind}", batch)
 
+    def batched(self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]) -> DataLoader:
+        """A loader of another read model (requests, actors) under a unique name."""
+        return self._loader(name, batch)
+
     def program_models(self) -> DataLoader:
         return self._loader("program_models", self._reader.program_commission_models)
 

@@ -35,6 +35,7 @@ from portal.schema.types.enums import (
 )
 from portal.schema.types.partners import Partner, Relationship
 from portal.schema.types.programs import Advertiser, Program
+from portal.schema.types.requests import ConversionRequest
 
 Info = strawberry.Info[Context, None]
 
@@ -46,6 +47,7 @@ TYPES: dict[str, Any] = {
     "CommissionModel": CommissionModel,
     "Conversion": Conversion,
     "User": User,
+    "ConversionRequest": ConversionRequest,
 }
 MAX_NODES = 100
 

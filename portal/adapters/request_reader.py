@@ -1,0 +1,165 @@
+"""Read model of conversion requests and their comments, scoped like every read."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters.pagination import PageRequest, SortKey, fetch_page
+from portal.adapters.reader import Listing, SortDirection
+from portal.adapters.request_store import request_from_row
+from portal.adapters.tables import conversion_request_comments, conversion_requests, users
+from portal.adapters.visibility import visible
+from portal.domain.access import Role, Viewer
+from portal.domain.requests import CommentVisibility, ConversionRequest, RequestKind, RequestStatus
+
+
+class RequestSortField(enum.Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    TRACKING_TIME = "tracking_time"
+    COMMISSION = "commission"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    statuses: tuple[RequestStatus, ...] = ()
+    kinds: tuple[RequestKind, ...] = ()
+    program_ids: tuple[int, ...] = ()
+    partner_ids: tuple[int, ...] = ()
+    created_by: tuple[int, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    request_id: int
+    author_id: int
+    author_name: str
+    author_role: Role
+    visibility: CommentVisibility
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A user as others see it: name and role, never the e-mail."""
+
+    id: int
+    name: str
+    role: Role
+
+
+def request_conditions(filter: RequestFilter) -> list[ColumnElement[bool]]:
+    c = conversion_requests.c
+    conditions: list[ColumnElement[bool]] = []
+    if filter.statuses:
+        conditions.append(c.status.in_([s.value for s in filter.statuses]))
+    if filter.kinds:
+        conditions.append(c.kind.in_([k.value for k in filter.kinds]))
+    if filter.program_ids:
+        conditions.append(c.program_id.in_(filter.program_ids))
+    if filter.partner_ids:
+        conditions.append(c.partner_id.in_(filter.partner_ids))
+    if filter.created_by:
+        conditions.append(c.created_by.in_(filter.created_by))
+    if filter.created_from is not None:
+        conditions.append(c.created_at >= filter.created_from)
+    if filter.created_to is not None:
+        conditions.append(c.created_at < filter.created_to)
+    if filter.order_id is not None:
+        conditions.append(c.order_id == filter.order_id)
+    return conditions
+
+
+class RequestReader:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self.engine = engine
+        self.viewer = viewer
+
+    async def get_many(self, ids: Sequence[int]) -> list[ConversionRequest | None]:
+        stmt = select(conversion_requests).where(
+            conversion_requests.c.id.in_(set(ids)), visible(conversion_requests, self.viewer)
+        )
+        async with self.engine.connect() as conn:
+            found = {r.id: request_from_row(r) for r in await conn.execute(stmt)}
+        return [found.get(i) for i in ids]
+
+    async def list_requests(
+        self, filter: RequestFilter, sort: RequestSortField, direction: SortDirection, page: PageRequest
+    ) -> Listing:
+        where = and_(visible(conversion_requests, self.viewer), *request_conditions(filter))
+        kind = {"commission": "decimal"}.get(sort.value, "datetime")
+        column = conversion_requests.c[sort.value]
+        key = SortKey(sort.name, column, conversion_requests.c.id, direction is SortDirection.DESC, kind)
+        stmt = select(conversion_requests).where(where)
+        if sort is RequestSortField.TRACKING_TIME or sort is RequestSortField.COMMISSION:
+            # Keyset comparison needs a value: rows without one are left out of such orderings.
+            stmt = stmt.where(column.is_not(None))
+        async with self.engine.connect() as conn:
+            page_result = await fetch_page(conn, stmt, key, page, request_from_row)
+
+        async def count() -> int:
+            async with self.engine.connect() as conn:
+                total = await conn.scalar(select(func.count()).select_from(conversion_requests).where(where))
+            return int(total or 0)
+
+        return Listing(page_result, count)
+
+    async def comments(self, request_id: int, page: PageRequest) -> Listing:
+        c = conversion_request_comments.c
+        where = and_(c.request_id == request_id, visible(conversion_request_comments, self.viewer))
+        stmt = (
+            select(conversion_request_comments, users.c.name.label("author_name"), users.c.role.label("author_role"))
+            .join(users, users.c.id == c.author_id)
+            .where(where)
+        )
+        key = SortKey("CREATED_AT", c.created_at, c.id, False, "datetime")
+        async with self.engine.connect() as conn:
+            result = await fetch_page(conn, stmt, key, page, _comment)
+
+        async def count() -> int:
+            async with self.engine.connect() as conn:
+                total = await conn.scalar(
+                    select(func.count()).select_from(conversion_request_comments).where(where)
+                )
+            return int(total or 0)
+
+        return Listing(result, count)
+
+    async def actors(self, user_ids: Sequence[int]) -> list[Actor | None]:
+        """Names and roles of users who acted on objects the viewer can see (not e-mails)."""
+        async with self.engine.connect() as conn:
+            found = {
+                r.id: Actor(r.id, r.name, Role(r.role))
+                for r in await conn.execute(
+                    select(users.c.id, users.c.name, users.c.role).where(users.c.id.in_(set(user_ids)))
+                )
+            }
+        return [found.get(i) for i in user_ids]
+
+
+def _comment(row: Any) -> Comment:
+    m = row._mapping
+    return Comment(
+        id=m["id"],
+        request_id=m["request_id"],
+        author_id=m["author_id"],
+        author_name=m["author_name"],
+        author_role=Role(m["author_role"]),
+        visibility=CommentVisibility(m["visibility"]),
+        body=m["body"],
+        created_at=m["created_at"],
+    )
+
+

@@ -1,0 +1,96 @@
+"""Explorer queries: `conversionRequests` and `conversionRequest`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from portal.adapters.pagination import PageRequest
+from portal.adapters.reader import SortDirection
+from portal.adapters.request_reader import RequestFilter, RequestReader, RequestSortField
+from portal.domain.errors import DomainError
+from portal.schema.context import Context
+from portal.schema.errors import bad_input
+from portal.schema.ids import decode_typed
+from portal.schema.types.base import Connection
+from portal.schema.types.enums import SortDirectionEnum
+from portal.schema.types.requests import ConversionRequest, RequestKindEnum, RequestStatusEnum
+
+Info = strawberry.Info[Context, None]
+
+RequestSortFieldEnum = strawberry.enum(RequestSortField, description="What requests can be ordered by.")
+
+
+@strawberry.input(description="Filter of the conversion request explorer; all given conditions apply.")
+class ConversionRequestFilterInput:
+    statuses: list[RequestStatusEnum] | None = strawberry.field(default=None, description="Any of these statuses.")
+    kinds: list[RequestKindEnum] | None = strawberry.field(default=None, description="Kinds.")
+    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
+    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
+    created_by_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Raised by these users.")
+    created_from: datetime | None = strawberry.field(default=None, description="Raised at or after.")
+    created_to: datetime | None = strawberry.field(default=None, description="Raised before.")
+    order_id: str | None = strawberry.field(default=None, description="Exact order id.")
+
+
+@strawberry.input(description="Ordering of the explorer.")
+class ConversionRequestOrder:
+    field: RequestSortFieldEnum | None = strawberry.field(default=None, description="Default CREATED_AT.")
+    direction: SortDirectionEnum | None = strawberry.field(default=None, description="Default DESC.")
+
+
+def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
+    """The domain filter of the input; malformed ids are BAD_USER_INPUT."""
+    f = f or ConversionRequestFilterInput()
+    try:
+        return RequestFilter(
+            statuses=tuple(f.statuses or ()),
+            kinds=tuple(f.kinds or ()),
+            program_ids=tuple(decode_typed(i, "Program", ("programIds",)) for i in f.program_ids or ()),
+            partner_ids=tuple(decode_typed(i, "Partner", ("partnerIds",)) for i in f.partner_ids or ()),
+            created_by=tuple(decode_typed(i, "User", ("createdByIds",)) for i in f.created_by_ids or ()),
+            created_from=f.created_from,
+            created_to=f.created_to,
+            order_id=f.order_id,
+        )
+    except DomainError as error:
+        raise bad_input(error) from None
+
+
+@strawberry.type
+class RequestQueries:
+    @strawberry.field(description="Conversion requests (explorer), newest first by default.")
+    async def conversion_requests(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Before this cursor.")] = None,
+        filter: ConversionRequestFilterInput | None = None,
+        order_by: ConversionRequestOrder | None = None,
+    ) -> Connection[ConversionRequest]:
+        order = order_by or ConversionRequestOrder()
+        reader = RequestReader(info.context.engine, info.context.require_viewer())
+        try:
+            listing = await reader.list_requests(
+                request_filter(filter),
+                order.field or RequestSortField.CREATED_AT,
+                order.direction or SortDirection.DESC,
+                PageRequest(first, after, last, before),
+            )
+        except DomainError as error:
+            raise bad_input(error) from None
+        return Connection.of(listing, ConversionRequest.from_domain)  # type: ignore[return-value]
+
+    @strawberry.field(description="One conversion request; null when missing or not visible.")
+    async def conversion_request(self, info: Info, id: strawberry.ID) -> ConversionRequest | None:
+        try:
+            pk = decode_typed(id, "ConversionRequest")
+        except DomainError as error:
+            raise bad_input(error) from None
+        reader = RequestReader(info.context.engine, info.context.require_viewer())
+        found = (await reader.get_many([pk]))[0]
+        return ConversionRequest.from_domain(found) if found else None

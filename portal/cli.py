@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from portal.adapters.database import create_engine, migrate
+from portal.cli_rates import add_rates_commands
 from portal.config import Settings
 
 
@@ -117,6 +118,17 @@ def worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def import_file(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from portal.cli_import import run_import
+
+    return run_import(
+        Path(args.file), args.token, args.url, dry_run=args.dry_run,
+        all_or_nothing=args.all_or_nothing, time_zone=args.time_zone,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="portal: private affiliate network")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("worker", help="run the arq worker (needs PORTAL_REDIS_URL)")
     p.set_defaults(run=worker)
 
+    p = commands.add_parser("import", help="upload a conversion request file to a running portal")
+    p.add_argument("file")
+    p.add_argument("--token", required=True, help="API token (Authorization: Bearer)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="portal's base URL")
+    p.add_argument("--dry-run", action="store_true", help="validate only")
+    p.add_argument("--all-or-nothing", action="store_true", help="apply nothing when any row fails")
+    p.add_argument("--time-zone", default="UTC", help="zone of times without offset, e.g. Europe/Berlin")
+    p.set_defaults(run=import_file)
+
     p = commands.add_parser("migrate", help="upgrade the database to the latest migration")
     p.set_defaults(run=migrate_command)
 
@@ -147,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", default="command line")
     p.set_defaults(run=token)
+
+    add_rates_commands(commands)
     return parser
 
 

@@ -15,13 +15,14 @@ from portal.adapters.conversion_store import NewConversion
 from portal.adapters.conversion_store import insert_conversion as store_conversion
 from portal.adapters.tables import relationships, users
 from portal.adapters.unit_of_work import UnitOfWork
+from portal.demo import SAMPLE_RATES_XML, sample_file
 from portal.domain.access import Role, Viewer
 from portal.domain.commission import CommissionRate
 from portal.domain.conversions import ConversionStatus, RevisionSource
 from portal.domain.partners import RelationshipStatus
 from portal.domain.programs import DEFAULT_CATEGORY, DEFAULT_TARGETS, Program
 from portal.domain.rating import RatingInput, rate_conversion
-from portal.services import access, setup
+from portal.services import access, rates, setup
 
 SYSTEM = Viewer(user_id=0, role=Role.ADMIN)
 DEMO_USERS = {
@@ -117,6 +118,7 @@ async def load_demo(engine: AsyncEngine, conversions: int = 300, seed: int = 7) 
     """Two advertisers, three programs, five partners, commission models and some conversions."""
     rng = random.Random(seed)
     async with UnitOfWork(engine) as uow:
+        await rates.import_exchange_rates(uow, SYSTEM, sample_file(SAMPLE_RATES_XML), None)
         nordwind = await setup.create_advertiser(uow, SYSTEM, name="Nordwind Retail")
         kiko = await setup.create_advertiser(uow, SYSTEM, name="Kiko Japan")
         fashion = await setup.create_program(uow, SYSTEM, advertiser_id=nordwind.id, name="Nordwind Fashion DE", currency="EUR")

@@ -20,6 +20,7 @@ from portal.domain.errors import DomainError
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+MAX_ROW_ID = 2**63 - 1  # BIGINT
 
 
 class InvalidPageRequest(DomainError):
@@ -77,10 +78,12 @@ class SortKey:
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             name, raw, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-            if name != self.name or not isinstance(row_id, int):
+            if name != self.name or not isinstance(row_id, int) or isinstance(row_id, bool):
                 raise ValueError("cursor of another ordering")
+            if not 0 < row_id <= MAX_ROW_ID:
+                raise ValueError("row id outside the id column's range")
             return _load(raw, self.kind), row_id
-        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        except (ValueError, TypeError, ArithmeticError, binascii.Error, orjson.JSONDecodeError):
             raise InvalidPageRequest(
                 "INVALID_CURSOR", f"{argument} is not a cursor of this list and ordering", (argument,)
             ) from None
@@ -95,15 +98,29 @@ def _dump(value: Any) -> Any:
 
 
 def _load(raw: Any, kind: str) -> Any:
+    """The sort value of a cursor, refusing (ValueError/TypeError/ArithmeticError) anything
+    `_dump` cannot have written: cursors come from clients and reach the SQL comparison."""
     if raw is None:
         return None
     if kind == "datetime":
-        return datetime.fromisoformat(raw)
+        value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError("a cursor time has an offset")
+        return value
     if kind == "decimal":
-        return Decimal(raw)
+        if not isinstance(raw, str):
+            raise TypeError("a cursor decimal is a string")
+        number = Decimal(raw)
+        if not number.is_finite():
+            raise ValueError("a cursor decimal is finite")
+        return number
     if kind == "int":
-        return int(raw)
-    return str(raw)
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise TypeError("a cursor integer is an integer")
+        return raw
+    if not isinstance(raw, str):
+        raise TypeError("a cursor text is a string")
+    return raw
 
 
 @dataclass(slots=True)

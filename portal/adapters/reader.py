@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
+from portal.adapters.job_store import job_from_row
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
     conversion_requests,
@@ -28,6 +29,7 @@ from portal.adapters.tables import (
     conversion_revisions,
     conversion_targets,
     conversions,
+    jobs,
     partners,
     programs,
     relationships,
@@ -83,6 +85,29 @@ class NamedFilter:
     advertiser_ids: tuple[int, ...] = ()
 
 
+def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (the list, exports and file exports share it)."""
+    c = conversions.c
+    conditions: list[ColumnElement[bool]] = []
+    if filter.program_ids:
+        conditions.append(c.program_id.in_(filter.program_ids))
+    if filter.partner_ids:
+        conditions.append(c.partner_id.in_(filter.partner_ids))
+    if filter.statuses:
+        conditions.append(c.status.in_([s.value for s in filter.statuses]))
+    if filter.tracked_from is not None:
+        conditions.append(c.tracking_time >= filter.tracked_from)
+    if filter.tracked_to is not None:
+        conditions.append(c.tracking_time < filter.tracked_to)
+    if filter.order_id is not None:
+        conditions.append(c.order_id == filter.order_id)
+    if filter.categories:
+        conditions.append(c.category.in_(filter.categories))
+    if filter.targets:
+        conditions.append(c.target.in_(filter.targets))
+    return conditions
+
+
 _SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
     "Advertiser": (advertisers, rows.advertiser),
     "Program": (programs, rows.program),
@@ -91,6 +116,8 @@ _SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
     "Conversion": (conversions, rows.conversion),
     "User": (users, rows.user),
     "ConversionRequest": (conversion_requests, request_from_row),
+    "ExportJob": (jobs, job_from_row),
+    "ImportJob": (jobs, job_from_row),
 }
 NODE_KINDS = frozenset([*_SIMPLE, "CommissionModel"])
 
@@ -228,23 +255,7 @@ class Reader:
         page: PageRequest,
     ) -> Listing:
         c = conversions.c
-        conditions: list[ColumnElement[bool]] = []
-        if filter.program_ids:
-            conditions.append(c.program_id.in_(filter.program_ids))
-        if filter.partner_ids:
-            conditions.append(c.partner_id.in_(filter.partner_ids))
-        if filter.statuses:
-            conditions.append(c.status.in_([s.value for s in filter.statuses]))
-        if filter.tracked_from is not None:
-            conditions.append(c.tracking_time >= filter.tracked_from)
-        if filter.tracked_to is not None:
-            conditions.append(c.tracking_time < filter.tracked_to)
-        if filter.order_id is not None:
-            conditions.append(c.order_id == filter.order_id)
-        if filter.categories:
-            conditions.append(c.category.in_(filter.categories))
-        if filter.targets:
-            conditions.append(c.target.in_(filter.targets))
+        conditions = conversion_conditions(filter)
         column = c[sort.value]
         kind = "decimal" if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION) else "datetime"
         key = SortKey(sort.name, column, c.id, direction is SortDirection.DESC, kind)

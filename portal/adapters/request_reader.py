@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.pagination import PageRequest, SortKey, fetch_page
 from portal.adapters.reader import Listing, SortDirection
 from portal.adapters.request_store import request_from_row
-from portal.adapters.tables import conversion_request_comments, conversion_requests, users
+from portal.adapters.tables import (
+    conversion_request_comments,
+    conversion_requests,
+    conversions,
+    users,
+)
 from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
 from portal.domain.requests import CommentVisibility, ConversionRequest, RequestKind, RequestStatus
@@ -78,7 +83,9 @@ def request_conditions(filter: RequestFilter) -> list[ColumnElement[bool]]:
     if filter.created_to is not None:
         conditions.append(c.created_at < filter.created_to)
     if filter.order_id is not None:
-        conditions.append(c.order_id == filter.order_id)
+        # A CHANGE_EXISTING request names its order through the conversion it changes.
+        changed = select(conversions.c.id).where(conversions.c.order_id == filter.order_id)
+        conditions.append(or_(c.order_id == filter.order_id, c.conversion_id.in_(changed)))
     return conditions
 
 

@@ -353,9 +353,23 @@ jobs = Table(
     Column("created_count", Integer(), nullable=False),
     Column("error_count", Integer(), nullable=False),
     Column("file_path", String(500), nullable=True),
+    Column("file_sha256", String(64), nullable=True),
     Column("error", String(4000), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("started_at", UtcDateTime(), nullable=True),
     Column("finished_at", UtcDateTime(), nullable=True),
     Index(None, "created_by", "created_at", "id"),
+)
+
+import_errors = Table(
+    "import_errors",
+    metadata,
+    _id(),
+    _fk("job_id", "jobs.id", ondelete="CASCADE"),
+    Column("row", Integer(), nullable=False),
+    Column("column", String(64), nullable=True),
+    Column("value", String(500), nullable=True),
+    Column("code", String(64), nullable=False),
+    Column("message", String(1000), nullable=False),
+    Index(None, "job_id", "row", "id"),
 )

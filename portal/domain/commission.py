@@ -55,6 +55,15 @@ class CommissionModel:
         return None
 
 
+# Stored exactly as NUMERIC(9, 4): more places would be rounded away silently.
+PERCENTAGE_PLACES = 4
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def validate_rate(rate: CommissionRate, index: int) -> None:
     field = ("rates", str(index))
     if rate.percentage is None and rate.fixed_amount is None:
@@ -62,6 +71,12 @@ def validate_rate(rate: CommissionRate, index: int) -> None:
     if rate.percentage is not None and not Decimal(0) <= rate.percentage <= Decimal(100):
         raise DomainError(
             "OUT_OF_RANGE", "a percentage is between 0 and 100", (*field, "percentage")
+        )
+    if rate.percentage is not None and _decimal_places(rate.percentage) > PERCENTAGE_PLACES:
+        raise DomainError(
+            "TOO_PRECISE",
+            f"a percentage has at most {PERCENTAGE_PLACES} decimal places",
+            (*field, "percentage"),
         )
     if rate.fixed_amount is not None and rate.fixed_amount < 0:
         raise DomainError(

@@ -29,6 +29,9 @@ ADVERTISER_TRANSITIONS: dict[RelationshipStatus, frozenset[RelationshipStatus]] 
     _S.BLOCKED: frozenset({_S.ACTIVE}),
 }
 PARTNER_MAY_APPLY_FROM: frozenset[RelationshipStatus | None] = frozenset({None, _S.REJECTED})
+# An advertiser creates a relationship by inviting a partner (ACTIVE) or by barring it (BLOCKED).
+ADVERTISER_MAY_CREATE: frozenset[RelationshipStatus] = frozenset({_S.ACTIVE, _S.BLOCKED})
+MAX_FOLLOW_UP_WINDOW_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,45 @@ def check_transition(
             "an ACTIVE relationship needs a commission model",
             ("commissionModelId",),
         )
+
+
+def check_new_relationship(status: RelationshipStatus, commission_model_id: int | None) -> None:
+    """Raise unless an advertiser (or admin) may create a relationship with `status`."""
+    if status not in ADVERTISER_MAY_CREATE:
+        raise DomainError(
+            "INVALID_TRANSITION",
+            f"a new relationship starts ACTIVE (an invitation) or BLOCKED, not {status.value}",
+            ("status",),
+        )
+    check_transition(None, status, commission_model_id)
+
+
+def revise_follow_up(
+    current: tuple[FollowUpPolicy | None, int | None],
+    policy: FollowUpPolicy | None,
+    window_days: int | None,
+    clear: bool,
+) -> tuple[FollowUpPolicy | None, int | None]:
+    """A relationship's follow-up override after a change: `clear` drops it (falling back to the
+    program's setting); a given policy or window replaces that part; None keeps it."""
+    if clear and (policy is not None or window_days is not None):
+        raise DomainError(
+            "CONFLICTING_INPUT",
+            "clear the follow-up override or set it, not both",
+            ("clearFollowUpOverride",),
+        )
+    if clear:
+        return None, None
+    if window_days is not None and not 1 <= window_days <= MAX_FOLLOW_UP_WINDOW_DAYS:
+        raise DomainError(
+            "OUT_OF_RANGE",
+            f"the follow-up window is 1 to {MAX_FOLLOW_UP_WINDOW_DAYS} days",
+            ("followUpWindowDays",),
+        )
+    return (
+        current[0] if policy is None else policy,
+        current[1] if window_days is None else window_days,
+    )
 
 
 def check_application(current: RelationshipStatus | None) -> None:

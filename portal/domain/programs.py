@@ -5,9 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from portal.domain.errors import DomainError
 from portal.domain.money import require_currency
+
+T = TypeVar("T")
 
 DEFAULT_CATEGORY = "default"
 DEFAULT_TARGETS = ("SALE_NEW_CUSTOMER", "SALE_EXISTING_CUSTOMER", "LEAD")
@@ -66,6 +69,35 @@ class Program:
             )
         return replace(self, currency=currency)
 
+    def revised(
+        self,
+        *,
+        name: str | None = None,
+        cookie_lifetime_days: int | None = None,
+        consent_mode: ConsentMode | None = None,
+        follow_up_policy: FollowUpPolicy | None = None,
+        follow_up_window_days: int | None = None,
+        allow_self_acceptance: bool | None = None,
+    ) -> Program:
+        """The program with the given settings changed (None keeps one), validated as a whole."""
+        revised = replace(
+            self,
+            name=self.name if name is None else name.strip(),
+            cookie_lifetime_days=_keep(cookie_lifetime_days, self.cookie_lifetime_days),
+            consent_mode=_keep(consent_mode, self.consent_mode),
+            follow_up_policy=_keep(follow_up_policy, self.follow_up_policy),
+            follow_up_window_days=_keep(follow_up_window_days, self.follow_up_window_days),
+            allow_self_acceptance=_keep(allow_self_acceptance, self.allow_self_acceptance),
+        )
+        validate_program_settings(
+            revised.cookie_lifetime_days, revised.follow_up_window_days, revised.name
+        )
+        return revised
+
+
+def _keep(new: T | None, current: T) -> T:
+    return current if new is None else new
+
 
 def validate_program_settings(
     cookie_lifetime_days: int, follow_up_window_days: int, name: str
@@ -115,4 +147,14 @@ def validate_key(key: str, field: tuple[str, ...]) -> str:
     cleaned = key.strip()
     if not cleaned or len(cleaned) > 64 or not all(c.isalnum() or c in "_-" for c in cleaned):
         raise DomainError("INVALID_KEY", "a key is 1–64 letters, digits, '_' or '-'", field)
+    return cleaned
+
+
+def validate_name(name: str, field: tuple[str, ...] = ("name",), max_length: int = 200) -> str:
+    """A display name or text: trimmed, not blank, at most `max_length` characters."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise DomainError("BLANK", "the text must not be blank", field)
+    if len(cleaned) > max_length:
+        raise DomainError("TOO_LONG", f"the text has at most {max_length} characters", field)
     return cleaned

@@ -20,7 +20,14 @@ async def run_export(ctx: JobContext, job_id: int) -> str:
     return await run(ctx.engine, ctx.settings, job_id)
 
 
+async def run_import(ctx: JobContext, job_id: int) -> str:
+    from portal.services.imports import run_import as run
+
+    return await run(ctx.engine, ctx.settings, job_id)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "run_import": run_import,
     "process_conversion_request": process_conversion_request,
     "run_export": run_export,
 }

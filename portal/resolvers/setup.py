@@ -1,14 +1,20 @@
-"""Setup mutations: advertisers, programs and their vocabularies, partners, relationships,
-commission models."""
+"""Setup mutations: advertisers, programs, partners. `SetupMutations` also takes in the
+vocabularies, relationships and commission models (their own modules)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
+from strawberry.tools import merge_types
 
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.programs import ConsentMode, FollowUpPolicy
-from portal.resolvers.support import Info, pk, run_in_uow, user_error_type
+from portal.resolvers.commission import CommissionMutations
+from portal.resolvers.relationships import RelationshipMutations
+from portal.resolvers.support import Info, pk, require_pk, run_in_uow, user_error_type
+from portal.resolvers.vocabulary import VocabularyMutations
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.enums import ConsentModeEnum, FollowUpPolicyEnum
 from portal.schema.types.partners import Partner
@@ -16,12 +22,20 @@ from portal.schema.types.programs import Advertiser, Program
 from portal.services import setup
 
 NAME_CODES = ["BLANK", "TOO_LONG"]
-CreateAdvertiserErrorCode, CreateAdvertiserUserError = user_error_type("CreateAdvertiser", NAME_CODES)
+CreateAdvertiserErrorCode, CreateAdvertiserUserError = user_error_type(
+    "CreateAdvertiser", NAME_CODES
+)
 CreatePartnerErrorCode, CreatePartnerUserError = user_error_type(
     "CreatePartner", [*NAME_CODES, "UNKNOWN_CURRENCY", "INVALID_COUNTRY"]
 )
 CreateProgramErrorCode, CreateProgramUserError = user_error_type(
     "CreateProgram", [*NAME_CODES, "UNKNOWN_CURRENCY", "OUT_OF_RANGE", "REQUIRED"]
+)
+UpdateProgramErrorCode, UpdateProgramUserError = user_error_type(
+    "UpdateProgram", [*NAME_CODES, "UNKNOWN_CURRENCY", "OUT_OF_RANGE", "CURRENCY_LOCKED"]
+)
+UpdatePartnerErrorCode, UpdatePartnerUserError = user_error_type(
+    "UpdatePartner", [*NAME_CODES, "UNKNOWN_CURRENCY", "INVALID_COUNTRY"]
 )
 
 
@@ -49,10 +63,15 @@ class CreatePartnerPayload:
     user_errors: list[CreatePartnerUserError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
 
 
-@strawberry.input(description="A new program; it starts with the `default` category, the standard targets and notes.")
+@strawberry.input(
+    description="A new program; it starts with the `default` category, the standard targets "
+    "and notes."
+)
 class CreateProgramInput:
     name: str = strawberry.field(description="Display name.")
-    currency: CurrencyCode = strawberry.field(description="Program currency (fixed once conversions exist).")  # type: ignore[valid-type]
+    currency: CurrencyCode = strawberry.field(  # type: ignore[valid-type]
+        description="Program currency (fixed once conversions exist)."
+    )
     advertiser_id: strawberry.ID | None = strawberry.field(
         default=None, description="Admins: the advertiser. Advertiser users: ignored (their own)."
     )
@@ -63,7 +82,9 @@ class CreateProgramInput:
     follow_up_policy: FollowUpPolicyEnum | None = strawberry.field(
         default=None, description="Default follow-up policy (default WHENEVER_TRACKED)."
     )
-    follow_up_window_days: int = strawberry.field(default=30, description="Follow-up window in days.")
+    follow_up_window_days: int = strawberry.field(
+        default=30, description="Follow-up window in days."
+    )
     allow_self_acceptance: bool = strawberry.field(
         default=False, description="Whether users may accept requests they raised themselves."
     )
@@ -78,49 +99,186 @@ class CreateProgramPayload:
     user_errors: list[CreateProgramUserError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
 
 
-@strawberry.type
-class SetupMutations:
-    @strawberry.mutation(description="Create an advertiser (admins).")
-    async def create_advertiser(self, info: Info, input: CreateAdvertiserInput) -> CreateAdvertiserPayload:
-        async def use_case(uow: UnitOfWork, viewer: Viewer) -> Advertiser:
-            return Advertiser.from_domain(await setup.create_advertiser(uow, viewer, name=input.name))
+@strawberry.input(description="Changes to a program's settings; omitted fields keep their value.")
+class UpdateProgramInput:
+    program_id: strawberry.ID = strawberry.field(description="The program to change.")
+    name: str | None = strawberry.field(default=None, description="New display name.")
+    currency: CurrencyCode | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="New program currency; refused (CURRENCY_LOCKED) once the program has "
+        "conversions.",
+    )
+    cookie_lifetime_days: int | None = strawberry.field(
+        default=None, description="New cookie lifetime in days (1–3650)."
+    )
+    consent_mode: ConsentModeEnum | None = strawberry.field(
+        default=None, description="New consent mode."
+    )
+    follow_up_policy: FollowUpPolicyEnum | None = strawberry.field(
+        default=None, description="New default follow-up policy (relationships may override it)."
+    )
+    follow_up_window_days: int | None = strawberry.field(
+        default=None, description="New follow-up window in days (1–3650)."
+    )
+    allow_self_acceptance: bool | None = strawberry.field(
+        default=None, description="Whether users may accept requests they raised themselves."
+    )
 
-        advertiser, errors = await run_in_uow(info, CreateAdvertiserUserError, CreateAdvertiserErrorCode, use_case)
+
+@strawberry.type(description="The changed program.")
+class UpdateProgramPayload:
+    program: Program | None = strawberry.field(description="The program; null on errors.")
+    user_errors: list[UpdateProgramUserError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
+
+
+@strawberry.input(
+    description="Changes to a partner's master data; omitted fields keep their value."
+)
+class UpdatePartnerInput:
+    partner_id: strawberry.ID = strawberry.field(description="The partner to change.")
+    name: str | None = strawberry.field(default=None, description="New display name.")
+    payout_currency: CurrencyCode | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="New payout currency (used from the next billing run on)."
+    )
+    country: str | None = strawberry.field(
+        default=None, description="New ISO 3166-1 alpha-2 country (decides VAT)."
+    )
+
+
+@strawberry.type(description="The changed partner.")
+class UpdatePartnerPayload:
+    partner: Partner | None = strawberry.field(description="The partner; null on errors.")
+    user_errors: list[UpdatePartnerUserError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
+
+
+CreateAdvertiserArgument = Annotated[
+    CreateAdvertiserInput, strawberry.argument(description="The advertiser to create.")
+]
+
+CreatePartnerArgument = Annotated[
+    CreatePartnerInput, strawberry.argument(description="The partner to create.")
+]
+
+CreateProgramArgument = Annotated[
+    CreateProgramInput, strawberry.argument(description="The program to create.")
+]
+
+UpdateProgramArgument = Annotated[
+    UpdateProgramInput, strawberry.argument(description="The program and the settings to change.")
+]
+
+UpdatePartnerArgument = Annotated[
+    UpdatePartnerInput, strawberry.argument(description="The partner and the data to change.")
+]
+
+
+@strawberry.type
+class ProgramSetupMutations:
+    @strawberry.mutation(description="Create an advertiser (admins).")
+    async def create_advertiser(
+        self, info: Info, input: CreateAdvertiserArgument
+    ) -> CreateAdvertiserPayload:
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> Advertiser:
+            created = await setup.create_advertiser(uow, viewer, name=input.name)
+            return Advertiser.from_domain(created)
+
+        advertiser, errors = await run_in_uow(
+            info, CreateAdvertiserUserError, CreateAdvertiserErrorCode, use_case
+        )
         return CreateAdvertiserPayload(advertiser=advertiser, user_errors=errors)
 
     @strawberry.mutation(description="Create a partner (admins).")
-    async def create_partner(self, info: Info, input: CreatePartnerInput) -> CreatePartnerPayload:
+    async def create_partner(
+        self, info: Info, input: CreatePartnerArgument
+    ) -> CreatePartnerPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> Partner:
             created = await setup.create_partner(
-                uow, viewer, name=input.name, payout_currency=input.payout_currency, country=input.country
+                uow,
+                viewer,
+                name=input.name,
+                payout_currency=input.payout_currency,
+                country=input.country,
             )
             return Partner.from_domain(created)
 
-        partner, errors = await run_in_uow(info, CreatePartnerUserError, CreatePartnerErrorCode, use_case)
+        partner, errors = await run_in_uow(
+            info, CreatePartnerUserError, CreatePartnerErrorCode, use_case
+        )
         return CreatePartnerPayload(partner=partner, user_errors=errors)
 
     @strawberry.mutation(description="Create a program (admins, or advertisers for themselves).")
-    async def create_program(self, info: Info, input: CreateProgramInput) -> CreateProgramPayload:
+    async def create_program(
+        self, info: Info, input: CreateProgramArgument
+    ) -> CreateProgramPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> Program:
-            known = await uow.idempotent_result(viewer.user_id, "createProgram", input.idempotency_key)
-            if known is not None:
-                from portal.services.scope import visible_row
-                from portal.adapters.rows import program as program_row
-                from portal.adapters.tables import programs
-
-                return Program.from_domain(program_row(await visible_row(uow, viewer, programs, known, "program", ())))
             created = await setup.create_program(
-                uow, viewer,
+                uow,
+                viewer,
                 advertiser_id=pk(input.advertiser_id, "Advertiser", "advertiserId"),
-                name=input.name, currency=input.currency,
+                name=input.name,
+                currency=input.currency,
                 cookie_lifetime_days=input.cookie_lifetime_days,
                 consent_mode=input.consent_mode or ConsentMode.RELAXED,
                 follow_up_policy=input.follow_up_policy or FollowUpPolicy.WHENEVER_TRACKED,
                 follow_up_window_days=input.follow_up_window_days,
                 allow_self_acceptance=input.allow_self_acceptance,
+                idempotency_key=input.idempotency_key,
             )
-            await uow.remember_idempotent(viewer.user_id, "createProgram", input.idempotency_key, created.id)
             return Program.from_domain(created)
 
-        program, errors = await run_in_uow(info, CreateProgramUserError, CreateProgramErrorCode, use_case)
+        program, errors = await run_in_uow(
+            info, CreateProgramUserError, CreateProgramErrorCode, use_case
+        )
         return CreateProgramPayload(program=program, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a program's settings (admins, or users of the program's advertiser)."
+    )
+    async def update_program(
+        self, info: Info, input: UpdateProgramArgument
+    ) -> UpdateProgramPayload:
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> Program:
+            changes = setup.ProgramChanges(
+                name=input.name,
+                currency=input.currency,
+                cookie_lifetime_days=input.cookie_lifetime_days,
+                consent_mode=input.consent_mode,
+                follow_up_policy=input.follow_up_policy,
+                follow_up_window_days=input.follow_up_window_days,
+                allow_self_acceptance=input.allow_self_acceptance,
+            )
+            program_id = require_pk(input.program_id, "Program", "programId")
+            return Program.from_domain(await setup.update_program(uow, viewer, program_id, changes))
+
+        program, errors = await run_in_uow(
+            info, UpdateProgramUserError, UpdateProgramErrorCode, use_case
+        )
+        return UpdateProgramPayload(program=program, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Change a partner's master data (admins, or the partner's own users)."
+    )
+    async def update_partner(
+        self, info: Info, input: UpdatePartnerArgument
+    ) -> UpdatePartnerPayload:
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> Partner:
+            changed = await setup.update_partner(
+                uow,
+                viewer,
+                require_pk(input.partner_id, "Partner", "partnerId"),
+                name=input.name,
+                payout_currency=input.payout_currency,
+                country=input.country,
+            )
+            return Partner.from_domain(changed)
+
+        partner, errors = await run_in_uow(
+            info, UpdatePartnerUserError, UpdatePartnerErrorCode, use_case
+        )
+        return UpdatePartnerPayload(partner=partner, user_errors=errors)
+
+
+SetupMutations = merge_types(
+    "SetupMutations",
+    (ProgramSetupMutations, VocabularyMutations, RelationshipMutations, CommissionMutations),
+)

@@ -11,6 +11,9 @@ from graphql import GraphQLError
 from portal.domain.errors import DomainError
 
 log = logging.getLogger("portal.errors")
+# graphql-core's parser ends the messages of its limits (tokens, source length, nesting) so:
+# "Syntax Error: Document contains more than N tokens. Parsing aborted."
+PARSER_LIMIT_MARKER = "Parsing aborted."
 
 
 class PortalError(GraphQLError):
@@ -18,8 +21,8 @@ class PortalError(GraphQLError):
 
     code = "INTERNAL"
 
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message, extensions={"code": self.code, **extensions})
+    def __init__(self, message: str, nodes: Any = None, **extensions: Any) -> None:
+        super().__init__(message, nodes, extensions={"code": self.code, **extensions})
 
 
 class Unauthenticated(PortalError):
@@ -57,9 +60,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         extensions.update(code="BAD_USER_INPUT", reason=original.code)
     elif original is None or isinstance(original, GraphQLError):
         message = error.message
-        extensions["code"] = (
-            "GRAPHQL_PARSE_FAILED" if message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
-        )
+        if message.startswith("Syntax Error") and PARSER_LIMIT_MARKER in message:
+            # MaxTokensLimiter makes the parser stop with a syntax error; it is a limit like
+            # depth and aliases, not a typo.
+            extensions["code"] = "QUERY_TOO_COMPLEX"
+        elif message.startswith("Syntax Error"):
+            extensions["code"] = "GRAPHQL_PARSE_FAILED"
+        else:
+            extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
     elif isinstance(original, ValueError) and error.path is None:
         # Variable coercion failures (a custom scalar refusing a value) come as ValueErrors.
         extensions["code"] = "GRAPHQL_VALIDATION_FAILED"

@@ -8,26 +8,57 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
     VariableNode,
     get_named_type,
     is_leaf_type,
 )
 from graphql.pyutils import AwaitableOrValue
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types import ExecutionResult
 
 from portal.adapters.pagination import DEFAULT_PAGE_SIZE
 from portal.schema.errors import QueryTooComplex
 
 MUTATION_COST = 10
+
+
+class _CodedContext:
+    """A validation context whose reported errors become QUERY_TOO_COMPLEX."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def report_error(self, error: GraphQLError) -> None:
+        self._context.report_error(QueryTooComplex(error.message, error.nodes))
+
+
+def _coded_rule(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    class CodedRule(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(_CodedContext(context))
+
+    CodedRule.__name__ = rule.__name__
+    return CodedRule
+
+
+def coded_limits(*limiters: AddValidationRules) -> list[type[ASTValidationRule]]:
+    """The validation rules of strawberry's depth and alias limiters, reporting their errors
+    with the QUERY_TOO_COMPLEX code so clients can tell "too big" from "wrong"."""
+    return [_coded_rule(rule) for limiter in limiters for rule in limiter.validation_rules]
 
 
 class QueryCost:

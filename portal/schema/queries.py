@@ -35,6 +35,8 @@ from portal.schema.types.enums import (
 )
 from portal.schema.types.partners import Partner, Relationship
 from portal.schema.types.programs import Advertiser, Program
+from portal.schema.types.imports import ImportJob
+from portal.schema.types.jobs import ExportJob
 from portal.schema.types.requests import ConversionRequest
 
 Info = strawberry.Info[Context, None]
@@ -48,6 +50,8 @@ TYPES: dict[str, Any] = {
     "Conversion": Conversion,
     "User": User,
     "ConversionRequest": ConversionRequest,
+    "ExportJob": ExportJob,
+    "ImportJob": ImportJob,
 }
 MAX_NODES = 100
 
@@ -121,6 +125,21 @@ class RelationshipFilterInput:
     statuses: list[RelationshipStatusEnum] | None = strawberry.field(default=None, description="Statuses.")
 
 
+def conversion_filter(filter: ConversionFilterInput | None) -> ConversionFilter:
+    """The domain filter of the input (shared by the list and exports)."""
+    f = filter or ConversionFilterInput()
+    return ConversionFilter(
+        program_ids=_pks(f.program_ids, "Program", "programIds"),
+        partner_ids=_pks(f.partner_ids, "Partner", "partnerIds"),
+        statuses=tuple(f.statuses or ()),
+        tracked_from=f.tracked_from,
+        tracked_to=f.tracked_to,
+        order_id=f.order_id,
+        categories=tuple(f.tracking_categories or ()),
+        targets=tuple(f.conversion_targets or ()),
+    )
+
+
 def _named(filter: NamedFilterInput | None) -> NamedFilter:
     if filter is None:
         return NamedFilter()
@@ -140,6 +159,20 @@ async def _one(info: Info, id: strawberry.ID, kind: str) -> Any:
     return TYPES[kind].from_domain(found) if found else None
 
 
+async def _node(info: Info, id: strawberry.ID) -> Any:
+    info.context.require_viewer()
+    try:
+        kind, pk = decode_id(id)
+    except DomainError as error:
+        raise bad_input(error) from None
+    if kind not in NODE_KINDS:
+        raise BadUserInput(
+            f"{id!r} is not the id of an object of this API", argument=["id"], reason="INVALID_ID"
+        )
+    found = await info.context.loaders.node(kind).load(pk)
+    return TYPES[kind].from_domain(found) if found else None
+
+
 @strawberry.type(description="Reads. Every list and object is limited to what the viewer may see.")
 class Query:
     @strawberry.field(description="The authenticated user and its organisation.")
@@ -148,21 +181,15 @@ class Query:
 
     @strawberry.field(description="Any object by global id; null when missing or not visible.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        info.context.require_viewer()
-        try:
-            kind, pk = decode_id(id)
-        except DomainError as error:
-            raise bad_input(error) from None
-        if kind not in NODE_KINDS:
-            raise BadUserInput(f"{id!r} is not the id of an object of this API", reason="INVALID_ID")
-        found = await info.context.loaders.node(kind).load(pk)
-        return TYPES[kind].from_domain(found) if found else None
+        return await _node(info, id)
 
     @strawberry.field(description="Objects by global ids, in order; null where missing or not visible.")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        # Not `self.node(...)`: resolvers of the root type receive the root value (None) as self.
+        info.context.require_viewer()
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", reason="TOO_MANY_IDS")
-        return list(await asyncio.gather(*(self.node(info, i) for i in ids)))
+        return list(await asyncio.gather(*(_node(info, i) for i in ids)))
 
     @strawberry.field(description="Advertisers (admins see all, others their own).")
     async def advertisers(
@@ -245,18 +272,8 @@ class Query:
         last: Last = None, before: Before = None,
         filter: ConversionFilterInput | None = None, order_by: ConversionOrder | None = None,
     ) -> Connection[Conversion]:
-        f = filter or ConversionFilterInput()
         order = order_by or ConversionOrder()
-        domain_filter = ConversionFilter(
-            program_ids=_pks(f.program_ids, "Program", "programIds"),
-            partner_ids=_pks(f.partner_ids, "Partner", "partnerIds"),
-            statuses=tuple(f.statuses or ()),
-            tracked_from=f.tracked_from,
-            tracked_to=f.tracked_to,
-            order_id=f.order_id,
-            categories=tuple(f.tracking_categories or ()),
-            targets=tuple(f.conversion_targets or ()),
-        )
+        domain_filter = conversion_filter(filter)
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
             lambda: info.context.reader.list_conversions(

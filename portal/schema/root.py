@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -18,10 +19,13 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from portal.config import Settings
-from portal.schema.limits import QueryCostLimiter
+from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
 from portal.schema.queries import Query
+from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
+from portal.resolvers.exports import ExportQueries
+from portal.resolvers.imports import ImportQueries
 from portal.schema.scalars import SCALAR_MAP
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -40,16 +44,21 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
     max_aliases = settings.max_aliases if settings else 30
     max_tokens = settings.max_tokens if settings else 5000
     max_cost = settings.max_query_cost if settings else 50_000
+    # The rule classes are made once per schema: strawberry's limiters make new classes per
+    # instance, and ValidationCache keys on the rule classes, so per-request limiter instances
+    # would never hit the cache. The rules keep no state between validations.
+    limit_rules = coded_limits(
+        QueryDepthLimiter(max_depth=max_depth), MaxAliasesLimiter(max_alias_count=max_aliases)
+    )
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         lambda: QueryCostLimiter(max_cost=max_cost),
     ]
     return PortalSchema(
-        query=merge_types("Query", (Query, RequestQueries)),
+        query=merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
         mutation=Mutation,
         types=[Node, ApiToken],
         extensions=extensions,

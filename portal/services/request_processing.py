@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
@@ -23,6 +24,7 @@ from portal.domain.conversions import RevisionSource
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.requests import ConversionRequest, RequestKind, RequestStatus
 from portal.services.request_revision import revise
+from portal.services.requests import check_not_converted
 
 log = logging.getLogger("portal.requests")
 STALE_AFTER = timedelta(minutes=2)
@@ -70,6 +72,9 @@ def _describe(error: Exception) -> str:
         return "; ".join(f"{e.code}: {e.message}" for e in error.errors)
     if isinstance(error, DomainError):
         return f"{error.code}: {error.message}"
+    if isinstance(error, StatementError) and error.orig is not None:
+        # The driver's message only: never the SQL and its parameters.
+        return f"{type(error).__name__}: {error.orig}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -79,7 +84,17 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
     if request.kind is RequestKind.CREATE_NEW:
         revised = await revise(uow, program, request.partner_id, request.kind, request.requested, None)
         new = _with_accepted_rating(revised.conversion, request)
-        return await insert_conversion(uow, new, RevisionSource.REQUEST, actor, request_id=request.id)
+        # The tracking may have recorded the order since the request was raised.
+        await check_not_converted(uow, program, revised)
+        try:
+            return await insert_conversion(
+                uow, new, RevisionSource.REQUEST, actor, request_id=request.id
+            )
+        except IntegrityError:  # ... or records it right now
+            raise DomainError(
+                "ORDER_ALREADY_CONVERTED",
+                f"order {new.order_id} was recorded as a conversion meanwhile",
+            ) from None
     assert request.conversion_id is not None
     row = await uow.first(
         select(conversions).where(conversions.c.id == request.conversion_id).with_for_update()

@@ -8,19 +8,14 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
-from portal.adapters.commission_store import load_models
 from portal.adapters.conversion_store import NewConversion
-from portal.adapters.rate_store import rate_table
-from portal.adapters.tables import conversion_notes, conversion_targets, relationships, tracking_categories
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import Conversion, ConversionStatus, FieldChange, diff_fields
 from portal.domain.errors import DomainError, ErrorCollector
-from portal.domain.money import round_half_up
-from portal.domain.partners import RelationshipStatus
+from portal.domain.money import canonical, round_half_up
 from portal.domain.programs import DEFAULT_CATEGORY, Program
 from portal.domain.rating import RatingInput, rate_conversion
+from portal.services.revision_cache import cache_of
 from portal.domain.requests import RequestedValues, RequestKind
 
 RATING_FIELDS = ("target", "category", "tracking_time", "order_value", "currency")
@@ -32,32 +27,6 @@ class Revised:
     conversion: NewConversion
     changes: tuple[FieldChange, ...]
     rerated: bool
-
-
-async def _vocabulary(uow: UnitOfWork, program_id: int) -> tuple[dict[str, bool], dict[str, bool], set[str]]:
-    categories = {
-        r.key: r.active
-        for r in await uow.conn.execute(
-            select(tracking_categories.c.key, tracking_categories.c.active).where(
-                tracking_categories.c.program_id == program_id
-            )
-        )
-    }
-    targets = {
-        r.key: r.active
-        for r in await uow.conn.execute(
-            select(conversion_targets.c.key, conversion_targets.c.active).where(
-                conversion_targets.c.program_id == program_id
-            )
-        )
-    }
-    notes = {
-        r.code
-        for r in await uow.conn.execute(
-            select(conversion_notes.c.code).where(conversion_notes.c.program_id == program_id)
-        )
-    }
-    return categories, targets, notes
 
 
 def _check_key(errors: ErrorCollector, known: dict[str, bool], key: str, what: str, field: str) -> None:
@@ -76,8 +45,10 @@ def from_conversion(c: Conversion) -> NewConversion:
         category=c.category,
         tracking_time=c.tracking_time,
         currency=c.currency,
-        order_value=c.order_value,
-        commission=c.commission,
+        # As read back, amounts may carry the column's scale ("5.000000" on PostgreSQL); the
+        # diff compares them as text with freshly rated ones ("5.00").
+        order_value=canonical(c.order_value, c.currency),
+        commission=canonical(c.commission, c.currency),
         status=c.status,
         commission_model_name=c.commission_model_name,
         commission_breakdown=c.commission_breakdown,
@@ -92,19 +63,15 @@ def from_conversion(c: Conversion) -> NewConversion:
     )
 
 
-async def revise(
-    uow: UnitOfWork,
-    program: Program,
-    partner_id: int,
-    kind: RequestKind,
-    requested: RequestedValues,
-    conversion: Conversion | None,
-) -> Revised:
-    """The conversion as it would be after the request. Raises ValidationFailed naming every
-    offending field under `requested`."""
-    categories, targets, notes = await _vocabulary(uow, program.id)
+async def vocabulary_errors(
+    uow: UnitOfWork, program: Program, requested: RequestedValues, conversion: Conversion | None
+) -> list[DomainError]:
+    """The checks of the program's keys a request names (target, category, conversion note),
+    each naming its field under `requested`. Also used to report them together with the
+    value errors of an input, so every problem is reported at once."""
+    categories, targets, notes = await cache_of(uow).vocabulary(program.id)
     errors = ErrorCollector()
-    base = from_conversion(conversion) if conversion is not None else None
+    base = conversion
     target = requested.target or (base.target if base else None)
     category = requested.category or (base.category if base else DEFAULT_CATEGORY)
     if target is None:
@@ -123,7 +90,28 @@ async def revise(
     status = requested.status or (base.status if base else ConversionStatus.OPEN)
     if status is ConversionStatus.REJECTED and not note:
         errors.add("NOTE_REQUIRED", "a rejection needs a conversion note", (F, "conversionNote"))
+    return errors.errors
+
+
+async def revise(
+    uow: UnitOfWork,
+    program: Program,
+    partner_id: int,
+    kind: RequestKind,
+    requested: RequestedValues,
+    conversion: Conversion | None,
+) -> Revised:
+    """The conversion as it would be after the request. Raises ValidationFailed naming every
+    offending field under `requested`."""
+    cache = cache_of(uow)
+    errors = ErrorCollector()
+    errors.errors.extend(await vocabulary_errors(uow, program, requested, conversion))
     errors.raise_if_any()
+    base = from_conversion(conversion) if conversion is not None else None
+    target = requested.target or (base.target if base else None)
+    category = requested.category or (base.category if base else DEFAULT_CATEGORY)
+    note = requested.conversion_note or (base.conversion_note if base else None)
+    status = requested.status or (base.status if base else ConversionStatus.OPEN)
     assert target is not None
 
     tracking_time = requested.tracking_time or (base.tracking_time if base else None)
@@ -140,7 +128,7 @@ async def revise(
         exact_value = requested.order_value
         original_value, original_currency, rate = None, None, None
         if currency != program.currency:
-            table = await rate_table(uow.conn, tracking_time.astimezone(UTC).date())
+            table = await cache.rates(tracking_time.astimezone(UTC).date())
             try:
                 converted = table.convert(requested.order_value, currency, program.currency,
                                           tracking_time.astimezone(UTC).date())
@@ -155,18 +143,11 @@ async def revise(
     breakdown: dict[str, Any] = base.commission_breakdown if base else {}
     overridden = base.commission_overridden if base else False
     if changes_rating:
-        model_id = await uow.conn.scalar(
-            select(relationships.c.commission_model_id).where(
-                relationships.c.program_id == program.id,
-                relationships.c.partner_id == partner_id,
-                relationships.c.status.in_([RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value]),
-            )
-        )
-        if model_id is None:
+        model = await cache.rating_model(program.id, partner_id)
+        if model is None:
             raise DomainError(
                 "NO_ACTIVE_RELATIONSHIP", "the partner has no active relationship with the program", ("programId",)
             )
-        model = (await load_models(uow, [model_id]))[model_id]
         try:
             rating = rate_conversion(
                 model, RatingInput(target, category, tracking_time, program.currency, exact_value)

@@ -49,7 +49,7 @@ from portal.domain.requests import (
     check_values,
     status_after,
 )
-from portal.services.request_revision import Revised, revise
+from portal.services.request_revision import Revised, revise, vocabulary_errors
 
 PROCESS_JOB = "process_conversion_request"
 
@@ -137,7 +137,7 @@ async def _resolve_target(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> tupl
     return await _program(uow, draft.program_id), partner_id, None
 
 
-async def _check_not_converted(uow: UnitOfWork, program: Program, revised: Revised) -> None:
+async def check_not_converted(uow: UnitOfWork, program: Program, revised: Revised) -> None:
     c = revised.conversion
     existing = await uow.first(
         select(conversions.c.id).where(
@@ -157,12 +157,30 @@ async def _check_not_converted(uow: UnitOfWork, program: Program, revised: Revis
 
 
 async def preview_draft(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Preview:
-    """What accepting the draft would do; writes nothing."""
-    check_values(draft.kind, draft.requested, uow.now)
-    program, partner_id, conversion = await _resolve_target(uow, viewer, draft)
+    """What accepting the draft would do; writes nothing. Every problem of the input is
+    reported at once: value errors together with those of the program's keys."""
+    value_errors: list[DomainError] = []
+    try:
+        check_values(draft.kind, draft.requested, uow.now)
+    except ValidationFailed as failed:
+        value_errors = failed.errors
+    try:
+        program, partner_id, conversion = await _resolve_target(uow, viewer, draft)
+    except DomainError as error:
+        if value_errors:
+            raise ValidationFailed([*value_errors, error]) from None
+        raise
+    if value_errors:
+        key_errors = await vocabulary_errors(uow, program, draft.requested, conversion)
+        raise ValidationFailed([*value_errors, *key_errors])
     revised = await revise(uow, program, partner_id, draft.kind, draft.requested, conversion)
+    if draft.kind is RequestKind.CHANGE_EXISTING and not revised.changes:
+        raise DomainError(
+            "NOTHING_TO_CHANGE", "the request changes nothing: the conversion has these values",
+            ("requested",),
+        )
     if draft.kind is RequestKind.CREATE_NEW:
-        await _check_not_converted(uow, program, revised)
+        await check_not_converted(uow, program, revised)
     return Preview(revised.changes, revised)
 
 
@@ -191,7 +209,7 @@ async def create_request(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Conve
     new = preview.revised.conversion
     conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
     key = open_key(draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category))
-    await _check_no_open_request(uow, key)
+    await _check_no_open_request(uow, key, draft.kind)
     requested = draft.requested
     if draft.kind is RequestKind.CREATE_NEW:
         # Stored complete, so the request shows what will be created.
@@ -223,23 +241,24 @@ async def create_request(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Conve
             request_id = await uow.insert(insert(conversion_requests).values(**values))
     except IntegrityError:
         # Another request for the same order or conversion was raised at the same moment.
-        raise _open_request_error() from None
+        raise _open_request_error(draft.kind) from None
     request = await load_request(uow, request_id)
     assert request is not None
     return request
 
 
-def _open_request_error() -> DomainError:
+def _open_request_error(kind: RequestKind) -> DomainError:
+    field = ("conversionId",) if kind is RequestKind.CHANGE_EXISTING else ("requested", "orderId")
     return DomainError(
         "OPEN_REQUEST_EXISTS",
         "an open request for this conversion or order exists already; comment on it or withdraw it",
-        ("conversionId",),
+        field,
     )
 
 
-async def _check_no_open_request(uow: UnitOfWork, key: str) -> None:
+async def _check_no_open_request(uow: UnitOfWork, key: str, kind: RequestKind) -> None:
     if await uow.first(select(conversion_requests.c.id).where(conversion_requests.c.open_key == key)) is not None:
-        raise _open_request_error()
+        raise _open_request_error(kind)
 
 
 async def update_request(
@@ -269,7 +288,7 @@ async def update_request(
                 .values(**values)
             )
     except IntegrityError:
-        raise _open_request_error() from None
+        raise _open_request_error(request.kind) from None
     updated = await load_request(uow, request_id)
     assert updated is not None
     return updated

@@ -1,14 +1,17 @@
-"""Setting up the network: advertisers, programs and their vocabularies, partners."""
+"""Setting up the network: advertisers, programs, partners."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
 
 from portal.adapters import rows
 from portal.adapters.tables import (
     advertisers,
     conversion_notes,
     conversion_targets,
+    conversions,
     partners,
     programs,
     tracking_categories,
@@ -26,18 +29,14 @@ from portal.domain.programs import (
     ConsentMode,
     FollowUpPolicy,
     Program,
+    validate_name,
     validate_program_settings,
 )
-from portal.services.scope import require_admin, visible_row
+from portal.services.scope import managed_program, require_admin, visible_row
 
 
 def _name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned:
-        raise DomainError("BLANK", "the name must not be blank", ("name",))
-    if len(cleaned) > 200:
-        raise DomainError("TOO_LONG", "the name has at most 200 characters", ("name",))
-    return cleaned
+    return validate_name(name)
 
 
 async def create_advertiser(uow: UnitOfWork, viewer: Viewer, *, name: str) -> Advertiser:
@@ -74,9 +73,14 @@ async def create_program(
     follow_up_policy: FollowUpPolicy = FollowUpPolicy.WHENEVER_TRACKED,
     follow_up_window_days: int = 30,
     allow_self_acceptance: bool = False,
+    idempotency_key: str | None = None,
 ) -> Program:
     """Creates a program with its `default` category, the standard conversion targets and the
-    standard conversion notes. Advertiser users create programs for their own advertiser."""
+    standard conversion notes. Advertiser users create programs for their own advertiser.
+    Repeating a call with the same idempotency key answers with the first call's program."""
+    known = await uow.idempotent_result(viewer.user_id, "createProgram", idempotency_key)
+    if known is not None:
+        return rows.program(await visible_row(uow, viewer, programs, known, "program", ()))
     if viewer.role is Role.PARTNER:
         raise PermissionDenied("partners cannot create programs")
     if viewer.role is Role.ADVERTISER:
@@ -100,7 +104,9 @@ async def create_program(
         )
     )
     await uow.execute(
-        insert(tracking_categories).values(program_id=pk, key=DEFAULT_CATEGORY, name="Default", active=True)
+        insert(tracking_categories).values(
+            program_id=pk, key=DEFAULT_CATEGORY, name="Default", active=True
+        )
     )
     await uow.execute(
         insert(conversion_targets),
@@ -111,6 +117,86 @@ async def create_program(
         insert(conversion_notes),
         [{"program_id": pk, "code": code, "text": text} for code, text in DEFAULT_NOTES.items()],
     )
+    await uow.remember_idempotent(viewer.user_id, "createProgram", idempotency_key, pk)
     row = await uow.first(select(programs).where(programs.c.id == pk))
     assert row is not None
     return rows.program(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramChanges:
+    """The settings an `updateProgram` call changes; None keeps a setting."""
+
+    name: str | None = None
+    currency: str | None = None
+    cookie_lifetime_days: int | None = None
+    consent_mode: ConsentMode | None = None
+    follow_up_policy: FollowUpPolicy | None = None
+    follow_up_window_days: int | None = None
+    allow_self_acceptance: bool | None = None
+
+
+async def update_program(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, changes: ProgramChanges
+) -> Program:
+    """Changes a program's settings (admins, or users of the program's advertiser). The currency
+    stays fixed once the program has conversions."""
+    await managed_program(uow, viewer, program_id, ("programId",))
+    # Locked, so two concurrent updates apply one after the other, each to the other's result.
+    row = await uow.first(select(programs).where(programs.c.id == program_id).with_for_update())
+    assert row is not None
+    program = rows.program(row).revised(
+        name=changes.name,
+        cookie_lifetime_days=changes.cookie_lifetime_days,
+        consent_mode=changes.consent_mode,
+        follow_up_policy=changes.follow_up_policy,
+        follow_up_window_days=changes.follow_up_window_days,
+        allow_self_acceptance=changes.allow_self_acceptance,
+    )
+    if changes.currency is not None and changes.currency != program.currency:
+        has_conversions = await uow.first(
+            select(conversions.c.id).where(conversions.c.program_id == program_id).limit(1)
+        )
+        program = program.with_currency(changes.currency, has_conversions is not None)
+    await uow.execute(
+        update(programs)
+        .where(programs.c.id == program_id)
+        .values(
+            name=program.name,
+            currency=program.currency,
+            cookie_lifetime_days=program.cookie_lifetime_days,
+            consent_mode=program.consent_mode.value,
+            follow_up_policy=program.follow_up_policy.value,
+            follow_up_window_days=program.follow_up_window_days,
+            allow_self_acceptance=program.allow_self_acceptance,
+        )
+    )
+    return program
+
+
+async def update_partner(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    partner_id: int,
+    *,
+    name: str | None = None,
+    payout_currency: str | None = None,
+    country: str | None = None,
+) -> Partner:
+    """Changes a partner's master data (admins, or the partner's own users). A new payout
+    currency applies to payouts from the next billing run on."""
+    await visible_row(uow, viewer, partners, partner_id, "partner", ("partnerId",))
+    if not viewer.is_admin and viewer.partner_id != partner_id:
+        raise PermissionDenied("only admins and the partner itself may change it", ("partnerId",))
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = validate_name(name)
+    if payout_currency is not None:
+        values["payout_currency"] = require_currency(payout_currency, ("payoutCurrency",))
+    if country is not None:
+        values["country"] = validate_country(country)
+    if values:
+        await uow.execute(update(partners).where(partners.c.id == partner_id).values(**values))
+    row = await uow.first(select(partners).where(partners.c.id == partner_id))
+    assert row is not None
+    return rows.partner(row)

@@ -12,14 +12,19 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
 from portal.config import Settings
 from portal.jobs.runtime import start_queue
 from portal.schema import build_schema
+from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
+from portal.web.body_limit import LimitRequestBody
+from portal.resolvers.imports import TEMPLATE_PATH
+from portal.schema.types.imports import IMPORT_FILES_PATH
+from portal.web.downloads import export_download, import_error_report, template_download
 from portal.web.graphql import PortalGraphQL
 
 
@@ -82,7 +87,22 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         routes=[
             Route("/", root),
             Route("/health", health),
-            Route("/graphql", AuthenticateGraphQL(graphql, engine), methods=["GET", "POST"]),
+            Route("/graphql", LimitRequestBody(AuthenticateGraphQL(graphql, engine)), methods=["GET", "POST"]),
+            Route(
+                DOWNLOAD_PATH + "{job_id}",
+                AuthenticateGraphQL(request_response(export_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                IMPORT_FILES_PATH + "{job_id}/errors.{format:str}",
+                AuthenticateGraphQL(request_response(import_error_report(engine, settings)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                TEMPLATE_PATH + ".{format:str}",
+                AuthenticateGraphQL(request_response(template_download()), engine),
+                methods=["GET"],
+            ),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -14,7 +14,7 @@ from portal.adapters.request_reader import Comment as DomainComment
 from portal.adapters.request_reader import RequestReader
 from portal.domain import requests as domain
 from portal.domain.conversions import FieldChange as DomainChange
-from portal.domain.money import canonical
+from portal.domain.money import canonical, without_padding
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Connection, Money, Node, money
@@ -66,6 +66,12 @@ class Actor:
         return cls(id=strawberry.ID(encode_id("User", a.id)), name=a.name, role=a.role)
 
 
+def _amount(value: Decimal | None, currency: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    return canonical(value, currency) if currency else without_padding(value)
+
+
 @strawberry.type(description="What a request asks for (CHANGE_EXISTING: null = unchanged).")
 class RequestedValues:
     order_id: str | None = strawberry.field(description="Order id.")
@@ -87,10 +93,10 @@ class RequestedValues:
             conversion_target=v.target,
             tracking_category=v.category,
             tracking_time=v.tracking_time,
-            order_value=v.order_value,
+            order_value=_amount(v.order_value, v.currency),
             currency=v.currency,
             status=v.status,
-            commission=v.commission,
+            commission=None if v.commission is None else without_padding(v.commission),
             sub_ids=list(v.sub_ids) if v.sub_ids is not None else None,
             device=v.device,
             conversion_note=v.conversion_note,

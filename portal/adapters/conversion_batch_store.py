@@ -1,0 +1,59 @@
+"""Storing many new conversions at once: the same rows as `conversion_store.insert_conversion`
+(the conversion and its revision 1), in two statements whatever the number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert
+
+from portal.adapters.conversion_store import NewConversion, conversion_values
+from portal.adapters.tables import conversion_revisions, conversions
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.conversions import RevisionSource
+
+
+def _revision(
+    conversion_id: int,
+    new: NewConversion,
+    source: RevisionSource,
+    actor_user_id: int | None,
+    uow: UnitOfWork,
+) -> dict[str, Any]:
+    return {
+        "conversion_id": conversion_id,
+        "number": 1,
+        "source": source.value,
+        "actor_user_id": actor_user_id,
+        "request_id": None,
+        "created_at": uow.now,
+        "changes": [
+            {"field": field, "from": None, "to": value} for field, value in new.rendered().items()
+        ],
+    }
+
+
+async def insert_conversions(
+    uow: UnitOfWork,
+    news: Sequence[NewConversion],
+    source: RevisionSource,
+    actor_user_id: int | None,
+) -> list[int]:
+    """Stores the conversions and their first revisions; returns the ids in input order.
+    A unique violation fails the whole statement: callers run it inside a savepoint."""
+    if not news:
+        return []
+    result = await uow.conn.execute(
+        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True),
+        [conversion_values(new, uow.now) for new in news],
+    )
+    ids = [int(row.id) for row in result]
+    await uow.conn.execute(
+        insert(conversion_revisions),
+        [
+            _revision(conversion_id, new, source, actor_user_id, uow)
+            for conversion_id, new in zip(ids, news, strict=True)
+        ],
+    )
+    return ids

@@ -1,0 +1,106 @@
+"""Writing tables as CSV or XLSX, streamed row by row (memory does not grow with the rows),
+with text cells neutralised against formula injection."""
+
+from __future__ import annotations
+
+import csv
+import enum
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+Cell = str | int | Decimal | datetime | None
+# A spreadsheet treats text starting with these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class TableFormat(enum.Enum):
+    CSV = "CSV"
+    XLSX = "XLSX"
+
+    @property
+    def extension(self) -> str:
+        return self.value.lower()
+
+    @property
+    def media_type(self) -> str:
+        if self is TableFormat.CSV:
+            return "text/csv; charset=utf-8"
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def neutralize(text: str) -> str:
+    """Text that a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _csv_cell(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | int):
+        return str(value)
+    return neutralize(value)
+
+
+def _xlsx_cell(value: Cell) -> Any:
+    if isinstance(value, str):
+        return neutralize(value)
+    if isinstance(value, datetime):
+        # Excel has no time zones: write UTC, the header says so.
+        return value.replace(tzinfo=None)
+    return value
+
+
+class TableWriter:
+    """Writes a header, then rows as they come; `close()` finishes the file. XLSX uses
+    openpyxl's write-only mode, so neither format holds the rows in memory."""
+
+    def __init__(self, path: Path, header: Sequence[str], fmt: TableFormat) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fmt = fmt
+        self.count = 0
+        if fmt is TableFormat.CSV:
+            self._handle = path.open("w", newline="", encoding="utf-8-sig")
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow(header)
+            return
+        self._workbook = Workbook(write_only=True)
+        self._sheet = self._workbook.create_sheet("export")
+        bold = Font(bold=True)
+        cells = []
+        for name in header:
+            cell = WriteOnlyCell(self._sheet, value=name)
+            cell.font = bold
+            cells.append(cell)
+        self._sheet.append(cells)
+
+    def write(self, row: Sequence[Cell]) -> None:
+        if self.fmt is TableFormat.CSV:
+            self._csv.writerow([_csv_cell(v) for v in row])
+        else:
+            self._sheet.append([_xlsx_cell(v) for v in row])
+        self.count += 1
+
+    def close(self) -> int:
+        if self.fmt is TableFormat.CSV:
+            self._handle.close()
+        else:
+            self._workbook.save(self.path)
+        return self.count
+
+
+def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], fmt: TableFormat) -> int:
+    """Writes the header and rows; returns the number of rows written."""
+    writer = TableWriter(path, header, fmt)
+    for row in rows:
+        writer.write(row)
+    return writer.close()

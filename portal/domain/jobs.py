@@ -1,0 +1,41 @@
+"""Background jobs as users see them (exports, imports): a row that records their state."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class JobStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class JobKind(enum.Enum):
+    EXPORT_CONVERSION_REQUESTS = "EXPORT_CONVERSION_REQUESTS"
+    EXPORT_CONVERSIONS = "EXPORT_CONVERSIONS"
+    IMPORT_CONVERSION_REQUESTS = "IMPORT_CONVERSION_REQUESTS"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: JobKind
+    status: JobStatus
+    created_by: int
+    parameters: dict[str, Any]
+    format: str | None
+    processed: int
+    total: int | None
+    created_count: int
+    error_count: int
+    file_path: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,166 @@
+"""importConversionRequests, exportConversions, and the `imports` and template queries."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry.file_uploads import Upload
+
+from portal.adapters.job_store import job_from_row, load_job
+from portal.adapters.pagination import PageRequest, SortKey, fetch_page
+from portal.adapters.reader import Listing
+from portal.adapters.spreadsheets import TableFormat
+from portal.adapters.tables import jobs
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.adapters.visibility import visible
+from portal.domain.access import Role, Viewer
+from portal.domain.errors import DomainError
+from portal.domain.jobs import JobKind
+from portal.resolvers.support import Info, run_in_uow, user_error_type
+from portal.schema.errors import bad_input
+from portal.schema.queries import ConversionFilterInput, conversion_filter
+from portal.schema.types.base import Connection
+from portal.schema.types.imports import ConversionRequestTemplate, ImportJob, TemplateColumn
+from portal.schema.types.jobs import ExportJob, TableFormatEnum
+from portal.services.conversion_export import conversion_filter_to_json
+from portal.services.exports import start_job_export
+from portal.services.imports import ImportLimits, ImportOptions, start_import
+from portal.services.templates import template_columns
+
+TEMPLATE_PATH = "/files/templates/conversion-requests"
+READ_CHUNK = 1 << 20
+
+ImportCode, ImportError_ = user_error_type(
+    "ImportConversionRequests",
+    ["EMPTY_FILE", "NO_ROWS", "UNREADABLE_FILE", "INVALID_ENCODING", "CELL_TOO_LARGE", "FILE_TOO_LARGE",
+     "TOO_MANY_ROWS", "MISSING_COLUMN", "UNKNOWN_COLUMN", "DUPLICATE_COLUMN", "EXTRA_CELLS", "UNKNOWN_TIME_ZONE"],
+)
+ExportConversionsCode, ExportConversionsError = user_error_type("ExportConversions", [])
+
+
+@strawberry.input(description="A request file (CSV or XLSX) and how to apply it.")
+class ImportConversionRequestsInput:
+    file: Upload = strawberry.field(description="The file (GraphQL multipart request).")
+    dry_run: bool = strawberry.field(default=False, description="Validate only; write nothing.")
+    all_or_nothing: bool = strawberry.field(default=False, description="Apply nothing when any row fails.")
+    time_zone: str = strawberry.field(
+        default="UTC", description="IANA zone of times without offset (e.g. `dd.mm.yyyy hh:mm`), e.g. Europe/Berlin."
+    )
+
+
+@strawberry.type(description="The queued import; its structure was checked already.")
+class ImportConversionRequestsPayload:
+    import_job: ImportJob | None = strawberry.field(description="The import job.")
+    user_errors: list[ImportError_] = strawberry.field(description="Problems with the file as a whole.")  # type: ignore[valid-type]
+
+
+@strawberry.input(description="Export conversions as a CHANGE_EXISTING request file.")
+class ExportConversionsInput:
+    format: TableFormatEnum = strawberry.field(description="CSV or XLSX.")
+    filter: ConversionFilterInput | None = strawberry.field(default=None, description="As in `conversions`.")
+
+
+async def _save_upload(upload: Any, limit: int) -> Path:
+    """Copies the upload to a temporary file, refusing it past `limit` bytes without reading on."""
+    handle, name = tempfile.mkstemp(prefix="portal-upload-")
+    size = 0
+    try:
+        with os.fdopen(handle, "wb") as out:
+            while chunk := await upload.read(READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    Path(name).unlink(missing_ok=True)
+                    raise DomainError("FILE_TOO_LARGE", f"the file exceeds {limit} bytes", ("file",))
+                out.write(chunk)
+    finally:
+        await upload.close()
+    return Path(name)
+
+
+@strawberry.type
+class ImportMutations:
+    @strawberry.mutation(description="Upload a request file; rows are validated and applied by a job.")
+    async def import_conversion_requests(
+        self, info: Info, input: ImportConversionRequestsInput
+    ) -> ImportConversionRequestsPayload:
+        limits = ImportLimits.from_env()
+        options = ImportOptions(input.dry_run, input.all_or_nothing, input.time_zone)
+        saved: list[Path] = []
+
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> ImportJob:
+            path = await _save_upload(input.file, limits.max_bytes)
+            saved.append(path)
+            job_id = await start_import(uow, viewer, info.context.settings, path,
+                                        getattr(input.file, "filename", None), options, limits)
+            job = await load_job(uow, job_id)
+            assert job is not None
+            return ImportJob.from_domain(job)
+
+        try:
+            job, errors = await run_in_uow(info, ImportError_, ImportCode, use_case)
+        finally:
+            for path in saved:
+                path.unlink(missing_ok=True)
+        return ImportConversionRequestsPayload(import_job=job, user_errors=errors)
+
+    @strawberry.mutation(description="Export conversions as a request file (edit it, upload it as requests).")
+    async def export_conversions(self, info: Info, input: ExportConversionsInput) -> ExportConversionsPayload:
+        parsed = conversion_filter(input.filter)
+
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:
+            job_id = await start_job_export(uow, viewer, JobKind.EXPORT_CONVERSIONS,
+                                            conversion_filter_to_json(parsed), TableFormat(input.format.value))
+            job = await load_job(uow, job_id)
+            assert job is not None
+            return ExportJob.from_domain(job)
+
+        job, errors = await run_in_uow(info, ExportConversionsError, ExportConversionsCode, use_case)
+        return ExportConversionsPayload(export=job, user_errors=errors)
+
+
+@strawberry.type(description="The started export; poll it until SUCCEEDED.")
+class ExportConversionsPayload:
+    export: ExportJob | None = strawberry.field(description="The export job.")
+    user_errors: list[ExportConversionsError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
+
+
+@strawberry.type
+class ImportQueries:
+    @strawberry.field(description="Your import jobs, newest first.")
+    async def imports(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+    ) -> Connection[ImportJob]:
+        viewer = info.context.require_viewer()
+        stmt = select(jobs).where(visible(jobs, viewer), jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value)
+        key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
+        try:
+            async with info.context.engine.connect() as conn:
+                page = await fetch_page(conn, stmt, key, PageRequest(first=first, after=after), job_from_row)
+        except DomainError as error:
+            raise bad_input(error) from None
+
+        async def count() -> int:
+            return len(page.items)
+
+        return Connection.of(Listing(page, count), ImportJob.from_domain)  # type: ignore[return-value]
+
+    @strawberry.field(description="The request file's columns for you, and template downloads.")
+    def conversion_request_template(self, info: Info) -> ConversionRequestTemplate:
+        partner = info.context.require_viewer().role is Role.PARTNER
+        return ConversionRequestTemplate(
+            columns=[
+                TemplateColumn(name=c.name, required=c.required, description=c.description,
+                               allowed_values=list(c.allowed))
+                for c in template_columns(partner)
+            ],
+            csv_url=TEMPLATE_PATH + ".csv",
+            xlsx_url=TEMPLATE_PATH + ".xlsx",
+        )

@@ -1,0 +1,122 @@
+"""Import jobs, their progress and cell errors; the request file template."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy import func, select
+
+from portal.adapters.pagination import PageRequest, SortKey, fetch_page
+from portal.adapters.reader import Listing
+from portal.adapters.tables import import_errors
+from portal.domain import jobs as domain
+from portal.domain.errors import DomainError
+from portal.schema.ids import encode_id
+from portal.schema.types.base import Connection, Node
+from portal.schema.types.jobs import JobKindEnum, JobStatusEnum
+
+if TYPE_CHECKING:
+    from portal.schema.context import Context
+
+IMPORT_FILES_PATH = "/files/imports/"
+
+
+@strawberry.type(description="How far a job is.")
+class JobProgress:
+    processed: int = strawberry.field(description="Rows handled so far.")
+    total: int | None = strawberry.field(description="Rows in the file.")
+
+
+@strawberry.type(description="One bad cell (or row, when column is null).")
+class ImportCellError:
+    row: int = strawberry.field(description="Row number in the file (the header is row 1).")
+    column: str | None = strawberry.field(description="Column name.")
+    value: str | None = strawberry.field(description="The cell's value as read.")
+    code: str = strawberry.field(description="Stable code, e.g. NEGATIVE_VALUE or UNKNOWN_CATEGORY.")
+    message: str = strawberry.field(description="What is wrong.")
+
+
+@strawberry.type(description="A conversion request file being validated and applied.")
+class ImportJob(Node):
+    kind: JobKindEnum = strawberry.field(description="What is imported.")
+    status: JobStatusEnum = strawberry.field(description="QUEUED, RUNNING, SUCCEEDED (maybe with row errors) or FAILED.")
+    dry_run: bool = strawberry.field(description="Validated only; nothing written.")
+    all_or_nothing: bool = strawberry.field(description="Nothing applied when any row fails.")
+    progress: JobProgress = strawberry.field(description="Rows handled of all.")
+    created_count: int = strawberry.field(description="Requests created.")
+    error_count: int = strawberry.field(description="Cell errors found.")
+    error_report_url: str | None = strawberry.field(
+        description="CSV error report (plain GET); `…/errors.xlsx` marks the faulty cells in red."
+    )
+    error: str | None = strawberry.field(description="Why the job failed as a whole.")
+    filename: str | None = strawberry.field(description="Name of the uploaded file.")
+    created_at: datetime = strawberry.field(description="When it was uploaded.")
+    finished_at: datetime | None = strawberry.field(description="When it ended.")
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_domain(cls, j: domain.Job) -> ImportJob:
+        gid = encode_id("ImportJob", j.id)
+        finished = j.status is domain.JobStatus.SUCCEEDED
+        return cls(
+            id=strawberry.ID(gid),
+            pk=j.id,
+            kind=j.kind,
+            status=j.status,
+            dry_run=bool(j.parameters.get("dry_run")),
+            all_or_nothing=bool(j.parameters.get("all_or_nothing")),
+            progress=JobProgress(processed=j.processed, total=j.total),
+            created_count=j.created_count,
+            error_count=j.error_count,
+            error_report_url=f"{IMPORT_FILES_PATH}{gid}/errors.csv" if finished and j.error_count else None,
+            error=j.error,
+            filename=j.parameters.get("filename") or None,
+            created_at=j.created_at,
+            finished_at=j.finished_at,
+        )
+
+    @strawberry.field(description="The cell errors, in row order.")
+    async def errors(
+        self,
+        info: strawberry.Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+    ) -> Connection[ImportCellError]:
+        from portal.schema.errors import bad_input
+
+        # The job itself was loaded through the viewer's visibility; its errors belong to it.
+        e = import_errors.c
+        stmt = select(import_errors).where(e.job_id == self.pk)
+        key = SortKey("ROW", e.row, e.id, False, "int")
+        try:
+            async with info.context.engine.connect() as conn:
+                page = await fetch_page(conn, stmt, key, PageRequest(first=first, after=after), _cell_error)
+        except DomainError as error:
+            raise bad_input(error) from None
+
+        async def count() -> int:
+            async with info.context.engine.connect() as conn:
+                return int(await conn.scalar(select(func.count()).select_from(import_errors).where(e.job_id == self.pk)) or 0)
+
+        return Connection.of(Listing(page, count), lambda x: x)  # type: ignore[return-value]
+
+
+def _cell_error(row: Any) -> ImportCellError:
+    return ImportCellError(row=row.row, column=row.column, value=row.value, code=row.code, message=row.message)
+
+
+@strawberry.type(description="A column of the request file.")
+class TemplateColumn:
+    name: str = strawberry.field(description="Header (matched case-insensitively, any order).")
+    required: bool = strawberry.field(description="Whether the column must be present.")
+    description: str = strawberry.field(description="What it holds.")
+    allowed_values: list[str] = strawberry.field(description="For enumerations, the allowed values.")
+
+
+@strawberry.type(description="The request file format for the viewer, with template downloads.")
+class ConversionRequestTemplate:
+    columns: list[TemplateColumn] = strawberry.field(description="Every column.")
+    csv_url: str = strawberry.field(description="Template as CSV (plain GET, same authentication).")
+    xlsx_url: str = strawberry.field(description="Template as XLSX with drop-down lists.")

@@ -1,0 +1,109 @@
+"""Exporting conversions in the request file format: CHANGE_EXISTING rows that can be edited
+and uploaded again as requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters import rows
+from portal.adapters.reader import ConversionFilter, conversion_conditions
+from portal.adapters.request_files import columns_for
+from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
+from portal.adapters.tables import conversions, partners, programs
+from portal.adapters.visibility import visible
+from portal.domain.access import Role, Viewer
+from portal.domain.conversions import ConversionStatus
+from portal.global_ids import encode_id
+
+BATCH = 1000
+
+
+def conversion_filter_to_json(f: ConversionFilter) -> dict[str, Any]:
+    return {
+        "program_ids": list(f.program_ids),
+        "partner_ids": list(f.partner_ids),
+        "statuses": [s.value for s in f.statuses],
+        "tracked_from": f.tracked_from.isoformat() if f.tracked_from else None,
+        "tracked_to": f.tracked_to.isoformat() if f.tracked_to else None,
+        "order_id": f.order_id,
+        "categories": list(f.categories),
+        "targets": list(f.targets),
+    }
+
+
+def conversion_filter_from_json(raw: dict[str, Any]) -> ConversionFilter:
+    return ConversionFilter(
+        program_ids=tuple(raw.get("program_ids", [])),
+        partner_ids=tuple(raw.get("partner_ids", [])),
+        statuses=tuple(ConversionStatus(s) for s in raw.get("statuses", [])),
+        tracked_from=datetime.fromisoformat(raw["tracked_from"]) if raw.get("tracked_from") else None,
+        tracked_to=datetime.fromisoformat(raw["tracked_to"]) if raw.get("tracked_to") else None,
+        order_id=raw.get("order_id"),
+        categories=tuple(raw.get("categories", [])),
+        targets=tuple(raw.get("targets", [])),
+    )
+
+
+def export_columns(viewer: Viewer) -> list[str]:
+    return [c.name for c in columns_for(viewer.role is Role.PARTNER)]
+
+
+async def _conversion_rows(engine: AsyncEngine, viewer: Viewer, f: ConversionFilter) -> AsyncIterator[dict[str, Cell]]:
+    c = conversions.c
+    where = and_(visible(conversions, viewer), *conversion_conditions(f))
+    last_id = 0
+    while True:
+        async with engine.connect() as conn:
+            batch = (
+                await conn.execute(
+                    select(conversions, programs.c.name.label("program_name"), partners.c.name.label("partner_name"))
+                    .join(programs, programs.c.id == c.program_id)
+                    .join(partners, partners.c.id == c.partner_id)
+                    .where(where, c.id > last_id)
+                    .order_by(c.id)
+                    .limit(BATCH)
+                )
+            ).all()
+        if not batch:
+            return
+        for row in batch:
+            conv = rows.conversion(row)
+            values: dict[str, Cell] = {
+                "request_type": "CHANGE_EXISTING",
+                "program": row.program_name,
+                "partner": row.partner_name,
+                "conversion_id": encode_id("Conversion", conv.id),
+                "order_id": conv.order_id,
+                "conversion_target": conv.target,
+                "tracking_category": conv.category,
+                "tracking_time": conv.tracking_time.isoformat(),
+                "order_value": conv.order_value,
+                "currency": conv.currency,
+                "status": conv.status.value,
+                "commission": conv.commission,
+                "device": conv.device,
+                "conversion_note": conv.conversion_note,
+                "comment": None,
+            }
+            for i, sub_id in enumerate(conv.sub_ids, start=1):
+                values[f"sub_id_{i}"] = sub_id
+            yield values
+        last_id = batch[-1].id
+
+
+async def write_conversions(engine: AsyncEngine, viewer: Viewer, parameters: dict[str, Any], path: Path,
+                            fmt: TableFormat) -> int:
+    columns: Sequence[str] = export_columns(viewer)
+    writer = TableWriter(path, columns, fmt)
+    try:
+        async for values in _conversion_rows(engine, viewer, conversion_filter_from_json(parameters)):
+            writer.write([values.get(name) for name in columns])
+    finally:
+        count = writer.close()
+    return count

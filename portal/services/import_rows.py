@@ -1,0 +1,238 @@
+"""Turning file rows into request drafts: cells to typed values, names to ids, and service
+errors back to the file's columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, tuple_
+
+from portal.adapters.request_files import CellError, cell_text, parse_amount, parse_time
+from portal.adapters.tables import conversions, partners, programs
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.adapters.visibility import visible
+from portal.domain.access import Role, Viewer
+from portal.domain.conversions import ConversionStatus
+from portal.domain.errors import DomainError
+from portal.domain.money import is_currency
+from portal.domain.requests import RequestedValues, RequestKind
+from portal.global_ids import InvalidGlobalId, decode_typed
+from portal.services.requests import Draft
+
+# Where a service error's field path points in the file.
+FIELD_COLUMNS = {
+    "programId": "program",
+    "partnerId": "partner",
+    "conversionId": "conversion_id",
+    "orderId": "order_id",
+    "conversionTarget": "conversion_target",
+    "trackingCategory": "tracking_category",
+    "trackingTime": "tracking_time",
+    "orderValue": "order_value",
+    "currency": "currency",
+    "status": "status",
+    "commission": "commission",
+    "device": "device",
+    "conversionNote": "conversion_note",
+    "comment": "comment",
+}
+
+
+def column_of(error: DomainError) -> str | None:
+    path = [p for p in error.field if p != "requested"]
+    if not path:
+        return None
+    if path[0] == "subIds" and len(path) > 1:
+        return f"sub_id_{int(path[1]) + 1}"
+    return FIELD_COLUMNS.get(path[0], path[0])
+
+
+@dataclass(slots=True)
+class ParsedRow:
+    row: int
+    cells: dict[str, Any]
+    draft: Draft | None = None
+    errors: list[CellError] = field(default_factory=list)
+    # CHANGE_EXISTING without conversion_id: found by (program, order id[, target, category]).
+    lookup: tuple[int, str, str | None, str | None] | None = None
+
+
+class RowParser:
+    """Knows the viewer's programs and partners by id and by name (loaded once per import)."""
+
+    def __init__(self, viewer: Viewer, zone: ZoneInfo, german_decimals: bool, file_key: str | None) -> None:
+        self.viewer = viewer
+        self.zone = zone
+        self.german = german_decimals
+        self.file_key = file_key
+        self.program_names: dict[str, int] = {}
+        self.program_ids: set[int] = set()
+        self.partner_names: dict[str, int] = {}
+        self.partner_ids: set[int] = set()
+
+    async def load_names(self, uow: UnitOfWork) -> None:
+        for r in await uow.conn.execute(select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))):
+            self.program_names.setdefault(r.name.strip().casefold(), r.id)
+            self.program_ids.add(r.id)
+        for r in await uow.conn.execute(select(partners.c.id, partners.c.name).where(visible(partners, self.viewer))):
+            self.partner_names.setdefault(r.name.strip().casefold(), r.id)
+            self.partner_ids.add(r.id)
+
+    def _ref(self, text: str, kind: str, names: dict[str, int], ids: set[int]) -> int | None:
+        try:
+            pk = decode_typed(text, kind)
+            return pk if pk in ids else None
+        except InvalidGlobalId:
+            pass
+        if text.isdigit() and int(text) in ids:
+            return int(text)
+        return names.get(text.casefold())
+
+    def parse(self, row: int, cells: dict[str, Any]) -> ParsedRow:
+        parsed = ParsedRow(row, cells)
+        text: dict[str, str | None] = {}
+        for name, value in cells.items():
+            try:
+                text[name] = cell_text(value)
+            except ValueError as error:
+                code, _, message = str(error).partition(":")
+                parsed.errors.append(CellError(row, name, _shown(value), code, message))
+                text[name] = None
+
+        def fail(column: str, code: str, message: str) -> None:
+            parsed.errors.append(CellError(row, column, text.get(column), code, message))
+
+        kind_text = (text.get("request_type") or "").upper()
+        kind = RequestKind.__members__.get(kind_text)
+        if kind is None:
+            fail("request_type", "INVALID_VALUE" if kind_text else "REQUIRED",
+                 "request_type is CREATE_NEW or CHANGE_EXISTING")
+        program_id = None
+        if text.get("program"):
+            program_id = self._ref(text["program"] or "", "Program", self.program_names, self.program_ids)
+            if program_id is None:
+                fail("program", "UNKNOWN_PROGRAM", "no program of yours has this id or name")
+        else:
+            fail("program", "REQUIRED", "program is required")
+        partner_id = None
+        if text.get("partner"):
+            partner_id = self._ref(text["partner"] or "", "Partner", self.partner_names, self.partner_ids)
+            if partner_id is None or (self.viewer.role is Role.PARTNER and partner_id != self.viewer.partner_id):
+                fail("partner", "UNKNOWN_PARTNER",
+                     "a partner's file raises requests for that partner only" if self.viewer.role is Role.PARTNER
+                     else "no partner of yours has this id or name")
+                partner_id = None
+        elif self.viewer.role is not Role.PARTNER and kind is RequestKind.CREATE_NEW:
+            fail("partner", "REQUIRED", "name the partner the request is for")
+        conversion_id = None
+        if text.get("conversion_id"):
+            try:
+                conversion_id = decode_typed(text["conversion_id"] or "", "Conversion")
+            except InvalidGlobalId:
+                fail("conversion_id", "INVALID_ID", "not a conversion id (as exported)")
+        values: dict[str, Any] = {}
+        for column, target, parse in (
+            ("order_value", "order_value", lambda v: parse_amount(v, self.german)),
+            ("commission", "commission", lambda v: parse_amount(v, self.german)),
+            ("tracking_time", "tracking_time", lambda v: parse_time(v, self.zone)),
+        ):
+            raw = cells.get(column)
+            if text.get(column) is None:
+                continue
+            try:
+                values[target] = parse(raw if not isinstance(raw, str) else raw.strip())
+            except ValueError as error:
+                code, _, message = str(error).partition(":")
+                fail(column, code, message)
+        currency = (text.get("currency") or "").upper() or None
+        if currency and not is_currency(currency):
+            fail("currency", "UNKNOWN_CURRENCY", f"{currency!r} is not an ISO 4217 currency code")
+            currency = None
+        status = None
+        if text.get("status"):
+            status = ConversionStatus.__members__.get((text["status"] or "").upper())
+            if status is None:
+                fail("status", "INVALID_VALUE", "status is OPEN, CONFIRMED or REJECTED")
+        device = (text.get("device") or "").upper() or None
+        if device and device not in ("DESKTOP", "MOBILE", "TABLET", "OTHER"):
+            fail("device", "INVALID_VALUE", "device is DESKTOP, MOBILE, TABLET or OTHER")
+        if parsed.errors or kind is None or program_id is None:
+            return parsed
+        sub_ids = tuple(text.get(f"sub_id_{i}") for i in range(1, 7))
+        requested = RequestedValues(
+            order_id=text.get("order_id") if kind is RequestKind.CREATE_NEW else None,
+            target=text.get("conversion_target"),
+            category=text.get("tracking_category"),
+            tracking_time=values.get("tracking_time"),
+            order_value=values.get("order_value"),
+            currency=currency,
+            status=status,
+            commission=values.get("commission"),
+            sub_ids=sub_ids if any(sub_ids) else None,
+            device=device,
+            conversion_note=text.get("conversion_note"),
+        )
+        if kind is RequestKind.CHANGE_EXISTING and conversion_id is None:
+            order_id = text.get("order_id")
+            if not order_id:
+                fail("order_id", "REQUIRED", "order_id (or conversion_id) names the conversion to change")
+                return parsed
+            parsed.lookup = (program_id, order_id, text.get("conversion_target"), text.get("tracking_category"))
+            # Keeping target/category as identification, not as a change.
+            requested = RequestedValues(**{**_fields(requested), "target": None, "category": None})
+        parsed.draft = Draft(
+            kind=kind,
+            program_id=program_id,
+            partner_id=partner_id,
+            conversion_id=conversion_id,
+            requested=requested,
+            comment=text.get("comment"),
+            idempotency_key=f"import:{self.file_key}:{row}" if self.file_key else None,
+        )
+        return parsed
+
+
+def _fields(values: RequestedValues) -> dict[str, Any]:
+    return {name: getattr(values, name) for name in values.__dataclass_fields__}
+
+
+def _shown(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+async def resolve_lookups(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
+    """Finds the conversions CHANGE_EXISTING rows name by order id, in one query per batch."""
+    pending = [r for r in rows if r.lookup is not None and r.draft is not None]
+    if not pending:
+        return
+    keys = list({(r.lookup[0], r.lookup[1]) for r in pending if r.lookup})
+    c = conversions.c
+    found: dict[tuple[int, str], list[Any]] = {}
+    for start in range(0, len(keys), 400):
+        for hit in await uow.conn.execute(
+            select(c.id, c.program_id, c.order_id, c.target, c.category).where(
+                tuple_(c.program_id, c.order_id).in_(keys[start : start + 400]), visible(conversions, viewer)
+            )
+        ):
+            found.setdefault((hit.program_id, hit.order_id), []).append(hit)
+    for r in pending:
+        assert r.lookup is not None and r.draft is not None
+        program_id, order_id, target, category = r.lookup
+        hits = [h for h in found.get((program_id, order_id), [])
+                if (target is None or h.target == target) and (category is None or h.category == category)]
+        if len(hits) == 1:
+            from dataclasses import replace
+
+            r.draft = replace(r.draft, conversion_id=hits[0].id)
+        else:
+            code, message = (("CONVERSION_NOT_FOUND", "no conversion of this program has this order id")
+                             if not hits else
+                             ("AMBIGUOUS_ORDER", "several conversions have this order id; give conversion_target "
+                              "and tracking_category, or conversion_id"))
+            r.errors.append(CellError(r.row, "order_id", order_id, code, message))
+            r.draft = None

@@ -1,0 +1,96 @@
+"""Lookups `revise` needs, cached for one unit of work: a file of 10,000 rows for one program
+asks for the program's vocabulary, the partners' models and a day's rates once, not per row."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.adapters.commission_store import load_models
+from portal.adapters.rate_store import rate_table
+from portal.adapters.tables import conversion_notes, conversion_targets, relationships, tracking_categories
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.commission import CommissionModel
+from portal.domain.exchange_rates import RateTable
+from portal.domain.partners import RelationshipStatus
+
+Vocabulary = tuple[dict[str, bool], dict[str, bool], set[str]]
+
+
+class RevisionCache:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._vocabulary: dict[int, Vocabulary] = {}
+        self._relationships: dict[tuple[int, int], tuple[str, int | None] | None] = {}
+        self._models: dict[int, CommissionModel] = {}
+        self._rates: dict[date, RateTable] = {}
+
+    async def vocabulary(self, program_id: int) -> Vocabulary:
+        if program_id not in self._vocabulary:
+            conn = self.uow.conn
+            categories = {
+                r.key: r.active
+                for r in await conn.execute(
+                    select(tracking_categories.c.key, tracking_categories.c.active).where(
+                        tracking_categories.c.program_id == program_id
+                    )
+                )
+            }
+            targets = {
+                r.key: r.active
+                for r in await conn.execute(
+                    select(conversion_targets.c.key, conversion_targets.c.active).where(
+                        conversion_targets.c.program_id == program_id
+                    )
+                )
+            }
+            notes = {
+                r.code
+                for r in await conn.execute(
+                    select(conversion_notes.c.code).where(conversion_notes.c.program_id == program_id)
+                )
+            }
+            self._vocabulary[program_id] = (categories, targets, notes)
+        return self._vocabulary[program_id]
+
+    async def relationship(self, program_id: int, partner_id: int) -> tuple[str, int | None] | None:
+        """(status, commission model id) of the partner in the program, or None."""
+        key = (program_id, partner_id)
+        if key not in self._relationships:
+            row = await self.uow.first(
+                select(relationships.c.status, relationships.c.commission_model_id).where(
+                    relationships.c.program_id == program_id, relationships.c.partner_id == partner_id
+                )
+            )
+            self._relationships[key] = (row.status, row.commission_model_id) if row else None
+        return self._relationships[key]
+
+    async def rating_model(self, program_id: int, partner_id: int) -> CommissionModel | None:
+        """The model of an ACTIVE (or PAUSED) relationship, with its periods and rates."""
+        found = await self.relationship(program_id, partner_id)
+        usable = (RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value)
+        if found is None or found[0] not in usable or found[1] is None:
+            return None
+        model_id = found[1]
+        if model_id not in self._models:
+            self._models.update(await load_models(self.uow, [model_id]))
+        return self._models.get(model_id)
+
+    async def rates(self, day: date) -> RateTable:
+        if day not in self._rates:
+            self._rates[day] = await rate_table(self.uow.conn, day)
+        return self._rates[day]
+
+    def forget(self) -> None:
+        self.__init__(self.uow)  # type: ignore[misc]
+
+
+def cache_of(uow: UnitOfWork) -> RevisionCache:
+    """The cache of this unit of work (created on first use)."""
+    cache: Any = getattr(uow, "_revision_cache", None)
+    if cache is None:
+        cache = RevisionCache(uow)
+        uow._revision_cache = cache  # type: ignore[attr-defined]
+    return cache  # type: ignore[no-any-return]

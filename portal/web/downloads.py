@@ -1,0 +1,108 @@
+"""File downloads: plain GETs behind the same authentication and visibility as the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from portal.adapters.job_store import job_from_row
+from portal.adapters.spreadsheets import TableFormat
+from portal.adapters.tables import jobs
+from portal.adapters.visibility import visible
+from portal.config import Settings
+from portal.domain.access import Role, Viewer
+from portal.domain.errors import DomainError
+from portal.domain.jobs import Job, JobKind, JobStatus
+from portal.global_ids import decode_typed
+from portal.web.auth import RequestAuth
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _not_found() -> Response:
+    return _error(404, "NOT_FOUND", "no such file")
+
+
+def _viewer(request: Request) -> Viewer | None:
+    auth: RequestAuth | None = request.scope.get("portal.auth")
+    if auth is None or auth.authenticated is None:
+        return None
+    return auth.authenticated.user.as_viewer()
+
+
+def _unauthenticated() -> Response:
+    return _error(401, "UNAUTHENTICATED", "authenticate to download")
+
+
+async def _visible_job(engine: AsyncEngine, viewer: Viewer, raw_id: str, kind: str) -> Job | None:
+    try:
+        job_id = decode_typed(raw_id, kind)
+    except DomainError:
+        return None
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))).first()
+    return job_from_row(row) if row else None
+
+
+def export_download(engine: AsyncEngine) -> Endpoint:
+    async def download(request: Request) -> Response:
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        job = await _visible_job(engine, viewer, request.path_params["job_id"], "ExportJob")
+        if job is None or job.kind is JobKind.IMPORT_CONVERSION_REQUESTS:
+            return _not_found()
+        if job.status is not JobStatus.SUCCEEDED or not job.file_path:
+            return _error(409, "NOT_READY", f"the export is {job.status.value}")
+        fmt = TableFormat(job.format or "CSV")
+        return FileResponse(job.file_path, media_type=fmt.media_type,
+                            filename=f"{job.kind.value.lower()}-{job.id}.{fmt.extension}")
+
+    return download
+
+
+def import_error_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
+    async def download(request: Request) -> Response:
+        from portal.services.import_reports import report_path
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        job = await _visible_job(engine, viewer, request.path_params["job_id"], "ImportJob")
+        if job is None or job.kind is not JobKind.IMPORT_CONVERSION_REQUESTS:
+            return _not_found()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        path = report_path(settings, job.id, fmt)
+        if job.status is not JobStatus.SUCCEEDED or not Path(path).exists():
+            return _error(409, "NOT_READY", "the import has no error report (yet)")
+        return FileResponse(path, media_type=fmt.media_type, filename=f"import-{job.id}-errors.{fmt.extension}")
+
+    return download
+
+
+def template_download() -> Endpoint:
+    async def download(request: Request) -> Response:
+        from portal.services.templates import template_csv, template_xlsx
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        partner = viewer.role is Role.PARTNER
+        if request.path_params["format"] == "xlsx":
+            body, fmt = template_xlsx(partner), TableFormat.XLSX
+        else:
+            body, fmt = template_csv(partner), TableFormat.CSV
+        return Response(body, media_type=fmt.media_type, headers={
+            "Content-Disposition": f'attachment; filename="conversion-requests-template.{fmt.extension}"'
+        })
+
+    return download

@@ -1,0 +1,63 @@
+"""The dashboard's conversions query runs a fixed number of SQL statements, whatever the page
+size: nested objects are batched (no N+1). The exact number is asserted so growth is noticed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import Api, StatementCounter
+from tests.factories import build_world
+
+DASHBOARD = """
+query Dashboard($first: Int!, $after: String) {
+  conversions(first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges {
+      cursor
+      node {
+        id orderId trackingTime status
+        orderValue { amount currency }
+        commission { amount currency }
+        partner { id name }
+        program { id name currency advertiser { id name } }
+      }
+    }
+  }
+}
+"""
+
+# token lookup, the page, the count, partners, programs, advertisers: one statement each.
+STATEMENTS_PER_REQUEST = 6
+
+
+@pytest.mark.parametrize("viewer", ["A", "adv1"])
+async def test_dashboard_statement_count_does_not_grow_with_page_size(
+    api: Api, engine: AsyncEngine, statements: StatementCounter, viewer: str
+) -> None:
+    world = await build_world(engine, conversions_per_partner=120)
+    token = world.tokens[viewer]
+    # The first request of a token records its last use (one UPDATE, at most once a minute);
+    # measure the steady state.
+    await api.data(DASHBOARD, {"first": 1}, token=token)
+
+    counts = {}
+    for first in (10, 100):
+        statements.reset()
+        data = await api.data(DASHBOARD, {"first": first}, token=token)
+        counts[first] = statements.count
+        page = data["conversions"]
+        assert len(page["edges"]) == first
+        assert page["pageInfo"]["hasNextPage"] is True
+        assert page["totalCount"] == (120 if viewer == "A" else 240)
+        assert all(
+            e["node"]["partner"] and e["node"]["program"]["advertiser"] for e in page["edges"]
+        )
+
+    assert counts[10] == counts[100] == STATEMENTS_PER_REQUEST, statements.statements
+
+    # The next page costs the same.
+    statements.reset()
+    await api.data(DASHBOARD, {"first": 100, "after": page["pageInfo"]["endCursor"]}, token=token)
+    assert statements.count == STATEMENTS_PER_REQUEST, statements.statements

@@ -132,13 +132,17 @@ class Page(Generic[T]):
 
 
 def _after(key: SortKey, dialect: str, value: Any, row_id: int, forward: bool) -> ColumnElement[bool]:
-    """Rows strictly after (value, id) in the direction of travel."""
+    """Rows strictly after (value, id) in the direction of travel.
+
+    The redundant `column >= bound` (or `<=`) is what lets PostgreSQL use it as an index bound:
+    without it the OR is only a filter and a page 50,000 rows deep scans all rows before it
+    (bench/README.md: 1,127 ms → 0.16 ms)."""
     column = key.comparable(dialect)
     bound: Any = float(value) if key.kind == "decimal" and dialect == "sqlite" else value
     greater = forward != key.descending
     if greater:
-        return or_(column > bound, and_(column == bound, key.id_column > row_id))
-    return or_(column < bound, and_(column == bound, key.id_column < row_id))
+        return and_(column >= bound, or_(column > bound, and_(column == bound, key.id_column > row_id)))
+    return and_(column <= bound, or_(column < bound, and_(column == bound, key.id_column < row_id)))
 
 
 async def fetch_page(

@@ -10,6 +10,7 @@ job that runs twice or dies half-way is harmless (arq runs a job again after a w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any, Protocol
 
@@ -27,16 +28,25 @@ class JobQueue(Protocol):
     async def close(self) -> None: ...
 
 
+def namespace_of(database_url: str) -> str:
+    """arq's job ids are global to the Redis database: ids are prefixed with a digest of the
+    database URL so two deployments (or test runs) sharing a Redis never drop each other's jobs."""
+    return hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
 class ArqQueue:
-    def __init__(self, pool: ArqRedis) -> None:
+    def __init__(self, pool: ArqRedis, namespace: str = "") -> None:
         self.pool = pool
+        self.namespace = namespace
 
     @classmethod
-    async def connect(cls, redis_url: str) -> ArqQueue:
-        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+    async def connect(cls, redis_url: str, namespace: str = "") -> ArqQueue:
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)), namespace)
 
     async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None:
         # A None result means a job with this id is queued or its result is kept: it runs once.
+        if job_id is not None and self.namespace:
+            job_id = f"{self.namespace}:{job_id}"
         await self.pool.enqueue_job(function, *args, _job_id=job_id)
 
     async def close(self) -> None:

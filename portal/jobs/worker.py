@@ -11,13 +11,15 @@ from portal.adapters.database import create_engine
 from portal.config import Settings
 from portal.jobs.context import JobContext
 from portal.jobs.functions import JOBS
-from portal.jobs.queue import ArqQueue
+from portal.jobs.queue import ArqQueue, namespace_of
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     engine = create_engine(settings.database_url)
-    ctx["portal"] = JobContext(engine=engine, settings=settings, queue=ArqQueue(ctx["redis"]))
+    ctx["portal"] = JobContext(
+        engine=engine, settings=settings, queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url))
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from portal.domain.errors import DomainError
 from portal.domain.money import is_currency
 from portal.domain.requests import RequestedValues, RequestKind
 from portal.global_ids import InvalidGlobalId, decode_typed
-from portal.services.requests import Draft
+from portal.services.request_drafts import Draft
 
 # Where a service error's field path points in the file.
 FIELD_COLUMNS = {

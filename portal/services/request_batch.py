@@ -7,24 +7,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from portal.adapters import rows
 from portal.adapters.request_store import open_key, rating_columns, requested_columns
-from portal.adapters.tables import conversion_requests, conversions, partners, programs
+from portal.adapters.tables import conversion_requests
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import visible
-from portal.domain.access import Role, Viewer
-from portal.domain.conversions import Conversion
-from portal.domain.errors import DomainError, NotFound, ValidationFailed
-from portal.domain.partners import RelationshipStatus
-from portal.domain.programs import Program
-from portal.domain.requests import RequestedValues, RequestKind, RequestStatus, check_comment, check_values
-from portal.global_ids import encode_id
-from portal.services.request_revision import Revised, revise
-from portal.services.requests import Draft
-from portal.services.revision_cache import cache_of
+from portal.domain.access import Viewer
+from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.requests import RequestedValues, RequestKind, RequestStatus, check_comment
+from portal.services.request_drafts import (
+    Draft,
+    DraftScope,
+    check_draft,
+    converted_error,
+    open_request_error,
+    order_key,
+    orders_converted,
+)
+from portal.services.request_revision import Revised
 
 
 @dataclass(slots=True)
@@ -47,87 +48,6 @@ class _Checked:
     conversion_id: int | None
 
 
-class _Scope:
-    """Programs, partners and conversions the viewer may use, looked up once per batch."""
-
-    def __init__(self, uow: UnitOfWork, viewer: Viewer) -> None:
-        self.uow = uow
-        self.viewer = viewer
-        self.programs: dict[int, Program | None] = {}
-        self.partners: dict[int, bool] = {}
-        self.conversions: dict[int, Conversion | None] = {}
-
-    async def program(self, program_id: int) -> Program:
-        if program_id not in self.programs:
-            row = await self.uow.first(
-                select(programs).where(programs.c.id == program_id, visible(programs, self.viewer))
-            )
-            self.programs[program_id] = rows.program(row) if row else None
-        found = self.programs[program_id]
-        if found is None:
-            raise NotFound("program", ("programId",))
-        return found
-
-    async def partner_visible(self, partner_id: int) -> bool:
-        if partner_id not in self.partners:
-            row = await self.uow.first(
-                select(partners.c.id).where(partners.c.id == partner_id, visible(partners, self.viewer))
-            )
-            self.partners[partner_id] = row is not None
-        return self.partners[partner_id]
-
-    async def preload_conversions(self, ids: set[int]) -> None:
-        missing = ids - self.conversions.keys()
-        if not missing:
-            return
-        found = {
-            r.id: rows.conversion(r)
-            for r in await self.uow.conn.execute(
-                select(conversions).where(conversions.c.id.in_(missing), visible(conversions, self.viewer))
-            )
-        }
-        for i in missing:
-            self.conversions[i] = found.get(i)
-
-
-async def _resolve(scope: _Scope, draft: Draft) -> tuple[Program, int, Conversion | None]:
-    viewer = scope.viewer
-    if draft.kind is RequestKind.CHANGE_EXISTING:
-        if draft.conversion_id is None:
-            raise DomainError("REQUIRED", "name the conversion to change", ("conversionId",))
-        await scope.preload_conversions({draft.conversion_id})
-        conversion = scope.conversions.get(draft.conversion_id)
-        if conversion is None:
-            raise NotFound("conversion", ("conversionId",))
-        if conversion.paid:
-            raise DomainError(
-                "CONVERSION_PAID",
-                f"conversion {conversion.order_id} is in a payout entry (paid) and can no longer change",
-                ("conversionId",),
-            )
-        return await scope.program(conversion.program_id), conversion.partner_id, conversion
-    if draft.program_id is None:
-        raise DomainError("REQUIRED", "name the program", ("programId",))
-    if viewer.role is Role.PARTNER:
-        if draft.partner_id not in (None, viewer.partner_id):
-            raise NotFound("partner", ("partnerId",))
-        partner_id = viewer.partner_id
-    else:
-        if draft.partner_id is None:
-            raise DomainError("REQUIRED", "name the partner the request is for", ("partnerId",))
-        partner_id = draft.partner_id
-        if not await scope.partner_visible(partner_id):
-            raise NotFound("partner", ("partnerId",))
-    assert partner_id is not None
-    program = await scope.program(draft.program_id)
-    relationship = await cache_of(scope.uow).relationship(program.id, partner_id)
-    if relationship is None or relationship[0] != RelationshipStatus.ACTIVE.value:
-        raise DomainError(
-            "NO_ACTIVE_RELATIONSHIP", "the partner has no active relationship with the program", ("programId",)
-        )
-    return program, partner_id, None
-
-
 def _stored_requested(draft: Draft, revised: Revised) -> RequestedValues:
     if draft.kind is not RequestKind.CREATE_NEW:
         return draft.requested
@@ -147,7 +67,7 @@ async def create_requests(
     """One outcome per draft, in order. Valid drafts are inserted together (unless dry_run);
     an invalid one never affects the others."""
     outcomes = [Outcome() for _ in drafts]
-    scope = _Scope(uow, viewer)
+    scope = DraftScope(uow, viewer)
     await scope.preload_conversions({d.conversion_id for d in drafts if d.conversion_id is not None})
     known = await _known_idempotency_keys(uow, viewer, drafts)
     checked: list[_Checked] = []
@@ -156,10 +76,8 @@ async def create_requests(
             outcomes[index] = Outcome(request_id=known[draft.idempotency_key], existing=True)
             continue
         try:
-            check_values(draft.kind, draft.requested, uow.now)
             check_comment(draft.comment, ("comment",))
-            program, partner_id, conversion = await _resolve(scope, draft)
-            revised = await revise(uow, program, partner_id, draft.kind, draft.requested, conversion)
+            revised = await check_draft(scope, draft)
         except ValidationFailed as failed:
             outcomes[index].errors.extend(failed.errors)
             continue
@@ -167,8 +85,9 @@ async def create_requests(
             outcomes[index].errors.append(error)
             continue
         new = revised.conversion
-        key = open_key(draft.kind, program.id, draft.conversion_id, (new.order_id, new.target, new.category))
-        checked.append(_Checked(index, draft, revised, key, conversion.id if conversion else None))
+        conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
+        key = open_key(draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category))
+        checked.append(_Checked(index, draft, revised, key, conversion_id))
         outcomes[index].revised = revised
 
     await _refuse_converted_orders(uow, checked, outcomes)
@@ -191,18 +110,10 @@ async def create_requests(
                     ids.append((await uow.conn.execute(stmt, [row])).scalar_one())
             except IntegrityError:
                 ids.append(None)
-                outcomes[c.index].errors.append(_open_request_error(c.draft.kind))
+                outcomes[c.index].errors.append(open_request_error(c.draft.kind))
     for c, request_id in zip(valid, ids, strict=True):
         outcomes[c.index].request_id = request_id
     return outcomes
-
-
-def _open_request_error(kind: RequestKind) -> DomainError:
-    return DomainError(
-        "OPEN_REQUEST_EXISTS",
-        "an open request for this conversion or order exists already; comment on it or withdraw it",
-        ("conversionId",) if kind is RequestKind.CHANGE_EXISTING else ("requested", "orderId"),
-    )
 
 
 def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
@@ -251,28 +162,11 @@ async def _refuse_converted_orders(uow: UnitOfWork, checked: list[_Checked], out
     creating = [c for c in checked if c.draft.kind is RequestKind.CREATE_NEW]
     if not creating:
         return
-    keys = {(c.revised.conversion.program_id, c.revised.conversion.order_id, c.revised.conversion.target,
-             c.revised.conversion.category) for c in creating}
-    existing: dict[tuple[int, str, str, str], int] = {}
-    key_list = list(keys)
-    cols = conversions.c
-    for start in range(0, len(key_list), 400):
-        for r in await uow.conn.execute(
-            select(cols.id, cols.program_id, cols.order_id, cols.target, cols.category).where(
-                tuple_(cols.program_id, cols.order_id, cols.target, cols.category).in_(key_list[start : start + 400])
-            )
-        ):
-            existing[(r.program_id, r.order_id, r.target, r.category)] = r.id
+    existing = await orders_converted(uow, [order_key(c.revised) for c in creating])
     for c in creating:
-        new = c.revised.conversion
-        found = existing.get((new.program_id, new.order_id, new.target, new.category))
-        if found is not None:
-            outcomes[c.index].errors.append(DomainError(
-                "ORDER_ALREADY_CONVERTED",
-                f"order {new.order_id} ({new.target}, {new.category}) is already conversion "
-                f"{encode_id('Conversion', found)}; raise a CHANGE_EXISTING request instead",
-                ("requested", "orderId"),
-            ))
+        key = order_key(c.revised)
+        if key in existing:
+            outcomes[c.index].errors.append(converted_error(key, existing[key]))
 
 
 async def _refuse_open_duplicates(uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]) -> None:
@@ -290,7 +184,7 @@ async def _refuse_open_duplicates(uow: UnitOfWork, checked: list[_Checked], outc
     seen: set[str] = set()
     for c in checked:
         if c.key in taken:
-            outcomes[c.index].errors.append(_open_request_error(c.draft.kind))
+            outcomes[c.index].errors.append(open_request_error(c.draft.kind))
         elif c.key in seen:
             outcomes[c.index].errors.append(DomainError(
                 "DUPLICATE_IN_BATCH", "an earlier row asks for the same conversion or order", ("requested", "orderId"),

@@ -24,7 +24,7 @@ from portal.domain.conversions import RevisionSource
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.requests import ConversionRequest, RequestKind, RequestStatus
 from portal.services.request_revision import revise
-from portal.services.requests import check_not_converted
+from portal.services.request_drafts import converted_error, order_key, orders_converted
 
 log = logging.getLogger("portal.requests")
 STALE_AFTER = timedelta(minutes=2)
@@ -85,7 +85,9 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
         revised = await revise(uow, program, request.partner_id, request.kind, request.requested, None)
         new = _with_accepted_rating(revised.conversion, request)
         # The tracking may have recorded the order since the request was raised.
-        await check_not_converted(uow, program, revised)
+        key = order_key(revised)
+        if existing := (await orders_converted(uow, [key])).get(key):
+            raise converted_error(key, existing)
         try:
             return await insert_conversion(
                 uow, new, RevisionSource.REQUEST, actor, request_id=request.id

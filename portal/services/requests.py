@@ -21,17 +21,12 @@ from portal.adapters.tables import (
     conversion_request_comments,
     conversion_requests,
     conversions,
-    partners,
     programs,
-    relationships,
 )
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
-from portal.global_ids import encode_id
-from portal.domain.conversions import Conversion, FieldChange
 from portal.domain.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from portal.domain.partners import RelationshipStatus
 from portal.domain.programs import Program
 from portal.domain.requests import (
     CommentVisibility,
@@ -46,31 +41,12 @@ from portal.domain.requests import (
     check_may_change,
     check_may_decide,
     check_retry,
-    check_values,
     status_after,
 )
-from portal.services.request_revision import Revised, revise, vocabulary_errors
+from portal.services.request_drafts import Draft, Preview, open_request_error, preview_draft
+from portal.services.request_revision import revise
 
 PROCESS_JOB = "process_conversion_request"
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """A request as raised: kind, where, for whom, and what it asks for."""
-
-    kind: RequestKind
-    program_id: int | None
-    partner_id: int | None
-    conversion_id: int | None
-    requested: RequestedValues
-    comment: str | None = None
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    changes: tuple[FieldChange, ...]
-    revised: Revised
 
 
 async def _visible_request(uow: UnitOfWork, viewer: Viewer, request_id: int, *, for_update: bool = False) -> ConversionRequest:
@@ -90,100 +66,6 @@ async def _program(uow: UnitOfWork, program_id: int) -> Program:
     return rows.program(row)
 
 
-async def _resolve_target(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> tuple[Program, int, Conversion | None]:
-    """The program, the partner and (CHANGE_EXISTING) the conversion a draft is about, all
-    through the viewer's visibility."""
-    conversion: Conversion | None = None
-    if draft.kind is RequestKind.CHANGE_EXISTING:
-        if draft.conversion_id is None:
-            raise DomainError("REQUIRED", "name the conversion to change", ("conversionId",))
-        row = await uow.first(
-            select(conversions).where(conversions.c.id == draft.conversion_id, visible(conversions, viewer))
-        )
-        if row is None:
-            raise NotFound("conversion", ("conversionId",))
-        conversion = rows.conversion(row)
-        if conversion.paid:
-            raise DomainError(
-                "CONVERSION_PAID",
-                f"conversion {conversion.order_id} is in a payout entry (paid) and can no longer change",
-                ("conversionId",),
-            )
-        return await _program(uow, conversion.program_id), conversion.partner_id, conversion
-    if draft.program_id is None:
-        raise DomainError("REQUIRED", "name the program", ("programId",))
-    if viewer.role is Role.PARTNER:
-        if draft.partner_id not in (None, viewer.partner_id):
-            raise NotFound("partner", ("partnerId",))
-        partner_id = viewer.partner_id
-    else:
-        if draft.partner_id is None:
-            raise DomainError("REQUIRED", "name the partner the request is for", ("partnerId",))
-        partner_id = draft.partner_id
-        if await uow.first(select(partners.c.id).where(partners.c.id == partner_id, visible(partners, viewer))) is None:
-            raise NotFound("partner", ("partnerId",))
-    assert partner_id is not None
-    if await uow.first(select(programs.c.id).where(programs.c.id == draft.program_id, visible(programs, viewer))) is None:
-        raise NotFound("program", ("programId",))
-    status = await uow.conn.scalar(
-        select(relationships.c.status).where(
-            relationships.c.program_id == draft.program_id, relationships.c.partner_id == partner_id
-        )
-    )
-    if status != RelationshipStatus.ACTIVE.value:
-        raise DomainError(
-            "NO_ACTIVE_RELATIONSHIP", "the partner has no active relationship with the program", ("programId",)
-        )
-    return await _program(uow, draft.program_id), partner_id, None
-
-
-async def check_not_converted(uow: UnitOfWork, program: Program, revised: Revised) -> None:
-    c = revised.conversion
-    existing = await uow.first(
-        select(conversions.c.id).where(
-            conversions.c.program_id == program.id,
-            conversions.c.order_id == c.order_id,
-            conversions.c.target == c.target,
-            conversions.c.category == c.category,
-        )
-    )
-    if existing is not None:
-        raise DomainError(
-            "ORDER_ALREADY_CONVERTED",
-            f"order {c.order_id} ({c.target}, {c.category}) is already conversion "
-            f"{encode_id('Conversion', existing.id)}; raise a CHANGE_EXISTING request instead",
-            ("requested", "orderId"),
-        )
-
-
-async def preview_draft(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Preview:
-    """What accepting the draft would do; writes nothing. Every problem of the input is
-    reported at once: value errors together with those of the program's keys."""
-    value_errors: list[DomainError] = []
-    try:
-        check_values(draft.kind, draft.requested, uow.now)
-    except ValidationFailed as failed:
-        value_errors = failed.errors
-    try:
-        program, partner_id, conversion = await _resolve_target(uow, viewer, draft)
-    except DomainError as error:
-        if value_errors:
-            raise ValidationFailed([*value_errors, error]) from None
-        raise
-    if value_errors:
-        key_errors = await vocabulary_errors(uow, program, draft.requested, conversion)
-        raise ValidationFailed([*value_errors, *key_errors])
-    revised = await revise(uow, program, partner_id, draft.kind, draft.requested, conversion)
-    if draft.kind is RequestKind.CHANGE_EXISTING and not revised.changes:
-        raise DomainError(
-            "NOTHING_TO_CHANGE", "the request changes nothing: the conversion has these values",
-            ("requested",),
-        )
-    if draft.kind is RequestKind.CREATE_NEW:
-        await check_not_converted(uow, program, revised)
-    return Preview(revised.changes, revised)
-
-
 async def preview_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> Preview:
     request = await _visible_request(uow, viewer, request_id)
     program = await _program(uow, request.program_id)
@@ -196,69 +78,17 @@ async def preview_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> P
 
 
 async def create_request(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> ConversionRequest:
-    if draft.idempotency_key is not None:
-        known = await uow.first(
-            select(conversion_requests.c.id).where(
-                conversion_requests.c.created_by == viewer.user_id,
-                conversion_requests.c.idempotency_key == draft.idempotency_key,
-            )
-        )
-        if known is not None:
-            return await _visible_request(uow, viewer, known.id)
-    preview = await preview_draft(uow, viewer, draft)
-    new = preview.revised.conversion
-    conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
-    key = open_key(draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category))
-    await _check_no_open_request(uow, key, draft.kind)
-    requested = draft.requested
-    if draft.kind is RequestKind.CREATE_NEW:
-        # Stored complete, so the request shows what will be created.
-        requested = RequestedValues(
-            order_id=new.order_id, target=new.target, category=new.category,
-            tracking_time=new.tracking_time, order_value=requested.order_value,
-            currency=requested.currency or new.currency, status=new.status,
-            commission=requested.commission, sub_ids=requested.sub_ids, device=requested.device,
-            conversion_note=requested.conversion_note,
-        )
-    values = {
-        "program_id": new.program_id,
-        "partner_id": new.partner_id,
-        "kind": draft.kind.value,
-        "status": RequestStatus.INQUIRED.value,
-        "conversion_id": conversion_id,
-        **requested_columns(requested),
-        "comment": check_comment(draft.comment, ("comment",)),
-        **rating_columns(new.commission, new.currency, new.commission_model_name, new.commission_breakdown),
-        "created_by": viewer.user_id,
-        "created_at": uow.now,
-        "updated_at": uow.now,
-        "attempts": 0,
-        "idempotency_key": draft.idempotency_key,
-        "open_key": key,
-    }
-    try:
-        async with uow.conn.begin_nested():
-            request_id = await uow.insert(insert(conversion_requests).values(**values))
-    except IntegrityError:
-        # Another request for the same order or conversion was raised at the same moment.
-        raise _open_request_error(draft.kind) from None
-    request = await load_request(uow, request_id)
-    assert request is not None
-    return request
+    """Raise one request: a batch of one through `create_requests`, the path file imports
+    take too. A repeated idempotency key answers with the first call's request."""
+    from portal.services.request_batch import create_requests
 
-
-def _open_request_error(kind: RequestKind) -> DomainError:
-    field = ("conversionId",) if kind is RequestKind.CHANGE_EXISTING else ("requested", "orderId")
-    return DomainError(
-        "OPEN_REQUEST_EXISTS",
-        "an open request for this conversion or order exists already; comment on it or withdraw it",
-        field,
-    )
-
-
-async def _check_no_open_request(uow: UnitOfWork, key: str, kind: RequestKind) -> None:
-    if await uow.first(select(conversion_requests.c.id).where(conversion_requests.c.open_key == key)) is not None:
-        raise _open_request_error(kind)
+    (outcome,) = await create_requests(uow, viewer, [draft])
+    if len(outcome.errors) == 1:
+        raise outcome.errors[0]
+    if outcome.errors:
+        raise ValidationFailed(outcome.errors)
+    assert outcome.request_id is not None
+    return await _visible_request(uow, viewer, outcome.request_id)
 
 
 async def update_request(
@@ -269,8 +99,7 @@ async def update_request(
     check_may_change(viewer, request, "update")
     merged = requested.merged_over(request.requested)
     draft = Draft(request.kind, request.program_id, request.partner_id, request.conversion_id, merged)
-    preview = await preview_draft(uow, viewer, draft)
-    new = preview.revised.conversion
+    new = (await preview_draft(uow, viewer, draft)).revised.conversion
     key = open_key(request.kind, new.program_id, request.conversion_id, (new.order_id, new.target, new.category))
     values = {
         **requested_columns(merged),
@@ -288,7 +117,7 @@ async def update_request(
                 .values(**values)
             )
     except IntegrityError:
-        raise _open_request_error(request.kind) from None
+        raise open_request_error(request.kind) from None
     updated = await load_request(uow, request_id)
     assert updated is not None
     return updated

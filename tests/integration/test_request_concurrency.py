@@ -19,6 +19,7 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.requests import Decision, RequestStatus
+from portal.services import request_batch
 from portal.services import requests as request_service
 from portal.services.requests import create_request, decide_request, withdraw_request
 from tests import request_factories as rf
@@ -40,9 +41,9 @@ def _hold_before(monkeypatch: pytest.MonkeyPatch, name: str, parties: int) -> No
     monkeypatch.setattr(request_service, name, held)
 
 
-def _hold_after(monkeypatch: pytest.MonkeyPatch, name: str, parties: int) -> None:
-    """Every caller of portal.services.requests.<name> runs it, then waits for the others."""
-    real = getattr(request_service, name)
+def _hold_after(monkeypatch: pytest.MonkeyPatch, name: str, parties: int, module: Any = request_service) -> None:
+    """Every caller of <module>.<name> runs it, then waits for the others."""
+    real = getattr(module, name)
     barrier = asyncio.Barrier(parties)
 
     async def held(*args: Any, **kwargs: Any) -> Any:
@@ -50,7 +51,7 @@ def _hold_after(monkeypatch: pytest.MonkeyPatch, name: str, parties: int) -> Non
         await asyncio.wait_for(barrier.wait(), 10)
         return result
 
-    monkeypatch.setattr(request_service, name, held)
+    monkeypatch.setattr(module, name, held)
 
 
 async def _attempt(engine: AsyncEngine, action: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -130,7 +131,7 @@ async def test_two_users_raising_a_request_for_the_same_conversion_at_once(
     draft = rf.change_draft(conversion_id)
     for round_ in range(ROUNDS // 2):
         # Both have checked that no open request exists before either inserts one.
-        _hold_after(monkeypatch, "_check_no_open_request", 2)
+        _hold_after(monkeypatch, "_refuse_open_duplicates", 2, request_batch)
         first, second = (partner_a, second_a) if round_ % 2 else (partner_a, adv1)
 
         results = await asyncio.gather(
@@ -160,7 +161,7 @@ async def test_two_users_raising_the_same_missed_order_at_once(
     world = await build_world(engine)
     partner_a, adv1 = await rf.viewer(engine, "A"), await rf.viewer(engine, "adv1")
     for round_ in range(ROUNDS // 2):
-        _hold_after(monkeypatch, "_check_no_open_request", 2)
+        _hold_after(monkeypatch, "_refuse_open_duplicates", 2, request_batch)
         order = f"RACE-{round_}"
         by_partner = rf.new_order_draft(world, order)
         by_advertiser = replace(by_partner, partner_id=world.ids["A"])

@@ -20,6 +20,7 @@ from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
 from portal.adapters.job_store import job_from_row
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
+    api_tokens,
     conversion_requests,
     advertisers,
     commission_models,
@@ -38,6 +39,7 @@ from portal.adapters.tables import (
 )
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
+from portal.domain.jobs import JobKind
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import ConversionRevision, ConversionStatus
 from portal.domain.partners import RelationshipStatus
@@ -115,11 +117,23 @@ _SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
     "Relationship": (relationships, rows.relationship),
     "Conversion": (conversions, rows.conversion),
     "User": (users, rows.user),
+    "ApiToken": (api_tokens, rows.api_token),
     "ConversionRequest": (conversion_requests, request_from_row),
     "ExportJob": (jobs, job_from_row),
     "ImportJob": (jobs, job_from_row),
 }
-NODE_KINDS = frozenset([*_SIMPLE, "CommissionModel"])
+# Objects scoped through their program: visible when the program is.
+_IN_PROGRAM: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
+    "TrackingCategory": (tracking_categories, rows.tracking_category),
+    "ConversionTarget": (conversion_targets, rows.conversion_target),
+    "ConversionNote": (conversion_notes, rows.conversion_note),
+}
+# Ids of one table that name different kinds of object.
+_KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "ExportJob": jobs.c.kind.in_([JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]),
+    "ImportJob": jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
+}
+NODE_KINDS = frozenset([*_SIMPLE, *_IN_PROGRAM, "CommissionModel", "CommissionPeriod", "RequestComment"])
 
 
 @dataclass(slots=True)
@@ -139,11 +153,29 @@ class Reader:
 
     async def get_many(self, kind: str, ids: Sequence[int]) -> list[Any | None]:
         """The objects of `kind` with these ids, in order; None where missing or not visible."""
+        found: dict[int, Any]
         if kind == "CommissionModel":
-            found: dict[int, Any] = await self._commission_models(ids)
+            found = await self._commission_models(ids)
+        elif kind == "CommissionPeriod":
+            found = await self._commission_periods(ids)
+        elif kind == "RequestComment":
+            from portal.adapters.request_reader import RequestReader
+
+            found = await RequestReader(self.engine, self.viewer).comments_by_id(ids)
+        elif kind in _IN_PROGRAM:
+            table, build = _IN_PROGRAM[kind]
+            stmt = (
+                select(table)
+                .join(programs, programs.c.id == table.c.program_id)
+                .where(table.c.id.in_(set(ids)), visible(programs, self.viewer))
+            )
+            async with self.engine.connect() as conn:
+                found = {r.id: build(r) for r in await conn.execute(stmt)}
         else:
             table, build = _SIMPLE[kind]
             stmt = select(table).where(table.c.id.in_(set(ids)), visible(table, self.viewer))
+            if kind in _KIND_CONDITIONS:
+                stmt = stmt.where(_KIND_CONDITIONS[kind])
             async with self.engine.connect() as conn:
                 found = {r.id: build(r) for r in await conn.execute(stmt)}
         return [found.get(i) for i in ids]
@@ -180,6 +212,28 @@ class Reader:
         for p in period_rows:
             periods[p.model_id].append(rows.commission_period(p, tuple(rates[p.id])))
         return {m.id: rows.commission_model(m, tuple(periods[m.id])) for m in model_rows}
+
+    async def _commission_periods(self, ids: Sequence[int]) -> dict[int, Any]:
+        """Periods of visible commission models, with their rates."""
+        async with self.engine.connect() as conn:
+            period_rows = (
+                await conn.execute(
+                    select(commission_periods)
+                    .join(commission_models, commission_models.c.id == commission_periods.c.model_id)
+                    .where(commission_periods.c.id.in_(set(ids)), visible(commission_models, self.viewer))
+                )
+            ).all()
+            rate_rows = (
+                await conn.execute(
+                    select(commission_rates)
+                    .where(commission_rates.c.period_id.in_([p.id for p in period_rows]))
+                    .order_by(commission_rates.c.id)
+                )
+            ).all()
+        rates: dict[int, list[Any]] = defaultdict(list)
+        for r in rate_rows:
+            rates[r.period_id].append(rows.commission_rate(r))
+        return {p.id: rows.commission_period(p, tuple(rates[p.id])) for p in period_rows}
 
     async def program_vocabulary(self, kind: str, program_ids: Sequence[int]) -> list[list[Any]]:
         """Tracking categories, conversion targets or conversion notes of visible programs."""

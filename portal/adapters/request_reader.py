@@ -144,6 +144,16 @@ class RequestReader:
 
         return Listing(result, count)
 
+    async def comments_by_id(self, ids: Sequence[int]) -> dict[int, Comment]:
+        c = conversion_request_comments.c
+        stmt = (
+            select(conversion_request_comments, users.c.name.label("author_name"), users.c.role.label("author_role"))
+            .join(users, users.c.id == c.author_id)
+            .where(c.id.in_(set(ids)), visible(conversion_request_comments, self.viewer))
+        )
+        async with self.engine.connect() as conn:
+            return {r.id: _comment(r) for r in await conn.execute(stmt)}
+
     async def actors(self, user_ids: Sequence[int]) -> list[Actor | None]:
         """Names and roles of users who acted on objects the viewer can see (not e-mails)."""
         async with self.engine.connect() as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Table, and_, false, select, true
 
 from portal.adapters.tables import (
+    api_tokens,
     advertisers,
     commission_models,
     conversion_request_comments,
@@ -100,6 +101,10 @@ def _users(viewer: Viewer) -> ColumnElement[bool]:
     return users.c.id == viewer.user_id
 
 
+def _api_tokens(viewer: Viewer) -> ColumnElement[bool]:
+    return api_tokens.c.user_id == viewer.user_id
+
+
 def _conversion_requests(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.role is Role.PARTNER:
         return conversion_requests.c.partner_id == viewer.partner_id
@@ -128,6 +133,7 @@ _RULES = {
     "commission_models": _commission_models,
     "conversions": _conversions,
     "users": _users,
+    "api_tokens": _api_tokens,
     "conversion_requests": _conversion_requests,
     "conversion_request_comments": _comments,
     "jobs": _jobs,

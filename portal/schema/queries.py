@@ -23,9 +23,9 @@ from portal.domain.errors import DomainError
 from portal.schema.context import Context
 from portal.schema.errors import BadUserInput, bad_input
 from portal.schema.ids import decode_id, decode_typed
-from portal.schema.types.access import User, Viewer
+from portal.schema.types.access import ApiToken, User, Viewer
 from portal.schema.types.base import Connection, Node
-from portal.schema.types.commission import CommissionModel
+from portal.schema.types.commission import CommissionModel, CommissionPeriod
 from portal.schema.types.conversions import Conversion
 from portal.schema.types.enums import (
     ConversionSortFieldEnum,
@@ -34,10 +34,16 @@ from portal.schema.types.enums import (
     SortDirectionEnum,
 )
 from portal.schema.types.partners import Partner, Relationship
-from portal.schema.types.programs import Advertiser, Program
+from portal.schema.types.programs import (
+    Advertiser,
+    ConversionNote,
+    ConversionTarget,
+    Program,
+    TrackingCategory,
+)
 from portal.schema.types.imports import ImportJob
 from portal.schema.types.jobs import ExportJob
-from portal.schema.types.requests import ConversionRequest
+from portal.schema.types.requests import ConversionRequest, RequestComment
 
 Info = strawberry.Info[Context, None]
 
@@ -52,6 +58,12 @@ TYPES: dict[str, Any] = {
     "ConversionRequest": ConversionRequest,
     "ExportJob": ExportJob,
     "ImportJob": ImportJob,
+    "ApiToken": ApiToken,
+    "TrackingCategory": TrackingCategory,
+    "ConversionTarget": ConversionTarget,
+    "ConversionNote": ConversionNote,
+    "CommissionPeriod": CommissionPeriod,
+    "RequestComment": RequestComment,
 }
 MAX_NODES = 100
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role
 from portal.domain.errors import DomainError
-from portal.resolvers.support import Info, pk, require_pk, run_in_uow, to_user_errors, user_error_type
+from portal.resolvers.support import (
+    MUTATION_INPUT,
+    Info,
+    pk,
+    require_pk,
+    run_in_uow,
+    to_user_errors,
+    user_error_type,
+)
 from portal.schema.types.access import ApiToken, User
 from portal.schema.types.enums import RoleEnum
 from portal.services import access
@@ -96,7 +105,7 @@ class RevokeApiTokenPayload:
 @strawberry.type
 class AccessMutations:
     @strawberry.mutation(description="Sign in with e-mail and password; sets a session cookie.")
-    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+    async def login(self, info: Info, input: Annotated[LoginInput, MUTATION_INPUT]) -> LoginPayload:
         settings = info.context.settings
         async with UnitOfWork(info.context.engine) as uow:
             try:
@@ -133,7 +142,7 @@ class AccessMutations:
         return LogoutPayload(ok=bool(secret), user_errors=[])
 
     @strawberry.mutation(description="Create a user (admins: any; others: of their organisation).")
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
+    async def create_user(self, info: Info, input: Annotated[CreateUserInput, MUTATION_INPUT]) -> CreateUserPayload:
         async def use_case(uow: UnitOfWork, viewer) -> User:  # type: ignore[no-untyped-def]
             created = await access.create_user(
                 uow, viewer, email=input.email, name=input.name, role=Role(input.role.value),
@@ -146,7 +155,7 @@ class AccessMutations:
         return CreateUserPayload(user=user, user_errors=errors)
 
     @strawberry.mutation(description="Create an API token for yourself (admins: for any user).")
-    async def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
+    async def create_api_token(self, info: Info, input: Annotated[CreateApiTokenInput, MUTATION_INPUT]) -> CreateApiTokenPayload:
         async def use_case(uow: UnitOfWork, viewer) -> access.NewToken:  # type: ignore[no-untyped-def]
             return await access.create_api_token(
                 uow, viewer, name=input.name, expires_at=input.expires_at,
@@ -161,7 +170,7 @@ class AccessMutations:
         )
 
     @strawberry.mutation(description="Revoke an API token; it stops working at once.")
-    async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
+    async def revoke_api_token(self, info: Info, input: Annotated[RevokeApiTokenInput, MUTATION_INPUT]) -> RevokeApiTokenPayload:
         async def use_case(uow: UnitOfWork, viewer) -> ApiToken:  # type: ignore[no-untyped-def]
             revoked = await access.revoke_api_token(uow, viewer, require_pk(input.token_id, "ApiToken", "tokenId"))
             return ApiToken.from_domain(revoked)

@@ -17,7 +17,7 @@ from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
-from portal.resolvers.support import Info, run_in_uow, user_error_type
+from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
 from portal.schema.errors import bad_input
 from portal.schema.request_queries import ConversionRequestFilterInput, request_filter
 from portal.schema.types.base import Connection
@@ -43,7 +43,7 @@ class ExportConversionRequestsPayload:
 class ExportMutations:
     @strawberry.mutation(description="Export conversion requests as CSV or XLSX, in the background.")
     async def export_conversion_requests(
-        self, info: Info, input: ExportConversionRequestsInput
+        self, info: Info, input: Annotated[ExportConversionRequestsInput, MUTATION_INPUT]
     ) -> ExportConversionRequestsPayload:
         parsed = request_filter(input.filter)
 

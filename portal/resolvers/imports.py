@@ -21,7 +21,7 @@ from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
-from portal.resolvers.support import Info, run_in_uow, user_error_type
+from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
 from portal.schema.errors import bad_input
 from portal.schema.queries import ConversionFilterInput, conversion_filter
 from portal.schema.types.base import Connection
@@ -86,7 +86,7 @@ async def _save_upload(upload: Any, limit: int) -> Path:
 class ImportMutations:
     @strawberry.mutation(description="Upload a request file; rows are validated and applied by a job.")
     async def import_conversion_requests(
-        self, info: Info, input: ImportConversionRequestsInput
+        self, info: Info, input: Annotated[ImportConversionRequestsInput, MUTATION_INPUT]
     ) -> ImportConversionRequestsPayload:
         limits = ImportLimits.from_env()
         options = ImportOptions(input.dry_run, input.all_or_nothing, input.time_zone)
@@ -109,7 +109,7 @@ class ImportMutations:
         return ImportConversionRequestsPayload(import_job=job, user_errors=errors)
 
     @strawberry.mutation(description="Export conversions as a request file (edit it, upload it as requests).")
-    async def export_conversions(self, info: Info, input: ExportConversionsInput) -> ExportConversionsPayload:
+    async def export_conversions(self, info: Info, input: Annotated[ExportConversionsInput, MUTATION_INPUT]) -> ExportConversionsPayload:
         parsed = conversion_filter(input.filter)
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:

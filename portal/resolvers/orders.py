@@ -7,7 +7,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -15,7 +15,7 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError
-from portal.resolvers.support import Info, run_in_uow, user_error_type
+from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
 from portal.schema.ids import decode_typed
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.attribution import Attribution, TouchpointKindEnum
@@ -283,7 +283,7 @@ class OrderMutations:
         "Re-sending an order creates nothing and answers with the existing conversion (rule "
         "ALREADY_RECORDED)."
     )
-    async def record_order(self, info: Info, input: RecordOrderInput) -> RecordOrderPayload:
+    async def record_order(self, info: Info, input: Annotated[RecordOrderInput, MUTATION_INPUT]) -> RecordOrderPayload:
         secret = info.context.settings.secret_key.encode()
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> list[OrderResult]:
@@ -312,7 +312,7 @@ class OrderMutations:
         "input order. Each order is recorded or fails on its own (nothing of a failing order is "
         "written); the second occurrence of an order in one batch is DUPLICATE_IN_BATCH."
     )
-    async def record_orders(self, info: Info, input: RecordOrdersInput) -> RecordOrdersPayload:
+    async def record_orders(self, info: Info, input: Annotated[RecordOrdersInput, MUTATION_INPUT]) -> RecordOrdersPayload:
         secret = info.context.settings.secret_key.encode()
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> list[OrderResult]:

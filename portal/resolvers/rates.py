@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -12,7 +13,7 @@ from portal.adapters import ecb
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
-from portal.resolvers.support import Info, run_in_uow, user_error_type
+from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
 from portal.schema.scalars import CurrencyCode
 from portal.services.rates import ImportedRates, import_exchange_rates, require_rate_importer
 
@@ -109,7 +110,7 @@ class RatesMutations:
         "stores nothing."
     )
     async def import_exchange_rates(
-        self, info: Info, input: ImportExchangeRatesInput
+        self, info: Info, input: Annotated[ImportExchangeRatesInput, MUTATION_INPUT]
     ) -> ImportExchangeRatesPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ImportedRates:
             require_rate_importer(viewer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -13,7 +14,15 @@ from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.requests import CommentVisibility, Decision, RequestedValues, RequestKind
-from portal.resolvers.support import Info, pk, require_pk, run_in_uow, to_user_errors, user_error_type
+from portal.resolvers.support import (
+    MUTATION_INPUT,
+    Info,
+    pk,
+    require_pk,
+    run_in_uow,
+    to_user_errors,
+    user_error_type,
+)
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.enums import ConversionStatusEnum
@@ -220,7 +229,7 @@ def _request_pk(raw: strawberry.ID) -> int:
 class RequestMutations:
     @strawberry.mutation(description="Raise a request to create a missed conversion or change one.")
     async def create_conversion_request(
-        self, info: Info, input: CreateConversionRequestInput
+        self, info: Info, input: Annotated[CreateConversionRequestInput, MUTATION_INPUT]
     ) -> CreateConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             return ConversionRequest.from_domain(await service.create_request(uow, viewer, input.to_draft()))
@@ -230,7 +239,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Amend your INQUIRED request; it is validated and rated again.")
     async def update_conversion_request(
-        self, info: Info, input: UpdateConversionRequestInput
+        self, info: Info, input: Annotated[UpdateConversionRequestInput, MUTATION_INPUT]
     ) -> UpdateConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             updated = await service.update_request(
@@ -243,7 +252,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Withdraw your INQUIRED request.")
     async def withdraw_conversion_request(
-        self, info: Info, input: WithdrawConversionRequestInput
+        self, info: Info, input: Annotated[WithdrawConversionRequestInput, MUTATION_INPUT]
     ) -> WithdrawConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             return ConversionRequest.from_domain(
@@ -255,7 +264,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Comment on a request (partners: SHARED only).")
     async def comment_on_conversion_request(
-        self, info: Info, input: CommentOnConversionRequestInput
+        self, info: Info, input: Annotated[CommentOnConversionRequestInput, MUTATION_INPUT]
     ) -> CommentOnConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> RequestComment:
             from portal.adapters.request_reader import Comment
@@ -280,7 +289,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="What accepting would do — for a saved request or a draft. Saves nothing.")
     async def preview_conversion_request(
-        self, info: Info, input: PreviewConversionRequestInput
+        self, info: Info, input: Annotated[PreviewConversionRequestInput, MUTATION_INPUT]
     ) -> PreviewConversionRequestPayload:
         viewer = info.context.require_viewer()
         async with UnitOfWork(info.context.engine) as uow:  # never committed
@@ -312,7 +321,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Accept or reject a request; an accepted one is processed by a job.")
     async def decide_conversion_request(
-        self, info: Info, input: DecideConversionRequestInput
+        self, info: Info, input: Annotated[DecideConversionRequestInput, MUTATION_INPUT]
     ) -> DecideConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             decided = await service.decide_request(
@@ -326,7 +335,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Decide up to 100 requests; one result per decision.")
     async def decide_conversion_requests(
-        self, info: Info, input: DecideConversionRequestsInput
+        self, info: Info, input: Annotated[DecideConversionRequestsInput, MUTATION_INPUT]
     ) -> DecideConversionRequestsPayload:
         if len(input.decisions) > MAX_BULK_DECISIONS:
             error = DomainError("TOO_MANY_DECISIONS", f"at most {MAX_BULK_DECISIONS} decisions per call",
@@ -361,7 +370,7 @@ class RequestMutations:
 
     @strawberry.mutation(description="Queue a FAILED request for processing again.")
     async def retry_conversion_request(
-        self, info: Info, input: RetryConversionRequestInput
+        self, info: Info, input: Annotated[RetryConversionRequestInput, MUTATION_INPUT]
     ) -> RetryConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             return ConversionRequest.from_domain(

@@ -18,6 +18,10 @@ from portal.schema.ids import decode_typed
 T = TypeVar("T")
 Info = strawberry.Info[Context, None]
 
+MUTATION_INPUT = strawberry.argument(
+    description="What to do; every field is described on the input type."
+)
+
 # Codes any mutation can answer with.
 COMMON_CODES = ("NOT_FOUND", "PERMISSION_DENIED", "INVALID_ID")
 

@@ -73,6 +73,9 @@ First = Annotated[
 After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
 Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (1–100).")]
 Before = Annotated[str | None, strawberry.argument(description="Return objects before this cursor.")]
+IdArg = Annotated[strawberry.ID, strawberry.argument(description="A global id (opaque).")]
+FilterArg = strawberry.argument(description="Conditions; all given ones apply.")
+OrderArg = strawberry.argument(description="Ordering; the id breaks ties, so cursors are stable.")
 Direction = Annotated[
     SortDirectionEnum | None, strawberry.argument(description="Sort direction (default by list).")
 ]
@@ -192,11 +195,11 @@ class Query:
         return Viewer(user_pk=info.context.require_viewer().user_id)
 
     @strawberry.field(description="Any object by global id; null when missing or not visible.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: Info, id: IdArg) -> Node | None:
         return await _node(info, id)
 
     @strawberry.field(description="Objects by global ids, in order; null where missing or not visible.")
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Up to 100 global ids.")]) -> list[Node | None]:
         # Not `self.node(...)`: resolvers of the root type receive the root value (None) as self.
         info.context.require_viewer()
         if len(ids) > MAX_NODES:
@@ -207,7 +210,7 @@ class Query:
     async def advertisers(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: NamedFilterInput | None = None, direction: Direction = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
     ) -> Connection[Advertiser]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
@@ -219,7 +222,7 @@ class Query:
     async def programs(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: NamedFilterInput | None = None, direction: Direction = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
     ) -> Connection[Program]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
@@ -228,14 +231,14 @@ class Query:
         )
 
     @strawberry.field(description="One program by id; null when missing or not visible.")
-    async def program(self, info: Info, id: strawberry.ID) -> Program | None:
+    async def program(self, info: Info, id: IdArg) -> Program | None:
         return await _one(info, id, "Program")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Partners, ordered by name.")
     async def partners(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: NamedFilterInput | None = None, direction: Direction = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
     ) -> Connection[Partner]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
@@ -247,7 +250,7 @@ class Query:
     async def relationships(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: RelationshipFilterInput | None = None,
+        filter: Annotated[RelationshipFilterInput | None, FilterArg] = None,
         direction: Direction = None,
     ) -> Connection[Relationship]:
         f = filter or RelationshipFilterInput()
@@ -268,7 +271,7 @@ class Query:
     async def commission_models(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: NamedFilterInput | None = None, direction: Direction = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
     ) -> Connection[CommissionModel]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
@@ -282,7 +285,7 @@ class Query:
     async def conversions(
         self, info: Info, first: First = None, after: After = None,
         last: Last = None, before: Before = None,
-        filter: ConversionFilterInput | None = None, order_by: ConversionOrder | None = None,
+        filter: Annotated[ConversionFilterInput | None, FilterArg] = None, order_by: Annotated[ConversionOrder | None, OrderArg] = None,
     ) -> Connection[Conversion]:
         order = order_by or ConversionOrder()
         domain_filter = conversion_filter(filter)
@@ -298,5 +301,5 @@ class Query:
         )
 
     @strawberry.field(description="One conversion by id; null when missing or not visible.")
-    async def conversion(self, info: Info, id: strawberry.ID) -> Conversion | None:
+    async def conversion(self, info: Info, id: IdArg) -> Conversion | None:
         return await _one(info, id, "Conversion")  # type: ignore[no-any-return]

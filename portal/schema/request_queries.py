@@ -69,8 +69,12 @@ class RequestQueries:
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
         before: Annotated[str | None, strawberry.argument(description="Before this cursor.")] = None,
-        filter: ConversionRequestFilterInput | None = None,
-        order_by: ConversionRequestOrder | None = None,
+        filter: Annotated[
+            ConversionRequestFilterInput | None, strawberry.argument(description="Conditions; all given ones apply.")
+        ] = None,
+        order_by: Annotated[
+            ConversionRequestOrder | None, strawberry.argument(description="Ordering (id breaks ties).")
+        ] = None,
     ) -> Connection[ConversionRequest]:
         order = order_by or ConversionRequestOrder()
         reader = RequestReader(info.context.engine, info.context.require_viewer())
@@ -86,7 +90,9 @@ class RequestQueries:
         return Connection.of(listing, ConversionRequest.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="One conversion request; null when missing or not visible.")
-    async def conversion_request(self, info: Info, id: strawberry.ID) -> ConversionRequest | None:
+    async def conversion_request(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+    ) -> ConversionRequest | None:
         try:
             pk = decode_typed(id, "ConversionRequest")
         except DomainError as error:

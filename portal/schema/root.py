@@ -39,6 +39,12 @@ class PortalSchema(strawberry.Schema):
         return None
 
 
+def described(merged: type, description: str) -> type:
+    """merge_types drops descriptions; the root types are the first thing GraphiQL shows."""
+    merged.__strawberry_definition__.description = description  # type: ignore[attr-defined]
+    return merged
+
+
 def build_schema(settings: Settings | None = None) -> PortalSchema:
     max_depth = settings.max_depth if settings else 12
     max_aliases = settings.max_aliases if settings else 30
@@ -58,8 +64,11 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: QueryCostLimiter(max_cost=max_cost),
     ]
     return PortalSchema(
-        query=merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
-        mutation=Mutation,
+        query=described(
+            merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
+            "Reads. Every list and object is limited to what the viewer may see.",
+        ),
+        mutation=described(Mutation, "Writes. Every mutation answers with a payload and `userErrors`."),
         types=[Node, ApiToken],
         extensions=extensions,
         config=StrawberryConfig(

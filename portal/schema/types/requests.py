@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -260,7 +260,10 @@ class ConversionRequest(Node):
 
     @strawberry.field(description="The discussion, oldest first (partners never see INTERNAL ones).")
     async def comments(
-        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: strawberry.Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[RequestComment]:
         from portal.adapters.pagination import PageRequest
         from portal.domain.errors import DomainError

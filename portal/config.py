@@ -52,6 +52,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     max_query_cost: int = 50_000
+    rate_limit_capacity: int = 200_000
+    rate_limit_restore_rate: int = 10_000
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -71,4 +73,9 @@ class Settings:
             introspection=_bool("PORTAL_INTROSPECTION", True),
             session_hours=_int("PORTAL_SESSION_HOURS", 12),
             max_query_cost=_int("PORTAL_MAX_QUERY_COST", 50_000),
+            max_depth=_int("PORTAL_MAX_DEPTH", 12),
+            max_aliases=_int("PORTAL_MAX_ALIASES", 30),
+            max_tokens=_int("PORTAL_MAX_TOKENS", 5000),
+            rate_limit_capacity=_int("PORTAL_RATE_LIMIT_CAPACITY", 200_000),
+            rate_limit_restore_rate=_int("PORTAL_RATE_LIMIT_RESTORE_RATE", 10_000),
         )

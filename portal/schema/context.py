@@ -72,6 +72,7 @@ class Context:
     viewer: Viewer | None
     queue: Any
     authenticated_by_cookie: bool = False
+    cost_bucket: Any = None
     _reader: Reader | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 

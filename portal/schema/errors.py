@@ -40,6 +40,10 @@ class BadUserInput(PortalError):
     code = "BAD_USER_INPUT"
 
 
+class RateLimited(PortalError):
+    code = "RATE_LIMITED"
+
+
 class QueryTooComplex(PortalError):
     code = "QUERY_TOO_COMPLEX"
 

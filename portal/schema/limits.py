@@ -4,7 +4,7 @@ is reported in `extensions.cost`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import (
@@ -28,7 +28,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types import ExecutionResult
 
 from portal.adapters.pagination import DEFAULT_PAGE_SIZE
-from portal.schema.errors import QueryTooComplex
+from portal.schema.errors import QueryTooComplex, RateLimited
 
 MUTATION_COST = 10
 
@@ -131,8 +131,9 @@ class QueryCostLimiter(SchemaExtension):
     def __init__(self, *, max_cost: int) -> None:
         self.max_cost = max_cost
         self.cost = 0
+        self.throttle: dict[str, int] | None = None
 
-    def on_execute(self) -> Iterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None:
@@ -158,7 +159,40 @@ class QueryCostLimiter(SchemaExtension):
                         )
                     ],
                 )
+            else:
+                await self._charge()
         yield
 
+    async def _charge(self) -> None:
+        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses."""
+        context = self.execution_context.context
+        bucket = getattr(context, "cost_bucket", None)
+        viewer = getattr(context, "viewer", None)
+        if bucket is None or viewer is None or self.cost == 0:
+            return
+        status = await bucket.take(f"user:{viewer.user_id}", self.cost)
+        self.throttle = {
+            "maximumAvailable": status.maximum_available,
+            "currentlyAvailable": status.currently_available,
+            "restoreRate": status.restore_rate,
+        }
+        if not status.allowed:
+            if context.response is not None:
+                context.response.headers["Retry-After"] = str(status.retry_after_seconds)
+            self.execution_context.result = ExecutionResult(
+                data=None,
+                errors=[
+                    RateLimited(
+                        f"the query costs {self.cost} points, {status.currently_available} are "
+                        f"available; retry in {status.retry_after_seconds} s",
+                        cost=self.cost,
+                        retryAfterSeconds=status.retry_after_seconds,
+                    )
+                ],
+            )
+
     def get_results(self) -> AwaitableOrValue[dict[str, Any]]:
-        return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": self.max_cost}}
+        cost: dict[str, Any] = {"requestedQueryCost": self.cost, "maximumAvailable": self.max_cost}
+        if self.throttle is not None:
+            cost["throttleStatus"] = self.throttle
+        return {"cost": cost}

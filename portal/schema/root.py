@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -63,6 +64,8 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: ValidationCache(maxsize=512),
         lambda: QueryCostLimiter(max_cost=max_cost),
     ]
+    if settings is not None and not settings.introspection:
+        extensions.append(DisableIntrospection)
     return PortalSchema(
         query=described(
             merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
 from portal.config import Settings
+from portal.adapters.throttle import CostBucket, MemoryCostBucket, RedisCostBucket
 from portal.jobs.runtime import start_queue
 from portal.schema import build_schema
 from portal.schema.types.jobs import DOWNLOAD_PATH
@@ -45,6 +46,15 @@ class AuthenticateGraphQL:
         await self.app(scope, receive, send)
 
 
+def cost_bucket(settings: Settings) -> CostBucket:
+    """Per-viewer query-cost budgets: in Redis when configured (shared by every instance)."""
+    if settings.redis_url:
+        return RedisCostBucket.from_url(
+            settings.redis_url, settings.rate_limit_capacity, settings.rate_limit_restore_rate
+        )
+    return MemoryCostBucket(settings.rate_limit_capacity, settings.rate_limit_restore_rate)
+
+
 def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None, queue: Any = None) -> Starlette:
     settings = settings or Settings.from_env()
     owns_engine = engine is None
@@ -58,11 +68,13 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         if owns_queue:
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
+        graphql.cost_bucket = cost_bucket(settings)
         try:
             yield
         finally:
             if owns_queue:
                 await graphql.queue.close()
+            await graphql.cost_bucket.close()
             if owns_engine:
                 await engine.dispose()
 

@@ -22,13 +22,14 @@ class PortalGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: Any, settings: Settings, engine: AsyncEngine, queue: Any) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
+            graphql_ide="graphiql" if settings.graphiql and settings.introspection else None,
             allow_queries_via_get=True,
             multipart_uploads_enabled=True,
         )
         self.settings = settings
         self.engine = engine
         self.queue = queue
+        self.cost_bucket: Any = None
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         auth: RequestAuth = request.scope.get("portal.auth") or RequestAuth(None)
@@ -39,6 +40,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             engine=self.engine,
             viewer=auth.authenticated.user.as_viewer() if auth.authenticated else None,
             queue=self.queue,
+            cost_bucket=self.cost_bucket,
             authenticated_by_cookie=auth.by_cookie,
         )
 

@@ -64,6 +64,9 @@ async def authenticate_token(conn: AsyncConnection, secret: str, now: datetime) 
     if token.expires_at is not None and now >= token.expires_at:
         raise CredentialError("the token has expired")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # End the read first: the update then runs in a transaction of its own that starts
+        # with the write (SQLite waits for the lock then, instead of failing an upgrade).
+        await conn.rollback()
         await conn.execute(
             update(api_tokens).where(api_tokens.c.id == token.id).values(last_used_at=now)
         )

@@ -27,6 +27,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self.engine.connect()
+        await self._conn.execution_options(sqlite_begin="IMMEDIATE")
         await self._conn.begin()
         return self
 

@@ -71,6 +71,7 @@ class RowParser:
         self.program_ids: set[int] = set()
         self.partner_names: dict[str, int] = {}
         self.partner_ids: set[int] = set()
+        self._refs: dict[tuple[str, str], int | None] = {}
 
     async def load_names(self, uow: UnitOfWork) -> None:
         for r in await uow.conn.execute(select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))):
@@ -81,6 +82,18 @@ class RowParser:
             self.partner_ids.add(r.id)
 
     def _ref(self, text: str, kind: str, names: dict[str, int], ids: set[int]) -> int | None:
+        # A file names the same few programs and partners on every row: resolved once each
+        # (decoding a name as a global id fails with an exception, per row otherwise).
+        key = (text, kind)
+        if key not in self._refs:
+            if len(self._refs) > 10_000:
+                self._refs.clear()
+            self._refs[key] = self._resolve_ref(text, kind, names, ids)
+        return self._refs[key]
+
+    def _resolve_ref(
+        self, text: str, kind: str, names: dict[str, int], ids: set[int]
+    ) -> int | None:
         try:
             pk = decode_typed(text, kind)
             return pk if pk in ids else None

@@ -185,8 +185,11 @@ async def revise(
         device=requested.device or (base.device if base else None),
         basket=base.basket if base else (),
     )
-    before = base.rendered() if base else {}
-    changes = tuple(diff_fields(before, new.rendered()))
+    if base is None:
+        # diff_fields({}, after), without the generic merge: every rendered field is new.
+        changes = tuple(FieldChange(k, None, v) for k, v in new.rendered().items())
+    else:
+        changes = tuple(diff_fields(base.rendered(), new.rendered()))
     return Revised(conversion=new, changes=changes, rerated=changes_rating)
 
 

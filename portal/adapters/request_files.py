@@ -12,7 +12,6 @@ import codecs
 import csv
 import io
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,11 +109,13 @@ def sniff_kind(path: Path) -> str:
     return "csv"
 
 
-def open_table(path: Path) -> TableSource:
+def open_table(path: Path, filename: str | None = None) -> TableSource:
     """Reads just the header; raises FileProblem when the file is empty or unreadable."""
     if path.stat().st_size == 0:
         raise FileProblem("EMPTY_FILE", "the file is empty")
     kind = sniff_kind(path)
+    if kind == "csv" and (filename or "").lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise FileProblem("UNREADABLE_FILE", f"{filename} is named like a workbook but is not an XLSX file")
     if kind == "xlsx":
         header = _xlsx_header(path)
         return TableSource(path, "xlsx", header)
@@ -176,15 +177,33 @@ def _csv_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
     del decoder
 
 
-def _load_workbook(path: Path) -> Any:
-    from openpyxl import load_workbook
+class _Workbook:
+    """An openpyxl read-only workbook over an open file handle: openpyxl judges a path by its
+    extension, and an upload is stored under a name of our own."""
 
-    try:
-        return load_workbook(path, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as error:
-        raise FileProblem("UNREADABLE_FILE", f"the file is not a readable XLSX workbook ({type(error).__name__})") from None
-    except Exception as error:  # openpyxl raises assorted errors on broken workbooks
-        raise FileProblem("UNREADABLE_FILE", f"the file is not a readable XLSX workbook ({type(error).__name__})") from None
+    def __init__(self, path: Path) -> None:
+        from openpyxl import load_workbook
+
+        self._handle = path.open("rb")
+        try:
+            self.book = load_workbook(self._handle, read_only=True, data_only=False)
+        except Exception as error:  # openpyxl raises assorted errors on broken workbooks
+            self._handle.close()
+            raise FileProblem(
+                "UNREADABLE_FILE", f"the file is not a readable XLSX workbook ({type(error).__name__})"
+            ) from None
+
+    @property
+    def worksheets(self) -> Any:
+        return self.book.worksheets
+
+    def close(self) -> None:
+        self.book.close()
+        self._handle.close()
+
+
+def _load_workbook(path: Path) -> _Workbook:
+    return _Workbook(path)
 
 
 def _xlsx_header(path: Path) -> tuple[str, ...]:

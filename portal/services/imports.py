@@ -127,7 +127,7 @@ async def start_import(
     size = upload.stat().st_size
     if size > limits.max_bytes:
         raise FileProblem("FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}")
-    source = open_table(upload)
+    source = open_table(upload, filename)
     check_structure(source, viewer)
     count = _count_rows(source, limits.max_rows)
     if count == 0:

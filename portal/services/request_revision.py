@@ -3,7 +3,7 @@ creating, updating and previewing a request and behind processing it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -15,8 +15,8 @@ from portal.domain.errors import DomainError, ErrorCollector
 from portal.domain.money import canonical, round_half_up
 from portal.domain.programs import DEFAULT_CATEGORY, Program
 from portal.domain.rating import RatingInput, rate_conversion
-from portal.services.revision_cache import cache_of
 from portal.domain.requests import RequestedValues, RequestKind
+from portal.services.revision_cache import cache_of
 
 RATING_FIELDS = ("target", "category", "tracking_time", "order_value", "currency")
 F = "requested"
@@ -93,6 +93,34 @@ async def vocabulary_errors(
     return errors.errors
 
 
+def without_current_values(requested: RequestedValues, c: Conversion, program_currency: str) -> RequestedValues:
+    """Asking for a field's current value is no change: an exported conversion file re-uploaded
+    with one edited cell changes that cell only — its unchanged commission must not become an
+    explicit override, its unchanged value must not re-rate."""
+    same_currency = requested.currency in (None, program_currency)
+    current = {
+        "target": c.target,
+        "category": c.category,
+        "tracking_time": c.tracking_time,
+        "order_value": c.order_value if same_currency else None,
+        "currency": program_currency,
+        "status": c.status,
+        "commission": c.commission,
+        "device": c.device,
+        "conversion_note": c.conversion_note,
+    }
+    changes = {
+        name: None
+        for name, value in current.items()
+        if value is not None and getattr(requested, name) is not None and getattr(requested, name) == value
+    }
+    if requested.sub_ids is not None and tuple(requested.sub_ids) == tuple(c.sub_ids[: len(requested.sub_ids)]):
+        changes["sub_ids"] = None
+    if "order_value" not in changes and requested.order_value is not None:
+        changes.pop("currency", None)  # the currency qualifies a changed value
+    return replace(requested, **changes) if changes else requested
+
+
 async def revise(
     uow: UnitOfWork,
     program: Program,
@@ -104,6 +132,8 @@ async def revise(
     """The conversion as it would be after the request. Raises ValidationFailed naming every
     offending field under `requested`."""
     cache = cache_of(uow)
+    if conversion is not None:
+        requested = without_current_values(requested, conversion, program.currency)
     errors = ErrorCollector()
     errors.errors.extend(await vocabulary_errors(uow, program, requested, conversion))
     errors.raise_if_any()

@@ -73,8 +73,10 @@ async def recreate_database(url: str) -> None:
     parsed = make_url(url)
     name = parsed.database
     assert name and name.isidentifier(), f"unexpected database name {name!r}"
-    admin = create_engine(parsed.set(database="postgres").render_as_string(hide_password=False),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        parsed.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -97,14 +99,24 @@ async def build_world(url: str, existing: int) -> dict[str, Any]:
         await migrate(engine)
         async with UnitOfWork(engine) as uow:
             advertiser = await setup.create_advertiser(uow, SYSTEM, name="Bench Advertiser")
-            program = await setup.create_program(uow, SYSTEM, advertiser_id=advertiser.id, name=PROGRAM_NAME,
-                                                 currency="EUR")
-            partner = await setup.create_partner(uow, SYSTEM, name="Bench Partner", payout_currency="EUR",
-                                                 country="DE")
-            model_id = await add_model(uow, program.id, "standard", NOW - timedelta(days=3 * 365), Decimal(5), None)
+            program = await setup.create_program(
+                uow, SYSTEM, advertiser_id=advertiser.id, name=PROGRAM_NAME, currency="EUR"
+            )
+            partner = await setup.create_partner(
+                uow, SYSTEM, name="Bench Partner", payout_currency="EUR", country="DE"
+            )
+            model_id = await add_model(
+                uow, program.id, "standard", NOW - timedelta(days=3 * 365), Decimal(5), None
+            )
             await set_relationship(uow, partner.id, program.id, model_id)
-            user = await access.create_user(uow, None, email="partner@bench.test", name="Bench Partner User",
-                                            role=Role.PARTNER, partner_id=partner.id)
+            user = await access.create_user(
+                uow,
+                None,
+                email="partner@bench.test",
+                name="Bench Partner User",
+                role=Role.PARTNER,
+                partner_id=partner.id,
+            )
             # The conversions the CHANGE_EXISTING rows change (5 % of 100.00 = 5.00, as rated).
             await uow.execute(insert(conversions), [
                 {"program_id": program.id, "partner_id": partner.id, "order_id": existing_order(n),
@@ -118,7 +130,12 @@ async def build_world(url: str, existing: int) -> dict[str, Any]:
             await uow.commit()
         async with engine.connect() as conn:
             count = await conn.scalar(select(func.count()).select_from(conversions))
-        return {"user_id": user.id, "program_id": program.id, "partner_id": partner.id, "conversions": count}
+        return {
+            "user_id": user.id,
+            "program_id": program.id,
+            "partner_id": partner.id,
+            "conversions": count,
+        }
     finally:
         await engine.dispose()
 
@@ -132,16 +149,41 @@ def request_rows(count: int, seed: int = 1) -> list[tuple[Any, ...]]:
     for n in range(count):
         if n % CHANGE_SHARE == CHANGE_SHARE - 1:
             value = Decimal(rng.randint(1000, 90000)).scaleb(-2)
-            out.append(("CHANGE_EXISTING", PROGRAM_NAME, existing_order(changes), None, None, None, value,
-                        None, None, None, "order value corrected"))
+            out.append(
+                (
+                    "CHANGE_EXISTING",
+                    PROGRAM_NAME,
+                    existing_order(changes),
+                    None,
+                    None,
+                    None,
+                    value,
+                    None,
+                    None,
+                    None,
+                    "order value corrected",
+                )
+            )
             changes += 1
             continue
         tracked = NOW - timedelta(days=1, seconds=rng.randrange(300 * 86400))
         value = Decimal(int(rng.lognormvariate(8.5, 0.8)) + 100).scaleb(-2)
         target = "SALE_NEW_CUSTOMER" if rng.random() < 0.6 else "SALE_EXISTING_CUSTOMER"
-        out.append(("CREATE_NEW", PROGRAM_NAME, f"IMP-{seed}-{n:07d}", target, "default", tracked, value, "EUR",
-                    f"click-{rng.randrange(10**8)}", rng.choice(("DESKTOP", "MOBILE", "TABLET")),
-                    "missed by tracking"))
+        out.append(
+            (
+                "CREATE_NEW",
+                PROGRAM_NAME,
+                f"IMP-{seed}-{n:07d}",
+                target,
+                "default",
+                tracked,
+                value,
+                "EUR",
+                f"click-{rng.randrange(10**8)}",
+                rng.choice(("DESKTOP", "MOBILE", "TABLET")),
+                "missed by tracking",
+            )
+        )
     return out
 
 
@@ -150,7 +192,9 @@ def write_csv(path: Path, rows: list[tuple[Any, ...]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         for r in rows:
-            writer.writerow(["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in r])
+            writer.writerow(
+                ["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in r]
+            )
 
 
 def write_xlsx(path: Path, rows: list[tuple[Any, ...]]) -> None:
@@ -162,8 +206,16 @@ def write_xlsx(path: Path, rows: list[tuple[Any, ...]]) -> None:
     sheet = workbook.create_sheet("requests")
     sheet.append(HEADER)
     for r in rows:
-        sheet.append([v.replace(tzinfo=None) if isinstance(v, datetime) else float(v) if isinstance(v, Decimal)
-                      else v for v in r])
+        sheet.append(
+            [
+                v.replace(tzinfo=None)
+                if isinstance(v, datetime)
+                else float(v)
+                if isinstance(v, Decimal)
+                else v
+                for v in r
+            ]
+        )
     workbook.save(path)
 
 
@@ -181,8 +233,11 @@ def ensure_files(sizes: list[int], formats: list[str]) -> dict[tuple[int, str], 
                 rows = rows or request_rows(size, seed=size)
                 started = time.perf_counter()
                 (write_csv if fmt == "csv" else write_xlsx)(path, rows)
-                print(f"  wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1e6:.1f} MB) in "
-                      f"{time.perf_counter() - started:.1f} s", flush=True)
+                print(
+                    f"  wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1e6:.1f} MB) in "
+                    f"{time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
             files[(size, fmt)] = path
     return files
 
@@ -222,7 +277,11 @@ class Phases:
         words = statement.split(None, 3)
         kind = " ".join(words[:3]) if words[0] in ("INSERT", "UPDATE", "DELETE") else "SELECT"
         if "conversion_requests" in statement and words[0] == "SELECT":
-            by = "idempotency_key" if "idempotency_key IN" in statement or "idempotency_key =" in statement else "open_key"
+            by = (
+                "idempotency_key"
+                if "idempotency_key IN" in statement or "idempotency_key =" in statement
+                else "open_key"
+            )
             kind = f"SELECT conversion_requests by {by}"
         elif "conversions" in statement and words[0] == "SELECT":
             kind = "SELECT conversions"
@@ -271,7 +330,9 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("VACUUM ANALYZE conversion_requests"))
     data_dir = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    settings = Settings(database_url=args.database_url, redis_url=None, secret_key="bench", data_dir=data_dir)
+    settings = Settings(
+        database_url=args.database_url, redis_url=None, secret_key="bench", data_dir=data_dir
+    )
     viewer = Viewer(user_id=args.user_id, role=Role.PARTNER, partner_id=args.partner_id)
     options = imports.ImportOptions(dry_run=args.dry, time_zone="UTC")
     limits = imports.ImportLimits(max_bytes=500 * 1024 * 1024, max_rows=1_000_000)
@@ -293,8 +354,9 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         profiler.enable()
     started = time.perf_counter()
     async with UnitOfWork(engine) as uow:
-        job_id = await imports.start_import(uow, viewer, settings, Path(args.file), Path(args.file).name, options,
-                                            limits)
+        job_id = await imports.start_import(
+            uow, viewer, settings, Path(args.file), Path(args.file).name, options, limits
+        )
         await uow.commit()
     started_job = time.perf_counter()
     outcome = await imports.run_import(engine, settings, job_id)
@@ -311,24 +373,54 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         stored = await conn.scalar(select(func.count()).select_from(conversion_requests))
     await engine.dispose()
     return {
-        "file": Path(args.file).name, "dry": args.dry, "outcome": outcome, "status": job.status,
-        "job_error": job.error, "processed": job.processed, "created": job.created_count,
-        "errors": job.error_count, "stored": stored,
-        "start_s": started_job - started, "run_s": finished - started_job, "total_s": finished - started,
-        "rss_before_mib": rss_before / 1024, "hwm_mib": hwm / 1024, "hwm_reset": hwm_reset,
+        "file": Path(args.file).name,
+        "dry": args.dry,
+        "outcome": outcome,
+        "status": job.status,
+        "job_error": job.error,
+        "processed": job.processed,
+        "created": job.created_count,
+        "errors": job.error_count,
+        "stored": stored,
+        "start_s": started_job - started,
+        "run_s": finished - started_job,
+        "total_s": finished - started,
+        "rss_before_mib": rss_before / 1024,
+        "hwm_mib": hwm / 1024,
+        "hwm_reset": hwm_reset,
         "rss_delta_mib": (hwm - rss_before) / 1024,
         "tracemalloc_peak_mib": None if traced_peak is None else traced_peak / 2**20,
-        "phases": dict(phases.seconds) if phases else {}, "counts": dict(phases.counts) if phases else {},
+        "phases": dict(phases.seconds) if phases else {},
+        "counts": dict(phases.counts) if phases else {},
     }
 
 
 # -- driver (parent) ---------------------------------------------------------------------------
 
 
-def run_child(args: argparse.Namespace, world: dict[str, Any], path: Path, *, dry: bool = False,
-              traced: bool = False, profile_to: str | None = None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.import_requests", "--child", "--database-url", args.database_url,
-               "--file", str(path), "--user-id", str(world["user_id"]), "--partner-id", str(world["partner_id"])]
+def run_child(
+    args: argparse.Namespace,
+    world: dict[str, Any],
+    path: Path,
+    *,
+    dry: bool = False,
+    traced: bool = False,
+    profile_to: str | None = None,
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.import_requests",
+        "--child",
+        "--database-url",
+        args.database_url,
+        "--file",
+        str(path),
+        "--user-id",
+        str(world["user_id"]),
+        "--partner-id",
+        str(world["partner_id"]),
+    ]
     if dry:
         command.append("--dry")
     if traced:
@@ -343,12 +435,15 @@ def run_child(args: argparse.Namespace, world: dict[str, Any], path: Path, *, dr
 
 
 def report(rows: int, result: dict[str, Any]) -> None:
-    print(f"  {result['file']:<20} {'dryRun' if result['dry'] else 'apply ':<7} {result['status']:<9} "
-          f"processed {result['processed']:>7} created {result['created']:>7} errors {result['errors']:>4} "
-          f"| total {result['total_s']:6.2f} s = {rows / result['total_s']:8.0f} rows/s "
-          f"(start_import {result['start_s']:5.2f} s, job {result['run_s']:6.2f} s = "
-          f"{rows / result['run_s']:7.0f} rows/s) | VmHWM {result['hwm_mib']:.0f} MiB, "
-          f"+{result['rss_delta_mib']:.0f} MiB over {result['rss_before_mib']:.0f} MiB", flush=True)
+    print(
+        f"  {result['file']:<20} {'dryRun' if result['dry'] else 'apply ':<7} {result['status']:<9} "
+        f"processed {result['processed']:>7} created {result['created']:>7} errors {result['errors']:>4} "
+        f"| total {result['total_s']:6.2f} s = {rows / result['total_s']:8.0f} rows/s "
+        f"(start_import {result['start_s']:5.2f} s, job {result['run_s']:6.2f} s = "
+        f"{rows / result['run_s']:7.0f} rows/s) | VmHWM {result['hwm_mib']:.0f} MiB, "
+        f"+{result['rss_delta_mib']:.0f} MiB over {result['rss_before_mib']:.0f} MiB",
+        flush=True,
+    )
     if result["job_error"]:
         print("    job error:", result["job_error"])
     for phase, seconds in sorted(result["phases"].items(), key=lambda kv: -kv[1]):
@@ -357,14 +452,24 @@ def report(rows: int, result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=os.environ.get("PORTAL_BENCH_IMPORT_URL", DEFAULT_URL))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default=os.environ.get("PORTAL_BENCH_IMPORT_URL", DEFAULT_URL)
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--formats", nargs="+", default=["csv", "xlsx"], choices=["csv", "xlsx"])
     parser.add_argument("--dry-run", action="store_true", help="also a dryRun run per size (CSV)")
-    parser.add_argument("--tracemalloc", action="store_true", help="also a tracemalloc run per size (CSV)")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile one run (first size and format) into FILE")
-    parser.add_argument("--skip-setup", action="store_true", help="reuse the database of an earlier run")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="also a tracemalloc run per size (CSV)"
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile one run (first size and format) into FILE"
+    )
+    parser.add_argument(
+        "--skip-setup", action="store_true", help="reuse the database of an earlier run"
+    )
     # Child process options.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -386,7 +491,9 @@ def main() -> None:
         started = time.perf_counter()
         world = asyncio.run(build_world(args.database_url, existing))
         world_file.write_text(json.dumps(world))
-        print(f"setup: {world['conversions']} conversions to change, in {time.perf_counter() - started:.1f} s")
+        print(
+            f"setup: {world['conversions']} conversions to change, in {time.perf_counter() - started:.1f} s"
+        )
     files = ensure_files(args.rows, args.formats)
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, {os.cpu_count()} CPUs")
@@ -405,9 +512,12 @@ def main() -> None:
             report(size, run_child(args, world, files[(size, args.formats[0])], dry=True))
         if args.tracemalloc:
             traced = run_child(args, world, files[(size, args.formats[0])], traced=True)
-            print(f"  {traced['file']:<20} tracemalloc peak {traced['tracemalloc_peak_mib']:.1f} MiB "
-                  f"(VmHWM {traced['hwm_mib']:.0f} MiB, +{traced['rss_delta_mib']:.0f} MiB; status {traced['status']}, "
-                  f"processed {traced['processed']})", flush=True)
+            print(
+                f"  {traced['file']:<20} tracemalloc peak {traced['tracemalloc_peak_mib']:.1f} MiB "
+                f"(VmHWM {traced['hwm_mib']:.0f} MiB, +{traced['rss_delta_mib']:.0f} MiB; status {traced['status']}, "
+                f"processed {traced['processed']})",
+                flush=True,
+            )
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

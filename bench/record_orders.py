@@ -69,12 +69,17 @@ async def build(engine: AsyncEngine) -> tuple[str, int, list[int]]:
     async with UnitOfWork(engine) as uow:
         advertiser = await setup.create_advertiser(uow, SYSTEM, name="Bench Retail")
         program = await setup.create_program(
-            uow, SYSTEM, advertiser_id=advertiser.id, name="Bench DE", currency="EUR",
+            uow,
+            SYSTEM,
+            advertiser_id=advertiser.id,
+            name="Bench DE",
+            currency="EUR",
             follow_up_policy=FollowUpPolicy.LIFETIME,
         )
         model = await insert_model(uow, program.id, "default", discount_rating=True)
-        rates = [CommissionRate(t, "default", Decimal("7.5"), Decimal("0.50"))
-                 for t in DEFAULT_TARGETS]
+        rates = [
+            CommissionRate(t, "default", Decimal("7.5"), Decimal("0.50")) for t in DEFAULT_TARGETS
+        ]
         await insert_period(uow, model, SINCE, None, rates)
         partner_ids = []
         for n in range(PARTNERS):
@@ -84,17 +89,21 @@ async def build(engine: AsyncEngine) -> tuple[str, int, list[int]]:
             await set_relationship(uow, partner.id, program.id, model)
             partner_ids.append(partner.id)
         user = await access.create_user(
-            uow, None, email="bench@bench.test", name="bench", role=Role.ADVERTISER,
+            uow,
+            None,
+            email="bench@bench.test",
+            name="bench",
+            role=Role.ADVERTISER,
             advertiser_id=advertiser.id,
         )
-        token = await access.create_api_token(uow, user.as_viewer(), name="bench",
-                                              expires_at=None)
+        token = await access.create_api_token(uow, user.as_viewer(), name="bench", expires_at=None)
         await uow.commit()
     return token.secret, program.id, partner_ids
 
 
-def orders(batch: int, size: int, program_id: int, partner_ids: list[int],
-           rng: random.Random) -> list[dict[str, Any]]:
+def orders(
+    batch: int, size: int, program_id: int, partner_ids: list[int], rng: random.Random
+) -> list[dict[str, Any]]:
     """Realistic orders: 1–3 touchpoints, a third of the customers returning."""
     out = []
     for n in range(size):
@@ -109,35 +118,49 @@ def orders(batch: int, size: int, program_id: int, partner_ids: list[int],
             for _ in range(rng.randint(1, 3))
         ]
         customer = rng.randint(0, batch * size + n) if rng.random() < 0.33 else batch * size + n
-        out.append({
-            "programId": encode_id("Program", program_id),
-            "orderId": f"B{batch:04d}-{n:04d}",
-            "trackingTime": at.isoformat(),
-            "orderValue": f"{rng.randint(500, 50000) / 100:.2f}",
-            "discount": "1.00",
-            "customerId": f"cust-{customer}",
-            "customerEmail": f"Customer{customer}@Example.test",
-            "subIds": [f"s{n}"],
-            "touchpoints": touchpoints,
-        })
+        out.append(
+            {
+                "programId": encode_id("Program", program_id),
+                "orderId": f"B{batch:04d}-{n:04d}",
+                "trackingTime": at.isoformat(),
+                "orderValue": f"{rng.randint(500, 50000) / 100:.2f}",
+                "discount": "1.00",
+                "customerId": f"cust-{customer}",
+                "customerEmail": f"Customer{customer}@Example.test",
+                "subIds": [f"s{n}"],
+                "touchpoints": touchpoints,
+            }
+        )
     return out
 
 
 async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
     await migrate(engine)
     token, program_id, partner_ids = await build(engine)
-    settings = Settings(database_url="unused", redis_url=None, secret_key="bench-secret",
-                        data_dir=Path(tempfile.mkdtemp()), max_tokens=1_000_000)
+    settings = Settings(
+        database_url="unused",
+        redis_url=None,
+        secret_key="bench-secret",
+        data_dir=Path(tempfile.mkdtemp()),
+        max_tokens=1_000_000,
+    )
     app = create_app(settings, engine=engine)
     rng = random.Random(42)
     payloads = [orders(b, size, program_id, partner_ids, rng) for b in range(batches + 1)]
     headers = {"Authorization": f"Bearer {token}"}
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120
+        ) as client,
+    ):
+
         async def send(batch: list[dict[str, Any]]) -> dict[str, Any]:
-            response = await client.post("/graphql", headers=headers, json={
-                "query": MUTATION, "variables": {"input": {"orders": batch}}})
+            response = await client.post(
+                "/graphql",
+                headers=headers,
+                json={"query": MUTATION, "variables": {"input": {"orders": batch}}},
+            )
             body: dict[str, Any] = response.json()
             assert "errors" not in body, body["errors"]
             result: dict[str, Any] = body["data"]["recordOrders"]
@@ -155,8 +178,10 @@ async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
         resend_elapsed = time.perf_counter() - resent
     total = batches * size
     print(f"recordOrders over HTTP ({engine.dialect.name}, batches of {size}):")
-    print(f"  {total} orders in {elapsed:.2f} s → {total / elapsed:,.0f} orders/s "
-          f"({created} conversions created, the rest attributed to nobody)")
+    print(
+        f"  {total} orders in {elapsed:.2f} s → {total / elapsed:,.0f} orders/s "
+        f"({created} conversions created, the rest attributed to nobody)"
+    )
     print(f"  re-sent batch of {size}: {size / resend_elapsed:,.0f} orders/s")
 
 
@@ -182,35 +207,64 @@ def bench_domain() -> None:
     original = OriginalReferral(2, ORDER_TIME - timedelta(days=3), FollowUpPolicy.LIFETIME, 30)
 
     def new_customer() -> object:
-        return attribute_order(order_time=ORDER_TIME, touchpoints=touchpoints, settings=settings,
-                               original=None, eligible_partner_ids=eligible)
+        return attribute_order(
+            order_time=ORDER_TIME,
+            touchpoints=touchpoints,
+            settings=settings,
+            original=None,
+            eligible_partner_ids=eligible,
+        )
 
     def returning() -> object:
-        return attribute_order(order_time=ORDER_TIME, touchpoints=touchpoints, settings=settings,
-                               original=original, eligible_partner_ids=eligible)
+        return attribute_order(
+            order_time=ORDER_TIME,
+            touchpoints=touchpoints,
+            settings=settings,
+            original=original,
+            eligible_partner_ids=eligible,
+        )
 
     from portal.domain.commission import CommissionModel, CommissionPeriod
 
-    rates = tuple(CommissionRate(t, c, Decimal("7.5"), Decimal("0.50"))
-                  for t in DEFAULT_TARGETS for c in ("default", "fashion"))
-    model = CommissionModel(1, 1, "default", True,
-                            (CommissionPeriod(1, 1, SINCE, None, rates),))
-    plain = RatingInput("SALE_NEW_CUSTOMER", "default", ORDER_TIME, "EUR", Decimal("123.45"),
-                        Decimal("3.00"))
+    rates = tuple(
+        CommissionRate(t, c, Decimal("7.5"), Decimal("0.50"))
+        for t in DEFAULT_TARGETS
+        for c in ("default", "fashion")
+    )
+    model = CommissionModel(1, 1, "default", True, (CommissionPeriod(1, 1, SINCE, None, rates),))
+    plain = RatingInput(
+        "SALE_NEW_CUSTOMER", "default", ORDER_TIME, "EUR", Decimal("123.45"), Decimal("3.00")
+    )
     basket = RatingInput(
-        "SALE_NEW_CUSTOMER", "default", ORDER_TIME, "EUR", Decimal("300"), Decimal(0),
-        (OrderLine("fashion", Decimal("100")), OrderLine("default", Decimal("150.55")),
-         OrderLine("fashion", Decimal("49.45"), Decimal("5"))),
+        "SALE_NEW_CUSTOMER",
+        "default",
+        ORDER_TIME,
+        "EUR",
+        Decimal("300"),
+        Decimal(0),
+        (
+            OrderLine("fashion", Decimal("100")),
+            OrderLine("default", Decimal("150.55")),
+            OrderLine("fashion", Decimal("49.45"), Decimal("5")),
+        ),
     )
     print("domain functions (one core):")
-    print(f"  attribute_order, new customer, 3 touchpoints: "
-          f"{calls_per_second(new_customer):,.0f} calls/s")
-    print(f"  attribute_order, returning customer (LIFETIME): "
-          f"{calls_per_second(returning):,.0f} calls/s")
-    print(f"  rate_conversion, no basket: "
-          f"{calls_per_second(lambda: rate_conversion(model, plain)):,.0f} calls/s")
-    print(f"  rate_conversion, basket of 3: "
-          f"{calls_per_second(lambda: rate_conversion(model, basket)):,.0f} calls/s")
+    print(
+        f"  attribute_order, new customer, 3 touchpoints: "
+        f"{calls_per_second(new_customer):,.0f} calls/s"
+    )
+    print(
+        f"  attribute_order, returning customer (LIFETIME): "
+        f"{calls_per_second(returning):,.0f} calls/s"
+    )
+    print(
+        f"  rate_conversion, no basket: "
+        f"{calls_per_second(lambda: rate_conversion(model, plain)):,.0f} calls/s"
+    )
+    print(
+        f"  rate_conversion, basket of 3: "
+        f"{calls_per_second(lambda: rate_conversion(model, basket)):,.0f} calls/s"
+    )
 
 
 async def main() -> None:
@@ -222,8 +276,9 @@ async def main() -> None:
     if base_url:
         admin_url = make_url(base_url)
         name = f"portal_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(admin_url.render_as_string(hide_password=False),
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
         async with admin.connect() as conn:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine = create_engine(admin_url.set(database=name).render_as_string(hide_password=False))

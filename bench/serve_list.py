@@ -173,9 +173,12 @@ async def count_statements(url: str, setup: dict[str, Any], repeat: int = 5) -> 
     app = create_app(settings, engine=engine)
     lines = []
     list_sql: tuple[str, Any] | None = None
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench.test"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench.test"
+        ) as client,
+    ):
         for s in scenarios(setup):
             await post(client, s, None)  # warm: the token's last_used_at update happens once
             after = None

@@ -124,8 +124,12 @@ def import_file(args: argparse.Namespace) -> int:
     from portal.cli_import import run_import
 
     return run_import(
-        Path(args.file), args.token, args.url, dry_run=args.dry_run,
-        all_or_nothing=args.all_or_nothing, time_zone=args.time_zone,
+        Path(args.file),
+        args.token,
+        args.url,
+        dry_run=args.dry_run,
+        all_or_nothing=args.all_or_nothing,
+        time_zone=args.time_zone,
     )
 
 
@@ -152,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="http://127.0.0.1:8000", help="portal's base URL")
     p.add_argument("--dry-run", action="store_true", help="validate only")
     p.add_argument("--all-or-nothing", action="store_true", help="apply nothing when any row fails")
-    p.add_argument("--time-zone", default="UTC", help="zone of times without offset, e.g. Europe/Berlin")
+    p.add_argument(
+        "--time-zone", default="UTC", help="zone of times without offset, e.g. Europe/Berlin"
+    )
     p.set_defaults(run=import_file)
 
     p = commands.add_parser("migrate", help="upgrade the database to the latest migration")

@@ -21,18 +21,39 @@ FINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
 def run_import(
-    path: Path, token: str, url: str, *, dry_run: bool, all_or_nothing: bool, time_zone: str,
-    console: Console | None = None, poll_seconds: float = 0.5,
+    path: Path,
+    token: str,
+    url: str,
+    *,
+    dry_run: bool,
+    all_or_nothing: bool,
+    time_zone: str,
+    console: Console | None = None,
+    poll_seconds: float = 0.5,
 ) -> int:
     console = console or Console(stderr=True)
     headers = {"Authorization": f"Bearer {token}"}
-    operations = {"query": UPLOAD, "variables": {"input": {
-        "file": None, "dryRun": dry_run, "allOrNothing": all_or_nothing, "timeZone": time_zone,
-    }}}
-    with httpx.Client(base_url=url, headers=headers, timeout=300) as client, path.open("rb") as handle:
+    operations = {
+        "query": UPLOAD,
+        "variables": {
+            "input": {
+                "file": None,
+                "dryRun": dry_run,
+                "allOrNothing": all_or_nothing,
+                "timeZone": time_zone,
+            }
+        },
+    }
+    with (
+        httpx.Client(base_url=url, headers=headers, timeout=300) as client,
+        path.open("rb") as handle,
+    ):
         response = client.post(
             "/graphql",
-            data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.input.file"]})},
+            data={
+                "operations": json.dumps(operations),
+                "map": json.dumps({"0": ["variables.input.file"]}),
+            },
             files={"0": (path.name, handle, "application/octet-stream")},
         )
         body = _json(response, console)
@@ -66,21 +87,35 @@ def _json(response: httpx.Response, console: Console) -> dict[str, Any] | None:
         return None
     if body.get("errors"):
         for error in body["errors"]:
-            console.print(f"[red]{error.get('extensions', {}).get('code', 'ERROR')}[/red]: {error['message']}")
+            console.print(
+                f"[red]{error.get('extensions', {}).get('code', 'ERROR')}[/red]: {error['message']}"
+            )
         return None
     return body
 
 
-def _follow(client: httpx.Client, job_id: str, console: Console, poll_seconds: float) -> dict[str, Any] | None:
-    columns = (TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def _follow(
+    client: httpx.Client, job_id: str, console: Console, poll_seconds: float
+) -> dict[str, Any] | None:
+    columns = (
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("rows", total=None)
         while True:
-            body = _json(client.post("/graphql", json={"query": STATUS, "variables": {"id": job_id}}), console)
+            body = _json(
+                client.post("/graphql", json={"query": STATUS, "variables": {"id": job_id}}),
+                console,
+            )
             if body is None or body["data"]["node"] is None:
                 return None
             job: dict[str, Any] = body["data"]["node"]
-            progress.update(task, completed=job["progress"]["processed"], total=job["progress"]["total"])
+            progress.update(
+                task, completed=job["progress"]["processed"], total=job["progress"]["total"]
+            )
             if job["status"] in FINAL:
                 return job
             time.sleep(poll_seconds)

@@ -58,8 +58,6 @@ def add_rates_commands(commands: Any) -> None:
     """Registers `rates import` on the subcommands of `portal`."""
     rates = commands.add_parser("rates", help="reference exchange rates")
     actions = rates.add_subparsers(dest="rates_command", required=True)
-    p = actions.add_parser(
-        "import", help="import an ECB euro reference rate file (XML or CSV)"
-    )
+    p = actions.add_parser("import", help="import an ECB euro reference rate file (XML or CSV)")
     p.add_argument("file", help="path of the file")
     p.set_defaults(run=import_rates)

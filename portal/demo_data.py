@@ -121,41 +121,85 @@ async def load_demo(engine: AsyncEngine, conversions: int = 300, seed: int = 7) 
         await rates.import_exchange_rates(uow, SYSTEM, sample_file(SAMPLE_RATES_XML), None)
         nordwind = await setup.create_advertiser(uow, SYSTEM, name="Nordwind Retail")
         kiko = await setup.create_advertiser(uow, SYSTEM, name="Kiko Japan")
-        fashion = await setup.create_program(uow, SYSTEM, advertiser_id=nordwind.id, name="Nordwind Fashion DE", currency="EUR")
-        tech = await setup.create_program(uow, SYSTEM, advertiser_id=nordwind.id, name="Nordwind Tech AT", currency="EUR")
-        japan = await setup.create_program(uow, SYSTEM, advertiser_id=kiko.id, name="Kiko Cosmetics JP", currency="JPY")
+        fashion = await setup.create_program(
+            uow, SYSTEM, advertiser_id=nordwind.id, name="Nordwind Fashion DE", currency="EUR"
+        )
+        tech = await setup.create_program(
+            uow, SYSTEM, advertiser_id=nordwind.id, name="Nordwind Tech AT", currency="EUR"
+        )
+        japan = await setup.create_program(
+            uow, SYSTEM, advertiser_id=kiko.id, name="Kiko Cosmetics JP", currency="JPY"
+        )
         partners = [
             await setup.create_partner(uow, SYSTEM, name=name, payout_currency=cur, country=country)
             for name, cur, country in [
-                ("Cashback Club", "EUR", "DE"), ("Coupon Corner", "EUR", "AT"), ("Tech Blog", "USD", "US"),
-                ("Sparfuchs Portal", "CHF", "CH"), ("Beauty Insider", "JPY", "JP"),
+                ("Cashback Club", "EUR", "DE"),
+                ("Coupon Corner", "EUR", "AT"),
+                ("Tech Blog", "USD", "US"),
+                ("Sparfuchs Portal", "CHF", "CH"),
+                ("Beauty Insider", "JPY", "JP"),
             ]
         ]
         since = datetime(2026, 1, 1, tzinfo=UTC)
         models = {
-            fashion.id: [await add_model(uow, fashion.id, "default", since, Decimal("6"), None),
-                         await add_model(uow, fashion.id, "premium", since, Decimal("9"), Decimal("1.50"))],
+            fashion.id: [
+                await add_model(uow, fashion.id, "default", since, Decimal("6"), None),
+                await add_model(uow, fashion.id, "premium", since, Decimal("9"), Decimal("1.50")),
+            ],
             tech.id: [await add_model(uow, tech.id, "default", since, Decimal("3.5"), None)],
-            japan.id: [await add_model(uow, japan.id, "default", since, Decimal("4"), Decimal("50"))],
+            japan.id: [
+                await add_model(uow, japan.id, "default", since, Decimal("4"), Decimal("50"))
+            ],
         }
-        pairs = [(0, fashion, 1), (1, fashion, 0), (2, tech, 0), (3, fashion, 0), (3, tech, 0), (4, japan, 0)]
+        pairs = [
+            (0, fashion, 1),
+            (1, fashion, 0),
+            (2, tech, 0),
+            (3, fashion, 0),
+            (3, tech, 0),
+            (4, japan, 0),
+        ]
         for partner_index, program, model_index in pairs:
-            await set_relationship(uow, partners[partner_index].id, program.id, models[program.id][model_index])
+            await set_relationship(
+                uow, partners[partner_index].id, program.id, models[program.id][model_index]
+            )
         start = datetime(2026, 9, 1, tzinfo=UTC)
         for n in range(conversions):
             partner_index, program, _ = pairs[n % len(pairs)]
             value = Decimal(rng.randint(1500, 40000)) / (1 if program.currency == "JPY" else 100)
-            status = rng.choice([ConversionStatus.OPEN] * 3 + [ConversionStatus.CONFIRMED, ConversionStatus.REJECTED])
-            await insert_conversion(
-                uow, program, partners[partner_index].id, f"DEMO-{n:05d}",
-                start + timedelta(minutes=rng.randint(0, 80 * 24 * 60)), value,
-                target=rng.choice(["SALE_NEW_CUSTOMER", "SALE_EXISTING_CUSTOMER"]), status=status,
+            status = rng.choice(
+                [ConversionStatus.OPEN] * 3
+                + [ConversionStatus.CONFIRMED, ConversionStatus.REJECTED]
             )
-        await access.create_user(uow, None, email=DEMO_USERS["admin"], name="Demo Admin", role=Role.ADMIN)
-        await access.create_user(uow, None, email=DEMO_USERS["advertiser"], name="Nordwind Manager",
-                                 role=Role.ADVERTISER, advertiser_id=nordwind.id)
-        await access.create_user(uow, None, email=DEMO_USERS["partner"], name="Cashback Club Team",
-                                 role=Role.PARTNER, partner_id=partners[0].id)
+            await insert_conversion(
+                uow,
+                program,
+                partners[partner_index].id,
+                f"DEMO-{n:05d}",
+                start + timedelta(minutes=rng.randint(0, 80 * 24 * 60)),
+                value,
+                target=rng.choice(["SALE_NEW_CUSTOMER", "SALE_EXISTING_CUSTOMER"]),
+                status=status,
+            )
+        await access.create_user(
+            uow, None, email=DEMO_USERS["admin"], name="Demo Admin", role=Role.ADMIN
+        )
+        await access.create_user(
+            uow,
+            None,
+            email=DEMO_USERS["advertiser"],
+            name="Nordwind Manager",
+            role=Role.ADVERTISER,
+            advertiser_id=nordwind.id,
+        )
+        await access.create_user(
+            uow,
+            None,
+            email=DEMO_USERS["partner"],
+            name="Cashback Club Team",
+            role=Role.PARTNER,
+            partner_id=partners[0].id,
+        )
         await uow.commit()
 
 

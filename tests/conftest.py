@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,7 +69,9 @@ def postgres_database() -> Iterator[str]:
     url = admin_url.set(database=name).render_as_string(hide_password=False)
 
     async def create() -> None:
-        admin = create_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
         try:
             async with admin.connect() as conn:
                 await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -80,7 +82,9 @@ def postgres_database() -> Iterator[str]:
         await engine.dispose()
 
     async def drop() -> None:
-        admin = create_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
@@ -164,20 +168,30 @@ class Api:
         """Wait for the in-process jobs the requests so far have queued."""
         await self.app.state.queue.drain()
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                      headers=all_headers)
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
 
-    async def query(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    async def query(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         response = await self.post(query, variables, token)
         body: dict[str, Any] = response.json()
         return body
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         body = await self.query(query, variables, token)
         assert body.get("errors") is None, body
         data: dict[str, Any] = body["data"]
@@ -187,7 +201,10 @@ class Api:
 @pytest.fixture
 async def api(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings, engine=engine)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+        ) as client,
+    ):
         yield Api(client, app)

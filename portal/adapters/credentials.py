@@ -50,8 +50,15 @@ class CredentialError(Exception):
 async def authenticate_token(conn: AsyncConnection, secret: str, now: datetime) -> Authenticated:
     row = (
         await conn.execute(
-            select(api_tokens, users.c.email, users.c.name.label("user_name"), users.c.role,
-                   users.c.advertiser_id, users.c.partner_id, users.c.created_at.label("user_created_at"))
+            select(
+                api_tokens,
+                users.c.email,
+                users.c.name.label("user_name"),
+                users.c.role,
+                users.c.advertiser_id,
+                users.c.partner_id,
+                users.c.created_at.label("user_created_at"),
+            )
             .join(users, users.c.id == api_tokens.c.user_id)
             .where(api_tokens.c.token_hash == hash_secret(secret))
         )
@@ -72,8 +79,15 @@ async def authenticate_token(conn: AsyncConnection, secret: str, now: datetime) 
         )
         await conn.commit()
     m = row._mapping
-    user = User(m["user_id"], m["email"], m["user_name"], rows.Role(m["role"]),
-                m["advertiser_id"], m["partner_id"], m["user_created_at"])
+    user = User(
+        m["user_id"],
+        m["email"],
+        m["user_name"],
+        rows.Role(m["role"]),
+        m["advertiser_id"],
+        m["partner_id"],
+        m["user_created_at"],
+    )
     return Authenticated(user=user, token=token)
 
 

@@ -68,5 +68,7 @@ async def claim_job(uow: UnitOfWork, job_id: int) -> bool:
 
 async def finish_job(uow: UnitOfWork, job_id: int, status: JobStatus, **values: Any) -> None:
     await uow.execute(
-        update(jobs).where(jobs.c.id == job_id).values(status=status.value, finished_at=uow.now, **values)
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(status=status.value, finished_at=uow.now, **values)
     )

@@ -38,10 +38,14 @@ class PageRequest:
         for name, value in (("first", self.first), ("last", self.last)):
             if value is not None and not 1 <= value <= MAX_PAGE_SIZE:
                 raise InvalidPageRequest(
-                    "PAGE_SIZE_OUT_OF_RANGE", f"{name} must be between 1 and {MAX_PAGE_SIZE}", (name,)
+                    "PAGE_SIZE_OUT_OF_RANGE",
+                    f"{name} must be between 1 and {MAX_PAGE_SIZE}",
+                    (name,),
                 )
         if self.first is not None and self.last is not None:
-            raise InvalidPageRequest("INVALID_PAGINATION", "give first or last, not both", ("last",))
+            raise InvalidPageRequest(
+                "INVALID_PAGINATION", "give first or last, not both", ("last",)
+            )
         return self
 
     @property
@@ -85,7 +89,9 @@ class SortKey:
             return _load(raw, self.kind), row_id
         except (ValueError, TypeError, ArithmeticError, binascii.Error, orjson.JSONDecodeError):
             raise InvalidPageRequest(
-                "INVALID_CURSOR", f"{argument} is not a cursor of this list and ordering", (argument,)
+                "INVALID_CURSOR",
+                f"{argument} is not a cursor of this list and ordering",
+                (argument,),
             ) from None
 
 
@@ -131,7 +137,9 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
-def _after(key: SortKey, dialect: str, value: Any, row_id: int, forward: bool) -> ColumnElement[bool]:
+def _after(
+    key: SortKey, dialect: str, value: Any, row_id: int, forward: bool
+) -> ColumnElement[bool]:
     """Rows strictly after (value, id) in the direction of travel.
 
     The redundant `column >= bound` (or `<=`) is what lets PostgreSQL use it as an index bound:
@@ -141,7 +149,9 @@ def _after(key: SortKey, dialect: str, value: Any, row_id: int, forward: bool) -
     bound: Any = float(value) if key.kind == "decimal" and dialect == "sqlite" else value
     greater = forward != key.descending
     if greater:
-        return and_(column >= bound, or_(column > bound, and_(column == bound, key.id_column > row_id)))
+        return and_(
+            column >= bound, or_(column > bound, and_(column == bound, key.id_column > row_id))
+        )
     return and_(column <= bound, or_(column < bound, and_(column == bound, key.id_column < row_id)))
 
 
@@ -163,8 +173,12 @@ async def fetch_page(
         stmt = stmt.where(_after(key, dialect, value, row_id, forward))
     column = key.comparable(dialect)
     ascending = forward != key.descending
-    order = (column.asc(), key.id_column.asc()) if ascending else (column.desc(), key.id_column.desc())
-    rows: Sequence[Row[Any]] = (await conn.execute(stmt.order_by(*order).limit(page.size + 1))).all()
+    order = (
+        (column.asc(), key.id_column.asc()) if ascending else (column.desc(), key.id_column.desc())
+    )
+    rows: Sequence[Row[Any]] = (
+        await conn.execute(stmt.order_by(*order).limit(page.size + 1))
+    ).all()
     more = len(rows) > page.size
     rows = list(rows[: page.size])
     if not forward:

@@ -16,17 +16,17 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
 from portal.adapters.job_store import job_from_row
+from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
-    api_tokens,
-    conversion_requests,
     advertisers,
+    api_tokens,
     commission_models,
     commission_periods,
     commission_rates,
     conversion_notes,
+    conversion_requests,
     conversion_revisions,
     conversion_targets,
     conversions,
@@ -39,9 +39,9 @@ from portal.adapters.tables import (
 )
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
-from portal.domain.jobs import JobKind
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import ConversionRevision, ConversionStatus
+from portal.domain.jobs import JobKind
 from portal.domain.partners import RelationshipStatus
 
 T = TypeVar("T")
@@ -130,10 +130,14 @@ _IN_PROGRAM: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
 }
 # Ids of one table that name different kinds of object.
 _KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
-    "ExportJob": jobs.c.kind.in_([JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]),
+    "ExportJob": jobs.c.kind.in_(
+        [JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]
+    ),
     "ImportJob": jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
 }
-NODE_KINDS = frozenset([*_SIMPLE, *_IN_PROGRAM, "CommissionModel", "CommissionPeriod", "RequestComment"])
+NODE_KINDS = frozenset(
+    [*_SIMPLE, *_IN_PROGRAM, "CommissionModel", "CommissionPeriod", "RequestComment"]
+)
 
 
 @dataclass(slots=True)
@@ -219,8 +223,13 @@ class Reader:
             period_rows = (
                 await conn.execute(
                     select(commission_periods)
-                    .join(commission_models, commission_models.c.id == commission_periods.c.model_id)
-                    .where(commission_periods.c.id.in_(set(ids)), visible(commission_models, self.viewer))
+                    .join(
+                        commission_models, commission_models.c.id == commission_periods.c.model_id
+                    )
+                    .where(
+                        commission_periods.c.id.in_(set(ids)),
+                        visible(commission_models, self.viewer),
+                    )
                 )
             ).all()
             rate_rows = (
@@ -263,7 +272,9 @@ class Reader:
             grouped[model.program_id].append(model)
         return [grouped[i] for i in program_ids]
 
-    async def conversion_history(self, conversion_ids: Sequence[int]) -> list[list[ConversionRevision]]:
+    async def conversion_history(
+        self, conversion_ids: Sequence[int]
+    ) -> list[list[ConversionRevision]]:
         stmt = (
             select(conversion_revisions)
             .join(conversions, conversions.c.id == conversion_revisions.c.conversion_id)
@@ -311,7 +322,11 @@ class Reader:
         c = conversions.c
         conditions = conversion_conditions(filter)
         column = c[sort.value]
-        kind = "decimal" if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION) else "datetime"
+        kind = (
+            "decimal"
+            if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION)
+            else "datetime"
+        )
         key = SortKey(sort.name, column, c.id, direction is SortDirection.DESC, kind)
         return await self._listing(conversions, conditions, key, page, rows.conversion)
 

@@ -37,15 +37,31 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("request_type", True, "CREATE_NEW (a sale tracking missed) or CHANGE_EXISTING", ("CREATE_NEW", "CHANGE_EXISTING")),
+    Column(
+        "request_type",
+        True,
+        "CREATE_NEW (a sale tracking missed) or CHANGE_EXISTING",
+        ("CREATE_NEW", "CHANGE_EXISTING"),
+    ),
     Column("program", True, "Program id or exact program name"),
-    Column("partner", False, "Partner id or exact name (admins and advertisers: required)", for_partners=False),
-    Column("conversion_id", False, "CHANGE_EXISTING: the conversion's id (as exported); else found by order id"),
+    Column(
+        "partner",
+        False,
+        "Partner id or exact name (admins and advertisers: required)",
+        for_partners=False,
+    ),
+    Column(
+        "conversion_id",
+        False,
+        "CHANGE_EXISTING: the conversion's id (as exported); else found by order id",
+    ),
     Column("order_id", True, "The shop's order id"),
     Column("conversion_target", False, "Target key, e.g. SALE_NEW_CUSTOMER (CREATE_NEW: required)"),
     Column("tracking_category", False, "Category key (default `default`)"),
     Column("tracking_time", False, "ISO 8601 or dd.mm.yyyy hh:mm (CREATE_NEW: required)"),
-    Column("order_value", False, "Net order value, e.g. 1234.56 or 1.234,56 (CREATE_NEW: required)"),
+    Column(
+        "order_value", False, "Net order value, e.g. 1234.56 or 1.234,56 (CREATE_NEW: required)"
+    ),
     Column("currency", False, "ISO 4217 code of order_value (default: the program's)"),
     Column("status", False, "Requested conversion status", ("OPEN", "CONFIRMED", "REJECTED")),
     Column("commission", False, "Requested explicit commission"),
@@ -115,7 +131,9 @@ def open_table(path: Path, filename: str | None = None) -> TableSource:
         raise FileProblem("EMPTY_FILE", "the file is empty")
     kind = sniff_kind(path)
     if kind == "csv" and (filename or "").lower().endswith((".xlsx", ".xlsm", ".xls")):
-        raise FileProblem("UNREADABLE_FILE", f"{filename} is named like a workbook but is not an XLSX file")
+        raise FileProblem(
+            "UNREADABLE_FILE", f"{filename} is named like a workbook but is not an XLSX file"
+        )
     if kind == "xlsx":
         header = _xlsx_header(path)
         return TableSource(path, "xlsx", header)
@@ -138,7 +156,8 @@ def _first_csv_line(path: Path) -> str:
         line = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise FileProblem(
-            "INVALID_ENCODING", f"the file is not UTF-8 (byte 0x{raw[error.start]:02x} in line 1); save it as UTF-8"
+            "INVALID_ENCODING",
+            f"the file is not UTF-8 (byte 0x{raw[error.start]:02x} in line 1); save it as UTF-8",
         ) from None
     if not line.strip():
         raise FileProblem("EMPTY_FILE", "the file has no header line")
@@ -158,7 +177,7 @@ def _csv_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not any(c.strip() for c in cells):
                     continue
                 if len(cells) > len(source.header):
-                    extra = [c for c in cells[len(source.header):] if c.strip()]
+                    extra = [c for c in cells[len(source.header) :] if c.strip()]
                     if extra:
                         raise FileProblem(
                             "EXTRA_CELLS", f"line {reader.line_num} has more cells than the header"
@@ -166,12 +185,14 @@ def _csv_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield line, dict(zip(source.header, cells, strict=False))
         except UnicodeDecodeError as error:
             raise FileProblem(
-                "INVALID_ENCODING", f"the file is not UTF-8 (near line {line + 1}: {error.reason}); save it as UTF-8"
+                "INVALID_ENCODING",
+                f"the file is not UTF-8 (near line {line + 1}: {error.reason}); save it as UTF-8",
             ) from None
         except csv.Error as error:
             if "field larger" in str(error):
                 raise FileProblem(
-                    "CELL_TOO_LARGE", f"a cell near line {reader.line_num} exceeds {MAX_CELL_CHARS} characters"
+                    "CELL_TOO_LARGE",
+                    f"a cell near line {reader.line_num} exceeds {MAX_CELL_CHARS} characters",
                 ) from None
             raise FileProblem("UNREADABLE_FILE", f"line {reader.line_num}: {error}") from None
     del decoder
@@ -190,7 +211,8 @@ class _Workbook:
         except Exception as error:  # openpyxl raises assorted errors on broken workbooks
             self._handle.close()
             raise FileProblem(
-                "UNREADABLE_FILE", f"the file is not a readable XLSX workbook ({type(error).__name__})"
+                "UNREADABLE_FILE",
+                f"the file is not a readable XLSX workbook ({type(error).__name__})",
             ) from None
 
     @property
@@ -281,8 +303,15 @@ def parse_time(value: Any, zone: ZoneInfo) -> datetime:
     if match:
         day, month, year, hour, minute, second = match.groups()
         try:
-            return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                            int(second or 0), tzinfo=zone)
+            return datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                tzinfo=zone,
+            )
         except ValueError:
             raise ValueError(f"INVALID_TIME:{text!r} is not a real date") from None
     try:

@@ -103,12 +103,18 @@ class RequestReader:
         return [found.get(i) for i in ids]
 
     async def list_requests(
-        self, filter: RequestFilter, sort: RequestSortField, direction: SortDirection, page: PageRequest
+        self,
+        filter: RequestFilter,
+        sort: RequestSortField,
+        direction: SortDirection,
+        page: PageRequest,
     ) -> Listing:
         where = and_(visible(conversion_requests, self.viewer), *request_conditions(filter))
         kind = {"commission": "decimal"}.get(sort.value, "datetime")
         column = conversion_requests.c[sort.value]
-        key = SortKey(sort.name, column, conversion_requests.c.id, direction is SortDirection.DESC, kind)
+        key = SortKey(
+            sort.name, column, conversion_requests.c.id, direction is SortDirection.DESC, kind
+        )
         stmt = select(conversion_requests).where(where)
         if sort is RequestSortField.TRACKING_TIME or sort is RequestSortField.COMMISSION:
             # Keyset comparison needs a value: rows without one are left out of such orderings.
@@ -118,7 +124,9 @@ class RequestReader:
 
         async def count() -> int:
             async with self.engine.connect() as conn:
-                total = await conn.scalar(select(func.count()).select_from(conversion_requests).where(where))
+                total = await conn.scalar(
+                    select(func.count()).select_from(conversion_requests).where(where)
+                )
             return int(total or 0)
 
         return Listing(page_result, count)
@@ -127,7 +135,11 @@ class RequestReader:
         c = conversion_request_comments.c
         where = and_(c.request_id == request_id, visible(conversion_request_comments, self.viewer))
         stmt = (
-            select(conversion_request_comments, users.c.name.label("author_name"), users.c.role.label("author_role"))
+            select(
+                conversion_request_comments,
+                users.c.name.label("author_name"),
+                users.c.role.label("author_role"),
+            )
             .join(users, users.c.id == c.author_id)
             .where(where)
         )
@@ -147,7 +159,11 @@ class RequestReader:
     async def comments_by_id(self, ids: Sequence[int]) -> dict[int, Comment]:
         c = conversion_request_comments.c
         stmt = (
-            select(conversion_request_comments, users.c.name.label("author_name"), users.c.role.label("author_role"))
+            select(
+                conversion_request_comments,
+                users.c.name.label("author_name"),
+                users.c.role.label("author_role"),
+            )
             .join(users, users.c.id == c.author_id)
             .where(c.id.in_(set(ids)), visible(conversion_request_comments, self.viewer))
         )
@@ -160,7 +176,9 @@ class RequestReader:
             found = {
                 r.id: Actor(r.id, r.name, Role(r.role))
                 for r in await conn.execute(
-                    select(users.c.id, users.c.name, users.c.role).where(users.c.id.in_(set(user_ids)))
+                    select(users.c.id, users.c.name, users.c.role).where(
+                        users.c.id.in_(set(user_ids))
+                    )
                 )
             }
         return [found.get(i) for i in user_ids]
@@ -178,5 +196,3 @@ def _comment(row: Any) -> Comment:
         body=m["body"],
         created_at=m["created_at"],
     )
-
-

@@ -103,7 +103,9 @@ def rating_columns(
     }
 
 
-async def load_request(uow: UnitOfWork, request_id: int, *, for_update: bool = False) -> ConversionRequest | None:
+async def load_request(
+    uow: UnitOfWork, request_id: int, *, for_update: bool = False
+) -> ConversionRequest | None:
     stmt = select(conversion_requests).where(conversion_requests.c.id == request_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -124,7 +126,9 @@ async def move_status(
         values["open_key"] = None
     result = await uow.execute(
         update(conversion_requests)
-        .where(conversion_requests.c.id == request_id, conversion_requests.c.status == expected.value)
+        .where(
+            conversion_requests.c.id == request_id, conversion_requests.c.status == expected.value
+        )
         .values(status=new.value, updated_at=uow.now, **values)
     )
     return bool(result.rowcount == 1)

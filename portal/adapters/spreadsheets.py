@@ -98,7 +98,9 @@ class TableWriter:
         return self.count
 
 
-def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], fmt: TableFormat) -> int:
+def write_table(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[Cell]], fmt: TableFormat
+) -> int:
     """Writes the header and rows; returns the number of rows written."""
     writer = TableWriter(path, header, fmt)
     for row in rows:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Table, and_, false, select, true
 
 from portal.adapters.tables import (
-    api_tokens,
     advertisers,
+    api_tokens,
     commission_models,
     conversion_request_comments,
     conversion_requests,

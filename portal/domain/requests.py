@@ -39,7 +39,9 @@ class CommentVisibility(enum.Enum):
 
 
 OPEN_STATUSES = frozenset({RequestStatus.INQUIRED, RequestStatus.ACCEPTED, RequestStatus.FAILED})
-FINAL_STATUSES = frozenset({RequestStatus.PROCESSED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN})
+FINAL_STATUSES = frozenset(
+    {RequestStatus.PROCESSED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN}
+)
 
 # How long a tracking time may lie in the future (clock skew between shop and portal).
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -140,7 +142,9 @@ def check_values(kind: RequestKind, values: RequestedValues, now: datetime) -> N
             errors.add("TOO_MANY_SUB_IDS", f"at most {SUB_ID_COUNT} sub IDs", (*f, "subIds"))
         for i, sub_id in enumerate(values.sub_ids):
             if sub_id is not None and len(sub_id) > 255:
-                errors.add("TOO_LONG", "a sub ID has at most 255 characters", (*f, "subIds", str(i)))
+                errors.add(
+                    "TOO_LONG", "a sub ID has at most 255 characters", (*f, "subIds", str(i))
+                )
     if values.device is not None and len(values.device) > 32:
         errors.add("TOO_LONG", "a device has at most 32 characters", (*f, "device"))
     errors.raise_if_any()
@@ -160,7 +164,9 @@ def check_comment(text: str | None, field: tuple[str, ...]) -> str | None:
 _S = RequestStatus
 
 
-def _require_status(request: ConversionRequest, allowed: frozenset[RequestStatus], action: str) -> None:
+def _require_status(
+    request: ConversionRequest, allowed: frozenset[RequestStatus], action: str
+) -> None:
     if request.status not in allowed:
         raise DomainError(
             "INVALID_STATE",
@@ -169,7 +175,9 @@ def _require_status(request: ConversionRequest, allowed: frozenset[RequestStatus
         )
 
 
-def check_may_decide(viewer: Viewer, request: ConversionRequest, allow_self_acceptance: bool) -> None:
+def check_may_decide(
+    viewer: Viewer, request: ConversionRequest, allow_self_acceptance: bool
+) -> None:
     """Deciders are admins and the program's advertiser users; nobody accepts a request they
     raised unless the program allows it."""
     if viewer.role is Role.PARTNER:
@@ -201,7 +209,9 @@ def check_may_change(viewer: Viewer, request: ConversionRequest, action: str) ->
     """Only the author changes or withdraws a request, and only while it is INQUIRED."""
     if request.created_by != viewer.user_id:
         raise PermissionDenied(f"only the author may {action} a request", ("requestId",))
-    _require_status(request, frozenset({_S.INQUIRED}), f"{action}n" if action == "withdraw" else f"{action}d")
+    _require_status(
+        request, frozenset({_S.INQUIRED}), f"{action}n" if action == "withdraw" else f"{action}d"
+    )
 
 
 def check_retry(viewer: Viewer, request: ConversionRequest) -> None:

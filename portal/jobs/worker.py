@@ -18,7 +18,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     engine = create_engine(settings.database_url)
     ctx["portal"] = JobContext(
-        engine=engine, settings=settings, queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url))
+        engine=engine,
+        settings=settings,
+        queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url)),
     )
 
 

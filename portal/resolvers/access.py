@@ -62,10 +62,15 @@ class CreateUserInput:
     email: str = strawberry.field(description="Sign-in e-mail (unique).")
     name: str = strawberry.field(description="Display name.")
     role: RoleEnum = strawberry.field(description="Role.")
-    advertiser_id: strawberry.ID | None = strawberry.field(default=None, description="For ADVERTISER users.")
-    partner_id: strawberry.ID | None = strawberry.field(default=None, description="For PARTNER users.")
+    advertiser_id: strawberry.ID | None = strawberry.field(
+        default=None, description="For ADVERTISER users."
+    )
+    partner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="For PARTNER users."
+    )
     password: str | None = strawberry.field(
-        default=None, description="At least 12 characters; without one the user signs in by token only."
+        default=None,
+        description="At least 12 characters; without one the user signs in by token only.",
     )
 
 
@@ -110,11 +115,18 @@ class AccessMutations:
         async with UnitOfWork(info.context.engine) as uow:
             try:
                 session = await access.login(
-                    uow, email=input.email, password=input.password, session_hours=settings.session_hours
+                    uow,
+                    email=input.email,
+                    password=input.password,
+                    session_hours=settings.session_hours,
                 )
             except DomainError as error:
-                return LoginPayload(user=None, csrf_token=None, expires_at=None,
-                                    user_errors=to_user_errors(error, LoginUserError, LoginErrorCode))
+                return LoginPayload(
+                    user=None,
+                    csrf_token=None,
+                    expires_at=None,
+                    user_errors=to_user_errors(error, LoginUserError, LoginErrorCode),
+                )
             await uow.commit()
         response = info.context.response
         assert response is not None
@@ -127,8 +139,12 @@ class AccessMutations:
             secure=settings.cookie_secure,
             path="/",
         )
-        return LoginPayload(user=User.from_domain(session.user), csrf_token=session.csrf_token,
-                            expires_at=session.expires_at, user_errors=[])
+        return LoginPayload(
+            user=User.from_domain(session.user),
+            csrf_token=session.csrf_token,
+            expires_at=session.expires_at,
+            user_errors=[],
+        )
 
     @strawberry.mutation(description="End the session of the session cookie.")
     async def logout(self, info: Info) -> LogoutPayload:
@@ -142,12 +158,19 @@ class AccessMutations:
         return LogoutPayload(ok=bool(secret), user_errors=[])
 
     @strawberry.mutation(description="Create a user (admins: any; others: of their organisation).")
-    async def create_user(self, info: Info, input: Annotated[CreateUserInput, MUTATION_INPUT]) -> CreateUserPayload:
+    async def create_user(
+        self, info: Info, input: Annotated[CreateUserInput, MUTATION_INPUT]
+    ) -> CreateUserPayload:
         async def use_case(uow: UnitOfWork, viewer) -> User:  # type: ignore[no-untyped-def]
             created = await access.create_user(
-                uow, viewer, email=input.email, name=input.name, role=Role(input.role.value),
+                uow,
+                viewer,
+                email=input.email,
+                name=input.name,
+                role=Role(input.role.value),
                 advertiser_id=pk(input.advertiser_id, "Advertiser", "advertiserId"),
-                partner_id=pk(input.partner_id, "Partner", "partnerId"), password=input.password,
+                partner_id=pk(input.partner_id, "Partner", "partnerId"),
+                password=input.password,
             )
             return User.from_domain(created)
 
@@ -155,14 +178,21 @@ class AccessMutations:
         return CreateUserPayload(user=user, user_errors=errors)
 
     @strawberry.mutation(description="Create an API token for yourself (admins: for any user).")
-    async def create_api_token(self, info: Info, input: Annotated[CreateApiTokenInput, MUTATION_INPUT]) -> CreateApiTokenPayload:
+    async def create_api_token(
+        self, info: Info, input: Annotated[CreateApiTokenInput, MUTATION_INPUT]
+    ) -> CreateApiTokenPayload:
         async def use_case(uow: UnitOfWork, viewer) -> access.NewToken:  # type: ignore[no-untyped-def]
             return await access.create_api_token(
-                uow, viewer, name=input.name, expires_at=input.expires_at,
+                uow,
+                viewer,
+                name=input.name,
+                expires_at=input.expires_at,
                 user_id=pk(input.user_id, "User", "userId"),
             )
 
-        created, errors = await run_in_uow(info, CreateApiTokenUserError, CreateApiTokenErrorCode, use_case)
+        created, errors = await run_in_uow(
+            info, CreateApiTokenUserError, CreateApiTokenErrorCode, use_case
+        )
         return CreateApiTokenPayload(
             api_token=ApiToken.from_domain(created.token) if created else None,
             secret=created.secret if created else None,
@@ -170,10 +200,16 @@ class AccessMutations:
         )
 
     @strawberry.mutation(description="Revoke an API token; it stops working at once.")
-    async def revoke_api_token(self, info: Info, input: Annotated[RevokeApiTokenInput, MUTATION_INPUT]) -> RevokeApiTokenPayload:
+    async def revoke_api_token(
+        self, info: Info, input: Annotated[RevokeApiTokenInput, MUTATION_INPUT]
+    ) -> RevokeApiTokenPayload:
         async def use_case(uow: UnitOfWork, viewer) -> ApiToken:  # type: ignore[no-untyped-def]
-            revoked = await access.revoke_api_token(uow, viewer, require_pk(input.token_id, "ApiToken", "tokenId"))
+            revoked = await access.revoke_api_token(
+                uow, viewer, require_pk(input.token_id, "ApiToken", "tokenId")
+            )
             return ApiToken.from_domain(revoked)
 
-        token, errors = await run_in_uow(info, RevokeApiTokenUserError, RevokeApiTokenErrorCode, use_case)
+        token, errors = await run_in_uow(
+            info, RevokeApiTokenUserError, RevokeApiTokenErrorCode, use_case
+        )
         return RevokeApiTokenPayload(api_token=token, user_errors=errors)

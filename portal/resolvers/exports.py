@@ -30,7 +30,9 @@ ExportRequestsCode, ExportRequestsError = user_error_type("ExportConversionReque
 @strawberry.input(description="Export the explorer's filtered list.")
 class ExportConversionRequestsInput:
     format: TableFormatEnum = strawberry.field(description="CSV or XLSX.")
-    filter: ConversionRequestFilterInput | None = strawberry.field(default=None, description="As in conversionRequests.")
+    filter: ConversionRequestFilterInput | None = strawberry.field(
+        default=None, description="As in conversionRequests."
+    )
 
 
 @strawberry.type(description="The started export; poll it (node/exports) until SUCCEEDED.")
@@ -41,14 +43,18 @@ class ExportConversionRequestsPayload:
 
 @strawberry.type
 class ExportMutations:
-    @strawberry.mutation(description="Export conversion requests as CSV or XLSX, in the background.")
+    @strawberry.mutation(
+        description="Export conversion requests as CSV or XLSX, in the background."
+    )
     async def export_conversion_requests(
         self, info: Info, input: Annotated[ExportConversionRequestsInput, MUTATION_INPUT]
     ) -> ExportConversionRequestsPayload:
         parsed = request_filter(input.filter)
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:
-            job_id = await start_request_export(uow, viewer, parsed, TableFormat(input.format.value))
+            job_id = await start_request_export(
+                uow, viewer, parsed, TableFormat(input.format.value)
+            )
             job = await load_job(uow, job_id)
             assert job is not None
             return ExportJob.from_domain(job)
@@ -63,7 +69,9 @@ class ExportQueries:
     async def exports(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ExportJob]:
         viewer = info.context.require_viewer()
@@ -72,7 +80,9 @@ class ExportQueries:
         key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
         try:
             async with info.context.engine.connect() as conn:
-                page = await fetch_page(conn, stmt, key, PageRequest(first=first, after=after), job_from_row)
+                page = await fetch_page(
+                    conn, stmt, key, PageRequest(first=first, after=after), job_from_row
+                )
         except DomainError as error:
             raise bad_input(error) from None
 

@@ -37,8 +37,20 @@ READ_CHUNK = 1 << 20
 
 ImportCode, ImportError_ = user_error_type(
     "ImportConversionRequests",
-    ["EMPTY_FILE", "NO_ROWS", "UNREADABLE_FILE", "INVALID_ENCODING", "CELL_TOO_LARGE", "FILE_TOO_LARGE",
-     "TOO_MANY_ROWS", "MISSING_COLUMN", "UNKNOWN_COLUMN", "DUPLICATE_COLUMN", "EXTRA_CELLS", "UNKNOWN_TIME_ZONE"],
+    [
+        "EMPTY_FILE",
+        "NO_ROWS",
+        "UNREADABLE_FILE",
+        "INVALID_ENCODING",
+        "CELL_TOO_LARGE",
+        "FILE_TOO_LARGE",
+        "TOO_MANY_ROWS",
+        "MISSING_COLUMN",
+        "UNKNOWN_COLUMN",
+        "DUPLICATE_COLUMN",
+        "EXTRA_CELLS",
+        "UNKNOWN_TIME_ZONE",
+    ],
 )
 ExportConversionsCode, ExportConversionsError = user_error_type("ExportConversions", [])
 
@@ -47,22 +59,29 @@ ExportConversionsCode, ExportConversionsError = user_error_type("ExportConversio
 class ImportConversionRequestsInput:
     file: Upload = strawberry.field(description="The file (GraphQL multipart request).")
     dry_run: bool = strawberry.field(default=False, description="Validate only; write nothing.")
-    all_or_nothing: bool = strawberry.field(default=False, description="Apply nothing when any row fails.")
+    all_or_nothing: bool = strawberry.field(
+        default=False, description="Apply nothing when any row fails."
+    )
     time_zone: str = strawberry.field(
-        default="UTC", description="IANA zone of times without offset (e.g. `dd.mm.yyyy hh:mm`), e.g. Europe/Berlin."
+        default="UTC",
+        description="IANA zone of times without offset (e.g. `dd.mm.yyyy hh:mm`), e.g. Europe/Berlin.",
     )
 
 
 @strawberry.type(description="The queued import; its structure was checked already.")
 class ImportConversionRequestsPayload:
     import_job: ImportJob | None = strawberry.field(description="The import job.")
-    user_errors: list[ImportError_] = strawberry.field(description="Problems with the file as a whole.")  # type: ignore[valid-type]
+    user_errors: list[ImportError_] = strawberry.field(
+        description="Problems with the file as a whole."
+    )  # type: ignore[valid-type]
 
 
 @strawberry.input(description="Export conversions as a CHANGE_EXISTING request file.")
 class ExportConversionsInput:
     format: TableFormatEnum = strawberry.field(description="CSV or XLSX.")
-    filter: ConversionFilterInput | None = strawberry.field(default=None, description="As in `conversions`.")
+    filter: ConversionFilterInput | None = strawberry.field(
+        default=None, description="As in `conversions`."
+    )
 
 
 async def _save_upload(upload: Any, limit: int) -> Path:
@@ -75,7 +94,9 @@ async def _save_upload(upload: Any, limit: int) -> Path:
                 size += len(chunk)
                 if size > limit:
                     Path(name).unlink(missing_ok=True)
-                    raise DomainError("FILE_TOO_LARGE", f"the file exceeds {limit} bytes", ("file",))
+                    raise DomainError(
+                        "FILE_TOO_LARGE", f"the file exceeds {limit} bytes", ("file",)
+                    )
                 out.write(chunk)
     finally:
         await upload.close()
@@ -84,7 +105,9 @@ async def _save_upload(upload: Any, limit: int) -> Path:
 
 @strawberry.type
 class ImportMutations:
-    @strawberry.mutation(description="Upload a request file; rows are validated and applied by a job.")
+    @strawberry.mutation(
+        description="Upload a request file; rows are validated and applied by a job."
+    )
     async def import_conversion_requests(
         self, info: Info, input: Annotated[ImportConversionRequestsInput, MUTATION_INPUT]
     ) -> ImportConversionRequestsPayload:
@@ -95,8 +118,15 @@ class ImportMutations:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ImportJob:
             path = await _save_upload(input.file, limits.max_bytes)
             saved.append(path)
-            job_id = await start_import(uow, viewer, info.context.settings, path,
-                                        getattr(input.file, "filename", None), options, limits)
+            job_id = await start_import(
+                uow,
+                viewer,
+                info.context.settings,
+                path,
+                getattr(input.file, "filename", None),
+                options,
+                limits,
+            )
             job = await load_job(uow, job_id)
             assert job is not None
             return ImportJob.from_domain(job)
@@ -108,18 +138,29 @@ class ImportMutations:
                 path.unlink(missing_ok=True)
         return ImportConversionRequestsPayload(import_job=job, user_errors=errors)
 
-    @strawberry.mutation(description="Export conversions as a request file (edit it, upload it as requests).")
-    async def export_conversions(self, info: Info, input: Annotated[ExportConversionsInput, MUTATION_INPUT]) -> ExportConversionsPayload:
+    @strawberry.mutation(
+        description="Export conversions as a request file (edit it, upload it as requests)."
+    )
+    async def export_conversions(
+        self, info: Info, input: Annotated[ExportConversionsInput, MUTATION_INPUT]
+    ) -> ExportConversionsPayload:
         parsed = conversion_filter(input.filter)
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:
-            job_id = await start_job_export(uow, viewer, JobKind.EXPORT_CONVERSIONS,
-                                            conversion_filter_to_json(parsed), TableFormat(input.format.value))
+            job_id = await start_job_export(
+                uow,
+                viewer,
+                JobKind.EXPORT_CONVERSIONS,
+                conversion_filter_to_json(parsed),
+                TableFormat(input.format.value),
+            )
             job = await load_job(uow, job_id)
             assert job is not None
             return ExportJob.from_domain(job)
 
-        job, errors = await run_in_uow(info, ExportConversionsError, ExportConversionsCode, use_case)
+        job, errors = await run_in_uow(
+            info, ExportConversionsError, ExportConversionsCode, use_case
+        )
         return ExportConversionsPayload(export=job, user_errors=errors)
 
 
@@ -135,15 +176,21 @@ class ImportQueries:
     async def imports(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportJob]:
         viewer = info.context.require_viewer()
-        stmt = select(jobs).where(visible(jobs, viewer), jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value)
+        stmt = select(jobs).where(
+            visible(jobs, viewer), jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value
+        )
         key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
         try:
             async with info.context.engine.connect() as conn:
-                page = await fetch_page(conn, stmt, key, PageRequest(first=first, after=after), job_from_row)
+                page = await fetch_page(
+                    conn, stmt, key, PageRequest(first=first, after=after), job_from_row
+                )
         except DomainError as error:
             raise bad_input(error) from None
 
@@ -157,8 +204,12 @@ class ImportQueries:
         partner = info.context.require_viewer().role is Role.PARTNER
         return ConversionRequestTemplate(
             columns=[
-                TemplateColumn(name=c.name, required=c.required, description=c.description,
-                               allowed_values=list(c.allowed))
+                TemplateColumn(
+                    name=c.name,
+                    required=c.required,
+                    description=c.description,
+                    allowed_values=list(c.allowed),
+                )
                 for c in template_columns(partner)
             ],
             csv_url=TEMPLATE_PATH + ".csv",

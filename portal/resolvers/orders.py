@@ -31,12 +31,30 @@ from portal.services.order_types import (
 )
 
 ORDER_CODES = [
-    "BLANK", "TOO_LONG", "INVALID_DATETIME", "FUTURE_TRACKING_TIME", "INVALID_AMOUNT",
-    "NEGATIVE_VALUE", "DISCOUNT_EXCEEDS_VALUE", "UNKNOWN_CURRENCY", "UNKNOWN_CATEGORY",
-    "INACTIVE_CATEGORY", "UNKNOWN_TARGET", "INACTIVE_TARGET", "INVALID_STATUS",
-    "UNKNOWN_CONVERSION_NOTE", "TOO_MANY_SUB_IDS", "TOO_MANY_TOUCHPOINTS", "TOO_MANY_POSITIONS",
-    "OUT_OF_RANGE", "MISSING_EXCHANGE_RATE", "INVALID_EXCHANGE_RATE",
-    "CONFLICTING_EXCHANGE_RATE", "NO_COMMISSION_MODEL", "NO_COMMISSION_PERIOD", "NO_RATE",
+    "BLANK",
+    "TOO_LONG",
+    "INVALID_DATETIME",
+    "FUTURE_TRACKING_TIME",
+    "INVALID_AMOUNT",
+    "NEGATIVE_VALUE",
+    "DISCOUNT_EXCEEDS_VALUE",
+    "UNKNOWN_CURRENCY",
+    "UNKNOWN_CATEGORY",
+    "INACTIVE_CATEGORY",
+    "UNKNOWN_TARGET",
+    "INACTIVE_TARGET",
+    "INVALID_STATUS",
+    "UNKNOWN_CONVERSION_NOTE",
+    "TOO_MANY_SUB_IDS",
+    "TOO_MANY_TOUCHPOINTS",
+    "TOO_MANY_POSITIONS",
+    "OUT_OF_RANGE",
+    "MISSING_EXCHANGE_RATE",
+    "INVALID_EXCHANGE_RATE",
+    "CONFLICTING_EXCHANGE_RATE",
+    "NO_COMMISSION_MODEL",
+    "NO_COMMISSION_PERIOD",
+    "NO_RATE",
 ]
 RecordOrderErrorCode, RecordOrderUserError = user_error_type(
     "RecordOrder", [*ORDER_CODES, "BATCH_EMPTY", "BATCH_TOO_LARGE"]
@@ -181,7 +199,7 @@ class RecordOrderResult:
     )
     created: bool = strawberry.field(description="Whether this call created the conversion.")
     user_errors: list[RecordOrdersUserError] = strawberry.field(  # type: ignore[valid-type]
-        description="This order's problems, with paths [\"input\", \"orders\", \"<index>\", …]; "
+        description='This order\'s problems, with paths ["input", "orders", "<index>", …]; '
         "when there are any, nothing of this order was written."
     )
 
@@ -268,8 +286,11 @@ def _errors(
     errors: Sequence[DomainError], prefix: list[str], error_type: type[Any], codes: type[enum.Enum]
 ) -> list[Any]:
     return [
-        error_type(field=[*prefix, *e.field] if e.field else prefix or None, message=e.message,
-                   code=codes[e.code])
+        error_type(
+            field=[*prefix, *e.field] if e.field else prefix or None,
+            message=e.message,
+            code=codes[e.code],
+        )
         for e in errors
     ]
 
@@ -283,7 +304,9 @@ class OrderMutations:
         "Re-sending an order creates nothing and answers with the existing conversion (rule "
         "ALREADY_RECORDED)."
     )
-    async def record_order(self, info: Info, input: Annotated[RecordOrderInput, MUTATION_INPUT]) -> RecordOrderPayload:
+    async def record_order(
+        self, info: Info, input: Annotated[RecordOrderInput, MUTATION_INPUT]
+    ) -> RecordOrderPayload:
         secret = info.context.settings.secret_key.encode()
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> list[OrderResult]:
@@ -303,8 +326,9 @@ class OrderMutations:
             if result.attribution
             else None,
             created=result.created,
-            user_errors=_errors(result.errors, ["input"], RecordOrderUserError,
-                                RecordOrderErrorCode),
+            user_errors=_errors(
+                result.errors, ["input"], RecordOrderUserError, RecordOrderErrorCode
+            ),
         )
 
     @strawberry.mutation(
@@ -312,7 +336,9 @@ class OrderMutations:
         "input order. Each order is recorded or fails on its own (nothing of a failing order is "
         "written); the second occurrence of an order in one batch is DUPLICATE_IN_BATCH."
     )
-    async def record_orders(self, info: Info, input: Annotated[RecordOrdersInput, MUTATION_INPUT]) -> RecordOrdersPayload:
+    async def record_orders(
+        self, info: Info, input: Annotated[RecordOrdersInput, MUTATION_INPUT]
+    ) -> RecordOrdersPayload:
         secret = info.context.settings.secret_key.encode()
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> list[OrderResult]:
@@ -328,8 +354,12 @@ class OrderMutations:
                 conversion=Conversion.from_domain(r.conversion) if r.conversion else None,
                 attribution=Attribution.from_service(r.attribution) if r.attribution else None,
                 created=r.created,
-                user_errors=_errors(r.errors, ["input", "orders", str(r.index)],
-                                    RecordOrdersUserError, RecordOrdersErrorCode),
+                user_errors=_errors(
+                    r.errors,
+                    ["input", "orders", str(r.index)],
+                    RecordOrdersUserError,
+                    RecordOrdersErrorCode,
+                ),
             )
             for r in results or ()
         ]

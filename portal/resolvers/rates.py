@@ -67,8 +67,13 @@ class ImportExchangeRatesPayload:
     def of(cls, imported: ImportedRates | None, errors: list[object]) -> ImportExchangeRatesPayload:
         if imported is None:
             return cls(
-                imported_count=None, changed_count=None, first_day=None, last_day=None,
-                currencies=None, skipped_currencies=None, user_errors=errors,
+                imported_count=None,
+                changed_count=None,
+                first_day=None,
+                last_day=None,
+                currencies=None,
+                skipped_currencies=None,
+                user_errors=errors,
             )
         return cls(
             imported_count=imported.count,

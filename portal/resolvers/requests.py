@@ -39,22 +39,50 @@ from portal.services import requests as service
 
 MAX_BULK_DECISIONS = 100
 VALUE_CODES = [
-    "REQUIRED", "NO_ACTIVE_RELATIONSHIP", "CONVERSION_PAID", "ORDER_ALREADY_CONVERTED",
-    "OPEN_REQUEST_EXISTS", "UNKNOWN_TARGET", "INACTIVE_TARGET", "UNKNOWN_CATEGORY",
-    "INACTIVE_CATEGORY", "UNKNOWN_CONVERSION_NOTE", "NOTE_REQUIRED", "NOTHING_TO_CHANGE",
-    "INVALID_ORDER_ID", "INVALID_TIME", "FUTURE_TRACKING_TIME", "NEGATIVE_VALUE",
-    "UNKNOWN_CURRENCY", "TOO_MANY_SUB_IDS", "TOO_LONG", "MISSING_EXCHANGE_RATE",
-    "NO_COMMISSION_PERIOD", "NO_RATE", "INVALID_EXCHANGE_RATE", "INVALID_AMOUNT",
+    "REQUIRED",
+    "NO_ACTIVE_RELATIONSHIP",
+    "CONVERSION_PAID",
+    "ORDER_ALREADY_CONVERTED",
+    "OPEN_REQUEST_EXISTS",
+    "UNKNOWN_TARGET",
+    "INACTIVE_TARGET",
+    "UNKNOWN_CATEGORY",
+    "INACTIVE_CATEGORY",
+    "UNKNOWN_CONVERSION_NOTE",
+    "NOTE_REQUIRED",
+    "NOTHING_TO_CHANGE",
+    "INVALID_ORDER_ID",
+    "INVALID_TIME",
+    "FUTURE_TRACKING_TIME",
+    "NEGATIVE_VALUE",
+    "UNKNOWN_CURRENCY",
+    "TOO_MANY_SUB_IDS",
+    "TOO_LONG",
+    "MISSING_EXCHANGE_RATE",
+    "NO_COMMISSION_PERIOD",
+    "NO_RATE",
+    "INVALID_EXCHANGE_RATE",
+    "INVALID_AMOUNT",
 ]
 DECISION_CODES = [
-    "INVALID_STATE", "SELF_DECISION_NOT_ALLOWED", "REASON_REQUIRED", "UNKNOWN_CONVERSION_NOTE",
-    "ALREADY_DECIDED", "TOO_LONG",
+    "INVALID_STATE",
+    "SELF_DECISION_NOT_ALLOWED",
+    "REASON_REQUIRED",
+    "UNKNOWN_CONVERSION_NOTE",
+    "ALREADY_DECIDED",
+    "TOO_LONG",
 ]
 CreateCode, CreateError = user_error_type("CreateConversionRequest", VALUE_CODES)
-UpdateCode, UpdateError = user_error_type("UpdateConversionRequest", [*VALUE_CODES, "INVALID_STATE"])
-WithdrawCode, WithdrawError = user_error_type("WithdrawConversionRequest", ["INVALID_STATE", "ALREADY_DECIDED"])
+UpdateCode, UpdateError = user_error_type(
+    "UpdateConversionRequest", [*VALUE_CODES, "INVALID_STATE"]
+)
+WithdrawCode, WithdrawError = user_error_type(
+    "WithdrawConversionRequest", ["INVALID_STATE", "ALREADY_DECIDED"]
+)
 CommentCode, CommentError = user_error_type("CommentOnConversionRequest", ["BLANK", "TOO_LONG"])
-PreviewCode, PreviewError = user_error_type("PreviewConversionRequest", [*VALUE_CODES, "INVALID_INPUT"])
+PreviewCode, PreviewError = user_error_type(
+    "PreviewConversionRequest", [*VALUE_CODES, "INVALID_INPUT"]
+)
 DecideCode, DecideError = user_error_type("DecideConversionRequest", DECISION_CODES)
 DecideManyCode, DecideManyError = user_error_type(
     "DecideConversionRequests", [*DECISION_CODES, "TOO_MANY_DECISIONS"]
@@ -62,21 +90,39 @@ DecideManyCode, DecideManyError = user_error_type(
 RetryCode, RetryError = user_error_type("RetryConversionRequest", ["INVALID_STATE"])
 
 
-@strawberry.input(description="Conversion values a request asks for (CHANGE_EXISTING: leave out what stays).")
+@strawberry.input(
+    description="Conversion values a request asks for (CHANGE_EXISTING: leave out what stays)."
+)
 class RequestedValuesInput:
-    order_id: str | None = strawberry.field(default=None, description="Order id (CREATE_NEW, required).")
-    conversion_target: str | None = strawberry.field(default=None, description="Target key (CREATE_NEW, required).")
-    tracking_category: str | None = strawberry.field(default=None, description="Category key (default `default`).")
-    tracking_time: datetime | None = strawberry.field(default=None, description="Tracking time (CREATE_NEW, required).")
-    order_value: Decimal | None = strawberry.field(default=None, description="Net order value (CREATE_NEW, required).")
+    order_id: str | None = strawberry.field(
+        default=None, description="Order id (CREATE_NEW, required)."
+    )
+    conversion_target: str | None = strawberry.field(
+        default=None, description="Target key (CREATE_NEW, required)."
+    )
+    tracking_category: str | None = strawberry.field(
+        default=None, description="Category key (default `default`)."
+    )
+    tracking_time: datetime | None = strawberry.field(
+        default=None, description="Tracking time (CREATE_NEW, required)."
+    )
+    order_value: Decimal | None = strawberry.field(
+        default=None, description="Net order value (CREATE_NEW, required)."
+    )
     currency: CurrencyCode | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Currency of orderValue (default: the program's)."
     )
-    status: ConversionStatusEnum | None = strawberry.field(default=None, description="Conversion status.")
+    status: ConversionStatusEnum | None = strawberry.field(
+        default=None, description="Conversion status."
+    )
     commission: Decimal | None = strawberry.field(default=None, description="Explicit commission.")
-    sub_ids: list[str | None] | None = strawberry.field(default=None, description="Sub IDs 1–6 (null = unchanged).")
+    sub_ids: list[str | None] | None = strawberry.field(
+        default=None, description="Sub IDs 1–6 (null = unchanged)."
+    )
     device: str | None = strawberry.field(default=None, description="Device.")
-    conversion_note: str | None = strawberry.field(default=None, description="Conversion note code.")
+    conversion_note: str | None = strawberry.field(
+        default=None, description="Conversion note code."
+    )
 
     def to_domain(self) -> RequestedValues:
         return RequestedValues(
@@ -97,15 +143,22 @@ class RequestedValuesInput:
 @strawberry.input(description="A new conversion request.")
 class CreateConversionRequestInput:
     kind: RequestKindEnum = strawberry.field(description="CREATE_NEW or CHANGE_EXISTING.")
-    requested: RequestedValuesInput = strawberry.field(description="What the conversion should look like.")
-    program_id: strawberry.ID | None = strawberry.field(default=None, description="Program (CREATE_NEW).")
+    requested: RequestedValuesInput = strawberry.field(
+        description="What the conversion should look like."
+    )
+    program_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Program (CREATE_NEW)."
+    )
     partner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Partner (admins and advertisers; partners raise for themselves)."
     )
-    conversion_id: strawberry.ID | None = strawberry.field(default=None, description="Conversion (CHANGE_EXISTING).")
+    conversion_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Conversion (CHANGE_EXISTING)."
+    )
     comment: str | None = strawberry.field(default=None, description="Why (shown to the decider).")
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Repeat with the same key to get the first call's request, not a second one."
+        default=None,
+        description="Repeat with the same key to get the first call's request, not a second one.",
     )
 
     def to_draft(self) -> service.Draft:
@@ -129,7 +182,9 @@ class CreateConversionRequestPayload:
 @strawberry.input(description="Amend an INQUIRED request (its author only).")
 class UpdateConversionRequestInput:
     request_id: strawberry.ID = strawberry.field(description="The request.")
-    requested: RequestedValuesInput = strawberry.field(description="Values to change (others stay).")
+    requested: RequestedValuesInput = strawberry.field(
+        description="Values to change (others stay)."
+    )
     comment: str | None = strawberry.field(default=None, description="New comment.")
 
 
@@ -167,8 +222,12 @@ class CommentOnConversionRequestPayload:
 
 @strawberry.input(description="Preview a saved request (requestId) or an unsaved draft — give one.")
 class PreviewConversionRequestInput:
-    request_id: strawberry.ID | None = strawberry.field(default=None, description="A saved request.")
-    draft: CreateConversionRequestInput | None = strawberry.field(default=None, description="An unsaved request.")
+    request_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A saved request."
+    )
+    draft: CreateConversionRequestInput | None = strawberry.field(
+        default=None, description="An unsaved request."
+    )
 
 
 @strawberry.type(description="The preview; nothing was saved.")
@@ -177,11 +236,15 @@ class PreviewConversionRequestPayload:
     user_errors: list[PreviewError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
 
 
-@strawberry.input(description="Accept or reject a request (reject needs a conversion note and/or reason).")
+@strawberry.input(
+    description="Accept or reject a request (reject needs a conversion note and/or reason)."
+)
 class DecideConversionRequestInput:
     request_id: strawberry.ID = strawberry.field(description="The request.")
     decision: DecisionEnum = strawberry.field(description="ACCEPT or REJECT.")
-    conversion_note: str | None = strawberry.field(default=None, description="Conversion note code.")
+    conversion_note: str | None = strawberry.field(
+        default=None, description="Conversion note code."
+    )
     reason: str | None = strawberry.field(default=None, description="Reason text.")
 
 
@@ -200,14 +263,18 @@ class DecideConversionRequestsInput:
 class DecisionResult:
     index: int = strawberry.field(description="Position in the input list.")
     request_id: strawberry.ID = strawberry.field(description="The request id as given.")
-    conversion_request: ConversionRequest | None = strawberry.field(description="The decided request.")
+    conversion_request: ConversionRequest | None = strawberry.field(
+        description="The decided request."
+    )
     user_errors: list[DecideManyError] = strawberry.field(description="Problems of this decision.")  # type: ignore[valid-type]
 
 
 @strawberry.type(description="One result per decision, in input order.")
 class DecideConversionRequestsPayload:
     results: list[DecisionResult] = strawberry.field(description="Per-decision outcomes.")
-    user_errors: list[DecideManyError] = strawberry.field(description="Problems of the call as a whole.")  # type: ignore[valid-type]
+    user_errors: list[DecideManyError] = strawberry.field(
+        description="Problems of the call as a whole."
+    )  # type: ignore[valid-type]
 
 
 @strawberry.input(description="Process a FAILED request again (deciders).")
@@ -232,18 +299,26 @@ class RequestMutations:
         self, info: Info, input: Annotated[CreateConversionRequestInput, MUTATION_INPUT]
     ) -> CreateConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
-            return ConversionRequest.from_domain(await service.create_request(uow, viewer, input.to_draft()))
+            return ConversionRequest.from_domain(
+                await service.create_request(uow, viewer, input.to_draft())
+            )
 
         request, errors = await run_in_uow(info, CreateError, CreateCode, use_case)
         return CreateConversionRequestPayload(conversion_request=request, user_errors=errors)
 
-    @strawberry.mutation(description="Amend your INQUIRED request; it is validated and rated again.")
+    @strawberry.mutation(
+        description="Amend your INQUIRED request; it is validated and rated again."
+    )
     async def update_conversion_request(
         self, info: Info, input: Annotated[UpdateConversionRequestInput, MUTATION_INPUT]
     ) -> UpdateConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             updated = await service.update_request(
-                uow, viewer, _request_pk(input.request_id), input.requested.to_domain(), input.comment
+                uow,
+                viewer,
+                _request_pk(input.request_id),
+                input.requested.to_domain(),
+                input.comment,
             )
             return ConversionRequest.from_domain(updated)
 
@@ -269,12 +344,26 @@ class RequestMutations:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> RequestComment:
             from portal.adapters.request_reader import Comment
 
-            visibility = CommentVisibility(input.visibility.value) if input.visibility else CommentVisibility.SHARED
+            visibility = (
+                CommentVisibility(input.visibility.value)
+                if input.visibility
+                else CommentVisibility.SHARED
+            )
             request_id = _request_pk(input.request_id)
-            comment_id = await service.comment_on_request(uow, viewer, request_id, input.body, visibility)
+            comment_id = await service.comment_on_request(
+                uow, viewer, request_id, input.body, visibility
+            )
             return RequestComment.from_domain(
-                Comment(comment_id, request_id, viewer.user_id, "", viewer.role, visibility,
-                        input.body.strip(), uow.now)
+                Comment(
+                    comment_id,
+                    request_id,
+                    viewer.user_id,
+                    "",
+                    viewer.role,
+                    visibility,
+                    input.body.strip(),
+                    uow.now,
+                )
             )
 
         comment, errors = await run_in_uow(info, CommentError, CommentCode, use_case)
@@ -287,7 +376,9 @@ class RequestMutations:
                 comment.author = actor
         return CommentOnConversionRequestPayload(comment=comment, user_errors=errors)
 
-    @strawberry.mutation(description="What accepting would do — for a saved request or a draft. Saves nothing.")
+    @strawberry.mutation(
+        description="What accepting would do — for a saved request or a draft. Saves nothing."
+    )
     async def preview_conversion_request(
         self, info: Info, input: Annotated[PreviewConversionRequestInput, MUTATION_INPUT]
     ) -> PreviewConversionRequestPayload:
@@ -295,9 +386,13 @@ class RequestMutations:
         async with UnitOfWork(info.context.engine) as uow:  # never committed
             try:
                 if (input.request_id is None) == (input.draft is None):
-                    raise DomainError("INVALID_INPUT", "give either requestId or draft", ("requestId",))
+                    raise DomainError(
+                        "INVALID_INPUT", "give either requestId or draft", ("requestId",)
+                    )
                 if input.request_id is not None:
-                    result = await service.preview_request(uow, viewer, _request_pk(input.request_id))
+                    result = await service.preview_request(
+                        uow, viewer, _request_pk(input.request_id)
+                    )
                 else:
                     assert input.draft is not None
                     draft = input.draft.to_draft()
@@ -314,19 +409,30 @@ class RequestMutations:
                 )
         new = result.revised.conversion
         return PreviewConversionRequestPayload(
-            preview=preview_of(result.changes, new.commission, new.currency, new.commission_model_name,
-                               new.commission_breakdown),
+            preview=preview_of(
+                result.changes,
+                new.commission,
+                new.currency,
+                new.commission_model_name,
+                new.commission_breakdown,
+            ),
             user_errors=[],
         )
 
-    @strawberry.mutation(description="Accept or reject a request; an accepted one is processed by a job.")
+    @strawberry.mutation(
+        description="Accept or reject a request; an accepted one is processed by a job."
+    )
     async def decide_conversion_request(
         self, info: Info, input: Annotated[DecideConversionRequestInput, MUTATION_INPUT]
     ) -> DecideConversionRequestPayload:
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ConversionRequest:
             decided = await service.decide_request(
-                uow, viewer, _request_pk(input.request_id), Decision(input.decision.value),
-                input.conversion_note, input.reason,
+                uow,
+                viewer,
+                _request_pk(input.request_id),
+                Decision(input.decision.value),
+                input.conversion_note,
+                input.reason,
             )
             return ConversionRequest.from_domain(decided)
 
@@ -338,15 +444,26 @@ class RequestMutations:
         self, info: Info, input: Annotated[DecideConversionRequestsInput, MUTATION_INPUT]
     ) -> DecideConversionRequestsPayload:
         if len(input.decisions) > MAX_BULK_DECISIONS:
-            error = DomainError("TOO_MANY_DECISIONS", f"at most {MAX_BULK_DECISIONS} decisions per call",
-                                ("decisions",))
+            error = DomainError(
+                "TOO_MANY_DECISIONS",
+                f"at most {MAX_BULK_DECISIONS} decisions per call",
+                ("decisions",),
+            )
             return DecideConversionRequestsPayload(
                 results=[], user_errors=to_user_errors(error, DecideManyError, DecideManyCode)
             )
         entries = []
         for d in input.decisions:
             try:
-                entries.append((_request_pk(d.request_id), Decision(d.decision.value), d.conversion_note, d.reason, None))
+                entries.append(
+                    (
+                        _request_pk(d.request_id),
+                        Decision(d.decision.value),
+                        d.conversion_note,
+                        d.reason,
+                        None,
+                    )
+                )
             except DomainError as error:
                 entries.append((None, Decision(d.decision.value), None, None, error))
 
@@ -358,14 +475,24 @@ class RequestMutations:
         for index, (d, outcome) in enumerate(zip(input.decisions, outcomes or [], strict=False)):
             item_errors = []
             for e in outcome.errors:
-                field = ["input", "decisions", str(index), *e.field] if e.field else ["input", "decisions", str(index)]
-                item_errors.append(DecideManyError(field=field, message=e.message, code=DecideManyCode[e.code]))
-            results.append(DecisionResult(
-                index=index,
-                request_id=d.request_id,
-                conversion_request=ConversionRequest.from_domain(outcome.request) if outcome.request else None,
-                user_errors=item_errors,
-            ))
+                field = (
+                    ["input", "decisions", str(index), *e.field]
+                    if e.field
+                    else ["input", "decisions", str(index)]
+                )
+                item_errors.append(
+                    DecideManyError(field=field, message=e.message, code=DecideManyCode[e.code])
+                )
+            results.append(
+                DecisionResult(
+                    index=index,
+                    request_id=d.request_id,
+                    conversion_request=ConversionRequest.from_domain(outcome.request)
+                    if outcome.request
+                    else None,
+                    user_errors=item_errors,
+                )
+            )
         return DecideConversionRequestsPayload(results=results, user_errors=errors)
 
     @strawberry.mutation(description="Queue a FAILED request for processing again.")

@@ -29,7 +29,7 @@ COMMON_CODES = ("NOT_FOUND", "PERMISSION_DENIED", "INVALID_ID")
 @strawberry.interface(description="An expected problem with a mutation's input or state.")
 class UserError:
     field: list[str] | None = strawberry.field(
-        description="Path to the input field, e.g. [\"input\", \"orderValue\"]; null = whole input."
+        description='Path to the input field, e.g. ["input", "orderValue"]; null = whole input.'
     )
     message: str = strawberry.field(description="What is wrong, for people.")
 
@@ -50,7 +50,9 @@ def user_error_type(mutation: str, codes: Iterable[str]) -> tuple[type[enum.Enum
     return code_enum, error_type
 
 
-def to_user_errors(error: Exception, error_type: type[Any], code_enum: type[enum.Enum]) -> list[Any]:
+def to_user_errors(
+    error: Exception, error_type: type[Any], code_enum: type[enum.Enum]
+) -> list[Any]:
     errors = error.errors if isinstance(error, ValidationFailed) else [error]
     out = []
     for e in errors:

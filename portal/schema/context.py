@@ -27,7 +27,9 @@ class Loaders:
         self._reader = reader
         self._loaders: dict[str, DataLoader] = {}
 
-    def _loader(self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]) -> DataLoader:
+    def _loader(
+        self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]
+    ) -> DataLoader:
         loader = self._loaders.get(name)
         if loader is None:
             loader = DataLoader(batch_load_fn=batch, max_batch_size=MAX_BATCH)
@@ -46,7 +48,9 @@ class Loaders:
 
         return self._loader(f"vocabulary:{kind}", batch)
 
-    def batched(self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]) -> DataLoader:
+    def batched(
+        self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]
+    ) -> DataLoader:
         """A loader of another read model (requests, actors) under a unique name."""
         return self._loader(name, batch)
 

@@ -79,9 +79,7 @@ class QueryCost:
         base = MUTATION_COST if operation.operation.value == "mutation" else 0
         return base + self._selection(operation.selection_set, root, set())
 
-    def _fields(
-        self, selection_set: SelectionSetNode, seen: set[str]
-    ) -> Iterator[FieldNode]:
+    def _fields(self, selection_set: SelectionSetNode, seen: set[str]) -> Iterator[FieldNode]:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 yield selection
@@ -138,11 +136,14 @@ class QueryCostLimiter(SchemaExtension):
         document = ctx.graphql_document
         if document is not None:
             fragments = {
-                d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
             }
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             chosen = [
-                o for o in operations
+                o
+                for o in operations
                 if ctx.operation_name is None or (o.name and o.name.value == ctx.operation_name)
             ]
             calculator = QueryCost(ctx.schema._schema, fragments, ctx.variables or {})

@@ -33,6 +33,8 @@ from portal.schema.types.enums import (
     RelationshipStatusEnum,
     SortDirectionEnum,
 )
+from portal.schema.types.imports import ImportJob
+from portal.schema.types.jobs import ExportJob
 from portal.schema.types.partners import Partner, Relationship
 from portal.schema.types.programs import (
     Advertiser,
@@ -41,8 +43,6 @@ from portal.schema.types.programs import (
     Program,
     TrackingCategory,
 )
-from portal.schema.types.imports import ImportJob
-from portal.schema.types.jobs import ExportJob
 from portal.schema.types.requests import ConversionRequest, RequestComment
 
 Info = strawberry.Info[Context, None]
@@ -72,7 +72,9 @@ First = Annotated[
 ]
 After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
 Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (1–100).")]
-Before = Annotated[str | None, strawberry.argument(description="Return objects before this cursor.")]
+Before = Annotated[
+    str | None, strawberry.argument(description="Return objects before this cursor.")
+]
 IdArg = Annotated[strawberry.ID, strawberry.argument(description="A global id (opaque).")]
 FilterArg = strawberry.argument(description="Conditions; all given ones apply.")
 OrderArg = strawberry.argument(description="Ordering; the id breaks ties, so cursors are stable.")
@@ -98,9 +100,15 @@ async def _list(fetch: Callable[[], Awaitable[Listing]], convert: Callable[[Any]
 
 @strawberry.input(description="Filter of the conversions list; all given conditions apply.")
 class ConversionFilterInput:
-    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
-    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
-    statuses: list[ConversionStatusEnum] | None = strawberry.field(default=None, description="Statuses.")
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Programs."
+    )
+    partner_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Partners."
+    )
+    statuses: list[ConversionStatusEnum] | None = strawberry.field(
+        default=None, description="Statuses."
+    )
     tracked_from: datetime | None = strawberry.field(
         default=None, description="Tracking time at or after this instant."
     )
@@ -108,8 +116,12 @@ class ConversionFilterInput:
         default=None, description="Tracking time before this instant."
     )
     order_id: str | None = strawberry.field(default=None, description="Exact order id.")
-    tracking_categories: list[str] | None = strawberry.field(default=None, description="Category keys.")
-    conversion_targets: list[str] | None = strawberry.field(default=None, description="Target keys.")
+    tracking_categories: list[str] | None = strawberry.field(
+        default=None, description="Category keys."
+    )
+    conversion_targets: list[str] | None = strawberry.field(
+        default=None, description="Target keys."
+    )
 
 
 @strawberry.input(description="Ordering of the conversions list.")
@@ -135,9 +147,15 @@ class NamedFilterInput:
 
 @strawberry.input(description="Filter of the relationships list.")
 class RelationshipFilterInput:
-    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
-    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
-    statuses: list[RelationshipStatusEnum] | None = strawberry.field(default=None, description="Statuses.")
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Programs."
+    )
+    partner_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Partners."
+    )
+    statuses: list[RelationshipStatusEnum] | None = strawberry.field(
+        default=None, description="Statuses."
+    )
 
 
 def conversion_filter(filter: ConversionFilterInput | None) -> ConversionFilter:
@@ -198,8 +216,16 @@ class Query:
     async def node(self, info: Info, id: IdArg) -> Node | None:
         return await _node(info, id)
 
-    @strawberry.field(description="Objects by global ids, in order; null where missing or not visible.")
-    async def nodes(self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Up to 100 global ids.")]) -> list[Node | None]:
+    @strawberry.field(
+        description="Objects by global ids, in order; null where missing or not visible."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Up to 100 global ids.")
+        ],
+    ) -> list[Node | None]:
         # Not `self.node(...)`: resolvers of the root type receive the root value (None) as self.
         info.context.require_viewer()
         if len(ids) > MAX_NODES:
@@ -208,25 +234,39 @@ class Query:
 
     @strawberry.field(description="Advertisers (admins see all, others their own).")
     async def advertisers(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
+        direction: Direction = None,
     ) -> Connection[Advertiser]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named("Advertiser", _named(filter), direction or SortDirection.ASC, page),
+            lambda: info.context.reader.list_named(
+                "Advertiser", _named(filter), direction or SortDirection.ASC, page
+            ),
             Advertiser.from_domain,
         )
 
     @strawberry.field(description="Programs, ordered by name.")
     async def programs(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
+        direction: Direction = None,
     ) -> Connection[Program]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named("Program", _named(filter), direction or SortDirection.ASC, page),
+            lambda: info.context.reader.list_named(
+                "Program", _named(filter), direction or SortDirection.ASC, page
+            ),
             Program.from_domain,
         )
 
@@ -236,20 +276,31 @@ class Query:
 
     @strawberry.field(description="Partners, ordered by name.")
     async def partners(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
+        direction: Direction = None,
     ) -> Connection[Partner]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named("Partner", _named(filter), direction or SortDirection.ASC, page),
+            lambda: info.context.reader.list_named(
+                "Partner", _named(filter), direction or SortDirection.ASC, page
+            ),
             Partner.from_domain,
         )
 
     @strawberry.field(description="Relationships, most recently changed first by default.")
     async def relationships(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Annotated[RelationshipFilterInput | None, FilterArg] = None,
         direction: Direction = None,
     ) -> Connection[Relationship]:
@@ -269,9 +320,14 @@ class Query:
 
     @strawberry.field(description="Commission models, ordered by name.")
     async def commission_models(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None, direction: Direction = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
+        direction: Direction = None,
     ) -> Connection[CommissionModel]:
         page = PageRequest(first, after, last, before)
         return await _list(  # type: ignore[no-any-return]
@@ -283,9 +339,14 @@ class Query:
 
     @strawberry.field(description="Conversions, newest tracking time first by default.")
     async def conversions(
-        self, info: Info, first: First = None, after: After = None,
-        last: Last = None, before: Before = None,
-        filter: Annotated[ConversionFilterInput | None, FilterArg] = None, order_by: Annotated[ConversionOrder | None, OrderArg] = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[ConversionFilterInput | None, FilterArg] = None,
+        order_by: Annotated[ConversionOrder | None, OrderArg] = None,
     ) -> Connection[Conversion]:
         order = order_by or ConversionOrder()
         domain_filter = conversion_filter(filter)

@@ -20,25 +20,43 @@ from portal.schema.types.requests import ConversionRequest, RequestKindEnum, Req
 
 Info = strawberry.Info[Context, None]
 
-RequestSortFieldEnum = strawberry.enum(RequestSortField, description="What requests can be ordered by.")
+RequestSortFieldEnum = strawberry.enum(
+    RequestSortField, description="What requests can be ordered by."
+)
 
 
-@strawberry.input(description="Filter of the conversion request explorer; all given conditions apply.")
+@strawberry.input(
+    description="Filter of the conversion request explorer; all given conditions apply."
+)
 class ConversionRequestFilterInput:
-    statuses: list[RequestStatusEnum] | None = strawberry.field(default=None, description="Any of these statuses.")
+    statuses: list[RequestStatusEnum] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
     kinds: list[RequestKindEnum] | None = strawberry.field(default=None, description="Kinds.")
-    program_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Programs.")
-    partner_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Partners.")
-    created_by_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Raised by these users.")
-    created_from: datetime | None = strawberry.field(default=None, description="Raised at or after.")
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Programs."
+    )
+    partner_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Partners."
+    )
+    created_by_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Raised by these users."
+    )
+    created_from: datetime | None = strawberry.field(
+        default=None, description="Raised at or after."
+    )
     created_to: datetime | None = strawberry.field(default=None, description="Raised before.")
     order_id: str | None = strawberry.field(default=None, description="Exact order id.")
 
 
 @strawberry.input(description="Ordering of the explorer.")
 class ConversionRequestOrder:
-    field: RequestSortFieldEnum | None = strawberry.field(default=None, description="Default CREATED_AT.")
-    direction: SortDirectionEnum | None = strawberry.field(default=None, description="Default DESC.")
+    field: RequestSortFieldEnum | None = strawberry.field(
+        default=None, description="Default CREATED_AT."
+    )
+    direction: SortDirectionEnum | None = strawberry.field(
+        default=None, description="Default DESC."
+    )
 
 
 def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
@@ -48,9 +66,15 @@ def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
         return RequestFilter(
             statuses=tuple(f.statuses or ()),
             kinds=tuple(f.kinds or ()),
-            program_ids=tuple(decode_typed(i, "Program", ("programIds",)) for i in f.program_ids or ()),
-            partner_ids=tuple(decode_typed(i, "Partner", ("partnerIds",)) for i in f.partner_ids or ()),
-            created_by=tuple(decode_typed(i, "User", ("createdByIds",)) for i in f.created_by_ids or ()),
+            program_ids=tuple(
+                decode_typed(i, "Program", ("programIds",)) for i in f.program_ids or ()
+            ),
+            partner_ids=tuple(
+                decode_typed(i, "Partner", ("partnerIds",)) for i in f.partner_ids or ()
+            ),
+            created_by=tuple(
+                decode_typed(i, "User", ("createdByIds",)) for i in f.created_by_ids or ()
+            ),
             created_from=f.created_from,
             created_to=f.created_to,
             order_id=f.order_id,
@@ -65,15 +89,21 @@ class RequestQueries:
     async def conversion_requests(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Before this cursor.")] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Before this cursor.")
+        ] = None,
         filter: Annotated[
-            ConversionRequestFilterInput | None, strawberry.argument(description="Conditions; all given ones apply.")
+            ConversionRequestFilterInput | None,
+            strawberry.argument(description="Conditions; all given ones apply."),
         ] = None,
         order_by: Annotated[
-            ConversionRequestOrder | None, strawberry.argument(description="Ordering (id breaks ties).")
+            ConversionRequestOrder | None,
+            strawberry.argument(description="Ordering (id breaks ties)."),
         ] = None,
     ) -> Connection[ConversionRequest]:
         order = order_by or ConversionRequestOrder()
@@ -91,7 +121,9 @@ class RequestQueries:
 
     @strawberry.field(description="One conversion request; null when missing or not visible.")
     async def conversion_request(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
     ) -> ConversionRequest | None:
         try:
             pk = decode_typed(id, "ConversionRequest")

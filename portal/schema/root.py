@@ -20,13 +20,13 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from portal.config import Settings
+from portal.resolvers.exports import ExportQueries
+from portal.resolvers.imports import ImportQueries
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
 from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
-from portal.resolvers.exports import ExportQueries
-from portal.resolvers.imports import ImportQueries
 from portal.schema.scalars import SCALAR_MAP
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -71,12 +71,12 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
             merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
             "Reads. Every list and object is limited to what the viewer may see.",
         ),
-        mutation=described(Mutation, "Writes. Every mutation answers with a payload and `userErrors`."),
+        mutation=described(
+            Mutation, "Writes. Every mutation answers with a payload and `userErrors`."
+        ),
         types=[Node, ApiToken],
         extensions=extensions,
-        config=StrawberryConfig(
-            disable_field_suggestions=True, scalar_map=SCALAR_MAP
-        ),
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
 
 

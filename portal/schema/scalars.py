@@ -13,14 +13,14 @@ from portal.domain.money import is_currency, parse_decimal
 
 def _parse_decimal(value: Any) -> decimal.Decimal:
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ValueError("Decimal values are strings such as \"12.50\" (or integers)")
+        raise ValueError('Decimal values are strings such as "12.50" (or integers)')
     return parse_decimal(value)
 
 
 DecimalScalar = strawberry.scalar(
     name="Decimal",
     description=(
-        "An exact decimal number, serialized as a string such as \"1234.50\". Input accepts a "
+        'An exact decimal number, serialized as a string such as "1234.50". Input accepts a '
         "string or an integer (never a float); at most 15 integer and 6 fractional digits."
     ),
     serialize=lambda value: format(value, "f"),
@@ -46,8 +46,8 @@ def _serialize_datetime(value: dt.datetime) -> str:
 
 DateTimeScalar = strawberry.scalar(
     name="DateTime",
-    description="An ISO 8601 date-time with a UTC offset, e.g. \"2026-11-20T14:03:00+01:00\". "
-    "Values without an offset are refused. Output is always UTC (\"…Z\").",
+    description='An ISO 8601 date-time with a UTC offset, e.g. "2026-11-20T14:03:00+01:00". '
+    'Values without an offset are refused. Output is always UTC ("…Z").',
     serialize=_serialize_datetime,
     parse_value=_parse_datetime,
 )
@@ -63,7 +63,7 @@ CurrencyCode = NewType("CurrencyCode", str)
 
 CurrencyCodeScalar = strawberry.scalar(
     name="CurrencyCode",
-    description="An ISO 4217 currency code such as \"EUR\", \"JPY\" or \"KWD\".",
+    description='An ISO 4217 currency code such as "EUR", "JPY" or "KWD".',
     serialize=str,
     parse_value=_parse_currency,
 )

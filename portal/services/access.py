@@ -69,15 +69,28 @@ async def create_user(
         advertiser_id, partner_id = viewer.advertiser_id, viewer.partner_id
     cleaned = _validate_email(email)
     if role is Role.ADVERTISER and advertiser_id is None:
-        raise DomainError("ORGANISATION_REQUIRED", "an ADVERTISER user needs an advertier", ("advertiserId",))
+        raise DomainError(
+            "ORGANISATION_REQUIRED", "an ADVERTISER user needs an advertier", ("advertiserId",)
+        )
     if role is Role.PARTNER and partner_id is None:
         raise DomainError("ORGANISATION_REQUIRED", "a PARTNER user needs a partner", ("partnerId",))
-    if role is Role.ADVERTISER and await uow.first(select(advertisers.c.id).where(advertisers.c.id == advertiser_id)) is None:
+    if (
+        role is Role.ADVERTISER
+        and await uow.first(select(advertisers.c.id).where(advertisers.c.id == advertiser_id))
+        is None
+    ):
         raise NotFound("advertiser", ("advertiserId",))
-    if role is Role.PARTNER and await uow.first(select(partners.c.id).where(partners.c.id == partner_id)) is None:
+    if (
+        role is Role.PARTNER
+        and await uow.first(select(partners.c.id).where(partners.c.id == partner_id)) is None
+    ):
         raise NotFound("partner", ("partnerId",))
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError("PASSWORD_TOO_SHORT", f"a password has at least {MIN_PASSWORD_LENGTH} characters", ("password",))
+        raise DomainError(
+            "PASSWORD_TOO_SHORT",
+            f"a password has at least {MIN_PASSWORD_LENGTH} characters",
+            ("password",),
+        )
     if await uow.first(select(users.c.id).where(users.c.email == cleaned)) is not None:
         raise DomainError("EMAIL_TAKEN", f"a user with e-mail {cleaned} exists", ("email",))
     user_id = await uow.insert(
@@ -102,7 +115,12 @@ async def find_user_by_email(uow: UnitOfWork, email: str) -> User | None:
 
 
 async def create_api_token(
-    uow: UnitOfWork, viewer: Viewer, *, name: str, expires_at: datetime | None, user_id: int | None = None
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    user_id: int | None = None,
 ) -> NewToken:
     """A token for the viewer itself, or (admins) for another user."""
     owner = user_id if user_id is not None else viewer.user_id
@@ -139,7 +157,9 @@ async def revoke_api_token(uow: UnitOfWork, viewer: Viewer, token_id: int) -> Ap
     if row is None:
         raise NotFound("API token", ("tokenId",))
     if row.revoked_at is None:
-        await uow.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=uow.now))
+        await uow.execute(
+            update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=uow.now)
+        )
         row = await uow.first(select(api_tokens).where(api_tokens.c.id == token_id))
         assert row is not None
     return rows.api_token(row)
@@ -167,6 +187,8 @@ async def login(uow: UnitOfWork, *, email: str, password: str, session_hours: in
 async def logout(uow: UnitOfWork, session_secret: str) -> None:
     await uow.execute(
         update(sessions)
-        .where(sessions.c.token_hash == hash_secret(session_secret), sessions.c.revoked_at.is_(None))
+        .where(
+            sessions.c.token_hash == hash_secret(session_secret), sessions.c.revoked_at.is_(None)
+        )
         .values(revoked_at=uow.now)
     )

@@ -42,7 +42,9 @@ def conversion_filter_from_json(raw: dict[str, Any]) -> ConversionFilter:
         program_ids=tuple(raw.get("program_ids", [])),
         partner_ids=tuple(raw.get("partner_ids", [])),
         statuses=tuple(ConversionStatus(s) for s in raw.get("statuses", [])),
-        tracked_from=datetime.fromisoformat(raw["tracked_from"]) if raw.get("tracked_from") else None,
+        tracked_from=datetime.fromisoformat(raw["tracked_from"])
+        if raw.get("tracked_from")
+        else None,
         tracked_to=datetime.fromisoformat(raw["tracked_to"]) if raw.get("tracked_to") else None,
         order_id=raw.get("order_id"),
         categories=tuple(raw.get("categories", [])),
@@ -54,7 +56,9 @@ def export_columns(viewer: Viewer) -> list[str]:
     return [c.name for c in columns_for(viewer.role is Role.PARTNER)]
 
 
-async def _conversion_rows(engine: AsyncEngine, viewer: Viewer, f: ConversionFilter) -> AsyncIterator[dict[str, Cell]]:
+async def _conversion_rows(
+    engine: AsyncEngine, viewer: Viewer, f: ConversionFilter
+) -> AsyncIterator[dict[str, Cell]]:
     c = conversions.c
     where = and_(visible(conversions, viewer), *conversion_conditions(f))
     last_id = 0
@@ -62,7 +66,11 @@ async def _conversion_rows(engine: AsyncEngine, viewer: Viewer, f: ConversionFil
         async with engine.connect() as conn:
             batch = (
                 await conn.execute(
-                    select(conversions, programs.c.name.label("program_name"), partners.c.name.label("partner_name"))
+                    select(
+                        conversions,
+                        programs.c.name.label("program_name"),
+                        partners.c.name.label("partner_name"),
+                    )
                     .join(programs, programs.c.id == c.program_id)
                     .join(partners, partners.c.id == c.partner_id)
                     .where(where, c.id > last_id)
@@ -97,12 +105,15 @@ async def _conversion_rows(engine: AsyncEngine, viewer: Viewer, f: ConversionFil
         last_id = batch[-1].id
 
 
-async def write_conversions(engine: AsyncEngine, viewer: Viewer, parameters: dict[str, Any], path: Path,
-                            fmt: TableFormat) -> int:
+async def write_conversions(
+    engine: AsyncEngine, viewer: Viewer, parameters: dict[str, Any], path: Path, fmt: TableFormat
+) -> int:
     columns: Sequence[str] = export_columns(viewer)
     writer = TableWriter(path, columns, fmt)
     try:
-        async for values in _conversion_rows(engine, viewer, conversion_filter_from_json(parameters)):
+        async for values in _conversion_rows(
+            engine, viewer, conversion_filter_from_json(parameters)
+        ):
             writer.write([values.get(name) for name in columns])
     finally:
         count = writer.close()

@@ -31,10 +31,28 @@ EXPORT_JOB = "run_export"
 BATCH = 1000
 
 REQUEST_COLUMNS = (
-    "request_id", "kind", "status", "program", "partner", "order_id", "conversion_target",
-    "tracking_category", "tracking_time_utc", "order_value", "currency", "requested_status",
-    "requested_commission", "commission", "commission_currency", "commission_model",
-    "created_at_utc", "created_by", "decided_at_utc", "conversion_note", "reason", "failure",
+    "request_id",
+    "kind",
+    "status",
+    "program",
+    "partner",
+    "order_id",
+    "conversion_target",
+    "tracking_category",
+    "tracking_time_utc",
+    "order_value",
+    "currency",
+    "requested_status",
+    "requested_commission",
+    "commission",
+    "commission_currency",
+    "commission_model",
+    "created_at_utc",
+    "created_by",
+    "decided_at_utc",
+    "conversion_note",
+    "reason",
+    "failure",
     "comment",
 )
 
@@ -59,14 +77,20 @@ def filter_from_json(raw: dict[str, Any]) -> RequestFilter:
         program_ids=tuple(raw.get("program_ids", [])),
         partner_ids=tuple(raw.get("partner_ids", [])),
         created_by=tuple(raw.get("created_by", [])),
-        created_from=datetime.fromisoformat(raw["created_from"]) if raw.get("created_from") else None,
+        created_from=datetime.fromisoformat(raw["created_from"])
+        if raw.get("created_from")
+        else None,
         created_to=datetime.fromisoformat(raw["created_to"]) if raw.get("created_to") else None,
         order_id=raw.get("order_id"),
     )
 
 
-async def start_request_export(uow: UnitOfWork, viewer: Viewer, f: RequestFilter, fmt: TableFormat) -> int:
-    return await start_job_export(uow, viewer, JobKind.EXPORT_CONVERSION_REQUESTS, filter_to_json(f), fmt)
+async def start_request_export(
+    uow: UnitOfWork, viewer: Viewer, f: RequestFilter, fmt: TableFormat
+) -> int:
+    return await start_job_export(
+        uow, viewer, JobKind.EXPORT_CONVERSION_REQUESTS, filter_to_json(f), fmt
+    )
 
 
 async def start_job_export(
@@ -102,24 +126,32 @@ async def run_export(engine: AsyncEngine, settings: Settings, job_id: int) -> st
         fmt = TableFormat(job.format)
         path = export_path(settings, job_id, fmt)
         if job.kind is JobKind.EXPORT_CONVERSION_REQUESTS:
-            count = await _write_requests(engine, viewer, filter_from_json(job.parameters), path, fmt)
+            count = await _write_requests(
+                engine, viewer, filter_from_json(job.parameters), path, fmt
+            )
         else:
             from portal.services.conversion_export import write_conversions
 
             count = await write_conversions(engine, viewer, job.parameters, path, fmt)
         async with UnitOfWork(engine) as uow:
-            await finish_job(uow, job_id, JobStatus.SUCCEEDED, processed=count, total=count, file_path=str(path))
+            await finish_job(
+                uow, job_id, JobStatus.SUCCEEDED, processed=count, total=count, file_path=str(path)
+            )
             await uow.commit()
         return "succeeded"
     except Exception as error:
         log.exception("export %s failed", job_id)
         async with UnitOfWork(engine) as uow:
-            await finish_job(uow, job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}"[:4000])
+            await finish_job(
+                uow, job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}"[:4000]
+            )
             await uow.commit()
         return "failed"
 
 
-async def _request_rows(engine: AsyncEngine, viewer: Viewer, f: RequestFilter) -> AsyncIterator[Sequence[Cell]]:
+async def _request_rows(
+    engine: AsyncEngine, viewer: Viewer, f: RequestFilter
+) -> AsyncIterator[Sequence[Cell]]:
     """The filtered, visible requests in id order, a batch at a time (keyset on id)."""
     c = conversion_requests.c
     where = and_(visible(conversion_requests, viewer), *request_conditions(f))
@@ -149,16 +181,36 @@ async def _request_rows(engine: AsyncEngine, viewer: Viewer, f: RequestFilter) -
             r = request_from_row(row)
             v = r.requested
             yield (
-                r.id, r.kind.value, r.status.value, row.program_name, row.partner_name, v.order_id,
-                v.target, v.category, v.tracking_time, v.order_value, v.currency,
-                v.status.value if isinstance(v.status, ConversionStatus) else None, v.commission,
-                r.commission, r.commission_currency, r.commission_model_name, r.created_at,
-                row.creator_name, r.decided_at, r.decision_note, r.decision_reason, r.failure, r.comment,
+                r.id,
+                r.kind.value,
+                r.status.value,
+                row.program_name,
+                row.partner_name,
+                v.order_id,
+                v.target,
+                v.category,
+                v.tracking_time,
+                v.order_value,
+                v.currency,
+                v.status.value if isinstance(v.status, ConversionStatus) else None,
+                v.commission,
+                r.commission,
+                r.commission_currency,
+                r.commission_model_name,
+                r.created_at,
+                row.creator_name,
+                r.decided_at,
+                r.decision_note,
+                r.decision_reason,
+                r.failure,
+                r.comment,
             )
         last_id = batch[-1].id
 
 
-async def _write_requests(engine: AsyncEngine, viewer: Viewer, f: RequestFilter, path: Path, fmt: TableFormat) -> int:
+async def _write_requests(
+    engine: AsyncEngine, viewer: Viewer, f: RequestFilter, path: Path, fmt: TableFormat
+) -> int:
     writer = TableWriter(path, REQUEST_COLUMNS, fmt)
     try:
         async for row in _request_rows(engine, viewer, f):

@@ -31,12 +31,16 @@ async def write_error_reports(engine: AsyncEngine, settings: Settings, job_id: i
         file_path = await conn.scalar(select(jobs.c.file_path).where(jobs.c.id == job_id))
         by_row: dict[int, list[Any]] = defaultdict(list)
         for e in await conn.execute(
-            select(import_errors).where(import_errors.c.job_id == job_id).order_by(import_errors.c.row, import_errors.c.id)
+            select(import_errors)
+            .where(import_errors.c.job_id == job_id)
+            .order_by(import_errors.c.row, import_errors.c.id)
         ):
             by_row[e.row].append(e)
     source = open_table(Path(file_path))
     header = list(source.header)
-    csv_writer = TableWriter(report_path(settings, job_id, TableFormat.CSV), ["row", *header, "errors"], TableFormat.CSV)
+    csv_writer = TableWriter(
+        report_path(settings, job_id, TableFormat.CSV), ["row", *header, "errors"], TableFormat.CSV
+    )
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("errors")
     bold = Font(bold=True)
@@ -44,7 +48,13 @@ async def write_error_reports(engine: AsyncEngine, settings: Settings, job_id: i
     for number, cells in source.rows():
         errors = by_row.get(number, [])
         texts = [None if cells.get(h) is None else str(cells.get(h)) for h in header]
-        csv_writer.write([number, *texts, "; ".join(f"{e.column or 'row'}: {e.code} {e.message}" for e in errors)])
+        csv_writer.write(
+            [
+                number,
+                *texts,
+                "; ".join(f"{e.column or 'row'}: {e.code} {e.message}" for e in errors),
+            ]
+        )
         faulty = defaultdict(list)
         for e in errors:
             faulty[e.column].append(f"{e.code}: {e.message}")
@@ -55,14 +65,25 @@ async def write_error_reports(engine: AsyncEngine, settings: Settings, job_id: i
             else:
                 row.append(_styled(sheet, text))
         if None in faulty or "" in faulty:
-            row[0] = _styled(sheet, number, fill=FAULTY, comment="\n".join(faulty.get(None, []) + faulty.get("", [])))
+            row[0] = _styled(
+                sheet,
+                number,
+                fill=FAULTY,
+                comment="\n".join(faulty.get(None, []) + faulty.get("", [])),
+            )
         sheet.append(row)
     csv_writer.close()
     workbook.save(report_path(settings, job_id, TableFormat.XLSX))
 
 
-def _styled(sheet: Any, value: Any, *, font: Font | None = None, fill: PatternFill | None = None,
-            comment: str | None = None) -> WriteOnlyCell:
+def _styled(
+    sheet: Any,
+    value: Any,
+    *,
+    font: Font | None = None,
+    fill: PatternFill | None = None,
+    comment: str | None = None,
+) -> WriteOnlyCell:
     if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
         value = "'" + value
     cell = WriteOnlyCell(sheet, value=value)

@@ -62,7 +62,9 @@ class ParsedRow:
 class RowParser:
     """Knows the viewer's programs and partners by id and by name (loaded once per import)."""
 
-    def __init__(self, viewer: Viewer, zone: ZoneInfo, german_decimals: bool, file_key: str | None) -> None:
+    def __init__(
+        self, viewer: Viewer, zone: ZoneInfo, german_decimals: bool, file_key: str | None
+    ) -> None:
         self.viewer = viewer
         self.zone = zone
         self.german = german_decimals
@@ -74,10 +76,14 @@ class RowParser:
         self._refs: dict[tuple[str, str], int | None] = {}
 
     async def load_names(self, uow: UnitOfWork) -> None:
-        for r in await uow.conn.execute(select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))):
+        for r in await uow.conn.execute(
+            select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))
+        ):
             self.program_names.setdefault(r.name.strip().casefold(), r.id)
             self.program_ids.add(r.id)
-        for r in await uow.conn.execute(select(partners.c.id, partners.c.name).where(visible(partners, self.viewer))):
+        for r in await uow.conn.execute(
+            select(partners.c.id, partners.c.name).where(visible(partners, self.viewer))
+        ):
             self.partner_names.setdefault(r.name.strip().casefold(), r.id)
             self.partner_ids.add(r.id)
 
@@ -120,22 +126,35 @@ class RowParser:
         kind_text = (text.get("request_type") or "").upper()
         kind = RequestKind.__members__.get(kind_text)
         if kind is None:
-            fail("request_type", "INVALID_VALUE" if kind_text else "REQUIRED",
-                 "request_type is CREATE_NEW or CHANGE_EXISTING")
+            fail(
+                "request_type",
+                "INVALID_VALUE" if kind_text else "REQUIRED",
+                "request_type is CREATE_NEW or CHANGE_EXISTING",
+            )
         program_id = None
         if text.get("program"):
-            program_id = self._ref(text["program"] or "", "Program", self.program_names, self.program_ids)
+            program_id = self._ref(
+                text["program"] or "", "Program", self.program_names, self.program_ids
+            )
             if program_id is None:
                 fail("program", "UNKNOWN_PROGRAM", "no program of yours has this id or name")
         else:
             fail("program", "REQUIRED", "program is required")
         partner_id = None
         if text.get("partner"):
-            partner_id = self._ref(text["partner"] or "", "Partner", self.partner_names, self.partner_ids)
-            if partner_id is None or (self.viewer.role is Role.PARTNER and partner_id != self.viewer.partner_id):
-                fail("partner", "UNKNOWN_PARTNER",
-                     "a partner's file raises requests for that partner only" if self.viewer.role is Role.PARTNER
-                     else "no partner of yours has this id or name")
+            partner_id = self._ref(
+                text["partner"] or "", "Partner", self.partner_names, self.partner_ids
+            )
+            if partner_id is None or (
+                self.viewer.role is Role.PARTNER and partner_id != self.viewer.partner_id
+            ):
+                fail(
+                    "partner",
+                    "UNKNOWN_PARTNER",
+                    "a partner's file raises requests for that partner only"
+                    if self.viewer.role is Role.PARTNER
+                    else "no partner of yours has this id or name",
+                )
                 partner_id = None
         elif self.viewer.role is not Role.PARTNER and kind is RequestKind.CREATE_NEW:
             fail("partner", "REQUIRED", "name the partner the request is for")
@@ -190,9 +209,18 @@ class RowParser:
         if kind is RequestKind.CHANGE_EXISTING and conversion_id is None:
             order_id = text.get("order_id")
             if not order_id:
-                fail("order_id", "REQUIRED", "order_id (or conversion_id) names the conversion to change")
+                fail(
+                    "order_id",
+                    "REQUIRED",
+                    "order_id (or conversion_id) names the conversion to change",
+                )
                 return parsed
-            parsed.lookup = (program_id, order_id, text.get("conversion_target"), text.get("tracking_category"))
+            parsed.lookup = (
+                program_id,
+                order_id,
+                text.get("conversion_target"),
+                text.get("tracking_category"),
+            )
             # Keeping target/category as identification, not as a change.
             requested = RequestedValues(**{**_fields(requested), "target": None, "category": None})
         parsed.draft = Draft(
@@ -229,23 +257,33 @@ async def resolve_lookups(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]
     for start in range(0, len(keys), 400):
         for hit in await uow.conn.execute(
             select(c.id, c.program_id, c.order_id, c.target, c.category).where(
-                tuple_(c.program_id, c.order_id).in_(keys[start : start + 400]), visible(conversions, viewer)
+                tuple_(c.program_id, c.order_id).in_(keys[start : start + 400]),
+                visible(conversions, viewer),
             )
         ):
             found.setdefault((hit.program_id, hit.order_id), []).append(hit)
     for r in pending:
         assert r.lookup is not None and r.draft is not None
         program_id, order_id, target, category = r.lookup
-        hits = [h for h in found.get((program_id, order_id), [])
-                if (target is None or h.target == target) and (category is None or h.category == category)]
+        hits = [
+            h
+            for h in found.get((program_id, order_id), [])
+            if (target is None or h.target == target)
+            and (category is None or h.category == category)
+        ]
         if len(hits) == 1:
             from dataclasses import replace
 
             r.draft = replace(r.draft, conversion_id=hits[0].id)
         else:
-            code, message = (("CONVERSION_NOT_FOUND", "no conversion of this program has this order id")
-                             if not hits else
-                             ("AMBIGUOUS_ORDER", "several conversions have this order id; give conversion_target "
-                              "and tracking_category, or conversion_id"))
+            code, message = (
+                ("CONVERSION_NOT_FOUND", "no conversion of this program has this order id")
+                if not hits
+                else (
+                    "AMBIGUOUS_ORDER",
+                    "several conversions have this order id; give conversion_target "
+                    "and tracking_category, or conversion_id",
+                )
+            )
             r.errors.append(CellError(r.row, "order_id", order_id, code, message))
             r.draft = None

@@ -78,17 +78,25 @@ def check_structure(source: TableSource, viewer: Viewer) -> None:
         raise FileProblem("EMPTY_FILE", "the file has no header")
     duplicates = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicates:
-        problems.append(FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}"))
+        problems.append(
+            FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}")
+        )
     unknown = sorted(set(header) - set(COLUMN_NAMES))
     if unknown:
-        problems.append(FileProblem("UNKNOWN_COLUMN", f"unknown columns: {', '.join(unknown)} "
-                                    f"(known: {', '.join(COLUMN_NAMES)})"))
+        problems.append(
+            FileProblem(
+                "UNKNOWN_COLUMN",
+                f"unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMN_NAMES)})",
+            )
+        )
     required = [c.name for c in columns_for(viewer.role is Role.PARTNER) if c.required]
     if viewer.role is not Role.PARTNER:
         required.append("partner")
     missing = [name for name in required if name not in header]
     if missing:
-        problems.append(FileProblem("MISSING_COLUMN", f"required columns missing: {', '.join(missing)}"))
+        problems.append(
+            FileProblem("MISSING_COLUMN", f"required columns missing: {', '.join(missing)}")
+        )
     if problems:
         raise ValidationFailed(problems)
 
@@ -123,17 +131,23 @@ async def start_import(
     try:
         ZoneInfo(options.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise DomainError("UNKNOWN_TIME_ZONE", f"{options.time_zone!r} is not an IANA time zone", ("timeZone",)) from None
+        raise DomainError(
+            "UNKNOWN_TIME_ZONE", f"{options.time_zone!r} is not an IANA time zone", ("timeZone",)
+        ) from None
     size = upload.stat().st_size
     if size > limits.max_bytes:
-        raise FileProblem("FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}")
+        raise FileProblem(
+            "FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}"
+        )
     source = open_table(upload, filename)
     check_structure(source, viewer)
     count = _count_rows(source, limits.max_rows)
     if count == 0:
         raise FileProblem("NO_ROWS", "the file has a header but no rows")
     if count > limits.max_rows:
-        raise FileProblem("TOO_MANY_ROWS", f"the file has more than {limits.max_rows} rows; split it")
+        raise FileProblem(
+            "TOO_MANY_ROWS", f"the file has more than {limits.max_rows} rows; split it"
+        )
     sha = _sha256(upload)
     parameters = {
         "dry_run": options.dry_run,
@@ -142,12 +156,16 @@ async def start_import(
         "filename": (filename or "")[:200],
         "kind": source.kind,
     }
-    job_id = await insert_job(uow, JobKind.IMPORT_CONVERSION_REQUESTS, viewer.user_id, parameters, source.kind.upper())
+    job_id = await insert_job(
+        uow, JobKind.IMPORT_CONVERSION_REQUESTS, viewer.user_id, parameters, source.kind.upper()
+    )
     target = import_dir(settings) / f"{job_id}.{source.kind}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(upload, target)
     await uow.execute(
-        update(jobs).where(jobs.c.id == job_id).values(file_path=str(target), file_sha256=sha, total=count)
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(file_path=str(target), file_sha256=sha, total=count)
     )
     queue = uow.queue
     if queue is not None:
@@ -183,7 +201,9 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
         viewer = row_mappers.user(author).as_viewer()
         params = job.parameters
         source = open_table(Path(job.file_path))
-        parser = RowParser(viewer, ZoneInfo(params["time_zone"]), source.german_decimals, (sha or "")[:32])
+        parser = RowParser(
+            viewer, ZoneInfo(params["time_zone"]), source.german_decimals, (sha or "")[:32]
+        )
         async with UnitOfWork(engine) as uow:
             await parser.load_names(uow)
         if params["dry_run"]:
@@ -195,8 +215,14 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
         else:
             tally = await _pass(engine, job_id, source, parser, viewer, apply=True)
         async with UnitOfWork(engine) as uow:
-            await finish_job(uow, job_id, JobStatus.SUCCEEDED, processed=tally.processed,
-                             created_count=tally.created, error_count=tally.errors)
+            await finish_job(
+                uow,
+                job_id,
+                JobStatus.SUCCEEDED,
+                processed=tally.processed,
+                created_count=tally.created,
+                error_count=tally.errors,
+            )
             await uow.commit()
         if tally.errors:
             from portal.services.import_reports import write_error_reports
@@ -204,7 +230,11 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             await write_error_reports(engine, settings, job_id)
         return "succeeded"
     except Exception as error:
-        message = f"{error.code}: {error.message}" if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+        message = (
+            f"{error.code}: {error.message}"
+            if isinstance(error, DomainError)
+            else f"{type(error).__name__}: {error}"
+        )
         if not isinstance(error, DomainError):
             log.exception("import %s failed", job_id)
         async with UnitOfWork(engine) as uow:
@@ -214,7 +244,13 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
 
 
 async def _pass(
-    engine: AsyncEngine, job_id: int, source: TableSource, parser: RowParser, viewer: Viewer, *, apply: bool,
+    engine: AsyncEngine,
+    job_id: int,
+    source: TableSource,
+    parser: RowParser,
+    viewer: Viewer,
+    *,
+    apply: bool,
     atomic: bool = False,
 ) -> _Tally:
     """One run over the file. `atomic`: every batch in one transaction, committed only when no
@@ -252,8 +288,13 @@ async def _pass(
 
 
 async def _batch(
-    engine: AsyncEngine, shared: UnitOfWork | None, job_id: int, viewer: Viewer, batch: list[ParsedRow],
-    tally: _Tally, apply: bool,
+    engine: AsyncEngine,
+    shared: UnitOfWork | None,
+    job_id: int,
+    viewer: Viewer,
+    batch: list[ParsedRow],
+    tally: _Tally,
+    apply: bool,
 ) -> list[CellError]:
     """Checks (and applies) one batch; returns the errors still to be written (atomic mode)."""
     if shared is not None:
@@ -305,28 +346,51 @@ async def _check_and_apply(
         await uow.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     await resolve_lookups(uow, viewer, batch)
     with_drafts = [r for r in batch if r.draft is not None and not r.errors]
-    outcomes = await create_requests(uow, viewer, [r.draft for r in with_drafts if r.draft], dry_run=not apply)
+    outcomes = await create_requests(
+        uow, viewer, [r.draft for r in with_drafts if r.draft], dry_run=not apply
+    )
     for parsed, outcome in zip(with_drafts, outcomes, strict=True):
         for error in outcome.errors:
             column = column_of(error)
             value = parsed.cells.get(column) if column else None
-            parsed.errors.append(CellError(parsed.row, column or "", None if value is None else str(value)[:500],
-                                           error.code, error.message))
+            parsed.errors.append(
+                CellError(
+                    parsed.row,
+                    column or "",
+                    None if value is None else str(value)[:500],
+                    error.code,
+                    error.message,
+                )
+            )
         tally.created += 1 if outcome.request_id is not None and not outcome.existing else 0
         tally.existing += 1 if outcome.existing else 0
     return [e for r in batch for e in r.errors]
 
 
-async def _record_errors_and_progress(engine: AsyncEngine, job_id: int, errors: list[CellError], tally: _Tally) -> None:
+async def _record_errors_and_progress(
+    engine: AsyncEngine, job_id: int, errors: list[CellError], tally: _Tally
+) -> None:
     """In its own transaction, so progress shows while an atomic pass is still open."""
     async with UnitOfWork(engine) as uow:
         if errors:
-            await uow.execute(insert(import_errors), [
-                {"job_id": job_id, "row": e.row, "column": e.column or None, "value": e.value,
-                 "code": e.code, "message": e.message[:1000]} for e in errors
-            ])
+            await uow.execute(
+                insert(import_errors),
+                [
+                    {
+                        "job_id": job_id,
+                        "row": e.row,
+                        "column": e.column or None,
+                        "value": e.value,
+                        "code": e.code,
+                        "message": e.message[:1000],
+                    }
+                    for e in errors
+                ],
+            )
         await uow.execute(
-            update(jobs).where(jobs.c.id == job_id).values(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(
                 processed=tally.processed, error_count=tally.errors, created_count=tally.created
             )
         )

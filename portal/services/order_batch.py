@@ -119,9 +119,9 @@ class ExistingConversions:
             conversion
         )
 
-    def find(self, program_id: int, order_id: str, targets: Iterable[str], category: str) -> (
-        Conversion | None
-    ):
+    def find(
+        self, program_id: int, order_id: str, targets: Iterable[str], category: str
+    ) -> Conversion | None:
         """The conversion of (program, order id, category) with the first matching target."""
         existing = self.by_order.get((program_id, order_id), ())
         for target in targets:
@@ -213,7 +213,12 @@ async def _customers(
         return index
     c = conversions.c
     columns = (
-        c.id, c.program_id, c.partner_id, c.order_id, c.tracking_time, c.customer_id_hash,
+        c.id,
+        c.program_id,
+        c.partner_id,
+        c.order_id,
+        c.tracking_time,
+        c.customer_id_hash,
         c.email_hash,
     )
     seen: set[int] = set()

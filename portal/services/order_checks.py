@@ -53,9 +53,7 @@ class CheckedOrder:
     touchpoints: tuple[Touchpoint, ...]
 
 
-def resolve_category(
-    setup: ProgramSetup, key: str | None, field: tuple[str, ...]
-) -> str:
+def resolve_category(setup: ProgramSetup, key: str | None, field: tuple[str, ...]) -> str:
     """An unknown (or absent) category falls back to `default`; an inactive one is an error.
     A category of another program is unknown here."""
     cleaned = (key or "").strip()
@@ -171,9 +169,7 @@ def check_order(
     explicit_target = None
     if order.conversion_target is not None:
         try:
-            explicit_target = resolve_target(
-                setup, order.conversion_target, ("conversionTarget",)
-            )
+            explicit_target = resolve_target(setup, order.conversion_target, ("conversionTarget",))
         except DomainError as error:
             errors.errors.append(error)
 
@@ -182,7 +178,8 @@ def check_order(
     note = _text(errors, order.conversion_note, 64, ("conversionNote",))
     if note is not None and note not in setup.notes:
         errors.add(
-            "UNKNOWN_CONVERSION_NOTE", f"the program has no conversion note {note!r}",
+            "UNKNOWN_CONVERSION_NOTE",
+            f"the program has no conversion note {note!r}",
             ("conversionNote",),
         )
 

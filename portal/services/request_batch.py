@@ -54,10 +54,17 @@ def _stored_requested(draft: Draft, revised: Revised) -> RequestedValues:
     new, asked = revised.conversion, draft.requested
     # Stored complete, so a CREATE_NEW request shows exactly what will be created.
     return RequestedValues(
-        order_id=new.order_id, target=new.target, category=new.category,
-        tracking_time=new.tracking_time, order_value=asked.order_value,
-        currency=asked.currency or new.currency, status=new.status, commission=asked.commission,
-        sub_ids=asked.sub_ids, device=asked.device, conversion_note=asked.conversion_note,
+        order_id=new.order_id,
+        target=new.target,
+        category=new.category,
+        tracking_time=new.tracking_time,
+        order_value=asked.order_value,
+        currency=asked.currency or new.currency,
+        status=new.status,
+        commission=asked.commission,
+        sub_ids=asked.sub_ids,
+        device=asked.device,
+        conversion_note=asked.conversion_note,
     )
 
 
@@ -68,7 +75,9 @@ async def create_requests(
     an invalid one never affects the others."""
     outcomes = [Outcome() for _ in drafts]
     scope = DraftScope(uow, viewer)
-    await scope.preload_conversions({d.conversion_id for d in drafts if d.conversion_id is not None})
+    await scope.preload_conversions(
+        {d.conversion_id for d in drafts if d.conversion_id is not None}
+    )
     known = await _known_idempotency_keys(uow, viewer, drafts)
     checked: list[_Checked] = []
     for index, draft in enumerate(drafts):
@@ -86,7 +95,9 @@ async def create_requests(
             continue
         new = revised.conversion
         conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
-        key = open_key(draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category))
+        key = open_key(
+            draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category)
+        )
         checked.append(_Checked(index, draft, revised, key, conversion_id))
         outcomes[index].revised = revised
 
@@ -96,7 +107,9 @@ async def create_requests(
     if dry_run or not valid:
         return outcomes
     values = [_row(uow, viewer, c) for c in valid]
-    stmt = insert(conversion_requests).returning(conversion_requests.c.id, sort_by_parameter_order=True)
+    stmt = insert(conversion_requests).returning(
+        conversion_requests.c.id, sort_by_parameter_order=True
+    )
     try:
         async with uow.conn.begin_nested():
             ids = (await uow.conn.execute(stmt, values)).scalars().all()
@@ -126,7 +139,9 @@ def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
         "conversion_id": c.conversion_id,
         **requested_columns(_stored_requested(c.draft, c.revised)),
         "comment": check_comment(c.draft.comment, ("comment",)),
-        **rating_columns(new.commission, new.currency, new.commission_model_name, new.commission_breakdown),
+        **rating_columns(
+            new.commission, new.currency, new.commission_model_name, new.commission_breakdown
+        ),
         "created_by": viewer.user_id,
         "created_at": uow.now,
         "updated_at": uow.now,
@@ -142,7 +157,9 @@ def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
     }
 
 
-async def _known_idempotency_keys(uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft]) -> dict[str, int]:
+async def _known_idempotency_keys(
+    uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft]
+) -> dict[str, int]:
     keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
     if not keys:
         return {}
@@ -158,7 +175,9 @@ async def _known_idempotency_keys(uow: UnitOfWork, viewer: Viewer, drafts: Seque
     return found
 
 
-async def _refuse_converted_orders(uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]) -> None:
+async def _refuse_converted_orders(
+    uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]
+) -> None:
     creating = [c for c in checked if c.draft.kind is RequestKind.CREATE_NEW]
     if not creating:
         return
@@ -169,7 +188,9 @@ async def _refuse_converted_orders(uow: UnitOfWork, checked: list[_Checked], out
             outcomes[c.index].errors.append(converted_error(key, existing[key]))
 
 
-async def _refuse_open_duplicates(uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]) -> None:
+async def _refuse_open_duplicates(
+    uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]
+) -> None:
     keys = [c.key for c in checked]
     taken: set[str] = set()
     for start in range(0, len(keys), 500):
@@ -186,7 +207,11 @@ async def _refuse_open_duplicates(uow: UnitOfWork, checked: list[_Checked], outc
         if c.key in taken:
             outcomes[c.index].errors.append(open_request_error(c.draft.kind))
         elif c.key in seen:
-            outcomes[c.index].errors.append(DomainError(
-                "DUPLICATE_IN_BATCH", "an earlier row asks for the same conversion or order", ("requested", "orderId"),
-            ))
+            outcomes[c.index].errors.append(
+                DomainError(
+                    "DUPLICATE_IN_BATCH",
+                    "an earlier row asks for the same conversion or order",
+                    ("requested", "orderId"),
+                )
+            )
         seen.add(c.key)

@@ -70,7 +70,9 @@ class DraftScope:
     async def _partner_visible(self, partner_id: int) -> bool:
         if partner_id not in self._partners:
             row = await self.uow.first(
-                select(partners.c.id).where(partners.c.id == partner_id, visible(partners, self.viewer))
+                select(partners.c.id).where(
+                    partners.c.id == partner_id, visible(partners, self.viewer)
+                )
             )
             self._partners[partner_id] = row is not None
         return self._partners[partner_id]
@@ -82,7 +84,9 @@ class DraftScope:
         found = {
             r.id: rows.conversion(r)
             for r in await self.uow.conn.execute(
-                select(conversions).where(conversions.c.id.in_(missing), visible(conversions, self.viewer))
+                select(conversions).where(
+                    conversions.c.id.in_(missing), visible(conversions, self.viewer)
+                )
             )
         }
         for i in missing:
@@ -121,7 +125,9 @@ class DraftScope:
         relationship = await cache_of(self.uow).relationship(program.id, partner_id)
         if relationship is None or relationship[0] != RelationshipStatus.ACTIVE.value:
             raise DomainError(
-                "NO_ACTIVE_RELATIONSHIP", "the partner has no active relationship with the program", ("programId",)
+                "NO_ACTIVE_RELATIONSHIP",
+                "the partner has no active relationship with the program",
+                ("programId",),
             )
         return program, partner_id, None
 
@@ -148,7 +154,9 @@ async def check_draft(scope: DraftScope, draft: Draft) -> Revised:
     revised = await revise(uow, program, partner_id, draft.kind, draft.requested, conversion)
     if draft.kind is RequestKind.CHANGE_EXISTING and not revised.changes:
         raise DomainError(
-            "NOTHING_TO_CHANGE", "the request changes nothing: the conversion has these values", ("requested",)
+            "NOTHING_TO_CHANGE",
+            "the request changes nothing: the conversion has these values",
+            ("requested",),
         )
     return revised
 
@@ -166,7 +174,9 @@ async def orders_converted(uow: UnitOfWork, keys: Iterable[OrderKey]) -> dict[Or
     for start in range(0, len(key_list), 400):
         for r in await uow.conn.execute(
             select(c.id, c.program_id, c.order_id, c.target, c.category).where(
-                tuple_(c.program_id, c.order_id, c.target, c.category).in_(key_list[start : start + 400])
+                tuple_(c.program_id, c.order_id, c.target, c.category).in_(
+                    key_list[start : start + 400]
+                )
             )
         ):
             found[(r.program_id, r.order_id, r.target, r.category)] = r.id

@@ -23,8 +23,8 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import RevisionSource
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.requests import ConversionRequest, RequestKind, RequestStatus
-from portal.services.request_revision import revise
 from portal.services.request_drafts import converted_error, order_key, orders_converted
+from portal.services.request_revision import revise
 
 log = logging.getLogger("portal.requests")
 STALE_AFTER = timedelta(minutes=2)
@@ -46,18 +46,29 @@ async def process_request(engine: AsyncEngine, request_id: int) -> str:
             )
             conversion_id = await _apply(uow, request)
             moved = await move_status(
-                uow, request_id, RequestStatus.ACCEPTED, RequestStatus.PROCESSED,
-                processed_at=uow.now, conversion_id=conversion_id,
+                uow,
+                request_id,
+                RequestStatus.ACCEPTED,
+                RequestStatus.PROCESSED,
+                processed_at=uow.now,
+                conversion_id=conversion_id,
             )
             assert moved, "the row is locked; its status cannot have changed"
             await uow.commit()
             return "processed"
     except Exception as error:  # every failure is kept on the request, expected or not
         message = _describe(error)
-        log.warning("processing conversion request %s failed: %s", request_id, message, exc_info=error)
+        log.warning(
+            "processing conversion request %s failed: %s", request_id, message, exc_info=error
+        )
         async with UnitOfWork(engine) as uow:
-            await move_status(uow, request_id, RequestStatus.ACCEPTED, RequestStatus.FAILED,
-                              failure=message[:4000])
+            await move_status(
+                uow,
+                request_id,
+                RequestStatus.ACCEPTED,
+                RequestStatus.FAILED,
+                failure=message[:4000],
+            )
             await uow.execute(
                 update(conversion_requests)
                 .where(conversion_requests.c.id == request_id)
@@ -79,10 +90,14 @@ def _describe(error: Exception) -> str:
 
 
 async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
-    program = rows.program(await uow.first(select(programs).where(programs.c.id == request.program_id)))  # type: ignore[arg-type]
+    program = rows.program(
+        await uow.first(select(programs).where(programs.c.id == request.program_id))
+    )  # type: ignore[arg-type]
     actor = request.decided_by
     if request.kind is RequestKind.CREATE_NEW:
-        revised = await revise(uow, program, request.partner_id, request.kind, request.requested, None)
+        revised = await revise(
+            uow, program, request.partner_id, request.kind, request.requested, None
+        )
         new = _with_accepted_rating(revised.conversion, request)
         # The tracking may have recorded the order since the request was raised.
         key = order_key(revised)
@@ -105,11 +120,26 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
         raise DomainError("CONVERSION_GONE", "the conversion no longer exists")
     current = rows.conversion(row)
     if current.paid:
-        raise DomainError("CONVERSION_PAID", "the conversion was paid meanwhile and can no longer change")
-    revised = await revise(uow, program, request.partner_id, request.kind, request.requested, current)
-    new = _with_accepted_rating(revised.conversion, request) if revised.rerated else revised.conversion
+        raise DomainError(
+            "CONVERSION_PAID", "the conversion was paid meanwhile and can no longer change"
+        )
+    revised = await revise(
+        uow, program, request.partner_id, request.kind, request.requested, current
+    )
+    new = (
+        _with_accepted_rating(revised.conversion, request)
+        if revised.rerated
+        else revised.conversion
+    )
     values = conversion_values(new, uow.now)
-    for key in ("created_at", "program_id", "partner_id", "order_id", "customer_id_hash", "email_hash"):
+    for key in (
+        "created_at",
+        "program_id",
+        "partner_id",
+        "order_id",
+        "customer_id_hash",
+        "email_hash",
+    ):
         values.pop(key)
     await uow.execute(update(conversions).where(conversions.c.id == current.id).values(**values))
     number = await uow.conn.scalar(
@@ -155,10 +185,13 @@ async def requeue_stale_accepted(
             await uow.conn.execute(
                 select(conversion_requests.c.id, conversion_requests.c.attempts).where(
                     conversion_requests.c.status == RequestStatus.ACCEPTED.value,
-                    conversion_requests.c.updated_at <= uow.now - timedelta(seconds=stale_after_seconds),
+                    conversion_requests.c.updated_at
+                    <= uow.now - timedelta(seconds=stale_after_seconds),
                 )
             )
         ).all()
     for row in stale:
-        await queue.enqueue("process_conversion_request", row.id, job_id=f"request:{row.id}:{row.attempts}:sweep")
+        await queue.enqueue(
+            "process_conversion_request", row.id, job_id=f"request:{row.id}:{row.attempts}:sweep"
+        )
     return len(stale)

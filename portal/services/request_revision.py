@@ -29,7 +29,9 @@ class Revised:
     rerated: bool
 
 
-def _check_key(errors: ErrorCollector, known: dict[str, bool], key: str, what: str, field: str) -> None:
+def _check_key(
+    errors: ErrorCollector, known: dict[str, bool], key: str, what: str, field: str
+) -> None:
     if key not in known:
         errors.add(f"UNKNOWN_{what.upper()}", f"{key!r} is not a {what} of the program", (F, field))
     elif not known[key]:
@@ -75,7 +77,11 @@ async def vocabulary_errors(
     target = requested.target or (base.target if base else None)
     category = requested.category or (base.category if base else DEFAULT_CATEGORY)
     if target is None:
-        errors.add("REQUIRED", "conversionTarget is required to create a conversion", (F, "conversionTarget"))
+        errors.add(
+            "REQUIRED",
+            "conversionTarget is required to create a conversion",
+            (F, "conversionTarget"),
+        )
     elif requested.target is not None or base is None:
         _check_key(errors, targets, target, "target", "conversionTarget")
     if requested.category is not None or base is None:
@@ -93,7 +99,9 @@ async def vocabulary_errors(
     return errors.errors
 
 
-def without_current_values(requested: RequestedValues, c: Conversion, program_currency: str) -> RequestedValues:
+def without_current_values(
+    requested: RequestedValues, c: Conversion, program_currency: str
+) -> RequestedValues:
     """Asking for a field's current value is no change: an exported conversion file re-uploaded
     with one edited cell changes that cell only — its unchanged commission must not become an
     explicit override, its unchanged value must not re-rate."""
@@ -112,9 +120,13 @@ def without_current_values(requested: RequestedValues, c: Conversion, program_cu
     changes = {
         name: None
         for name, value in current.items()
-        if value is not None and getattr(requested, name) is not None and getattr(requested, name) == value
+        if value is not None
+        and getattr(requested, name) is not None
+        and getattr(requested, name) == value
     }
-    if requested.sub_ids is not None and tuple(requested.sub_ids) == tuple(c.sub_ids[: len(requested.sub_ids)]):
+    if requested.sub_ids is not None and tuple(requested.sub_ids) == tuple(
+        c.sub_ids[: len(requested.sub_ids)]
+    ):
         changes["sub_ids"] = None
     if "order_value" not in changes and requested.order_value is not None:
         changes.pop("currency", None)  # the currency qualifies a changed value
@@ -150,7 +162,9 @@ async def revise(
 
     order_value = base.order_value if base else Decimal(0)
     original_value, original_currency, rate = (
-        (base.original_order_value, base.original_currency, base.exchange_rate) if base else (None, None, None)
+        (base.original_order_value, base.original_currency, base.exchange_rate)
+        if base
+        else (None, None, None)
     )
     exact_value = order_value
     if requested.order_value is not None:
@@ -160,12 +174,20 @@ async def revise(
         if currency != program.currency:
             table = await cache.rates(tracking_time.astimezone(UTC).date())
             try:
-                converted = table.convert(requested.order_value, currency, program.currency,
-                                          tracking_time.astimezone(UTC).date())
+                converted = table.convert(
+                    requested.order_value,
+                    currency,
+                    program.currency,
+                    tracking_time.astimezone(UTC).date(),
+                )
             except DomainError as error:
                 raise DomainError(error.code, error.message, (F, "currency")) from None
             exact_value = converted.amount
-            original_value, original_currency, rate = requested.order_value, currency, converted.rate
+            original_value, original_currency, rate = (
+                requested.order_value,
+                currency,
+                converted.rate,
+            )
         order_value = round_half_up(exact_value, program.currency)
 
     commission = base.commission if base else Decimal(0)
@@ -176,7 +198,9 @@ async def revise(
         model = await cache.rating_model(program.id, partner_id)
         if model is None:
             raise DomainError(
-                "NO_ACTIVE_RELATIONSHIP", "the partner has no active relationship with the program", ("programId",)
+                "NO_ACTIVE_RELATIONSHIP",
+                "the partner has no active relationship with the program",
+                ("programId",),
             )
         try:
             rating = rate_conversion(
@@ -187,11 +211,18 @@ async def revise(
                 raise DomainError(error.code, error.message, (F, *error.field)) from None
         else:
             commission, model_name, breakdown, overridden = (
-                rating.commission.amount, rating.model_name, rating.breakdown, False
+                rating.commission.amount,
+                rating.model_name,
+                rating.breakdown,
+                False,
             )
     if requested.commission is not None:
         commission, overridden = round_half_up(requested.commission, program.currency), True
-        breakdown = {**breakdown, "overriddenBy": "request", "requestedCommission": str(requested.commission)}
+        breakdown = {
+            **breakdown,
+            "overriddenBy": "request",
+            "requestedCommission": str(requested.commission),
+        }
 
     new = NewConversion(
         program_id=program.id,
@@ -223,7 +254,9 @@ async def revise(
     return Revised(conversion=new, changes=changes, rerated=changes_rating)
 
 
-def _merge_sub_ids(current: tuple[str | None, ...], requested: tuple[str | None, ...] | None) -> tuple[str | None, ...]:
+def _merge_sub_ids(
+    current: tuple[str | None, ...], requested: tuple[str | None, ...] | None
+) -> tuple[str | None, ...]:
     if requested is None:
         return current
     padded = list(current) + [None] * (6 - len(current))

@@ -49,7 +49,9 @@ from portal.services.request_revision import revise
 PROCESS_JOB = "process_conversion_request"
 
 
-async def _visible_request(uow: UnitOfWork, viewer: Viewer, request_id: int, *, for_update: bool = False) -> ConversionRequest:
+async def _visible_request(
+    uow: UnitOfWork, viewer: Viewer, request_id: int, *, for_update: bool = False
+) -> ConversionRequest:
     stmt = select(conversion_requests.c.id).where(
         conversion_requests.c.id == request_id, visible(conversion_requests, viewer)
     )
@@ -73,7 +75,9 @@ async def preview_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> P
     if request.conversion_id is not None and request.kind is RequestKind.CHANGE_EXISTING:
         row = await uow.first(select(conversions).where(conversions.c.id == request.conversion_id))
         conversion = rows.conversion(row) if row else None
-    revised = await revise(uow, program, request.partner_id, request.kind, request.requested, conversion)
+    revised = await revise(
+        uow, program, request.partner_id, request.kind, request.requested, conversion
+    )
     return Preview(revised.changes, revised)
 
 
@@ -92,18 +96,31 @@ async def create_request(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Conve
 
 
 async def update_request(
-    uow: UnitOfWork, viewer: Viewer, request_id: int, requested: RequestedValues, comment: str | None
+    uow: UnitOfWork,
+    viewer: Viewer,
+    request_id: int,
+    requested: RequestedValues,
+    comment: str | None,
 ) -> ConversionRequest:
     """The author amends an INQUIRED request; it is validated and rated again."""
     request = await _visible_request(uow, viewer, request_id, for_update=True)
     check_may_change(viewer, request, "update")
     merged = requested.merged_over(request.requested)
-    draft = Draft(request.kind, request.program_id, request.partner_id, request.conversion_id, merged)
+    draft = Draft(
+        request.kind, request.program_id, request.partner_id, request.conversion_id, merged
+    )
     new = (await preview_draft(uow, viewer, draft)).revised.conversion
-    key = open_key(request.kind, new.program_id, request.conversion_id, (new.order_id, new.target, new.category))
+    key = open_key(
+        request.kind,
+        new.program_id,
+        request.conversion_id,
+        (new.order_id, new.target, new.category),
+    )
     values = {
         **requested_columns(merged),
-        **rating_columns(new.commission, new.currency, new.commission_model_name, new.commission_breakdown),
+        **rating_columns(
+            new.commission, new.currency, new.commission_model_name, new.commission_breakdown
+        ),
         "open_key": key,
         "updated_at": uow.now,
     }
@@ -171,12 +188,14 @@ async def decide_request(
 
         known = await uow.first(
             select(conversion_notes.c.id).where(
-                conversion_notes.c.program_id == program.id, conversion_notes.c.code == conversion_note
+                conversion_notes.c.program_id == program.id,
+                conversion_notes.c.code == conversion_note,
             )
         )
         if known is None:
             raise DomainError(
-                "UNKNOWN_CONVERSION_NOTE", f"{conversion_note!r} is not a conversion note of the program",
+                "UNKNOWN_CONVERSION_NOTE",
+                f"{conversion_note!r} is not a conversion note of the program",
                 ("conversionNote",),
             )
     moved = await move_status(
@@ -191,7 +210,8 @@ async def decide_request(
     )
     if not moved:
         raise DomainError(
-            "ALREADY_DECIDED", "another user decided (or the author withdrew) the request meanwhile",
+            "ALREADY_DECIDED",
+            "another user decided (or the author withdrew) the request meanwhile",
             ("requestId",),
         )
     if decision is Decision.ACCEPT:
@@ -216,10 +236,21 @@ async def retry_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> Con
     request = await _visible_request(uow, viewer, request_id)
     check_retry(viewer, request)
     if not await move_status(
-        uow, request_id, RequestStatus.FAILED, RequestStatus.ACCEPTED, failure=None,
-        open_key=open_key(request.kind, request.program_id, request.conversion_id,
-                          (request.requested.order_id or "", request.requested.target or "",
-                           request.requested.category or "")),
+        uow,
+        request_id,
+        RequestStatus.FAILED,
+        RequestStatus.ACCEPTED,
+        failure=None,
+        open_key=open_key(
+            request.kind,
+            request.program_id,
+            request.conversion_id,
+            (
+                request.requested.order_id or "",
+                request.requested.target or "",
+                request.requested.category or "",
+            ),
+        ),
     ):
         raise DomainError("INVALID_STATE", "the request is no longer FAILED", ("requestId",))
     _enqueue_processing(uow, request_id, attempt=request.attempts)
@@ -245,7 +276,9 @@ async def decide_requests(
     outcomes = []
     for request_id, decision, note, reason, decode_error in decisions:
         if decode_error is not None or request_id is None:
-            outcomes.append(DecisionOutcome(None, None, [decode_error or NotFound("conversion request")]))
+            outcomes.append(
+                DecisionOutcome(None, None, [decode_error or NotFound("conversion request")])
+            )
             continue
         try:
             async with uow.conn.begin_nested():

@@ -10,7 +10,12 @@ from sqlalchemy import select
 
 from portal.adapters.commission_store import load_models
 from portal.adapters.rate_store import rate_table
-from portal.adapters.tables import conversion_notes, conversion_targets, relationships, tracking_categories
+from portal.adapters.tables import (
+    conversion_notes,
+    conversion_targets,
+    relationships,
+    tracking_categories,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.commission import CommissionModel
 from portal.domain.exchange_rates import RateTable
@@ -49,7 +54,9 @@ class RevisionCache:
             notes = {
                 r.code
                 for r in await conn.execute(
-                    select(conversion_notes.c.code).where(conversion_notes.c.program_id == program_id)
+                    select(conversion_notes.c.code).where(
+                        conversion_notes.c.program_id == program_id
+                    )
                 )
             }
             self._vocabulary[program_id] = (categories, targets, notes)
@@ -61,7 +68,8 @@ class RevisionCache:
         if key not in self._relationships:
             row = await self.uow.first(
                 select(relationships.c.status, relationships.c.commission_model_id).where(
-                    relationships.c.program_id == program_id, relationships.c.partner_id == partner_id
+                    relationships.c.program_id == program_id,
+                    relationships.c.partner_id == partner_id,
                 )
             )
             self._relationships[key] = (row.status, row.commission_model_id) if row else None

@@ -24,7 +24,9 @@ async def visible_row(
     return row
 
 
-async def managed_program(uow: UnitOfWork, viewer: Viewer, program_id: int, field: tuple[str, ...]) -> Row[Any]:
+async def managed_program(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, field: tuple[str, ...]
+) -> Row[Any]:
     """A program the viewer may manage: an admin, or a user of the program's advertiser."""
     row = await visible_row(uow, viewer, programs, program_id, "program", field)
     if viewer.role is Role.PARTNER:

@@ -110,8 +110,15 @@ async def create_program(
     )
     await uow.execute(
         insert(conversion_targets),
-        [{"program_id": pk, "key": key, "name": key.replace("_", " ").capitalize(), "active": True}
-         for key in DEFAULT_TARGETS],
+        [
+            {
+                "program_id": pk,
+                "key": key,
+                "name": key.replace("_", " ").capitalize(),
+                "active": True,
+            }
+            for key in DEFAULT_TARGETS
+        ],
     )
     await uow.execute(
         insert(conversion_notes),

@@ -18,7 +18,9 @@ TEMPLATE_ROWS = 5000
 
 def template_columns(partner: bool) -> tuple[Column, ...]:
     """Partners' files leave out `partner`; admins and advertisers must name it per row."""
-    return tuple(replace(c, required=True) if c.name == "partner" else c for c in columns_for(partner))
+    return tuple(
+        replace(c, required=True) if c.name == "partner" else c for c in columns_for(partner)
+    )
 
 
 def template_csv(partner: bool) -> bytes:
@@ -53,7 +55,14 @@ def template_xlsx(partner: bool) -> bytes:
     notes = workbook.create_sheet("columns")
     notes.append(["column", "required", "description", "allowed values"])
     for column in columns:
-        notes.append([column.name, "yes" if column.required else "no", column.description, ", ".join(column.allowed)])
+        notes.append(
+            [
+                column.name,
+                "yes" if column.required else "no",
+                column.description,
+                ", ".join(column.allowed),
+            ]
+        )
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -16,15 +16,15 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
-from portal.config import Settings
 from portal.adapters.throttle import CostBucket, MemoryCostBucket, RedisCostBucket
+from portal.config import Settings
 from portal.jobs.runtime import start_queue
+from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
+from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
-from portal.resolvers.imports import TEMPLATE_PATH
-from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.web.downloads import export_download, import_error_report, template_download
 from portal.web.graphql import PortalGraphQL
 
@@ -55,7 +55,9 @@ def cost_bucket(settings: Settings) -> CostBucket:
     return MemoryCostBucket(settings.rate_limit_capacity, settings.rate_limit_restore_rate)
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None, queue: Any = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, engine: AsyncEngine | None = None, queue: Any = None
+) -> Starlette:
     settings = settings or Settings.from_env()
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
@@ -99,7 +101,11 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         routes=[
             Route("/", root),
             Route("/health", health),
-            Route("/graphql", LimitRequestBody(AuthenticateGraphQL(graphql, engine)), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                LimitRequestBody(AuthenticateGraphQL(graphql, engine)),
+                methods=["GET", "POST"],
+            ),
             Route(
                 DOWNLOAD_PATH + "{job_id}",
                 AuthenticateGraphQL(request_response(export_download(engine)), engine),
@@ -107,7 +113,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             ),
             Route(
                 IMPORT_FILES_PATH + "{job_id}/errors.{format:str}",
-                AuthenticateGraphQL(request_response(import_error_report(engine, settings)), engine),
+                AuthenticateGraphQL(
+                    request_response(import_error_report(engine, settings)), engine
+                ),
                 methods=["GET"],
             ),
             Route(

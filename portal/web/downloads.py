@@ -49,7 +49,9 @@ async def _visible_job(engine: AsyncEngine, viewer: Viewer, raw_id: str, kind: s
     except DomainError:
         return None
     async with engine.connect() as conn:
-        row = (await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))).first()
+        row = (
+            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
+        ).first()
     return job_from_row(row) if row else None
 
 
@@ -64,8 +66,11 @@ def export_download(engine: AsyncEngine) -> Endpoint:
         if job.status is not JobStatus.SUCCEEDED or not job.file_path:
             return _error(409, "NOT_READY", f"the export is {job.status.value}")
         fmt = TableFormat(job.format or "CSV")
-        return FileResponse(job.file_path, media_type=fmt.media_type,
-                            filename=f"{job.kind.value.lower()}-{job.id}.{fmt.extension}")
+        return FileResponse(
+            job.file_path,
+            media_type=fmt.media_type,
+            filename=f"{job.kind.value.lower()}-{job.id}.{fmt.extension}",
+        )
 
     return download
 
@@ -84,7 +89,9 @@ def import_error_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
         path = report_path(settings, job.id, fmt)
         if job.status is not JobStatus.SUCCEEDED or not Path(path).exists():
             return _error(409, "NOT_READY", "the import has no error report (yet)")
-        return FileResponse(path, media_type=fmt.media_type, filename=f"import-{job.id}-errors.{fmt.extension}")
+        return FileResponse(
+            path, media_type=fmt.media_type, filename=f"import-{job.id}-errors.{fmt.extension}"
+        )
 
     return download
 
@@ -101,8 +108,12 @@ def template_download() -> Endpoint:
             body, fmt = template_xlsx(partner), TableFormat.XLSX
         else:
             body, fmt = template_csv(partner), TableFormat.CSV
-        return Response(body, media_type=fmt.media_type, headers={
-            "Content-Disposition": f'attachment; filename="conversion-requests-template.{fmt.extension}"'
-        })
+        return Response(
+            body,
+            media_type=fmt.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="conversion-requests-template.{fmt.extension}"'
+            },
+        )
 
     return download

@@ -31,7 +31,9 @@ class PortalGraphQL(GraphQL[Context, None]):
         self.queue = queue
         self.cost_bucket: Any = None
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         auth: RequestAuth = request.scope.get("portal.auth") or RequestAuth(None)
         return Context(
             request=request,  # type: ignore[arg-type]
@@ -44,7 +46,9 @@ class PortalGraphQL(GraphQL[Context, None]):
             authenticated_by_cookie=auth.by_cookie,
         )
 
-    async def process_result(self, request: Request | WebSocket, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:  # type: ignore[override]
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
             data["errors"] = [format_error(e) for e in result.errors]

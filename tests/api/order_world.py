@@ -73,15 +73,20 @@ mutation RecordMany($input: RecordOrdersInput!) {
 """
 
 
-def rates(target: str, percentage: str | None, fixed: str | None = None,
-          categories: tuple[str, ...] = ("default",)) -> list[CommissionRate]:
+def rates(
+    target: str,
+    percentage: str | None,
+    fixed: str | None = None,
+    categories: tuple[str, ...] = ("default",),
+) -> list[CommissionRate]:
     pct = Decimal(percentage) if percentage is not None else None
     amount = Decimal(fixed) if fixed is not None else None
     return [CommissionRate(target, c, pct, amount) for c in categories]
 
 
-def all_targets(percentage: str | None, fixed: str | None = None,
-                category: str = "default") -> list[CommissionRate]:
+def all_targets(
+    percentage: str | None, fixed: str | None = None, category: str = "default"
+) -> list[CommissionRate]:
     return [r for t in DEFAULT_TARGETS for r in rates(t, percentage, fixed, (category,))]
 
 
@@ -97,8 +102,15 @@ class OrderWorld:
     def partner(self, key: str) -> str:
         return encode_id("Partner", self.ids[key])
 
-    def order(self, order_id: str, *, program: str = "P", at: datetime = T0,
-              value: str = "100.00", **extra: Any) -> dict[str, Any]:
+    def order(
+        self,
+        order_id: str,
+        *,
+        program: str = "P",
+        at: datetime = T0,
+        value: str = "100.00",
+        **extra: Any,
+    ) -> dict[str, Any]:
         return {
             "programId": self.gid("Program", program),
             "orderId": order_id,
@@ -119,18 +131,22 @@ class OrderWorld:
                 update(programs).where(programs.c.id == self.ids[program]).values(**values)
             )
 
-    async def relationship_override(self, partner: str, policy: str | None,
-                                    window: int | None = None) -> None:
+    async def relationship_override(
+        self, partner: str, policy: str | None, window: int | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(relationships)
-                .where(relationships.c.partner_id == self.ids[partner],
-                       relationships.c.program_id == self.ids["P"])
+                .where(
+                    relationships.c.partner_id == self.ids[partner],
+                    relationships.c.program_id == self.ids["P"],
+                )
                 .values(follow_up_policy=policy, follow_up_window_days=window)
             )
 
-    async def add_model(self, program: str, name: str, periods: list[Period],
-                        discount_rating: bool = False) -> int:
+    async def add_model(
+        self, program: str, name: str, periods: list[Period], discount_rating: bool = False
+    ) -> int:
         async with UnitOfWork(self.engine) as uow:
             model_id = await insert_model(uow, self.ids[program], name, discount_rating)
             for valid_from, valid_to, period_rates in periods:
@@ -142,8 +158,10 @@ class OrderWorld:
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(relationships)
-                .where(relationships.c.partner_id == self.ids[partner],
-                       relationships.c.program_id == self.ids[program])
+                .where(
+                    relationships.c.partner_id == self.ids[partner],
+                    relationships.c.program_id == self.ids[program],
+                )
                 .values(commission_model_id=model_id)
             )
 
@@ -160,56 +178,78 @@ async def build_order_world(engine: AsyncEngine) -> OrderWorld:
     async with UnitOfWork(engine) as uow:
         adv = await setup.create_advertiser(uow, ADMIN, name="Nordwind Retail")
         other = await setup.create_advertiser(uow, ADMIN, name="Other Shop")
-        p = await setup.create_program(uow, ADMIN, advertiser_id=adv.id, name="Nordwind DE",
-                                       currency="EUR")
-        q = await setup.create_program(uow, ADMIN, advertiser_id=other.id, name="Other DE",
-                                       currency="EUR")
-        await uow.execute(insert(tracking_categories), [
-            {"program_id": p.id, "key": "fashion", "name": "Fashion", "active": True},
-            {"program_id": p.id, "key": "outlet", "name": "Outlet", "active": False},
-            {"program_id": q.id, "key": "electronics", "name": "Electronics", "active": True},
-        ])
+        p = await setup.create_program(
+            uow, ADMIN, advertiser_id=adv.id, name="Nordwind DE", currency="EUR"
+        )
+        q = await setup.create_program(
+            uow, ADMIN, advertiser_id=other.id, name="Other DE", currency="EUR"
+        )
         await uow.execute(
-            insert(conversion_targets).values(program_id=p.id, key="NEWSLETTER",
-                                              name="Newsletter", active=False)
+            insert(tracking_categories),
+            [
+                {"program_id": p.id, "key": "fashion", "name": "Fashion", "active": True},
+                {"program_id": p.id, "key": "outlet", "name": "Outlet", "active": False},
+                {"program_id": q.id, "key": "electronics", "name": "Electronics", "active": True},
+            ],
+        )
+        await uow.execute(
+            insert(conversion_targets).values(
+                program_id=p.id, key="NEWSLETTER", name="Newsletter", active=False
+            )
         )
         partners = {}
         for key, name in (("A", "Cashback Club"), ("B", "Coupon Corner"), ("C", "Tech Blog")):
-            partners[key] = await setup.create_partner(uow, ADMIN, name=name,
-                                                       payout_currency="EUR", country="DE")
+            partners[key] = await setup.create_partner(
+                uow, ADMIN, name=name, payout_currency="EUR", country="DE"
+            )
         model = await insert_model(uow, p.id, "default", discount_rating=False)
-        await insert_period(uow, model, SINCE, None,
-                            [*all_targets("10"), *all_targets("20", category="fashion")])
+        await insert_period(
+            uow, model, SINCE, None, [*all_targets("10"), *all_targets("20", category="fashion")]
+        )
         q_model = await insert_model(uow, q.id, "default", discount_rating=False)
         await insert_period(uow, q_model, SINCE, None, all_targets("5"))
         for key in "AB":
             await set_relationship(uow, partners[key].id, p.id, model)
         paused = await set_relationship(uow, partners["C"].id, p.id, model)
-        await uow.execute(update(relationships).where(relationships.c.id == paused)
-                          .values(status=RelationshipStatus.PAUSED.value))
+        await uow.execute(
+            update(relationships)
+            .where(relationships.c.id == paused)
+            .values(status=RelationshipStatus.PAUSED.value)
+        )
         await set_relationship(uow, partners["A"].id, q.id, q_model)
-        world.ids.update(adv=adv.id, other=other.id, P=p.id, Q=q.id, model=model,
-                         **{k: v.id for k, v in partners.items()})
+        world.ids.update(
+            adv=adv.id,
+            other=other.id,
+            P=p.id,
+            Q=q.id,
+            model=model,
+            **{k: v.id for k, v in partners.items()},
+        )
         world.tokens["admin"] = await token_for(uow, "admin@portal.test", Role.ADMIN)
-        world.tokens["adv"] = await token_for(uow, "adv@portal.test", Role.ADVERTISER,
-                                              advertiser_id=adv.id)
-        world.tokens["other"] = await token_for(uow, "other@portal.test", Role.ADVERTISER,
-                                                advertiser_id=other.id)
-        world.tokens["A"] = await token_for(uow, "a@partner.test", Role.PARTNER,
-                                            partner_id=partners["A"].id)
+        world.tokens["adv"] = await token_for(
+            uow, "adv@portal.test", Role.ADVERTISER, advertiser_id=adv.id
+        )
+        world.tokens["other"] = await token_for(
+            uow, "other@portal.test", Role.ADVERTISER, advertiser_id=other.id
+        )
+        world.tokens["A"] = await token_for(
+            uow, "a@partner.test", Role.PARTNER, partner_id=partners["A"].id
+        )
         await uow.commit()
     return world
 
 
-async def record(api: Api, world: OrderWorld, order: dict[str, Any],
-                 token: str = "adv") -> dict[str, Any]:
+async def record(
+    api: Api, world: OrderWorld, order: dict[str, Any], token: str = "adv"
+) -> dict[str, Any]:
     data = await api.data(RECORD_ORDER, {"input": order}, token=world.tokens[token])
     payload: dict[str, Any] = data["recordOrder"]
     return payload
 
 
-async def record_many(api: Api, world: OrderWorld, orders: list[dict[str, Any]],
-                      token: str = "adv") -> dict[str, Any]:
+async def record_many(
+    api: Api, world: OrderWorld, orders: list[dict[str, Any]], token: str = "adv"
+) -> dict[str, Any]:
     data = await api.data(RECORD_ORDERS, {"input": {"orders": orders}}, token=world.tokens[token])
     payload: dict[str, Any] = data["recordOrders"]
     return payload

@@ -571,18 +571,18 @@ async def test_query_over_the_cost_limit_is_refused_before_it_runs(
     )
     cheap = await costly_api.query(query, {"first": 10}, token=world.tokens["admin"])
     assert "errors" not in cheap
-    assert {k: cheap["extensions"]["cost"][k] for k in ("requestedQueryCost", "maximumAvailable")} == {
-        "requestedQueryCost": 22, "maximumAvailable": 100
-    }
+    assert {
+        k: cheap["extensions"]["cost"][k] for k in ("requestedQueryCost", "maximumAvailable")
+    } == {"requestedQueryCost": 22, "maximumAvailable": 100}
 
     statements.reset()
     body = (await costly_api.post(query, {"first": 100}, token=world.tokens["admin"])).json()
     error = only_error(body)
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 202, "maximumCost": 100}
     assert body["data"] is None
-    assert {k: body["extensions"]["cost"][k] for k in ("requestedQueryCost", "maximumAvailable")} == {
-        "requestedQueryCost": 202, "maximumAvailable": 100
-    }
+    assert {
+        k: body["extensions"]["cost"][k] for k in ("requestedQueryCost", "maximumAvailable")
+    } == {"requestedQueryCost": 202, "maximumAvailable": 100}
     assert not any("conversions" in s for s in statements.statements), "refused before it runs"
 
 

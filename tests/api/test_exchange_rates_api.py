@@ -193,7 +193,9 @@ BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(25
         pytest.param(DOCTYPE_XML, "INVALID_RATE_FILE", "DOCTYPE", id="doctype"),
         pytest.param(b"Date,usd,\n2026-11-20,1.08,\n", "UNKNOWN_CURRENCY", "usd", id="bad-code"),
         pytest.param(
-            b"Date,USD,\n2026-11-20,1.08,\n2026-11-19,1.0x,\n", "INVALID_RATE_FILE", "line 3",
+            b"Date,USD,\n2026-11-20,1.08,\n2026-11-19,1.0x,\n",
+            "INVALID_RATE_FILE",
+            "line 3",
             id="bad-rate-after-good-lines",
         ),
     ],
@@ -312,8 +314,11 @@ async def test_every_role_reads_the_rates_with_filters(api: Api, engine: AsyncEn
         assert [e["node"] for e in rates["edges"]] == [
             {"base": "EUR", "currency": "USD", "day": day, "rate": rate}
             for day, rate in [
-                ("2026-11-20", "1.0823"), ("2026-11-19", "1.0821"), ("2026-11-18", "1.0828"),
-                ("2026-11-17", "1.0832"), ("2026-11-16", "1.0825"),
+                ("2026-11-20", "1.0823"),
+                ("2026-11-19", "1.0821"),
+                ("2026-11-18", "1.0828"),
+                ("2026-11-17", "1.0832"),
+                ("2026-11-16", "1.0825"),
             ]
         ]
 
@@ -364,18 +369,20 @@ async def test_paging_backwards_returns_the_rates_before_a_cursor(
     world = await build_world(engine, conversions_per_partner=0)
     await upload(api, SAMPLE_XML, world.tokens["admin"])
     variables = {"currency": "USD", "direction": "ASC"}
-    first = (
-        await api.data(RATES, {**variables, "first": 4}, token=world.tokens["A"])
-    )["exchangeRates"]
+    first = (await api.data(RATES, {**variables, "first": 4}, token=world.tokens["A"]))[
+        "exchangeRates"
+    ]
     second = (
         await api.data(
-            RATES, {**variables, "first": 3, "after": first["pageInfo"]["endCursor"]},
+            RATES,
+            {**variables, "first": 3, "after": first["pageInfo"]["endCursor"]},
             token=world.tokens["A"],
         )
     )["exchangeRates"]
     back = (
         await api.data(
-            RATES, {**variables, "last": 2, "before": second["pageInfo"]["startCursor"]},
+            RATES,
+            {**variables, "last": 2, "before": second["pageInfo"]["startCursor"]},
             token=world.tokens["A"],
         )
     )["exchangeRates"]
@@ -393,8 +400,9 @@ async def test_a_foreign_cursor_or_a_bad_page_size_is_bad_user_input(
 ) -> None:
     world = await build_world(engine, conversions_per_partner=0)
     await upload(api, SAMPLE_XML, world.tokens["admin"])
-    programs = await api.data("{ programs(first: 1) { pageInfo { endCursor } } }",
-                              token=world.tokens["admin"])
+    programs = await api.data(
+        "{ programs(first: 1) { pageInfo { endCursor } } }", token=world.tokens["admin"]
+    )
     program_cursor = programs["programs"]["pageInfo"]["endCursor"]
     assert program_cursor
 
@@ -419,13 +427,17 @@ async def test_exchange_rate_converts_with_the_fallback_of_seven_days(
     await upload(api, SAMPLE_XML, world.tokens["admin"])
 
     async def convert(base: str, quote: str, day: str) -> dict[str, Any]:
-        data = await api.data(CONVERT, {"base": base, "quote": quote, "day": day},
-                              token=world.tokens["A"])
+        data = await api.data(
+            CONVERT, {"base": base, "quote": quote, "day": day}, token=world.tokens["A"]
+        )
         result: dict[str, Any] = data["exchangeRate"]
         return result
 
     assert await convert("EUR", "USD", "2026-11-20") == {
-        "base": "EUR", "quote": "USD", "day": "2026-11-20", "rate": "1.0823",
+        "base": "EUR",
+        "quote": "USD",
+        "day": "2026-11-20",
+        "rate": "1.0823",
         "rateDay": "2026-11-20",
     }
     sunday = await convert("EUR", "JPY", "2026-11-22")
@@ -436,8 +448,9 @@ async def test_exchange_rate_converts_with_the_fallback_of_seven_days(
     assert Decimal(cross["rate"]) == (Decimal("0.85120") / Decimal("1.0823")).normalize()
     assert (await convert("GBP", "GBP", "2030-01-01"))["rate"] == "1"
 
-    body = await api.query(CONVERT, {"base": "EUR", "quote": "USD", "day": "2026-11-28"},
-                           token=world.tokens["A"])
+    body = await api.query(
+        CONVERT, {"base": "EUR", "quote": "USD", "day": "2026-11-28"}, token=world.tokens["A"]
+    )
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["reason"] == "MISSING_EXCHANGE_RATE"

@@ -25,7 +25,9 @@ async def client_with(engine: AsyncEngine, settings: Settings) -> AsyncIterator[
         app = create_app(dataclasses.replace(settings, **changes), engine=engine)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+        )
         opened.append(client)
         client.lifespan = lifespan  # type: ignore[attr-defined]
         return client
@@ -36,20 +38,31 @@ async def client_with(engine: AsyncEngine, settings: Settings) -> AsyncIterator[
         await client.lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
-async def test_an_empty_bucket_answers_rate_limited_with_retry_after(client_with, engine: AsyncEngine) -> None:  # type: ignore[no-untyped-def]
+async def test_an_empty_bucket_answers_rate_limited_with_retry_after(
+    client_with, engine: AsyncEngine
+) -> None:  # type: ignore[no-untyped-def]
     world = await build_world(engine)
-    client = await client_with(rate_limit_capacity=30, rate_limit_restore_rate=1)  # one list fits, two do not
+    client = await client_with(
+        rate_limit_capacity=30, rate_limit_restore_rate=1
+    )  # one list fits, two do not
     headers = {"Authorization": f"Bearer {world.tokens['A']}"}
 
     first = (await client.post("/graphql", json={"query": LIST}, headers=headers)).json()
     second = await client.post("/graphql", json={"query": LIST}, headers=headers)
-    other_user = (await client.post("/graphql", json={"query": LIST},
-                                    headers={"Authorization": f"Bearer {world.tokens['B']}"})).json()
+    other_user = (
+        await client.post(
+            "/graphql",
+            json={"query": LIST},
+            headers={"Authorization": f"Bearer {world.tokens['B']}"},
+        )
+    ).json()
 
     assert first.get("errors") is None
     assert first["extensions"]["cost"]["requestedQueryCost"] == 22
     assert first["extensions"]["cost"]["throttleStatus"] == {
-        "maximumAvailable": 30, "currentlyAvailable": 8, "restoreRate": 1
+        "maximumAvailable": 30,
+        "currentlyAvailable": 8,
+        "restoreRate": 1,
     }
     body = second.json()
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
@@ -61,8 +74,14 @@ async def test_introspection_can_be_switched_off(client_with, engine: AsyncEngin
     world = await build_world(engine)
     client = await client_with(introspection=False)
     headers = {"Authorization": f"Bearer {world.tokens['admin']}"}
-    body = (await client.post("/graphql", json={"query": "{ __schema { types { name } } }"}, headers=headers)).json()
+    body = (
+        await client.post(
+            "/graphql", json={"query": "{ __schema { types { name } } }"}, headers=headers
+        )
+    ).json()
     assert body["data"] is None and body["errors"]
-    assert (await client.post("/graphql", json={"query": "{ viewer { user { role } } }"}, headers=headers)).json()[
-        "data"
-    ] == {"viewer": {"user": {"role": "ADMIN"}}}
+    assert (
+        await client.post(
+            "/graphql", json={"query": "{ viewer { user { role } } }"}, headers=headers
+        )
+    ).json()["data"] == {"viewer": {"user": {"role": "ADMIN"}}}

@@ -111,12 +111,21 @@ async def test_a_category_of_another_program_falls_back_to_default(
         ({"subIds": ["a"] * 7}, ["input", "subIds"], "TOO_MANY_SUB_IDS"),
         ({"subIds": ["a", "b" * 256]}, ["input", "subIds", "1"], "TOO_LONG"),
         ({"conversionNote": "NOPE"}, ["input", "conversionNote"], "UNKNOWN_CONVERSION_NOTE"),
-        ({"trackingTime": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
-         ["input", "trackingTime"], "FUTURE_TRACKING_TIME"),
-        ({"basket": [{"orderValue": "10", "trackingCategory": "outlet"}]},
-         ["input", "basket", "0", "trackingCategory"], "INACTIVE_CATEGORY"),
-        ({"touchpoints": [{"kind": "COOKIE", "partnerId": "bm9wZQ==", "at": T0.isoformat()}]},
-         ["input", "touchpoints", "0", "partnerId"], "INVALID_ID"),
+        (
+            {"trackingTime": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+            ["input", "trackingTime"],
+            "FUTURE_TRACKING_TIME",
+        ),
+        (
+            {"basket": [{"orderValue": "10", "trackingCategory": "outlet"}]},
+            ["input", "basket", "0", "trackingCategory"],
+            "INACTIVE_CATEGORY",
+        ),
+        (
+            {"touchpoints": [{"kind": "COOKIE", "partnerId": "bm9wZQ==", "at": T0.isoformat()}]},
+            ["input", "touchpoints", "0", "partnerId"],
+            "INVALID_ID",
+        ),
     ],
 )
 async def test_bad_input_is_a_coded_user_error_and_writes_nothing(
@@ -140,8 +149,9 @@ async def test_bad_input_is_a_coded_user_error_and_writes_nothing(
 async def test_malformed_scalars_are_graphql_validation_errors(
     api: Api, world: OrderWorld, extra: dict[str, object], fragment: str
 ) -> None:
-    body = await api.query(RECORD_ORDER, {"input": with_cookie(world, "O-1", **extra)},
-                           token=world.tokens["adv"])
+    body = await api.query(
+        RECORD_ORDER, {"input": with_cookie(world, "O-1", **extra)}, token=world.tokens["adv"]
+    )
     assert body.get("data") is None
     assert fragment in str(body["errors"])
     assert await world.count() == 0
@@ -157,8 +167,10 @@ async def test_a_foreign_currency_order_is_converted_with_the_rate_of_its_day(
     rate = Context(prec=34).divide(Decimal(1), Decimal("1.0823"))  # EUR per USD, via EUR base
     exact = Decimal("123.45") * rate
     assert conversion["originalOrderValue"] == {"amount": "123.45", "currency": "USD"}
-    assert conversion["orderValue"] == {"amount": str(round_half_up(exact, "EUR")),
-                                        "currency": "EUR"}
+    assert conversion["orderValue"] == {
+        "amount": str(round_half_up(exact, "EUR")),
+        "currency": "EUR",
+    }
     assert conversion["orderValue"]["amount"] == "114.06"
     assert Decimal(conversion["exchangeRate"]) == rate.quantize(Decimal("1e-12"))
     expected = round_half_up(exact * Decimal("0.10"), "EUR")
@@ -174,8 +186,11 @@ async def test_a_rate_up_to_7_days_old_applies_an_older_one_is_missing_exchange_
     ok = await record(api, world, with_cookie(world, "O-1", currency="USD"))
     assert ok["conversion"]["orderValue"]["amount"] == "80.00"
     late = T0 + timedelta(days=1)
-    payload = await record(api, world, world.order(
-        "O-2", at=late, currency="USD", touchpoints=[world.cookie("A", late)]))
+    payload = await record(
+        api,
+        world,
+        world.order("O-2", at=late, currency="USD", touchpoints=[world.cookie("A", late)]),
+    )
     [error] = payload["userErrors"]
     assert error["code"] == "MISSING_EXCHANGE_RATE"
     assert error["field"] == ["input", "currency"]
@@ -248,8 +263,9 @@ async def test_a_full_batch_of_500_is_recorded_with_a_bounded_number_of_reads(
 
 async def test_re_sending_a_batch_creates_nothing(api: Api, world: OrderWorld) -> None:
     cookie = [world.cookie("A", T0 - timedelta(hours=1))]
-    orders = [world.order(f"O-{i}", customerEmail=f"{i}@x.test", touchpoints=cookie)
-              for i in range(5)]
+    orders = [
+        world.order(f"O-{i}", customerEmail=f"{i}@x.test", touchpoints=cookie) for i in range(5)
+    ]
     first = await record_many(api, world, orders)
     again = await record_many(api, world, orders)
     assert again["createdCount"] == 0
@@ -261,6 +277,7 @@ async def test_re_sending_a_batch_creates_nothing(api: Api, world: OrderWorld) -
 
 
 async def test_a_batch_by_a_partner_is_refused(api: Api, world: OrderWorld) -> None:
-    body = await api.data(RECORD_ORDERS, {"input": {"orders": [world.order("O-1")]}},
-                          token=world.tokens["A"])
+    body = await api.data(
+        RECORD_ORDERS, {"input": {"orders": [world.order("O-1")]}}, token=world.tokens["A"]
+    )
     assert [e["code"] for e in body["recordOrders"]["userErrors"]] == ["PERMISSION_DENIED"]

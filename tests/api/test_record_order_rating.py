@@ -47,10 +47,14 @@ async def test_the_period_containing_the_tracking_time_rates_it_valid_from_inclu
     api: Api, world: OrderWorld
 ) -> None:
     end = T0 + timedelta(days=30)
-    model = await world.add_model("P", "seasonal", [
-        (SINCE, T0, all_targets("10")),
-        (T0, end, all_targets("20")),
-    ])
+    model = await world.add_model(
+        "P",
+        "seasonal",
+        [
+            (SINCE, T0, all_targets("10")),
+            (T0, end, all_targets("20")),
+        ],
+    )
     await world.use_model("A", model)
     assert await commission(api, world, by_a(world, "O-1", T0 - timedelta(microseconds=1))) == (
         "10.00"
@@ -86,8 +90,10 @@ async def test_a_later_rate_change_does_not_change_the_stored_commission(
     assert payload["conversion"]["commission"]["amount"] == "10.00"
     async with world.engine.begin() as conn:
         await conn.execute(update(commission_rates).values(percentage=Decimal("50")))
-    query = "query($id: ID!) { node(id: $id) { ... on Conversion { commission { amount } " \
-            "commissionBreakdown } } }"
+    query = (
+        "query($id: ID!) { node(id: $id) { ... on Conversion { commission { amount } "
+        "commissionBreakdown } } }"
+    )
     data = await api.data(query, {"id": payload["conversion"]["id"]}, token=world.tokens["adv"])
     assert data["node"]["commission"]["amount"] == "10.00"
     assert data["node"]["commissionBreakdown"] == payload["conversion"]["commissionBreakdown"]
@@ -107,8 +113,10 @@ async def test_a_basket_rates_each_position_with_its_own_category(
     conversion = payload["conversion"]
     # 20 % of 100 + 10 % of 50 + 10 % of 10.05 = 20 + 5 + 1.005 → 26.005 → 26.01 (once)
     assert conversion["commission"]["amount"] == "26.01"
-    assert [(p["position"], p["trackingCategory"], p["orderValue"], p["commission"])
-            for p in conversion["basket"]] == [
+    assert [
+        (p["position"], p["trackingCategory"], p["orderValue"], p["commission"])
+        for p in conversion["basket"]
+    ] == [
         (1, "fashion", "100.00", "20.00"),
         (2, "default", "50.00", "5.00"),
         (3, "default", "10.05", "1.01"),
@@ -120,8 +128,9 @@ async def test_a_basket_rates_each_position_with_its_own_category(
 async def test_discount_rating_on_and_off(
     api: Api, world: OrderWorld, discount_rating: bool, expected: str
 ) -> None:
-    model = await world.add_model("P", "discounts", [(SINCE, None, all_targets("10"))],
-                                  discount_rating=discount_rating)
+    model = await world.add_model(
+        "P", "discounts", [(SINCE, None, all_targets("10"))], discount_rating=discount_rating
+    )
     await world.use_model("A", model)
     assert await commission(api, world, by_a(world, "O-1", discount="20.00")) == expected
 
@@ -134,10 +143,14 @@ async def test_fixed_plus_percentage(api: Api, world: OrderWorld) -> None:
 
 async def _program_in(world: OrderWorld, key: str, currency: str, percentage: str) -> None:
     async with UnitOfWork(world.engine) as uow:
-        program = await setup.create_program(uow, ADMIN, advertiser_id=world.ids["adv"],
-                                             name=f"Shop {currency}", currency=currency)
-        await uow.execute(insert(tracking_categories).values(
-            program_id=program.id, key="extra", name="Extra", active=True))
+        program = await setup.create_program(
+            uow, ADMIN, advertiser_id=world.ids["adv"], name=f"Shop {currency}", currency=currency
+        )
+        await uow.execute(
+            insert(tracking_categories).values(
+                program_id=program.id, key="extra", name="Extra", active=True
+            )
+        )
         model = await insert_model(uow, program.id, "default", discount_rating=False)
         await insert_period(uow, model, SINCE, None, all_targets(percentage))
         await set_relationship(uow, world.ids["A"], program.id, model)
@@ -155,8 +168,13 @@ async def _program_in(world: OrderWorld, key: str, currency: str, percentage: st
     ],
 )
 async def test_minor_units_of_jpy_and_kwd(
-    api: Api, world: OrderWorld, currency: str, percentage: str, value: str,
-    stored_value: str, expected: str
+    api: Api,
+    world: OrderWorld,
+    currency: str,
+    percentage: str,
+    value: str,
+    stored_value: str,
+    expected: str,
 ) -> None:
     await _program_in(world, currency, currency, percentage)
     payload = await record(api, world, by_a(world, "O-1", program=currency, value=value))

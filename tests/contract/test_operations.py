@@ -92,12 +92,12 @@ async def test_partner_conversions_pages_with_cursors_and_honours_filter_and_ord
 
     first = (await api.data(query, {"first": 2, "orderBy": order}, token=token))["conversions"]
     after = first["pageInfo"]["endCursor"]
-    rest = (
-        await api.data(query, {"first": 2, "after": after, "orderBy": order}, token=token)
-    )["conversions"]
-    filtered = (
-        await api.data(query, {"first": 10, "filter": {"orderId": "B-1"}}, token=token)
-    )["conversions"]
+    rest = (await api.data(query, {"first": 2, "after": after, "orderBy": order}, token=token))[
+        "conversions"
+    ]
+    filtered = (await api.data(query, {"first": 10, "filter": {"orderId": "B-1"}}, token=token))[
+        "conversions"
+    ]
 
     assert [n["orderId"] for n in first["nodes"]] == ["B-0", "B-1"]
     assert first["pageInfo"]["hasNextPage"] is True
@@ -188,6 +188,8 @@ async def test_another_advertisers_program_overview_reads_as_missing(
 
     assert data["program"] is None
     assert data["relationships"] == {
-        "totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []
+        "totalCount": 0,
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+        "nodes": [],
     }
     assert data["recentConversions"] == {"totalCount": 0, "nodes": []}

@@ -41,7 +41,9 @@ def _hold_before(monkeypatch: pytest.MonkeyPatch, name: str, parties: int) -> No
     monkeypatch.setattr(request_service, name, held)
 
 
-def _hold_after(monkeypatch: pytest.MonkeyPatch, name: str, parties: int, module: Any = request_service) -> None:
+def _hold_after(
+    monkeypatch: pytest.MonkeyPatch, name: str, parties: int, module: Any = request_service
+) -> None:
     """Every caller of <module>.<name> runs it, then waits for the others."""
     real = getattr(module, name)
     barrier = asyncio.Barrier(parties)

@@ -16,11 +16,15 @@ async def _count(engine: AsyncEngine) -> int:
         return int(await conn.scalar(select(func.count()).select_from(advertisers)) or 0)
 
 
-async def test_a_savepoint_released_before_any_other_write_is_still_rolled_back(engine: AsyncEngine) -> None:
+async def test_a_savepoint_released_before_any_other_write_is_still_rolled_back(
+    engine: AsyncEngine,
+) -> None:
     async with UnitOfWork(engine) as uow:
         await uow.conn.execute(select(advertisers.c.id))  # reads only, so far
         async with uow.conn.begin_nested():
-            await uow.conn.execute(insert(advertisers).values(name="kept?", created_at=datetime.now(UTC)))
+            await uow.conn.execute(
+                insert(advertisers).values(name="kept?", created_at=datetime.now(UTC))
+            )
         await uow.rollback()
     assert await _count(engine) == 0
 
@@ -30,7 +34,9 @@ async def test_a_failed_savepoint_keeps_the_rest_of_the_unit(engine: AsyncEngine
         await uow.conn.execute(insert(advertisers).values(name="one", created_at=datetime.now(UTC)))
         try:
             async with uow.conn.begin_nested():
-                await uow.conn.execute(insert(advertisers).values(name="two", created_at=datetime.now(UTC)))
+                await uow.conn.execute(
+                    insert(advertisers).values(name="two", created_at=datetime.now(UTC))
+                )
                 raise RuntimeError("undo two")
         except RuntimeError:
             pass

@@ -5,11 +5,22 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from portal.resolvers.access import AccessMutations
+from portal.resolvers.exports import ExportMutations
+from portal.resolvers.imports import ImportMutations
 from portal.resolvers.orders import OrderMutations
 from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
-from portal.resolvers.exports import ExportMutations
-from portal.resolvers.imports import ImportMutations
 from portal.resolvers.setup import SetupMutations
 
-Mutation = merge_types("Mutation", (AccessMutations, SetupMutations, OrderMutations, RequestMutations, ExportMutations, RatesMutations, ImportMutations))
+Mutation = merge_types(
+    "Mutation",
+    (
+        AccessMutations,
+        SetupMutations,
+        OrderMutations,
+        RequestMutations,
+        ExportMutations,
+        RatesMutations,
+        ImportMutations,
+    ),
+)

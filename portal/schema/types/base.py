@@ -24,7 +24,7 @@ class Node:
 
 @strawberry.type(description="An exact amount in a currency.")
 class Money:
-    amount: Decimal = strawberry.field(description="The amount, e.g. \"12.50\".")
+    amount: Decimal = strawberry.field(description='The amount, e.g. "12.50".')
     currency: CurrencyCode = strawberry.field(description="ISO 4217 code of the amount.")  # type: ignore[valid-type]
 
 
@@ -78,5 +78,3 @@ class Connection(Generic[T]):
             ),
             _count=listing.count,
         )
-
-

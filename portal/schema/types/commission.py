@@ -51,7 +51,9 @@ class CommissionPeriod(Node):
                     conversion_target=r.target,
                     tracking_category=r.category,
                     percentage=None if r.percentage is None else without_padding(r.percentage),
-                    fixed_amount=None if r.fixed_amount is None else without_padding(r.fixed_amount),
+                    fixed_amount=None
+                    if r.fixed_amount is None
+                    else without_padding(r.fixed_amount),
                 )
                 for r in p.rates
             ],
@@ -60,7 +62,9 @@ class CommissionPeriod(Node):
 
 @strawberry.type(description="A named set of rates of a program, with validity periods.")
 class CommissionModel(Node):
-    name: str = strawberry.field(description="Name, unique in the program (`default`, `premium` …).")
+    name: str = strawberry.field(
+        description="Name, unique in the program (`default`, `premium` …)."
+    )
     discount_rating: bool = strawberry.field(
         description="Whether percentages apply to the order value after discount."
     )

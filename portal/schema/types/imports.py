@@ -34,14 +34,18 @@ class ImportCellError:
     row: int = strawberry.field(description="Row number in the file (the header is row 1).")
     column: str | None = strawberry.field(description="Column name.")
     value: str | None = strawberry.field(description="The cell's value as read.")
-    code: str = strawberry.field(description="Stable code, e.g. NEGATIVE_VALUE or UNKNOWN_CATEGORY.")
+    code: str = strawberry.field(
+        description="Stable code, e.g. NEGATIVE_VALUE or UNKNOWN_CATEGORY."
+    )
     message: str = strawberry.field(description="What is wrong.")
 
 
 @strawberry.type(description="A conversion request file being validated and applied.")
 class ImportJob(Node):
     kind: JobKindEnum = strawberry.field(description="What is imported.")
-    status: JobStatusEnum = strawberry.field(description="QUEUED, RUNNING, SUCCEEDED (maybe with row errors) or FAILED.")
+    status: JobStatusEnum = strawberry.field(
+        description="QUEUED, RUNNING, SUCCEEDED (maybe with row errors) or FAILED."
+    )
     dry_run: bool = strawberry.field(description="Validated only; nothing written.")
     all_or_nothing: bool = strawberry.field(description="Nothing applied when any row fails.")
     progress: JobProgress = strawberry.field(description="Rows handled of all.")
@@ -70,7 +74,9 @@ class ImportJob(Node):
             progress=JobProgress(processed=j.processed, total=j.total),
             created_count=j.created_count,
             error_count=j.error_count,
-            error_report_url=f"{IMPORT_FILES_PATH}{gid}/errors.csv" if finished and j.error_count else None,
+            error_report_url=f"{IMPORT_FILES_PATH}{gid}/errors.csv"
+            if finished and j.error_count
+            else None,
             error=j.error,
             filename=j.parameters.get("filename") or None,
             created_at=j.created_at,
@@ -81,7 +87,9 @@ class ImportJob(Node):
     async def errors(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportCellError]:
         from portal.schema.errors import bad_input
@@ -92,19 +100,28 @@ class ImportJob(Node):
         key = SortKey("ROW", e.row, e.id, False, "int")
         try:
             async with info.context.engine.connect() as conn:
-                page = await fetch_page(conn, stmt, key, PageRequest(first=first, after=after), _cell_error)
+                page = await fetch_page(
+                    conn, stmt, key, PageRequest(first=first, after=after), _cell_error
+                )
         except DomainError as error:
             raise bad_input(error) from None
 
         async def count() -> int:
             async with info.context.engine.connect() as conn:
-                return int(await conn.scalar(select(func.count()).select_from(import_errors).where(e.job_id == self.pk)) or 0)
+                return int(
+                    await conn.scalar(
+                        select(func.count()).select_from(import_errors).where(e.job_id == self.pk)
+                    )
+                    or 0
+                )
 
         return Connection.of(Listing(page, count), lambda x: x)  # type: ignore[return-value]
 
 
 def _cell_error(row: Any) -> ImportCellError:
-    return ImportCellError(row=row.row, column=row.column, value=row.value, code=row.code, message=row.message)
+    return ImportCellError(
+        row=row.row, column=row.column, value=row.value, code=row.code, message=row.message
+    )
 
 
 @strawberry.type(description="A column of the request file.")
@@ -112,7 +129,9 @@ class TemplateColumn:
     name: str = strawberry.field(description="Header (matched case-insensitively, any order).")
     required: bool = strawberry.field(description="Whether the column must be present.")
     description: str = strawberry.field(description="What it holds.")
-    allowed_values: list[str] = strawberry.field(description="For enumerations, the allowed values.")
+    allowed_values: list[str] = strawberry.field(
+        description="For enumerations, the allowed values."
+    )
 
 
 @strawberry.type(description="The request file format for the viewer, with template downloads.")

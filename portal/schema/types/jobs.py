@@ -11,14 +11,18 @@ from portal.domain import jobs as domain
 from portal.schema.ids import encode_id
 from portal.schema.types.base import Node
 
-JobStatusEnum = strawberry.enum(domain.JobStatus, description="QUEUED → RUNNING → SUCCEEDED | FAILED.")
+JobStatusEnum = strawberry.enum(
+    domain.JobStatus, description="QUEUED → RUNNING → SUCCEEDED | FAILED."
+)
 JobKindEnum = strawberry.enum(domain.JobKind, description="What a job does.")
 TableFormatEnum = strawberry.enum(TableFormat, description="CSV (UTF-8 with BOM) or XLSX.")
 
 DOWNLOAD_PATH = "/files/exports/"
 
 
-@strawberry.type(description="An export running in the background; download the file when SUCCEEDED.")
+@strawberry.type(
+    description="An export running in the background; download the file when SUCCEEDED."
+)
 class ExportJob(Node):
     kind: JobKindEnum = strawberry.field(description="What is exported.")
     status: JobStatusEnum = strawberry.field(description="Where the job is.")

@@ -83,6 +83,8 @@ class Relationship(Node):
         return Program.from_domain(found) if found else None
 
     @strawberry.field(description="The commission model the partner earns under (ACTIVE only).")
-    async def commission_model(self, info: strawberry.Info[Context, None]) -> CommissionModel | None:
+    async def commission_model(
+        self, info: strawberry.Info[Context, None]
+    ) -> CommissionModel | None:
         found = await info.context.loaders.load("CommissionModel", self.model_pk)
         return CommissionModel.from_domain(found) if found else None

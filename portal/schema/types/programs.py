@@ -28,7 +28,12 @@ class Advertiser(Node):
 
     @classmethod
     def from_domain(cls, a: domain.Advertiser) -> Advertiser:
-        return cls(id=strawberry.ID(encode_id("Advertiser", a.id)), pk=a.id, name=a.name, created_at=a.created_at)
+        return cls(
+            id=strawberry.ID(encode_id("Advertiser", a.id)),
+            pk=a.id,
+            name=a.name,
+            created_at=a.created_at,
+        )
 
 
 @strawberry.type(description="A commercial grouping of products inside a program (e.g. `fashion`).")
@@ -39,7 +44,12 @@ class TrackingCategory(Node):
 
     @classmethod
     def from_domain(cls, c: domain.TrackingCategory) -> TrackingCategory:
-        return cls(id=strawberry.ID(encode_id("TrackingCategory", c.id)), key=c.key, name=c.name, active=c.active)
+        return cls(
+            id=strawberry.ID(encode_id("TrackingCategory", c.id)),
+            key=c.key,
+            name=c.name,
+            active=c.active,
+        )
 
 
 @strawberry.type(description="A kind of rated event, e.g. SALE_NEW_CUSTOMER or LEAD.")
@@ -50,7 +60,12 @@ class ConversionTarget(Node):
 
     @classmethod
     def from_domain(cls, t: domain.ConversionTarget) -> ConversionTarget:
-        return cls(id=strawberry.ID(encode_id("ConversionTarget", t.id)), key=t.key, name=t.name, active=t.active)
+        return cls(
+            id=strawberry.ID(encode_id("ConversionTarget", t.id)),
+            key=t.key,
+            name=t.name,
+            active=t.active,
+        )
 
 
 @strawberry.type(description="A coded reason for a status change (RETURNED, DUPLICATE …).")
@@ -108,12 +123,16 @@ class Program(Node):
         return Advertiser.from_domain(found) if found else None
 
     @strawberry.field(description="Tracking categories; `default` always exists.")
-    async def tracking_categories(self, info: strawberry.Info[Context, None]) -> list[TrackingCategory]:
+    async def tracking_categories(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[TrackingCategory]:
         found = await info.context.loaders.vocabulary("categories").load(self.pk)
         return [TrackingCategory.from_domain(c) for c in found]
 
     @strawberry.field(description="Conversion targets of the program.")
-    async def conversion_targets(self, info: strawberry.Info[Context, None]) -> list[ConversionTarget]:
+    async def conversion_targets(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[ConversionTarget]:
         found = await info.context.loaders.vocabulary("targets").load(self.pk)
         return [ConversionTarget.from_domain(t) for t in found]
 
@@ -125,7 +144,9 @@ class Program(Node):
     @strawberry.field(
         description="Commission models of the program (a partner sees only the ones it works under)."
     )
-    async def commission_models(self, info: strawberry.Info[Context, None]) -> list[CommissionModelRef]:
+    async def commission_models(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[CommissionModelRef]:
         from portal.schema.types.commission import CommissionModel
 
         found = await info.context.loaders.program_models().load(self.pk)

@@ -17,7 +17,7 @@ class ExchangeRate:
     currency: CurrencyCode = strawberry.field(description="The quoted currency.")
     day: date = strawberry.field(description="The day the rate was published for.")
     rate: Decimal = strawberry.field(
-        description="Units of `currency` for one unit of `base`, as published (e.g. \"1.0823\")."
+        description='Units of `currency` for one unit of `base`, as published (e.g. "1.0823").'
     )
 
     @classmethod

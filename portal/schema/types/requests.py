@@ -35,7 +35,8 @@ RequestStatusEnum = strawberry.enum(
     "FAILED → ACCEPTED (retry).",
 )
 CommentVisibilityEnum = strawberry.enum(
-    domain.CommentVisibility, description="SHARED with the partner, or INTERNAL (never shown to partners)."
+    domain.CommentVisibility,
+    description="SHARED with the partner, or INTERNAL (never shown to partners).",
 )
 DecisionEnum = strawberry.enum(domain.Decision, description="Accept or reject a request.")
 
@@ -80,7 +81,9 @@ class RequestedValues:
     tracking_time: datetime | None = strawberry.field(description="Tracking time.")
     order_value: Decimal | None = strawberry.field(description="Net order value, in `currency`.")
     currency: CurrencyCode | None = strawberry.field(description="Currency of the order value.")  # type: ignore[valid-type]
-    status: ConversionStatusEnum | None = strawberry.field(description="Requested conversion status.")
+    status: ConversionStatusEnum | None = strawberry.field(
+        description="Requested conversion status."
+    )
     commission: Decimal | None = strawberry.field(description="Requested explicit commission.")
     sub_ids: list[str | None] | None = strawberry.field(description="Sub IDs 1–6.")
     device: str | None = strawberry.field(description="Device.")
@@ -103,7 +106,9 @@ class RequestedValues:
         )
 
 
-@strawberry.type(description="What accepting would do: each changed field old → new, and the commission.")
+@strawberry.type(
+    description="What accepting would do: each changed field old → new, and the commission."
+)
 class RequestPreview:
     changes: list[FieldChange] = strawberry.field(description="Changed fields, old → new.")
     commission: Money = strawberry.field(description="The (revised) commission.")
@@ -111,8 +116,13 @@ class RequestPreview:
     breakdown: JSON = strawberry.field(description="How the commission came about.")
 
 
-def preview_of(changes: tuple[DomainChange, ...], commission: Decimal, currency: str,
-               model_name: str | None, breakdown: Any) -> RequestPreview:
+def preview_of(
+    changes: tuple[DomainChange, ...],
+    commission: Decimal,
+    currency: str,
+    model_name: str | None,
+    breakdown: Any,
+) -> RequestPreview:
     return RequestPreview(
         changes=[FieldChange(field=c.field, from_=c.old, to=c.new) for c in changes],
         commission=Money(amount=canonical(commission, currency), currency=currency),
@@ -135,7 +145,11 @@ class RequestComment(Node):
             body=c.body,
             visibility=c.visibility,
             created_at=c.created_at,
-            author=Actor(id=strawberry.ID(encode_id("User", c.author_id)), name=c.author_name, role=c.author_role),
+            author=Actor(
+                id=strawberry.ID(encode_id("User", c.author_id)),
+                name=c.author_name,
+                role=c.author_role,
+            ),
         )
 
 
@@ -171,7 +185,9 @@ class ConversionRequest(Node):
     commission: Money | None = strawberry.field(
         description="Commission at the rate in effect at the tracking time (assigned on create)."
     )
-    commission_model_name: str | None = strawberry.field(description="Name of that commission model.")
+    commission_model_name: str | None = strawberry.field(
+        description="Name of that commission model."
+    )
     failure: str | None = strawberry.field(description="Why processing failed (FAILED only).")
     created_at: datetime = strawberry.field(description="When it was raised.")
     updated_at: datetime = strawberry.field(description="Last change.")
@@ -219,23 +235,38 @@ class ConversionRequest(Node):
         r = self.entity
         if r.decided_at is None:
             return None
-        return RequestDecision(decided_at=r.decided_at, conversion_note=r.decision_note,
-                               reason=r.decision_reason, decided_by_pk=r.decided_by)
+        return RequestDecision(
+            decided_at=r.decided_at,
+            conversion_note=r.decision_note,
+            reason=r.decision_reason,
+            decided_by_pk=r.decided_by,
+        )
 
     @strawberry.field(description="The steps of its life so far, oldest first.")
     def history(self) -> list[RequestEvent]:
         r = self.entity
-        events = [RequestEvent(status=domain.RequestStatus.INQUIRED, at=r.created_at, actor_pk=r.created_by)]
+        events = [
+            RequestEvent(
+                status=domain.RequestStatus.INQUIRED, at=r.created_at, actor_pk=r.created_by
+            )
+        ]
         if r.decided_at is not None:
-            decided = (domain.RequestStatus.REJECTED if r.status is domain.RequestStatus.REJECTED
-                       else domain.RequestStatus.ACCEPTED)
+            decided = (
+                domain.RequestStatus.REJECTED
+                if r.status is domain.RequestStatus.REJECTED
+                else domain.RequestStatus.ACCEPTED
+            )
             events.append(RequestEvent(status=decided, at=r.decided_at, actor_pk=r.decided_by))
         if r.status is domain.RequestStatus.WITHDRAWN:
             events.append(RequestEvent(status=r.status, at=r.updated_at, actor_pk=r.created_by))
         if r.status is domain.RequestStatus.FAILED:
             events.append(RequestEvent(status=r.status, at=r.updated_at, actor_pk=None))
         if r.processed_at is not None:
-            events.append(RequestEvent(status=domain.RequestStatus.PROCESSED, at=r.processed_at, actor_pk=None))
+            events.append(
+                RequestEvent(
+                    status=domain.RequestStatus.PROCESSED, at=r.processed_at, actor_pk=None
+                )
+            )
         return events
 
     @strawberry.field(
@@ -255,14 +286,23 @@ class ConversionRequest(Node):
             except (DomainError, ValidationFailed):
                 return None
         new = result.revised.conversion
-        return preview_of(result.changes, new.commission, new.currency, new.commission_model_name,
-                          new.commission_breakdown)
+        return preview_of(
+            result.changes,
+            new.commission,
+            new.currency,
+            new.commission_model_name,
+            new.commission_breakdown,
+        )
 
-    @strawberry.field(description="The discussion, oldest first (partners never see INTERNAL ones).")
+    @strawberry.field(
+        description="The discussion, oldest first (partners never see INTERNAL ones)."
+    )
     async def comments(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[RequestComment]:
         from portal.adapters.pagination import PageRequest
@@ -270,7 +310,9 @@ class ConversionRequest(Node):
         from portal.schema.errors import bad_input
 
         try:
-            listing = await _reader(info).comments(self.entity.id, PageRequest(first=first, after=after))
+            listing = await _reader(info).comments(
+                self.entity.id, PageRequest(first=first, after=after)
+            )
         except DomainError as error:
             raise bad_input(error) from None
         return Connection.of(listing, RequestComment.from_domain)  # type: ignore[no-any-return]

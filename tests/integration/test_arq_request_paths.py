@@ -41,7 +41,7 @@ async def _commission_of(engine: AsyncEngine, conversion_id: int) -> tuple[str, 
 async def test_a_change_request_is_applied_by_the_worker(
     engine: AsyncEngine,
     arq_pool: ArqRedis,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     world = await build_world(engine)
     raised = await rf.raise_change(engine, world)
@@ -63,7 +63,7 @@ async def test_a_change_request_is_applied_by_the_worker(
 async def test_a_failed_request_is_retried_and_processed_by_the_worker(
     engine: AsyncEngine,
     arq_pool: ArqRedis,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     world = await build_world(engine)
     raised = await rf.raise_new_order(engine, world)

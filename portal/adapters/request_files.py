@@ -139,7 +139,10 @@ def open_table(path: Path, filename: str | None = None) -> TableSource:
         return TableSource(path, "xlsx", header)
     first_line = _first_csv_line(path)
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    header = tuple(next(csv.reader([first_line], delimiter=delimiter)))
+    try:
+        header = tuple(next(csv.reader([first_line], delimiter=delimiter)))
+    except csv.Error as error:
+        raise _csv_problem(error, 1) from None
     return TableSource(path, "csv", tuple(_normalise(h) for h in header), delimiter)
 
 
@@ -148,8 +151,11 @@ def _normalise(header: Any) -> str:
 
 
 def _first_csv_line(path: Path) -> str:
+    limit = MAX_CELL_CHARS * 4
     with path.open("rb") as handle:
-        raw = handle.readline(MAX_CELL_CHARS * 4)
+        raw = handle.readline(limit)
+    if len(raw) >= limit and not raw.endswith(b"\n"):
+        raise FileProblem("CELL_TOO_LARGE", f"the header line exceeds {limit} bytes")
     if b"\x00" in raw:
         raise FileProblem("UNREADABLE_FILE", "the file is neither CSV text nor an XLSX workbook")
     try:
@@ -189,13 +195,16 @@ def _csv_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
                 f"the file is not UTF-8 (near line {line + 1}: {error.reason}); save it as UTF-8",
             ) from None
         except csv.Error as error:
-            if "field larger" in str(error):
-                raise FileProblem(
-                    "CELL_TOO_LARGE",
-                    f"a cell near line {reader.line_num} exceeds {MAX_CELL_CHARS} characters",
-                ) from None
-            raise FileProblem("UNREADABLE_FILE", f"line {reader.line_num}: {error}") from None
+            raise _csv_problem(error, reader.line_num) from None
     del decoder
+
+
+def _csv_problem(error: csv.Error, line: int) -> FileProblem:
+    if "field larger" in str(error):
+        return FileProblem(
+            "CELL_TOO_LARGE", f"a cell near line {line} exceeds {MAX_CELL_CHARS} characters"
+        )
+    return FileProblem("UNREADABLE_FILE", f"line {line}: {error}")
 
 
 class _Workbook:
@@ -280,8 +289,12 @@ def parse_amount(value: Any, german: bool) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
-        # XLSX stores numbers as binary floats; their shortest repr is what the user typed.
-        return parse_decimal(repr(value))
+        # XLSX stores numbers as binary floats; Excel shows (and keeps) 15 significant digits:
+        # a pasted 59.970000000000006 is the 59.97 the user sees.
+        try:
+            return parse_decimal(format(value, ".15g"))
+        except (ValueError, InvalidOperation) as error:
+            raise ValueError(f"INVALID_NUMBER:{error}") from None
     text = str(value).strip().replace(" ", "").replace("\u00a0", "")
     if german and _GERMAN.match(text):
         text = text.replace(".", "").replace(",", ".")

@@ -3,12 +3,13 @@ errors back to the file's columns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, tuple_
 
+from portal.adapters import rows as row_mappers
 from portal.adapters.request_files import CellError, cell_text, parse_amount, parse_time
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
@@ -20,6 +21,7 @@ from portal.domain.money import is_currency
 from portal.domain.requests import RequestedValues, RequestKind
 from portal.global_ids import InvalidGlobalId, decode_typed
 from portal.services.request_drafts import Draft
+from portal.services.request_revision import without_current_values
 
 # Where a service error's field path points in the file.
 FIELD_COLUMNS = {
@@ -120,7 +122,11 @@ class RowParser:
                 parsed.errors.append(CellError(row, name, _shown(value), code, message))
                 text[name] = None
 
+        unreadable = {e.column for e in parsed.errors}
+
         def fail(column: str, code: str, message: str) -> None:
+            if column in unreadable:
+                return  # reported already (a formula is not also a missing value)
             parsed.errors.append(CellError(row, column, text.get(column), code, message))
 
         kind_text = (text.get("request_type") or "").upper()
@@ -247,7 +253,41 @@ def _shown(value: Any) -> str | None:
 
 
 async def resolve_lookups(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
-    """Finds the conversions CHANGE_EXISTING rows name by order id, in one query per batch."""
+    """Finds the conversions CHANGE_EXISTING rows name by order id, in one query per batch;
+    then leaves out of each such row what its conversion has already."""
+    await _find_by_order_id(uow, viewer, rows)
+    await _drop_current_values(uow, viewer, rows)
+
+
+async def _drop_current_values(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
+    """An exported row states every value; the request keeps only the edited ones. Else it
+    would ask for the unchanged ones too (shown to whoever decides as if requested) and,
+    accepted later, put back a status or value changed in the meantime (sales validation)."""
+    changing = [
+        r
+        for r in rows
+        if r.draft is not None
+        and r.draft.kind is RequestKind.CHANGE_EXISTING
+        and r.draft.conversion_id is not None
+    ]
+    ids = list({r.draft.conversion_id for r in changing if r.draft is not None})
+    current: dict[int, Any] = {}
+    for start in range(0, len(ids), 500):
+        for hit in await uow.conn.execute(
+            select(conversions).where(
+                conversions.c.id.in_(ids[start : start + 500]), visible(conversions, viewer)
+            )
+        ):
+            current[hit.id] = row_mappers.conversion(hit)
+    for r in changing:
+        assert r.draft is not None and r.draft.conversion_id is not None
+        found = current.get(r.draft.conversion_id)
+        if found is not None:
+            requested = without_current_values(r.draft.requested, found, found.currency)
+            r.draft = replace(r.draft, requested=requested)
+
+
+async def _find_by_order_id(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
     pending = [r for r in rows if r.lookup is not None and r.draft is not None]
     if not pending:
         return
@@ -272,8 +312,6 @@ async def resolve_lookups(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]
             and (category is None or h.category == category)
         ]
         if len(hits) == 1:
-            from dataclasses import replace
-
             r.draft = replace(r.draft, conversion_id=hits[0].id)
         else:
             code, message = (

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,14 +30,17 @@ from portal.adapters.request_files import (
     columns_for,
     open_table,
 )
+from portal.adapters.request_store import open_key
 from portal.adapters.tables import import_errors, jobs, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.jobs import JobKind, JobStatus
+from portal.domain.requests import RequestKind
 from portal.services.import_rows import ParsedRow, RowParser, column_of, resolve_lookups
-from portal.services.request_batch import create_requests
+from portal.services.request_batch import Outcome, create_requests
+from portal.services.request_drafts import Draft
 
 log = logging.getLogger("portal.imports")
 IMPORT_JOB = "run_import"
@@ -184,6 +187,9 @@ class _Tally:
     existing: int = 0
     errors: int = 0
     analyzed_at: int = 0  # `created` when this job last analysed conversion_requests
+    # Open keys of the rows that passed so far (or were created): a later batch repeating one
+    # is a duplicate in the file — a dry run would not see it in the database.
+    seen_keys: set[str] = field(default_factory=set)
 
 
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
@@ -350,21 +356,47 @@ async def _check_and_apply(
         uow, viewer, [r.draft for r in with_drafts if r.draft], dry_run=not apply
     )
     for parsed, outcome in zip(with_drafts, outcomes, strict=True):
+        if parsed.draft is not None:
+            _mark_earlier_batch_duplicate(parsed.draft, outcome, tally.seen_keys)
         for error in outcome.errors:
             column = column_of(error)
             value = parsed.cells.get(column) if column else None
+            # As the parser reports cells: stripped, and a blank cell has no value.
+            shown = None if value is None else str(value).strip()[:500] or None
             parsed.errors.append(
-                CellError(
-                    parsed.row,
-                    column or "",
-                    None if value is None else str(value)[:500],
-                    error.code,
-                    error.message,
-                )
+                CellError(parsed.row, column or "", shown, error.code, error.message)
             )
         tally.created += 1 if outcome.request_id is not None and not outcome.existing else 0
         tally.existing += 1 if outcome.existing else 0
     return [e for r in batch for e in r.errors]
+
+
+def _mark_earlier_batch_duplicate(draft: Draft, outcome: Outcome, seen: set[str]) -> None:
+    """A row repeating the order (or conversion) of a row of an earlier batch gets the
+    DUPLICATE_IN_BATCH of a repeat within a batch — in a dry run too, where the database does
+    not hold the earlier row (a real run would report OPEN_REQUEST_EXISTS)."""
+    if outcome.revised is None or outcome.existing:
+        return
+    new = outcome.revised.conversion
+    change = draft.kind is RequestKind.CHANGE_EXISTING
+    key = open_key(
+        draft.kind,
+        new.program_id,
+        draft.conversion_id if change else None,
+        (new.order_id, new.target, new.category),
+    )
+    if key not in seen:
+        if not outcome.errors:
+            seen.add(key)
+        return
+    if not outcome.errors or [e.code for e in outcome.errors] == ["OPEN_REQUEST_EXISTS"]:
+        outcome.errors[:] = [
+            DomainError(
+                "DUPLICATE_IN_BATCH",
+                "an earlier row asks for the same conversion or order",
+                ("conversionId",) if change else ("requested", "orderId"),
+            )
+        ]
 
 
 async def _record_errors_and_progress(

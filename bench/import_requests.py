@@ -321,7 +321,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     from portal.adapters.unit_of_work import UnitOfWork
     from portal.config import Settings
     from portal.domain.access import Role, Viewer
-    from portal.services import import_rows, imports, request_batch
+    from portal.services import import_pass, import_rows, imports, request_batch
 
     engine = create_engine(args.database_url)
     async with engine.begin() as conn:
@@ -342,6 +342,8 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         phases.wrap_sync(imports, "_sha256", "start: sha256")
         phases.wrap_sync(import_rows.RowParser, "parse", "parse (RowParser.parse)")
         phases.wrap_async(request_batch, "check_draft", "check (check_draft, per row)")
+        phases.wrap_async(import_pass._Writer, "_wait", "waiting for the writer (not overlapped)")
+        phases.wrap_async(import_pass._Writer, "_write", "writer task (overlapped, wall)")
     # Warm the pool and the imports, so the job measures the job.
     async with engine.connect() as conn:
         await conn.scalar(select(func.count()).select_from(jobs))

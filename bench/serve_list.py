@@ -257,7 +257,7 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
         PORTAL_DATA_DIR=str(OUT_DIR / "data"),
     )
     command = [
-        str(VENV_BIN / "uvicorn"), "--factory", "portal.web.app:create_app",
+        str(VENV_BIN / "uvicorn"), "--factory", "portal.web.app:create_served_app",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

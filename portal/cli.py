@@ -55,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
     asyncio.run(_prepare_embedded(settings, load_demo=args.demo))
     print(f"GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
     uvicorn.run(
-        "portal.web.app:create_app",
+        "portal.web.app:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -18,16 +18,20 @@ AfterCommit = Callable[[], Awaitable[Any]]
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine, queue: Any = None) -> None:
+    """`writes=False`: a unit of work that only reads (and writes temporary tables); on SQLite
+    it does not take the database's write lock, so it runs beside one that writes."""
+
+    def __init__(self, engine: AsyncEngine, queue: Any = None, *, writes: bool = True) -> None:
         self.engine = engine
         self.queue = queue
+        self.writes = writes
         self._conn: AsyncConnection | None = None
         self._after_commit: list[AfterCommit] = []
         self.now = datetime.now(UTC)
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self.engine.connect()
-        await self._conn.execution_options(sqlite_begin="IMMEDIATE")
+        await self._conn.execution_options(sqlite_begin="IMMEDIATE" if self.writes else "DEFERRED")
         await self._conn.begin()
         return self
 

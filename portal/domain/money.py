@@ -48,9 +48,18 @@ def minor_units(currency: str) -> int:
     return MINOR_UNITS[require_currency(currency)]
 
 
+# The smallest amount of each currency (EUR 0.01, JPY 1, KWD 0.001).
+_MINOR_UNIT = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+
+
+def minor_unit(currency: str) -> Decimal:
+    unit = _MINOR_UNIT.get(currency)
+    return unit if unit is not None else _MINOR_UNIT[require_currency(currency)]
+
+
 def round_half_up(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit, half away from zero. Call once, at the end."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def parse_decimal(raw: str | int | float | Decimal) -> Decimal:

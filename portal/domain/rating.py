@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
+from functools import lru_cache
 
 from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
 from portal.domain.errors import DomainError
-from portal.domain.money import Money, minor_units, round_half_up
+from portal.domain.money import Money, minor_unit, round_half_up
 from portal.domain.programs import DEFAULT_CATEGORY
 
 # Enough digits that no intermediate product or sum of accepted amounts is ever rounded by the
@@ -127,55 +128,40 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
             f"{instant.isoformat()}",
             ("trackingTime",),
         )
-    unit = Decimal(1).scaleb(-minor_units(order.currency))
-
+    currency = order.currency
     positions: Sequence[OrderLine] = order.basket or (
         OrderLine(order.category, order.order_value, order.discount),
     )
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        rated: list[tuple[OrderLine, CommissionRate, str, Decimal, Decimal]] = []
+        rated: list[tuple[OrderLine, CommissionRate, str, Decimal]] = []
+        amounts: list[Decimal] = []
         for line in positions:
             rate, rate_category = find_rate(period, order.target, line.category)
             base = rated_base(line.order_value, line.discount, model.discount_rating)
             percentage = rate.percentage if rate.percentage is not None else _ZERO
-            rated.append((line, rate, rate_category, base, percentage / _HUNDRED * base))
+            rated.append((line, rate, rate_category, base))
+            amounts.append(percentage / _HUNDRED * base)
 
-        fixed_rate, fixed_category = find_rate(period, order.target, order.category)
+        if order.basket:
+            fixed_rate, fixed_category = find_rate(period, order.target, order.category)
+        else:  # the one position is the conversion itself: the same rate
+            fixed_rate, fixed_category = rated[0][1], rated[0][2]
         fixed = fixed_rate.fixed_amount if fixed_rate.fixed_amount is not None else _ZERO
-        exact_total = sum((amount for *_, amount in rated), _ZERO) + fixed
-        total = round_half_up(exact_total, order.currency)
-        fixed_rounded = round_half_up(fixed, order.currency)
-        shares = _allocate([amount for *_, amount in rated], total - fixed_rounded, unit)
+        exact_total = sum(amounts, _ZERO) + fixed
+        total = round_half_up(exact_total, currency)
+        fixed_rounded = round_half_up(fixed, currency)
+        shares = _allocate(amounts, total - fixed_rounded, minor_unit(currency))
 
-    lines = tuple(
-        RatedLine(
-            position=index,
-            category=line.category,
-            order_value=line.order_value,
-            rated_base=base,
-            percentage=rate.percentage,
-            commission=share,
+    lines: list[RatedLine] = []
+    line_snapshots: list[dict[str, object]] = []
+    for index, ((line, rate, rate_category, base), amount, share) in enumerate(
+        zip(rated, amounts, shares, strict=True), start=1
+    ):
+        lines.append(
+            RatedLine(index, line.category, line.order_value, base, rate.percentage, share)
         )
-        for index, ((line, rate, _, base, _), share) in enumerate(
-            zip(rated, shares, strict=True), start=1
-        )
-    )
-    breakdown: dict[str, object] = {
-        "modelId": model.id,
-        "modelName": model.name,
-        "periodId": period.id,
-        "validFrom": period.valid_from.isoformat(),
-        "validTo": period.valid_to.isoformat() if period.valid_to is not None else None,
-        "discountRating": model.discount_rating,
-        "target": order.target,
-        "category": order.category,
-        "trackingTime": instant.isoformat(),
-        "currency": order.currency,
-        "orderValue": str(order.order_value),
-        "discount": str(order.discount),
-        "basket": bool(order.basket),
-        "lines": [
+        line_snapshots.append(
             {
                 "position": index,
                 "category": line.category,
@@ -189,10 +175,22 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
                 "amount": str(amount),
                 "commission": str(share),
             }
-            for index, ((line, rate, rate_category, base, amount), share) in enumerate(
-                zip(rated, shares, strict=True), start=1
-            )
-        ],
+        )
+    breakdown: dict[str, object] = {
+        "modelId": model.id,
+        "modelName": model.name,
+        "periodId": period.id,
+        "validFrom": _iso(period.valid_from),
+        "validTo": _iso(period.valid_to) if period.valid_to is not None else None,
+        "discountRating": model.discount_rating,
+        "target": order.target,
+        "category": order.category,
+        "trackingTime": instant.isoformat(),
+        "currency": currency,
+        "orderValue": str(order.order_value),
+        "discount": str(order.discount),
+        "basket": bool(order.basket),
+        "lines": line_snapshots,
         "fixedRateCategory": fixed_category,
         "fixedAmount": _text(fixed_rate.fixed_amount),
         "fixedCommission": str(fixed_rounded),
@@ -200,10 +198,10 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
         "commission": str(total),
     }
     return Rating(
-        commission=Money(total, order.currency),
+        commission=Money(total, currency),
         model_name=model.name,
         period_id=period.id,
-        lines=lines,
+        lines=tuple(lines),
         breakdown=breakdown,
     )
 
@@ -215,6 +213,8 @@ def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> lis
     is spread evenly the same way, so this never fails."""
     if not amounts:
         return []
+    if len(amounts) == 1:
+        return [target.quantize(unit)]
     floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
     missing = int((target - sum(floors, _ZERO)) / unit)
     each, extra = divmod(missing, len(amounts))
@@ -224,6 +224,12 @@ def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> lis
         (floor + unit * (each + (1 if i in lucky else 0))).quantize(unit)
         for i, floor in enumerate(floors)
     ]
+
+
+@lru_cache(maxsize=1024)
+def _iso(instant: datetime) -> str:
+    """A period's bounds in ISO 8601 (the same few for every conversion rated)."""
+    return instant.isoformat()
 
 
 def _text(value: Decimal | None) -> str | None:

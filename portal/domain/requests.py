@@ -11,7 +11,7 @@ from decimal import Decimal
 from portal.domain.access import Role, Viewer
 from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
 from portal.domain.errors import DomainError, ErrorCollector, PermissionDenied
-from portal.domain.money import require_currency
+from portal.domain.money import is_currency
 
 
 class RequestKind(enum.Enum):
@@ -74,6 +74,10 @@ class RequestedValues:
         return replace(other, **changes)
 
 
+# What a CHANGE_EXISTING request may change (all None: it changes nothing).
+_CHANGEABLE = tuple(n for n in RequestedValues.__dataclass_fields__ if n != "order_id")
+
+
 @dataclass(frozen=True, slots=True)
 class ConversionRequest:
     id: int
@@ -108,45 +112,47 @@ class ConversionRequest:
 def check_values(kind: RequestKind, values: RequestedValues, now: datetime) -> None:
     """Checks needing no database; every error names its field (under `requested`)."""
     errors = ErrorCollector()
-    f = ("requested",)
+    f = "requested"
     if kind is RequestKind.CREATE_NEW:
-        for name, label in (
-            ("order_id", "orderId"),
-            ("tracking_time", "trackingTime"),
-            ("order_value", "orderValue"),
-        ):
-            if getattr(values, name) is None:
-                errors.add("REQUIRED", f"{label} is required to create a conversion", (*f, label))
-    elif all(getattr(values, n) is None for n in values.__dataclass_fields__ if n != "order_id"):
-        errors.add("NOTHING_TO_CHANGE", "the request changes nothing", f)
+        if values.order_id is None:
+            errors.add("REQUIRED", "orderId is required to create a conversion", (f, "orderId"))
+        if values.tracking_time is None:
+            errors.add(
+                "REQUIRED", "trackingTime is required to create a conversion", (f, "trackingTime")
+            )
+        if values.order_value is None:
+            errors.add(
+                "REQUIRED", "orderValue is required to create a conversion", (f, "orderValue")
+            )
+    elif all(getattr(values, n) is None for n in _CHANGEABLE):
+        errors.add("NOTHING_TO_CHANGE", "the request changes nothing", (f,))
     if values.order_id is not None and not 1 <= len(values.order_id.strip()) <= 200:
-        errors.add("INVALID_ORDER_ID", "an order id has 1–200 characters", (*f, "orderId"))
+        errors.add("INVALID_ORDER_ID", "an order id has 1–200 characters", (f, "orderId"))
     if values.tracking_time is not None:
         if values.tracking_time.tzinfo is None:
-            errors.add("INVALID_TIME", "the tracking time needs a UTC offset", (*f, "trackingTime"))
+            errors.add("INVALID_TIME", "the tracking time needs a UTC offset", (f, "trackingTime"))
         elif values.tracking_time > now + FUTURE_TOLERANCE:
             errors.add(
-                "FUTURE_TRACKING_TIME", "the tracking time lies in the future", (*f, "trackingTime")
+                "FUTURE_TRACKING_TIME", "the tracking time lies in the future", (f, "trackingTime")
             )
     if values.order_value is not None and values.order_value < 0:
-        errors.add("NEGATIVE_VALUE", "the order value must not be negative", (*f, "orderValue"))
+        errors.add("NEGATIVE_VALUE", "the order value must not be negative", (f, "orderValue"))
     if values.commission is not None and values.commission < 0:
-        errors.add("NEGATIVE_VALUE", "the commission must not be negative", (*f, "commission"))
-    if values.currency is not None:
-        try:
-            require_currency(values.currency, (*f, "currency"))
-        except DomainError as error:
-            errors.errors.append(error)
+        errors.add("NEGATIVE_VALUE", "the commission must not be negative", (f, "commission"))
+    if values.currency is not None and not is_currency(values.currency):
+        errors.add(
+            "UNKNOWN_CURRENCY",
+            f"{values.currency!r} is not an ISO 4217 currency code",
+            (f, "currency"),
+        )
     if values.sub_ids is not None:
         if len(values.sub_ids) > SUB_ID_COUNT:
-            errors.add("TOO_MANY_SUB_IDS", f"at most {SUB_ID_COUNT} sub IDs", (*f, "subIds"))
+            errors.add("TOO_MANY_SUB_IDS", f"at most {SUB_ID_COUNT} sub IDs", (f, "subIds"))
         for i, sub_id in enumerate(values.sub_ids):
             if sub_id is not None and len(sub_id) > 255:
-                errors.add(
-                    "TOO_LONG", "a sub ID has at most 255 characters", (*f, "subIds", str(i))
-                )
+                errors.add("TOO_LONG", "a sub ID has at most 255 characters", (f, "subIds", str(i)))
     if values.device is not None and len(values.device) > 32:
-        errors.add("TOO_LONG", "a device has at most 32 characters", (*f, "device"))
+        errors.add("TOO_LONG", "a device has at most 32 characters", (f, "device"))
     errors.raise_if_any()
 
 

@@ -9,6 +9,7 @@ from arq.connections import RedisSettings
 
 from portal.adapters.database import create_engine
 from portal.config import Settings
+from portal.heap import freeze_startup_heap
 from portal.jobs.context import JobContext
 from portal.jobs.functions import JOBS
 from portal.jobs.queue import ArqQueue, namespace_of
@@ -22,6 +23,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings=settings,
         queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url)),
     )
+    # What the jobs import lazily, imported now, so it is frozen with the rest.
+    import portal.services.exports
+    import portal.services.imports
+    import portal.services.request_processing  # noqa: F401
+
+    freeze_startup_heap()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ errors back to the file's columns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +11,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, tuple_
 
 from portal.adapters import rows as row_mappers
-from portal.adapters.request_files import CellError, cell_text, parse_amount, parse_time
+from portal.adapters.request_files import (
+    MAX_CELL_CHARS,
+    CellError,
+    cell_text,
+    parse_amount,
+    parse_time,
+)
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
@@ -22,6 +29,11 @@ from portal.domain.requests import RequestedValues, RequestKind
 from portal.global_ids import InvalidGlobalId, decode_typed
 from portal.services.request_drafts import Draft
 from portal.services.request_revision import without_current_values
+
+_KINDS = {kind.value: kind for kind in RequestKind}
+_STATUSES = {status.value: status for status in ConversionStatus}
+_DEVICES = frozenset({"DESKTOP", "MOBILE", "TABLET", "OTHER"})
+_SUB_ID_COLUMNS = tuple(f"sub_id_{i}" for i in range(1, 7))
 
 # Where a service error's field path points in the file.
 FIELD_COLUMNS = {
@@ -114,23 +126,27 @@ class RowParser:
     def parse(self, row: int, cells: dict[str, Any]) -> ParsedRow:
         parsed = ParsedRow(row, cells)
         text: dict[str, str | None] = {}
+        unreadable: set[str] = set()
         for name, value in cells.items():
+            if type(value) is str and not value.startswith("=") and len(value) <= MAX_CELL_CHARS:
+                text[name] = value.strip() or None  # the common case of cell_text, inline
+                continue
             try:
                 text[name] = cell_text(value)
             except ValueError as error:
                 code, _, message = str(error).partition(":")
                 parsed.errors.append(CellError(row, name, _shown(value), code, message))
+                unreadable.add(name)
                 text[name] = None
-
-        unreadable = {e.column for e in parsed.errors}
 
         def fail(column: str, code: str, message: str) -> None:
             if column in unreadable:
                 return  # reported already (a formula is not also a missing value)
             parsed.errors.append(CellError(row, column, text.get(column), code, message))
 
-        kind_text = (text.get("request_type") or "").upper()
-        kind = RequestKind.__members__.get(kind_text)
+        get = text.get
+        kind_text = (get("request_type") or "").upper()
+        kind = _KINDS.get(kind_text)
         if kind is None:
             fail(
                 "request_type",
@@ -138,19 +154,17 @@ class RowParser:
                 "request_type is CREATE_NEW or CHANGE_EXISTING",
             )
         program_id = None
-        if text.get("program"):
-            program_id = self._ref(
-                text["program"] or "", "Program", self.program_names, self.program_ids
-            )
+        program_text = get("program")
+        if program_text:
+            program_id = self._ref(program_text, "Program", self.program_names, self.program_ids)
             if program_id is None:
                 fail("program", "UNKNOWN_PROGRAM", "no program of yours has this id or name")
         else:
             fail("program", "REQUIRED", "program is required")
         partner_id = None
-        if text.get("partner"):
-            partner_id = self._ref(
-                text["partner"] or "", "Partner", self.partner_names, self.partner_ids
-            )
+        partner_text = get("partner")
+        if partner_text:
+            partner_id = self._ref(partner_text, "Partner", self.partner_names, self.partner_ids)
             if partner_id is None or (
                 self.viewer.role is Role.PARTNER and partner_id != self.viewer.partner_id
             ):
@@ -165,55 +179,34 @@ class RowParser:
         elif self.viewer.role is not Role.PARTNER and kind is RequestKind.CREATE_NEW:
             fail("partner", "REQUIRED", "name the partner the request is for")
         conversion_id = None
-        if text.get("conversion_id"):
+        if get("conversion_id"):
             try:
-                conversion_id = decode_typed(text["conversion_id"] or "", "Conversion")
+                conversion_id = decode_typed(get("conversion_id") or "", "Conversion")
             except InvalidGlobalId:
                 fail("conversion_id", "INVALID_ID", "not a conversion id (as exported)")
-        values: dict[str, Any] = {}
-        for column, target, parse in (
-            ("order_value", "order_value", lambda v: parse_amount(v, self.german)),
-            ("commission", "commission", lambda v: parse_amount(v, self.german)),
-            ("tracking_time", "tracking_time", lambda v: parse_time(v, self.zone)),
-        ):
-            raw = cells.get(column)
-            if text.get(column) is None:
-                continue
-            try:
-                values[target] = parse(raw if not isinstance(raw, str) else raw.strip())
-            except ValueError as error:
-                code, _, message = str(error).partition(":")
-                fail(column, code, message)
-        currency = (text.get("currency") or "").upper() or None
+        order_value = self._typed(cells, text, "order_value", fail)
+        commission = self._typed(cells, text, "commission", fail)
+        tracking_time = self._typed(cells, text, "tracking_time", fail)
+        currency = (get("currency") or "").upper() or None
         if currency and not is_currency(currency):
             fail("currency", "UNKNOWN_CURRENCY", f"{currency!r} is not an ISO 4217 currency code")
             currency = None
         status = None
-        if text.get("status"):
-            status = ConversionStatus.__members__.get((text["status"] or "").upper())
+        status_text = get("status")
+        if status_text:
+            status = _STATUSES.get(status_text.upper())
             if status is None:
                 fail("status", "INVALID_VALUE", "status is OPEN, CONFIRMED or REJECTED")
-        device = (text.get("device") or "").upper() or None
-        if device and device not in ("DESKTOP", "MOBILE", "TABLET", "OTHER"):
+        device = (get("device") or "").upper() or None
+        if device and device not in _DEVICES:
             fail("device", "INVALID_VALUE", "device is DESKTOP, MOBILE, TABLET or OTHER")
         if parsed.errors or kind is None or program_id is None:
             return parsed
-        sub_ids = tuple(text.get(f"sub_id_{i}") for i in range(1, 7))
-        requested = RequestedValues(
-            order_id=text.get("order_id") if kind is RequestKind.CREATE_NEW else None,
-            target=text.get("conversion_target"),
-            category=text.get("tracking_category"),
-            tracking_time=values.get("tracking_time"),
-            order_value=values.get("order_value"),
-            currency=currency,
-            status=status,
-            commission=values.get("commission"),
-            sub_ids=sub_ids if any(sub_ids) else None,
-            device=device,
-            conversion_note=text.get("conversion_note"),
-        )
-        if kind is RequestKind.CHANGE_EXISTING and conversion_id is None:
-            order_id = text.get("order_id")
+        sub_ids = tuple(get(column) for column in _SUB_ID_COLUMNS)
+        creating = kind is RequestKind.CREATE_NEW
+        target, category = get("conversion_target"), get("tracking_category")
+        if not creating and conversion_id is None:
+            order_id = get("order_id")
             if not order_id:
                 fail(
                     "order_id",
@@ -221,28 +214,52 @@ class RowParser:
                     "order_id (or conversion_id) names the conversion to change",
                 )
                 return parsed
-            parsed.lookup = (
-                program_id,
-                order_id,
-                text.get("conversion_target"),
-                text.get("tracking_category"),
-            )
-            # Keeping target/category as identification, not as a change.
-            requested = RequestedValues(**{**_fields(requested), "target": None, "category": None})
+            parsed.lookup = (program_id, order_id, target, category)
+            target = category = None  # they identify the conversion; they are no change
         parsed.draft = Draft(
             kind=kind,
             program_id=program_id,
             partner_id=partner_id,
             conversion_id=conversion_id,
-            requested=requested,
-            comment=text.get("comment"),
+            requested=RequestedValues(
+                order_id=get("order_id") if creating else None,
+                target=target,
+                category=category,
+                tracking_time=tracking_time,
+                order_value=order_value,
+                currency=currency,
+                status=status,
+                commission=commission,
+                sub_ids=sub_ids if any(sub_ids) else None,
+                device=device,
+                conversion_note=get("conversion_note"),
+            ),
+            comment=get("comment"),
             idempotency_key=f"import:{self.file_key}:{row}" if self.file_key else None,
         )
         return parsed
 
-
-def _fields(values: RequestedValues) -> dict[str, Any]:
-    return {name: getattr(values, name) for name in values.__dataclass_fields__}
+    def _typed(
+        self,
+        cells: dict[str, Any],
+        text: dict[str, str | None],
+        column: str,
+        fail: Callable[[str, str, str], None],
+    ) -> Any:
+        """The cell of an amount or time column as Decimal or datetime; None when blank."""
+        if text.get(column) is None:
+            return None
+        raw = cells[column]
+        if isinstance(raw, str):
+            raw = raw.strip()
+        try:
+            if column == "tracking_time":
+                return parse_time(raw, self.zone)
+            return parse_amount(raw, self.german)
+        except ValueError as error:
+            code, _, message = str(error).partition(":")
+            fail(column, code, message)
+            return None
 
 
 def _shown(value: Any) -> str | None:

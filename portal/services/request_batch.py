@@ -1,5 +1,8 @@
 """Raising many conversion requests at once (file imports; `createConversionRequest` is a
-batch of one): the checks of `create_request`, with lookups batched and inserts in bulk."""
+batch of one): the checks of `create_request`, with lookups batched and inserts in bulk.
+
+Checking and inserting are two steps, so a file import can check the next batch while the
+previous one is being written; `create_requests` runs both in one unit of work."""
 
 from __future__ import annotations
 
@@ -7,15 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from portal.adapters.request_store import open_key, rating_columns, requested_columns
+from portal.adapters.bulk_insert import insert_rows
+from portal.adapters.request_keys import idempotency_keys_used, open_keys_taken
+from portal.adapters.request_store import open_key
 from portal.adapters.tables import conversion_requests
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, ValidationFailed
-from portal.domain.requests import RequestedValues, RequestKind, RequestStatus, check_comment
+from portal.domain.requests import RequestKind, RequestStatus, check_comment
 from portal.services.request_drafts import (
     Draft,
     DraftScope,
@@ -31,12 +35,14 @@ from portal.services.request_revision import Revised
 @dataclass(slots=True)
 class Outcome:
     """What became of one draft: the new request's id, or errors; `existing` when an earlier
-    call with the same idempotency key created it already."""
+    call with the same idempotency key created it already. `open_key` is the key the request
+    holds (or would hold) while open, once the draft passed its own checks."""
 
     request_id: int | None = None
     errors: list[DomainError] = field(default_factory=list)
     existing: bool = False
     revised: Revised | None = None
+    open_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -48,24 +54,22 @@ class _Checked:
     conversion_id: int | None
 
 
-def _stored_requested(draft: Draft, revised: Revised) -> RequestedValues:
-    if draft.kind is not RequestKind.CREATE_NEW:
-        return draft.requested
-    new, asked = revised.conversion, draft.requested
-    # Stored complete, so a CREATE_NEW request shows exactly what will be created.
-    return RequestedValues(
-        order_id=new.order_id,
-        target=new.target,
-        category=new.category,
-        tracking_time=new.tracking_time,
-        order_value=asked.order_value,
-        currency=asked.currency or new.currency,
-        status=new.status,
-        commission=asked.commission,
-        sub_ids=asked.sub_ids,
-        device=asked.device,
-        conversion_note=asked.conversion_note,
-    )
+@dataclass(slots=True)
+class CheckedRequests:
+    """A checked batch: an outcome per draft, in order, and the drafts that may be inserted."""
+
+    viewer: Viewer
+    outcomes: list[Outcome]
+    _valid: list[_Checked]
+
+    @property
+    def insertable(self) -> int:
+        return len(self._valid)
+
+    def refuse(self, index: int, error: DomainError) -> None:
+        """Replaces the errors of draft `index` with `error`; it will not be inserted."""
+        self.outcomes[index].errors[:] = [error]
+        self._valid = [c for c in self._valid if c.index != index]
 
 
 async def create_requests(
@@ -73,6 +77,16 @@ async def create_requests(
 ) -> list[Outcome]:
     """One outcome per draft, in order. Valid drafts are inserted together (unless dry_run);
     an invalid one never affects the others."""
+    checked = await check_requests(uow, viewer, drafts)
+    if not dry_run:
+        await insert_requests(uow, checked)
+    return checked.outcomes
+
+
+async def check_requests(
+    uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft]
+) -> CheckedRequests:
+    """Every check of every draft; writes nothing."""
     outcomes = [Outcome() for _ in drafts]
     scope = DraftScope(uow, viewer)
     await scope.preload_conversions(
@@ -81,17 +95,18 @@ async def create_requests(
     known = await _known_idempotency_keys(uow, viewer, drafts)
     checked: list[_Checked] = []
     for index, draft in enumerate(drafts):
+        outcome = outcomes[index]
         if draft.idempotency_key is not None and draft.idempotency_key in known:
-            outcomes[index] = Outcome(request_id=known[draft.idempotency_key], existing=True)
+            outcome.request_id, outcome.existing = known[draft.idempotency_key], True
             continue
         try:
             check_comment(draft.comment, ("comment",))
             revised = await check_draft(scope, draft)
         except ValidationFailed as failed:
-            outcomes[index].errors.extend(failed.errors)
+            outcome.errors.extend(failed.errors)
             continue
         except DomainError as error:
-            outcomes[index].errors.append(error)
+            outcome.errors.append(error)
             continue
         new = revised.conversion
         conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
@@ -99,49 +114,64 @@ async def create_requests(
             draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category)
         )
         checked.append(_Checked(index, draft, revised, key, conversion_id))
-        outcomes[index].revised = revised
+        outcome.revised, outcome.open_key = revised, key
 
     await _refuse_converted_orders(uow, checked, outcomes)
     await _refuse_open_duplicates(uow, checked, outcomes)
-    valid = [c for c in checked if not outcomes[c.index].errors]
-    if dry_run or not valid:
-        return outcomes
-    values = [_row(uow, viewer, c) for c in valid]
-    stmt = insert(conversion_requests).returning(
-        conversion_requests.c.id, sort_by_parameter_order=True
-    )
+    return CheckedRequests(viewer, outcomes, [c for c in checked if not outcomes[c.index].errors])
+
+
+async def insert_requests(uow: UnitOfWork, checked: CheckedRequests) -> None:
+    """Inserts the insertable drafts of `checked`, setting their outcomes' request ids. A
+    request raised concurrently for the same order or conversion (after the check) makes
+    only that draft fail, with OPEN_REQUEST_EXISTS."""
+    valid = checked._valid
+    if not valid:
+        return
+    rows = [_row(uow, checked.viewer, c) for c in valid]
     try:
-        async with uow.conn.begin_nested():
-            ids = (await uow.conn.execute(stmt, values)).scalars().all()
+        ids: list[int | None] = list(await insert_rows(uow.conn, conversion_requests, rows))
     except IntegrityError:
-        # A request for one of these orders was raised concurrently: insert one by one, so
-        # only the colliding rows fail.
         ids = []
-        for c, row in zip(valid, values, strict=True):
+        for c, row in zip(valid, rows, strict=True):
             try:
-                async with uow.conn.begin_nested():
-                    ids.append((await uow.conn.execute(stmt, [row])).scalar_one())
+                ids.extend(await insert_rows(uow.conn, conversion_requests, [row]))
             except IntegrityError:
                 ids.append(None)
-                outcomes[c.index].errors.append(open_request_error(c.draft.kind))
+                checked.outcomes[c.index].errors.append(open_request_error(c.draft.kind))
     for c, request_id in zip(valid, ids, strict=True):
-        outcomes[c.index].request_id = request_id
-    return outcomes
+        checked.outcomes[c.index].request_id = request_id
 
 
 def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
-    new = c.revised.conversion
+    new, draft = c.revised.conversion, c.draft
+    asked = draft.requested
+    # A CREATE_NEW request is stored complete, so it shows exactly what will be created.
+    creating = draft.kind is RequestKind.CREATE_NEW
+    status = new.status if creating else asked.status
+    sub_ids = asked.sub_ids
     return {
         "program_id": new.program_id,
         "partner_id": new.partner_id,
-        "kind": c.draft.kind.value,
+        "kind": draft.kind.value,
         "status": RequestStatus.INQUIRED.value,
         "conversion_id": c.conversion_id,
-        **requested_columns(_stored_requested(c.draft, c.revised)),
-        "comment": check_comment(c.draft.comment, ("comment",)),
-        **rating_columns(
-            new.commission, new.currency, new.commission_model_name, new.commission_breakdown
-        ),
+        "order_id": new.order_id if creating else asked.order_id,
+        "target": new.target if creating else asked.target,
+        "category": new.category if creating else asked.category,
+        "tracking_time": new.tracking_time if creating else asked.tracking_time,
+        "order_value": asked.order_value,
+        "currency": (asked.currency or new.currency) if creating else asked.currency,
+        "requested_status": status.value if status else None,
+        "requested_commission": asked.commission,
+        "sub_ids": list(sub_ids) if sub_ids is not None else None,
+        "device": asked.device,
+        "conversion_note": asked.conversion_note,
+        "comment": check_comment(draft.comment, ("comment",)),
+        "commission": new.commission,
+        "commission_currency": new.currency,
+        "commission_model_name": new.commission_model_name,
+        "commission_breakdown": new.commission_breakdown,
         "created_by": viewer.user_id,
         "created_at": uow.now,
         "updated_at": uow.now,
@@ -152,7 +182,7 @@ def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
         "failure": None,
         "processed_at": None,
         "attempts": 0,
-        "idempotency_key": c.draft.idempotency_key,
+        "idempotency_key": draft.idempotency_key,
         "open_key": c.key,
     }
 
@@ -161,18 +191,7 @@ async def _known_idempotency_keys(
     uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft]
 ) -> dict[str, int]:
     keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
-    if not keys:
-        return {}
-    found: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        for r in await uow.conn.execute(
-            select(conversion_requests.c.idempotency_key, conversion_requests.c.id).where(
-                conversion_requests.c.created_by == viewer.user_id,
-                conversion_requests.c.idempotency_key.in_(keys[start : start + 500]),
-            )
-        ):
-            found[r.idempotency_key] = r.id
-    return found
+    return await idempotency_keys_used(uow.conn, viewer.user_id, keys) if keys else {}
 
 
 async def _refuse_converted_orders(
@@ -191,27 +210,19 @@ async def _refuse_converted_orders(
 async def _refuse_open_duplicates(
     uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]
 ) -> None:
-    keys = [c.key for c in checked]
-    taken: set[str] = set()
-    for start in range(0, len(keys), 500):
-        taken.update(
-            r.open_key
-            for r in await uow.conn.execute(
-                select(conversion_requests.c.open_key).where(
-                    conversion_requests.c.open_key.in_(keys[start : start + 500])
-                )
-            )
-        )
+    taken = await open_keys_taken(uow.conn, [c.key for c in checked])
     seen: set[str] = set()
     for c in checked:
         if c.key in taken:
             outcomes[c.index].errors.append(open_request_error(c.draft.kind))
         elif c.key in seen:
-            outcomes[c.index].errors.append(
-                DomainError(
-                    "DUPLICATE_IN_BATCH",
-                    "an earlier row asks for the same conversion or order",
-                    ("requested", "orderId"),
-                )
-            )
+            outcomes[c.index].errors.append(duplicate_in_file_error(c.draft.kind))
         seen.add(c.key)
+
+
+def duplicate_in_file_error(kind: RequestKind) -> DomainError:
+    return DomainError(
+        "DUPLICATE_IN_BATCH",
+        "an earlier row asks for the same conversion or order",
+        ("conversionId",) if kind is RequestKind.CHANGE_EXISTING else ("requested", "orderId"),
+    )

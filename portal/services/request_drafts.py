@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
-from portal.adapters import rows
+from portal.adapters import request_keys, rows
+from portal.adapters.request_keys import OrderKey
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
@@ -23,7 +24,8 @@ from portal.global_ids import encode_id
 from portal.services.request_revision import Revised, revise, vocabulary_errors
 from portal.services.revision_cache import cache_of
 
-OrderKey = tuple[int, str, str, str]
+
+_ACTIVE = RelationshipStatus.ACTIVE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ class DraftScope:
         assert partner_id is not None
         program = await self.program(draft.program_id)
         relationship = await cache_of(self.uow).relationship(program.id, partner_id)
-        if relationship is None or relationship[0] != RelationshipStatus.ACTIVE.value:
+        if relationship is None or relationship[0] != _ACTIVE:
             raise DomainError(
                 "NO_ACTIVE_RELATIONSHIP",
                 "the partner has no active relationship with the program",
@@ -168,19 +170,7 @@ def order_key(revised: Revised) -> OrderKey:
 
 async def orders_converted(uow: UnitOfWork, keys: Iterable[OrderKey]) -> dict[OrderKey, int]:
     """The conversions that exist for these (program, order id, target, category)."""
-    key_list = list(set(keys))
-    found: dict[OrderKey, int] = {}
-    c = conversions.c
-    for start in range(0, len(key_list), 400):
-        for r in await uow.conn.execute(
-            select(c.id, c.program_id, c.order_id, c.target, c.category).where(
-                tuple_(c.program_id, c.order_id, c.target, c.category).in_(
-                    key_list[start : start + 400]
-                )
-            )
-        ):
-            found[(r.program_id, r.order_id, r.target, r.category)] = r.id
-    return found
+    return await request_keys.orders_converted(uow.conn, list(keys))
 
 
 def converted_error(key: OrderKey, conversion_id: int) -> DomainError:

@@ -10,8 +10,14 @@ from typing import Any
 
 from portal.adapters.conversion_store import NewConversion
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.conversions import Conversion, ConversionStatus, FieldChange, diff_fields
-from portal.domain.errors import DomainError, ErrorCollector
+from portal.domain.conversions import (
+    SUB_ID_COUNT,
+    Conversion,
+    ConversionStatus,
+    FieldChange,
+    diff_fields,
+)
+from portal.domain.errors import DomainError, ErrorCollector, ValidationFailed
 from portal.domain.money import canonical, round_half_up
 from portal.domain.programs import DEFAULT_CATEGORY, Program
 from portal.domain.rating import RatingInput, rate_conversion
@@ -20,13 +26,23 @@ from portal.services.revision_cache import cache_of
 
 RATING_FIELDS = ("target", "category", "tracking_time", "order_value", "currency")
 F = "requested"
+_ZERO = Decimal(0)
+_NO_SUB_IDS: tuple[str | None, ...] = (None,) * SUB_ID_COUNT
 
 
 @dataclass(frozen=True, slots=True)
 class Revised:
-    conversion: NewConversion
-    changes: tuple[FieldChange, ...]
+    conversion: NewConversion  # as it would be
+    before: NewConversion | None  # as it is (None: it would be created)
     rerated: bool
+
+    @property
+    def changes(self) -> tuple[FieldChange, ...]:
+        """Field by field, old → new (computed when asked: a file import never asks)."""
+        after = self.conversion.rendered()
+        if self.before is None:
+            return tuple(FieldChange(k, None, v) for k, v in after.items())
+        return tuple(diff_fields(self.before.rendered(), after))
 
 
 def _check_key(
@@ -146,9 +162,9 @@ async def revise(
     cache = cache_of(uow)
     if conversion is not None:
         requested = without_current_values(requested, conversion, program.currency)
-    errors = ErrorCollector()
-    errors.errors.extend(await vocabulary_errors(uow, program, requested, conversion))
-    errors.raise_if_any()
+    key_errors = await vocabulary_errors(uow, program, requested, conversion)
+    if key_errors:
+        raise ValidationFailed(key_errors)
     base = from_conversion(conversion) if conversion is not None else None
     target = requested.target or (base.target if base else None)
     category = requested.category or (base.category if base else DEFAULT_CATEGORY)
@@ -160,7 +176,7 @@ async def revise(
     assert tracking_time is not None
     changes_rating = base is None or any(getattr(requested, f) is not None for f in RATING_FIELDS)
 
-    order_value = base.order_value if base else Decimal(0)
+    order_value = base.order_value if base else _ZERO
     original_value, original_currency, rate = (
         (base.original_order_value, base.original_currency, base.exchange_rate)
         if base
@@ -190,7 +206,7 @@ async def revise(
             )
         order_value = round_half_up(exact_value, program.currency)
 
-    commission = base.commission if base else Decimal(0)
+    commission = base.commission if base else _ZERO
     model_name = base.commission_model_name if base else None
     breakdown: dict[str, Any] = base.commission_breakdown if base else {}
     overridden = base.commission_overridden if base else False
@@ -242,16 +258,11 @@ async def revise(
         original_currency=original_currency,
         exchange_rate=rate,
         conversion_note=note,
-        sub_ids=_merge_sub_ids(base.sub_ids if base else (None,) * 6, requested.sub_ids),
+        sub_ids=_merge_sub_ids(base.sub_ids if base else _NO_SUB_IDS, requested.sub_ids),
         device=requested.device or (base.device if base else None),
         basket=base.basket if base else (),
     )
-    if base is None:
-        # diff_fields({}, after), without the generic merge: every rendered field is new.
-        changes = tuple(FieldChange(k, None, v) for k, v in new.rendered().items())
-    else:
-        changes = tuple(diff_fields(base.rendered(), new.rendered()))
-    return Revised(conversion=new, changes=changes, rerated=changes_rating)
+    return Revised(conversion=new, before=base, rerated=changes_rating)
 
 
 def _merge_sub_ids(
@@ -259,6 +270,8 @@ def _merge_sub_ids(
 ) -> tuple[str | None, ...]:
     if requested is None:
         return current
+    if current is _NO_SUB_IDS and len(requested) == SUB_ID_COUNT:
+        return requested
     padded = list(current) + [None] * (6 - len(current))
     for i, value in enumerate(requested[:6]):
         if value is not None:

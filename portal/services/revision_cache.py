@@ -22,6 +22,7 @@ from portal.domain.exchange_rates import RateTable
 from portal.domain.partners import RelationshipStatus
 
 Vocabulary = tuple[dict[str, bool], dict[str, bool], set[str]]
+_RATED = frozenset({RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value})
 
 
 class RevisionCache:
@@ -77,9 +78,10 @@ class RevisionCache:
 
     async def rating_model(self, program_id: int, partner_id: int) -> CommissionModel | None:
         """The model of an ACTIVE (or PAUSED) relationship, with its periods and rates."""
-        found = await self.relationship(program_id, partner_id)
-        usable = (RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value)
-        if found is None or found[0] not in usable or found[1] is None:
+        found = self._relationships.get((program_id, partner_id))
+        if found is None:
+            found = await self.relationship(program_id, partner_id)
+        if found is None or found[0] not in _RATED or found[1] is None:
             return None
         model_id = found[1]
         if model_id not in self._models:

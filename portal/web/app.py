@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from portal.adapters.database import create_engine
 from portal.adapters.throttle import CostBucket, MemoryCostBucket, RedisCostBucket
 from portal.config import Settings
+from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
@@ -56,7 +57,11 @@ def cost_bucket(settings: Settings) -> CostBucket:
 
 
 def create_app(
-    settings: Settings | None = None, engine: AsyncEngine | None = None, queue: Any = None
+    settings: Settings | None = None,
+    engine: AsyncEngine | None = None,
+    queue: Any = None,
+    *,
+    freeze_heap: bool = False,
 ) -> Starlette:
     settings = settings or Settings.from_env()
     owns_engine = engine is None
@@ -71,6 +76,8 @@ def create_app(
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
         graphql.cost_bucket = cost_bucket(settings)
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:
@@ -127,3 +134,8 @@ def create_app(
         middleware=middleware,
         lifespan=lifespan,
     )
+
+
+def create_served_app() -> Starlette:
+    """The app as `portal serve` runs it (uvicorn's factory): its start-up heap is frozen."""
+    return create_app(freeze_heap=True)

@@ -77,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         [
             str(uvicorn),
             "--factory",
-            "portal.web.app:create_app",
+            "portal.web.app:create_served_app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,0 +1,103 @@
+"""The lookups that keep conversion requests unique, for a whole batch of keys at once: which
+idempotency keys a user has used, which open keys are taken, which orders are conversions.
+
+PostgreSQL gets each batch as arrays in one statement (`= ANY(:keys)`, `unnest`): one plan,
+whatever the batch size, instead of an IN list of a thousand parameters that SQLAlchemy
+expands and PostgreSQL plans anew. SQLite gets IN lists of at most 400 parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import BigInteger, ColumnElement, String, any_, bindparam, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portal.adapters.tables import conversion_requests, conversions
+
+OrderKey = tuple[int, str, str, str]  # program id, order id, target, category
+_CHUNK = 400
+T = TypeVar("T")
+r = conversion_requests.c
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _among(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[str]) -> Any:
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("keys", list(values), type_=ARRAY(String())))
+    return column.in_(values)
+
+
+async def _text_keys(conn: AsyncConnection, stmt_for: Any, values: Sequence[str]) -> list[Any]:
+    unique = list(dict.fromkeys(values))
+    size = len(unique) if conn.dialect.name == "postgresql" else _CHUNK
+    found: list[Any] = []
+    for chunk in _chunks(unique, size) if unique else ():
+        found.extend(await conn.execute(stmt_for(chunk)))
+    return found
+
+
+async def idempotency_keys_used(
+    conn: AsyncConnection, user_id: int, keys: Sequence[str]
+) -> dict[str, int]:
+    """The requests `user_id` raised with these idempotency keys: key → request id."""
+    hits = await _text_keys(
+        conn,
+        lambda chunk: select(r.idempotency_key, r.id).where(
+            r.created_by == user_id, _among(conn, r.idempotency_key, chunk)
+        ),
+        keys,
+    )
+    return {hit.idempotency_key: hit.id for hit in hits}
+
+
+async def open_keys_taken(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
+    """The open keys among `keys` that an open request holds."""
+    hits = await _text_keys(
+        conn, lambda chunk: select(r.open_key).where(_among(conn, r.open_key, chunk)), keys
+    )
+    return {hit.open_key for hit in hits}
+
+
+_CONVERTED_PG = text(
+    "SELECT c.id, c.program_id, c.order_id, c.target, c.category FROM conversions c "
+    "JOIN unnest(:programs, :orders, :targets, :categories) AS k(program_id, order_id, target, "
+    "category) ON c.program_id = k.program_id AND c.order_id = k.order_id "
+    "AND c.target = k.target AND c.category = k.category"
+).bindparams(
+    bindparam("programs", type_=ARRAY(BigInteger())),
+    bindparam("orders", type_=ARRAY(String())),
+    bindparam("targets", type_=ARRAY(String())),
+    bindparam("categories", type_=ARRAY(String())),
+)
+
+
+async def orders_converted(conn: AsyncConnection, keys: Sequence[OrderKey]) -> dict[OrderKey, int]:
+    """The conversions that exist for these (program, order id, target, category): key → id."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return {}
+    if conn.dialect.name == "postgresql":
+        programs, orders, targets, categories = (
+            list(column) for column in zip(*unique, strict=True)
+        )
+        hits: Any = await conn.execute(
+            _CONVERTED_PG,
+            {"programs": programs, "orders": orders, "targets": targets, "categories": categories},
+        )
+        return {(h.program_id, h.order_id, h.target, h.category): h.id for h in hits}
+    c = conversions.c
+    found: dict[OrderKey, int] = {}
+    for chunk in _chunks(unique, _CHUNK):
+        for h in await conn.execute(
+            select(c.id, c.program_id, c.order_id, c.target, c.category).where(
+                tuple_(c.program_id, c.order_id, c.target, c.category).in_(chunk)
+            )
+        ):
+            found[(h.program_id, h.order_id, h.target, h.category)] = h.id
+    return found

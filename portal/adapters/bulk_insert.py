@@ -21,53 +21,56 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def insert_rows(
-    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: bool = True
 ) -> list[int]:
-    """Inserts `rows` (dicts with the same keys, without `id`) and returns their new ids."""
+    """Inserts `rows` (dicts with the same keys, without `id`) and returns their new ids, in
+    order (`ids=False`: returns nothing, and PostgreSQL spares fetching them)."""
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
-        return await _copy_rows(conn, table, rows)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return await _copy_rows(conn, table, rows, ids)
     async with conn.begin_nested():
+        if not ids:
+            await conn.execute(insert(table), list(rows))
+            return []
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list((await conn.execute(stmt, list(rows))).scalars().all())
 
 
 async def _copy_rows(
-    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], with_ids: bool
 ) -> list[int]:
     import asyncpg
 
     columns = list(rows[0])
     json_columns = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
-    values = itemgetter(*columns)
-    records: list[tuple[Any, ...]] = []
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     # The savepoint also makes SQLAlchemy begin the transaction before the driver is used raw.
     async with conn.begin_nested():
-        ids = (
-            await conn.execute(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
-                    "FROM generate_series(1, :count)"
-                ),
-                {"table": table.name, "count": len(rows)},
-            )
-        ).scalars()
-        for new_id, row in zip(ids, rows, strict=True):
-            record = [new_id, *values(row)] if len(columns) > 1 else [new_id, row[columns[0]]]
+        ids: list[int] = []
+        if with_ids:
+            ids = (
+                await conn.execute(
+                    text(
+                        "SELECT array_agg(nextval(pg_get_serial_sequence(:table, 'id'))) "
+                        "FROM generate_series(1, :count)"
+                    ),
+                    {"table": table.name, "count": len(rows)},
+                )
+            ).scalar_one()
+            columns.insert(0, "id")
+            json_columns = [i + 1 for i in json_columns]
+        records: list[Any] = []
+        for index, row in enumerate(rows):
+            record = [ids[index], *values(row)] if with_ids else list(values(row))
             for i in json_columns:  # asyncpg takes json as text
-                record[i + 1] = _json(record[i + 1])
-            records.append(tuple(record))
+                if record[i] is not None:
+                    record[i] = orjson.dumps(record[i]).decode()
+            records.append(record)
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
         try:
-            await driver.copy_records_to_table(
-                table.name, records=records, columns=["id", *columns]
-            )
+            await driver.copy_records_to_table(table.name, records=records, columns=columns)
         except asyncpg.IntegrityConstraintViolationError as error:
             raise IntegrityError(f"COPY {table.name}", None, error) from error
-    return [record[0] for record in records]
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return ids

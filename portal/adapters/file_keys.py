@@ -17,7 +17,10 @@ _CHUNK = 400
 
 async def create(conn: AsyncConnection) -> None:
     await drop(conn)
-    await conn.execute(text(f"CREATE TEMPORARY TABLE {TABLE} (open_key VARCHAR(400) PRIMARY KEY)"))
+    collate = ' COLLATE "C"' if conn.dialect.name == "postgresql" else ""  # as open_key
+    await conn.execute(
+        text(f"CREATE TEMPORARY TABLE {TABLE} (open_key VARCHAR(400){collate} PRIMARY KEY)")
+    )
 
 
 async def drop(conn: AsyncConnection) -> None:

@@ -263,6 +263,7 @@ def _xlsx_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
 # -- cells -----------------------------------------------------------------------------------
 
 _GERMAN = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$")
+_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
 _DOTTED = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$")
 _DE_DATETIME = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
@@ -284,10 +285,15 @@ def cell_text(value: Any) -> str | None:
 
 
 def parse_amount(value: Any, german: bool) -> Decimal:
+    if type(value) is str and _PLAIN.fullmatch(value) and (not german or "." not in value):
+        return Decimal(value)  # the common case, within parse_decimal's bounds by its pattern
     if isinstance(value, bool):
         raise ValueError("INVALID_NUMBER:not a number")
     if isinstance(value, int):
-        return Decimal(value)
+        try:
+            return parse_decimal(value)
+        except ValueError as error:
+            raise ValueError(f"INVALID_NUMBER:{error}") from None
     if isinstance(value, float):
         # XLSX stores numbers as binary floats; Excel shows (and keeps) 15 significant digits:
         # a pasted 59.970000000000006 is the 59.97 the user sees.
@@ -312,7 +318,7 @@ def parse_time(value: Any, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=zone)
     text = str(value).strip()
-    match = _DE_DATETIME.match(text)
+    match = _DE_DATETIME.match(text) if "." in text[:3] else None
     if match:
         day, month, year, hour, minute, second = match.groups()
         try:

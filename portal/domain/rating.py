@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_FLOOR, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import lru_cache
 
 from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
@@ -21,8 +21,10 @@ from portal.domain.money import Money, minor_unit, round_half_up
 from portal.domain.programs import DEFAULT_CATEGORY
 
 # Enough digits that no intermediate product or sum of accepted amounts is ever rounded by the
-# decimal context: the only rounding is the explicit one at the end.
+# decimal context: the only rounding is the explicit one at the end. The arithmetic goes
+# through this context explicitly (a `localcontext()` per rating costs more than the rating).
 _PRECISION = 120
+_EXACT = Context(prec=_PRECISION, traps=[InvalidOperation, DivisionByZero, Overflow])
 _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)
 
@@ -39,7 +41,10 @@ class OrderLine:
     quantity: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+# RatingInput, RatedLine and Rating are values all the same, but not frozen: one of each is
+# built per conversion rated (imports rate thousands a second), and a frozen dataclass takes
+# 3–8× as long to construct.
+@dataclass(slots=True)
 class RatingInput:
     target: str
     category: str  # the conversion's category: used without basket, and for the fixed amount
@@ -50,7 +55,7 @@ class RatingInput:
     basket: tuple[OrderLine, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RatedLine:
     position: int  # 1-based
     category: str
@@ -60,7 +65,7 @@ class RatedLine:
     commission: Decimal  # this position's share, rounded to the minor unit (see rate_conversion)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rating:
     commission: Money  # rounded once, half-up
     model_name: str
@@ -129,62 +134,65 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
             ("trackingTime",),
         )
     currency = order.currency
-    positions: Sequence[OrderLine] = order.basket or (
-        OrderLine(order.category, order.order_value, order.discount),
+    # (category, order value, discount, product id, quantity) of each position.
+    positions: Sequence[tuple[str, Decimal, Decimal, str | None, int]] = (
+        [(p.category, p.order_value, p.discount, p.product_id, p.quantity) for p in order.basket]
+        if order.basket
+        else ((order.category, order.order_value, order.discount, None, 1),)
     )
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        rated: list[tuple[OrderLine, CommissionRate, str, Decimal]] = []
-        amounts: list[Decimal] = []
-        for line in positions:
-            rate, rate_category = find_rate(period, order.target, line.category)
-            base = rated_base(line.order_value, line.discount, model.discount_rating)
-            percentage = rate.percentage if rate.percentage is not None else _ZERO
-            rated.append((line, rate, rate_category, base))
-            amounts.append(percentage / _HUNDRED * base)
-
-        if order.basket:
-            fixed_rate, fixed_category = find_rate(period, order.target, order.category)
-        else:  # the one position is the conversion itself: the same rate
-            fixed_rate, fixed_category = rated[0][1], rated[0][2]
-        fixed = fixed_rate.fixed_amount if fixed_rate.fixed_amount is not None else _ZERO
-        exact_total = sum(amounts, _ZERO) + fixed
-        total = round_half_up(exact_total, currency)
-        fixed_rounded = round_half_up(fixed, currency)
-        shares = _allocate(amounts, total - fixed_rounded, minor_unit(currency))
+    rated: list[tuple[CommissionRate, str, Decimal]] = []  # rate, its category, base
+    amounts: list[Decimal] = []
+    exact_total = _ZERO
+    for category, value, discount, _, _ in positions:
+        rate, rate_category = find_rate(period, order.target, category)
+        base = rated_base(value, discount, model.discount_rating)
+        percentage = rate.percentage if rate.percentage is not None else _ZERO
+        amount = _EXACT.multiply(_EXACT.divide(percentage, _HUNDRED), base)
+        rated.append((rate, rate_category, base))
+        amounts.append(amount)
+        exact_total = _EXACT.add(exact_total, amount)
+    if order.basket:
+        fixed_rate, fixed_category = find_rate(period, order.target, order.category)
+    else:  # the one position is the conversion itself: the same rate
+        fixed_rate, fixed_category = rated[0][0], rated[0][1]
+    fixed = fixed_rate.fixed_amount if fixed_rate.fixed_amount is not None else _ZERO
+    exact_total = _EXACT.add(exact_total, fixed)
+    total = round_half_up(exact_total, currency)
+    fixed_rounded = round_half_up(fixed, currency)
+    shares = _allocate(amounts, total - fixed_rounded, minor_unit(currency))
 
     lines: list[RatedLine] = []
     line_snapshots: list[dict[str, object]] = []
-    for index, ((line, rate, rate_category, base), amount, share) in enumerate(
-        zip(rated, amounts, shares, strict=True), start=1
-    ):
-        lines.append(
-            RatedLine(index, line.category, line.order_value, base, rate.percentage, share)
-        )
+    for index, position in enumerate(positions):
+        category, value, discount, product_id, quantity = position
+        rate, rate_category, base = rated[index]
+        lines.append(RatedLine(index + 1, category, value, base, rate.percentage, shares[index]))
         line_snapshots.append(
             {
-                "position": index,
-                "category": line.category,
+                "position": index + 1,
+                "category": category,
                 "rateCategory": rate_category,
-                "productId": line.product_id,
-                "quantity": line.quantity,
-                "orderValue": str(line.order_value),
-                "discount": str(line.discount),
+                "productId": product_id,
+                "quantity": quantity,
+                "orderValue": str(value),
+                "discount": str(discount),
                 "base": str(base),
                 "percentage": _text(rate.percentage),
-                "amount": str(amount),
-                "commission": str(share),
+                "amount": str(amounts[index]),
+                "commission": str(shares[index]),
             }
         )
     breakdown: dict[str, object] = {
-        "modelId": model.id,
-        "modelName": model.name,
-        "periodId": period.id,
-        "validFrom": _iso(period.valid_from),
-        "validTo": _iso(period.valid_to) if period.valid_to is not None else None,
-        "discountRating": model.discount_rating,
-        "target": order.target,
-        "category": order.category,
+        **_snapshot_head(
+            model.id,
+            model.name,
+            period.id,
+            period.valid_from,
+            period.valid_to,
+            model.discount_rating,
+            order.target,
+            order.category,
+        ),
         "trackingTime": instant.isoformat(),
         "currency": currency,
         "orderValue": str(order.order_value),
@@ -206,6 +214,31 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
     )
 
 
+@lru_cache(maxsize=1024)
+def _snapshot_head(
+    model_id: int,
+    model_name: str,
+    period_id: int,
+    valid_from: datetime,
+    valid_to: datetime | None,
+    discount_rating: bool,
+    target: str,
+    category: str,
+) -> dict[str, object]:
+    """The part of a snapshot the conversions rated with one period, target and category share
+    (copied into each snapshot, never changed)."""
+    return {
+        "modelId": model_id,
+        "modelName": model_name,
+        "periodId": period_id,
+        "validFrom": valid_from.isoformat(),
+        "validTo": valid_to.isoformat() if valid_to is not None else None,
+        "discountRating": discount_rating,
+        "target": target,
+        "category": category,
+    }
+
+
 def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> list[Decimal]:
     """Round `amounts` to multiples of `unit` so they sum exactly to `target` (a multiple of
     `unit`): floor every amount, then hand the remaining units to the largest remainders first
@@ -218,18 +251,12 @@ def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> lis
     floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
     missing = int((target - sum(floors, _ZERO)) / unit)
     each, extra = divmod(missing, len(amounts))
-    order = sorted(range(len(amounts)), key=lambda i: (-(amounts[i] - floors[i]), i))
+    order = sorted(range(len(amounts)), key=lambda i: (-_EXACT.subtract(amounts[i], floors[i]), i))
     lucky = set(order[:extra])
     return [
         (floor + unit * (each + (1 if i in lucky else 0))).quantize(unit)
         for i, floor in enumerate(floors)
     ]
-
-
-@lru_cache(maxsize=1024)
-def _iso(instant: datetime) -> str:
-    """A period's bounds in ISO 8601 (the same few for every conversion rated)."""
-    return instant.isoformat()
 
 
 def _text(value: Decimal | None) -> str | None:

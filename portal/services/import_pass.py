@@ -33,7 +33,7 @@ from portal.services.request_batch import (
     duplicate_in_file_error,
     insert_requests,
 )
-from portal.services.revision_cache import cache_of
+from portal.services.request_drafts import DraftScope
 
 log = logging.getLogger("portal.imports")
 # Rows per transaction: fewer per-batch lookups, commits and progress updates than 500 (~15 %
@@ -77,6 +77,7 @@ async def run_pass(
     late_errors: list[CellError] = []
     async with UnitOfWork(engine, writes=atomic) as checker:
         writer = _Writer(engine, job_id, tally, apply, shared=checker if atomic else None)
+        scope = DraftScope(checker, viewer)
         await file_keys.create(checker.conn)
         try:
             batch: list[ParsedRow] = []
@@ -85,10 +86,10 @@ async def run_pass(
                 if len(batch) % YIELD_ROWS == 0:
                     await asyncio.sleep(0)
                 if len(batch) >= BATCH_ROWS:
-                    await writer.submit(await _check(checker, viewer, batch, own=not atomic))
+                    await writer.submit(await _check(scope, batch, own=not atomic))
                     batch = []
             if batch:
-                await writer.submit(await _check(checker, viewer, batch, own=not atomic))
+                await writer.submit(await _check(scope, batch, own=not atomic))
             late_errors = await writer.finish()
             if atomic:
                 if tally.errors:
@@ -110,9 +111,12 @@ async def run_pass(
     return tally
 
 
-async def _check(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow], *, own: bool) -> _Batch:
+async def _check(scope: DraftScope, rows: list[ParsedRow], *, own: bool) -> _Batch:
     """Checks one batch on the checker's connection (its own transaction unless `own` is
-    False); marks the rows that repeat a key an earlier row of the file took."""
+    False); marks the rows that repeat a key an earlier row of the file took. The programs,
+    partners, vocabularies and models the scope and its cache looked up stay for the pass: a
+    file is checked against the setup as it was when the pass began."""
+    uow, viewer = scope.uow, scope.viewer
     if uow.conn.dialect.name == "postgresql":
         # A generic plan made while conversion_requests was small (a seq scan) would stay
         # cached until the next ANALYZE, which a big import outruns; custom plans see the
@@ -120,7 +124,8 @@ async def _check(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow], *, own:
         await uow.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     await resolve_lookups(uow, viewer, rows)
     drafted = [r for r in rows if r.draft is not None and not r.errors]
-    checked = await check_requests(uow, viewer, [r.draft for r in drafted if r.draft is not None])
+    drafts = [r.draft for r in drafted if r.draft is not None]
+    checked = await check_requests(uow, viewer, drafts, scope)
     candidates = {
         index: outcome.open_key
         for index, outcome in enumerate(checked.outcomes)
@@ -140,7 +145,6 @@ async def _check(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow], *, own:
     )
     if own:
         await uow.commit()
-        cache_of(uow).forget()  # the next batch sees the program as it is then
     return _Batch(rows, drafted, checked)
 
 
@@ -154,13 +158,14 @@ class _Writer:
         self.engine, self.job_id, self.tally = engine, job_id, tally
         self.apply, self.shared = apply, shared
         self._task: asyncio.Task[None] | None = None
+        self._statistics: asyncio.Task[None] | None = None  # ANALYZE, off the writer's path
         self._late_errors: list[CellError] = []
 
     async def submit(self, batch: _Batch) -> None:
         await self._wait()
         if self.shared is not None:
             if self.apply:
-                await insert_requests(self.shared, batch.checked)
+                await insert_requests(self.shared, batch.checked, ids=False)
             self._late_errors += self._count(batch)
             return
         self._task = asyncio.create_task(self._write(batch))
@@ -168,12 +173,15 @@ class _Writer:
     async def finish(self) -> list[CellError]:
         """Waits for the last batch; the errors an atomic pass has still to record."""
         await self._wait()
+        if self._statistics is not None:
+            await self._statistics
         return self._late_errors
 
     async def cancel(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._statistics):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _wait(self) -> None:
         if self._task is not None:
@@ -183,19 +191,19 @@ class _Writer:
     async def _write(self, batch: _Batch) -> None:
         async with UnitOfWork(self.engine) as uow:
             if self.apply:
-                await insert_requests(uow, batch.checked)
+                await insert_requests(uow, batch.checked, ids=False)
             errors = self._count(batch)
             await _record(uow, self.job_id, errors, self.tally)
             await uow.commit()
-        if self.apply:
-            await _analyze_when_grown(self.engine, self.tally)
+        if self.apply and (self._statistics is None or self._statistics.done()):
+            self._statistics = asyncio.create_task(_analyze_when_grown(self.engine, self.tally))
 
     def _count(self, batch: _Batch) -> list[CellError]:
         for parsed, outcome in zip(batch.drafted, batch.checked.outcomes, strict=True):
             parsed.errors.extend(_cell_errors(parsed, outcome))
             if outcome.existing:
                 self.tally.existing += 1
-            elif outcome.request_id is not None:
+            elif outcome.created:
                 self.tally.created += 1
         errors = [e for r in batch.rows for e in r.errors]
         self.tally.processed += len(batch.rows)
@@ -243,7 +251,8 @@ async def _analyze_when_grown(engine: AsyncEngine, tally: Tally) -> None:
     batch's idempotency keys through `created_by` alone and filters every request of the user
     (~60 ms per lookup at 100,000 rows, growing with each batch); autovacuum runs at most once a
     minute and may be off. A table of millions is never analysed here; a fresh one ~log2(rows)
-    times (a sample of ≤ 30,000 rows each)."""
+    times (a sample of ≤ 30,000 rows each). It runs beside the writer, which never waits for
+    it (an ANALYZE takes up to ~0.2 s)."""
     if engine.dialect.name != "postgresql" or tally.created - tally.analyzed_at < BATCH_ROWS:
         return
     try:

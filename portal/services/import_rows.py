@@ -202,7 +202,7 @@ class RowParser:
             fail("device", "INVALID_VALUE", "device is DESKTOP, MOBILE, TABLET or OTHER")
         if parsed.errors or kind is None or program_id is None:
             return parsed
-        sub_ids = tuple(get(column) for column in _SUB_ID_COLUMNS)
+        sub_ids = tuple(map(get, _SUB_ID_COLUMNS))
         creating = kind is RequestKind.CREATE_NEW
         target, category = get("conversion_target"), get("tracking_category")
         if not creating and conversion_id is None:

@@ -34,13 +34,15 @@ from portal.services.request_revision import Revised
 
 @dataclass(slots=True)
 class Outcome:
-    """What became of one draft: the new request's id, or errors; `existing` when an earlier
-    call with the same idempotency key created it already. `open_key` is the key the request
-    holds (or would hold) while open, once the draft passed its own checks."""
+    """What became of one draft: created (with the new request's id, unless the caller did not
+    ask for ids), or errors; `existing` when an earlier call with the same idempotency key
+    created it already (`request_id` is that request). `open_key` is the key the request holds
+    (or would hold) while open, once the draft passed its own checks."""
 
     request_id: int | None = None
     errors: list[DomainError] = field(default_factory=list)
     existing: bool = False
+    created: bool = False
     revised: Revised | None = None
     open_key: str | None = None
 
@@ -84,11 +86,12 @@ async def create_requests(
 
 
 async def check_requests(
-    uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft]
+    uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft], scope: DraftScope | None = None
 ) -> CheckedRequests:
-    """Every check of every draft; writes nothing."""
+    """Every check of every draft; writes nothing. `scope` (of `uow` and `viewer`) may be kept
+    from an earlier batch, with the programs and partners it has looked up."""
     outcomes = [Outcome() for _ in drafts]
-    scope = DraftScope(uow, viewer)
+    scope = scope or DraftScope(uow, viewer)
     await scope.preload_conversions(
         {d.conversion_id for d in drafts if d.conversion_id is not None}
     )
@@ -121,26 +124,30 @@ async def check_requests(
     return CheckedRequests(viewer, outcomes, [c for c in checked if not outcomes[c.index].errors])
 
 
-async def insert_requests(uow: UnitOfWork, checked: CheckedRequests) -> None:
-    """Inserts the insertable drafts of `checked`, setting their outcomes' request ids. A
-    request raised concurrently for the same order or conversion (after the check) makes
-    only that draft fail, with OPEN_REQUEST_EXISTS."""
+async def insert_requests(uow: UnitOfWork, checked: CheckedRequests, *, ids: bool = True) -> None:
+    """Inserts the insertable drafts of `checked`, marking their outcomes created (with the
+    new ids unless `ids` is False). A request raised concurrently for the same order or
+    conversion (after the check) makes only that draft fail, with OPEN_REQUEST_EXISTS."""
     valid = checked._valid
     if not valid:
         return
     rows = [_row(uow, checked.viewer, c) for c in valid]
+    outcomes = [checked.outcomes[c.index] for c in valid]
     try:
-        ids: list[int | None] = list(await insert_rows(uow.conn, conversion_requests, rows))
+        new_ids = await insert_rows(uow.conn, conversion_requests, rows, ids=ids)
     except IntegrityError:
-        ids = []
-        for c, row in zip(valid, rows, strict=True):
+        for c, row, outcome in zip(valid, rows, outcomes, strict=True):
             try:
-                ids.extend(await insert_rows(uow.conn, conversion_requests, [row]))
+                one = await insert_rows(uow.conn, conversion_requests, [row], ids=ids)
             except IntegrityError:
-                ids.append(None)
-                checked.outcomes[c.index].errors.append(open_request_error(c.draft.kind))
-    for c, request_id in zip(valid, ids, strict=True):
-        checked.outcomes[c.index].request_id = request_id
+                outcome.errors.append(open_request_error(c.draft.kind))
+            else:
+                outcome.created, outcome.request_id = True, one[0] if ids else None
+        return
+    for index, outcome in enumerate(outcomes):
+        outcome.created = True
+        if ids:
+            outcome.request_id = new_ids[index]
 
 
 def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from portal.global_ids import encode_id
 from portal.services.request_revision import Revised, revise, vocabulary_errors
 from portal.services.revision_cache import cache_of
 
-
 _ACTIVE = RelationshipStatus.ACTIVE.value
 
 

@@ -30,7 +30,7 @@ _ZERO = Decimal(0)
 _NO_SUB_IDS: tuple[str | None, ...] = (None,) * SUB_ID_COUNT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per row of an import (see NewConversion)
 class Revised:
     conversion: NewConversion  # as it would be
     before: NewConversion | None  # as it is (None: it would be created)

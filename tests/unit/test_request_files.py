@@ -48,6 +48,8 @@ def _code(error: ValueError) -> str:
         ("1.234", True, "1234"),  # German thousands: ambiguous, read as a German file means it
         ("12.5", True, "12.5"),  # no German reading: the decimal point
         ("1,234.56", True, "1234.56"),
+        ("999999999999999.999999", False, "999999999999999.999999"),  # the largest accepted
+        ("0001.5", False, "1.5"),
     ],
 )
 def test_parse_amount(text: str, german: bool, expected: str) -> None:
@@ -85,6 +87,8 @@ def test_parse_amount_of_spreadsheet_numbers(value: float, expected: str) -> Non
         ("1,2,3", True),
         ("EUR 5", True),
         ("5 €", True),
+        ("1000000000000000", False),  # 16 integer digits
+        ("1.1234567", False),  # 7 decimal places
     ],
 )
 def test_parse_amount_refuses(text: str, german: bool) -> None:
@@ -93,7 +97,9 @@ def test_parse_amount_refuses(text: str, german: bool) -> None:
     assert _code(raised.value) == "INVALID_NUMBER"
 
 
-@pytest.mark.parametrize("value", [True, False, float("nan"), float("inf"), 1e16, 1e-7])
+@pytest.mark.parametrize(
+    "value", [True, False, float("nan"), float("inf"), 1e16, 1e-7, 10**15, -(10**20)]
+)
 def test_parse_amount_refuses_non_numbers(value: object) -> None:
     with pytest.raises(ValueError) as raised:
         parse_amount(value, False)

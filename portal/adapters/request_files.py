@@ -180,8 +180,8 @@ def _csv_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
             next(reader)
             for cells in reader:
                 line += 1
-                if not any(c.strip() for c in cells):
-                    continue
+                if not "".join(cells).strip():
+                    continue  # a blank line
                 if len(cells) > len(source.header):
                     extra = [c for c in cells[len(source.header) :] if c.strip()]
                     if extra:

@@ -29,9 +29,10 @@ from portal.services.import_rows import ParsedRow, RowParser, column_of, resolve
 from portal.services.request_batch import (
     CheckedRequests,
     Outcome,
-    check_requests,
+    check_drafts,
     duplicate_in_file_error,
     insert_requests,
+    refuse_taken_keys,
 )
 from portal.services.request_drafts import DraftScope
 
@@ -60,16 +61,22 @@ class _Batch:
     checked: CheckedRequests
 
 
-async def run_pass(
-    engine: AsyncEngine,
-    job_id: int,
-    source: TableSource,
-    parser: RowParser,
-    viewer: Viewer,
-    *,
-    apply: bool,
-    atomic: bool = False,
-) -> Tally:
+@dataclass(frozen=True, slots=True)
+class ImportFile:
+    """What a pass works on: the job, its file and its author. `first_upload`: no other import
+    of the author had this file (the same bytes), so none of its rows' idempotency keys can
+    be in use yet."""
+
+    engine: AsyncEngine
+    job_id: int
+    source: TableSource
+    parser: RowParser
+    viewer: Viewer
+    first_upload: bool
+
+
+async def run_pass(file: ImportFile, *, apply: bool, atomic: bool = False) -> Tally:
+    engine, job_id = file.engine, file.job_id
     tally = Tally()
     async with UnitOfWork(engine) as uow:
         await uow.execute(import_errors.delete().where(import_errors.c.job_id == job_id))
@@ -77,19 +84,35 @@ async def run_pass(
     late_errors: list[CellError] = []
     async with UnitOfWork(engine, writes=atomic) as checker:
         writer = _Writer(engine, job_id, tally, apply, shared=checker if atomic else None)
-        scope = DraftScope(checker, viewer)
+        scope = DraftScope(checker, file.viewer)
         await file_keys.create(checker.conn)
+
+        own = not atomic
+        # The checks of a batch against other requests (on the checker's connection) run while
+        # the next batch is parsed; the checker's connection is never used by two at once.
+        pending: asyncio.Task[_Batch] | None = None
+
+        async def check(rows: list[ParsedRow]) -> None:
+            nonlocal pending
+            if pending is not None:
+                await writer.submit(await pending)
+            partial = await _check_rows(scope, rows, new_keys=file.first_upload)
+            pending = asyncio.create_task(_check_keys(scope, partial, own=own))
+
         try:
             batch: list[ParsedRow] = []
-            for number, cells in source.rows():
-                batch.append(parser.parse(number, cells))
+            for number, cells in file.source.rows():
+                batch.append(file.parser.parse(number, cells))
                 if len(batch) % YIELD_ROWS == 0:
                     await asyncio.sleep(0)
                 if len(batch) >= BATCH_ROWS:
-                    await writer.submit(await _check(scope, batch, own=not atomic))
+                    await check(batch)
                     batch = []
             if batch:
-                await writer.submit(await _check(scope, batch, own=not atomic))
+                await check(batch)
+            if pending is not None:
+                await writer.submit(await pending)
+                pending = None
             late_errors = await writer.finish()
             if atomic:
                 if tally.errors:
@@ -102,6 +125,9 @@ async def run_pass(
                 await file_keys.drop(checker.conn)
                 await checker.commit()
         finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
             await writer.cancel()
     if atomic:
         # Written once the transaction is over (SQLite has one writer at a time).
@@ -111,21 +137,30 @@ async def run_pass(
     return tally
 
 
-async def _check(scope: DraftScope, rows: list[ParsedRow], *, own: bool) -> _Batch:
-    """Checks one batch on the checker's connection (its own transaction unless `own` is
-    False); marks the rows that repeat a key an earlier row of the file took. The programs,
-    partners, vocabularies and models the scope and its cache looked up stay for the pass: a
-    file is checked against the setup as it was when the pass began."""
+async def _check_rows(scope: DraftScope, rows: list[ParsedRow], *, new_keys: bool) -> _Batch:
+    """The checks of each row of a batch on its own, on the checker's connection. The
+    programs, partners, vocabularies and models the scope and its cache looked up stay for
+    the pass: a file is checked against the setup as it was when the pass began."""
     uow, viewer = scope.uow, scope.viewer
     if uow.conn.dialect.name == "postgresql":
         # A generic plan made while conversion_requests was small (a seq scan) would stay
         # cached until the next ANALYZE, which a big import outruns; custom plans see the
         # table's current size.
         await uow.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    await resolve_lookups(uow, viewer, rows)
+    scope.forget_conversions()
+    await resolve_lookups(scope, rows)
     drafted = [r for r in rows if r.draft is not None and not r.errors]
     drafts = [r.draft for r in drafted if r.draft is not None]
-    checked = await check_requests(uow, viewer, drafts, scope)
+    checked = await check_drafts(uow, viewer, drafts, scope, unused_idempotency_keys=new_keys)
+    return _Batch(rows, drafted, checked)
+
+
+async def _check_keys(scope: DraftScope, batch: _Batch, *, own: bool) -> _Batch:
+    """The checks of a batch against other requests and conversions, and against the rows of
+    the file before it (a repeated key is a duplicate in the file); commits the checker's
+    transaction unless `own` is False."""
+    uow, checked = scope.uow, batch.checked
+    await refuse_taken_keys(uow, checked)
     candidates = {
         index: outcome.open_key
         for index, outcome in enumerate(checked.outcomes)
@@ -136,7 +171,7 @@ async def _check(scope: DraftScope, rows: list[ParsedRow], *, own: bool) -> _Bat
     earlier = await file_keys.seen(uow.conn, list(candidates.values()))
     for index, key in candidates.items():
         if key in earlier:
-            draft = drafted[index].draft
+            draft = batch.drafted[index].draft
             assert draft is not None
             checked.refuse(index, duplicate_in_file_error(draft.kind))
     await file_keys.record(
@@ -145,7 +180,7 @@ async def _check(scope: DraftScope, rows: list[ParsedRow], *, own: bool) -> _Bat
     )
     if own:
         await uow.commit()
-    return _Batch(rows, drafted, checked)
+    return batch
 
 
 class _Writer:

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, tuple_
 
-from portal.adapters import rows as row_mappers
 from portal.adapters.request_files import (
     MAX_CELL_CHARS,
     CellError,
@@ -27,7 +26,7 @@ from portal.domain.errors import DomainError
 from portal.domain.money import is_currency
 from portal.domain.requests import RequestedValues, RequestKind
 from portal.global_ids import InvalidGlobalId, decode_typed
-from portal.services.request_drafts import Draft
+from portal.services.request_drafts import Draft, DraftScope
 from portal.services.request_revision import without_current_values
 
 _KINDS = {kind.value: kind for kind in RequestKind}
@@ -269,14 +268,15 @@ def _shown(value: Any) -> str | None:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-async def resolve_lookups(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
+async def resolve_lookups(scope: DraftScope, rows: list[ParsedRow]) -> None:
     """Finds the conversions CHANGE_EXISTING rows name by order id, in one query per batch;
-    then leaves out of each such row what its conversion has already."""
-    await _find_by_order_id(uow, viewer, rows)
-    await _drop_current_values(uow, viewer, rows)
+    then leaves out of each such row what its conversion has already (the conversions stay
+    loaded in `scope`, for the checks)."""
+    await _find_by_order_id(scope.uow, scope.viewer, rows)
+    await _drop_current_values(scope, rows)
 
 
-async def _drop_current_values(uow: UnitOfWork, viewer: Viewer, rows: list[ParsedRow]) -> None:
+async def _drop_current_values(scope: DraftScope, rows: list[ParsedRow]) -> None:
     """An exported row states every value; the request keeps only the edited ones. Else it
     would ask for the unchanged ones too (shown to whoever decides as if requested) and,
     accepted later, put back a status or value changed in the meantime (sales validation)."""
@@ -287,18 +287,12 @@ async def _drop_current_values(uow: UnitOfWork, viewer: Viewer, rows: list[Parse
         and r.draft.kind is RequestKind.CHANGE_EXISTING
         and r.draft.conversion_id is not None
     ]
-    ids = list({r.draft.conversion_id for r in changing if r.draft is not None})
-    current: dict[int, Any] = {}
-    for start in range(0, len(ids), 500):
-        for hit in await uow.conn.execute(
-            select(conversions).where(
-                conversions.c.id.in_(ids[start : start + 500]), visible(conversions, viewer)
-            )
-        ):
-            current[hit.id] = row_mappers.conversion(hit)
+    await scope.preload_conversions(
+        {r.draft.conversion_id for r in changing if r.draft and r.draft.conversion_id}
+    )
     for r in changing:
         assert r.draft is not None and r.draft.conversion_id is not None
-        found = current.get(r.draft.conversion_id)
+        found = scope.loaded_conversion(r.draft.conversion_id)
         if found is not None:
             requested = without_current_values(r.draft.requested, found, found.currency)
             r.draft = replace(r.draft, requested=requested)

@@ -35,7 +35,7 @@ from portal.config import Settings
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.jobs import JobKind, JobStatus
-from portal.services.import_pass import run_pass
+from portal.services.import_pass import ImportFile, run_pass
 from portal.services.import_rows import RowParser
 
 log = logging.getLogger("portal.imports")
@@ -193,16 +193,16 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
         )
         async with UnitOfWork(engine) as uow:
             await parser.load_names(uow)
+            first_upload = not await _uploaded_before(uow, job_id, viewer.user_id, sha)
+        file = ImportFile(engine, job_id, source, parser, viewer, first_upload)
         if params["dry_run"]:
-            tally = await run_pass(engine, job_id, source, parser, viewer, apply=False)
+            tally = await run_pass(file, apply=False)
         elif params["all_or_nothing"]:
-            tally = await run_pass(engine, job_id, source, parser, viewer, apply=False)
+            tally = await run_pass(file, apply=False)
             if tally.errors == 0:
-                tally = await run_pass(
-                    engine, job_id, source, parser, viewer, apply=True, atomic=True
-                )
+                tally = await run_pass(file, apply=True, atomic=True)
         else:
-            tally = await run_pass(engine, job_id, source, parser, viewer, apply=True)
+            tally = await run_pass(file, apply=True)
         async with UnitOfWork(engine) as uow:
             await finish_job(
                 uow,
@@ -230,6 +230,21 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             await finish_job(uow, job_id, JobStatus.FAILED, error=message[:4000])
             await uow.commit()
         return "failed"
+
+
+async def _uploaded_before(uow: UnitOfWork, job_id: int, user_id: int, sha: str | None) -> bool:
+    """Whether another import job of the user has (or had) the same file."""
+    found = await uow.conn.scalar(
+        select(jobs.c.id)
+        .where(
+            jobs.c.created_by == user_id,
+            jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
+            jobs.c.file_sha256 == sha,
+            jobs.c.id != job_id,
+        )
+        .limit(1)
+    )
+    return sha is None or found is not None
 
 
 def options_from(params: dict[str, Any]) -> ImportOptions:

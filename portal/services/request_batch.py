@@ -58,20 +58,19 @@ class _Checked:
 
 @dataclass(slots=True)
 class CheckedRequests:
-    """A checked batch: an outcome per draft, in order, and the drafts that may be inserted."""
+    """A checked batch: an outcome per draft, in order; the drafts without errors may be
+    inserted."""
 
     viewer: Viewer
     outcomes: list[Outcome]
-    _valid: list[_Checked]
-
-    @property
-    def insertable(self) -> int:
-        return len(self._valid)
+    _passed: list[_Checked]  # the drafts that passed their own checks
 
     def refuse(self, index: int, error: DomainError) -> None:
         """Replaces the errors of draft `index` with `error`; it will not be inserted."""
         self.outcomes[index].errors[:] = [error]
-        self._valid = [c for c in self._valid if c.index != index]
+
+    def _valid(self) -> list[_Checked]:
+        return [c for c in self._passed if not self.outcomes[c.index].errors]
 
 
 async def create_requests(
@@ -86,16 +85,39 @@ async def create_requests(
 
 
 async def check_requests(
-    uow: UnitOfWork, viewer: Viewer, drafts: Sequence[Draft], scope: DraftScope | None = None
+    uow: UnitOfWork,
+    viewer: Viewer,
+    drafts: Sequence[Draft],
+    scope: DraftScope | None = None,
+    *,
+    unused_idempotency_keys: bool = False,
 ) -> CheckedRequests:
-    """Every check of every draft; writes nothing. `scope` (of `uow` and `viewer`) may be kept
-    from an earlier batch, with the programs and partners it has looked up."""
+    """Every check of every draft; writes nothing: `check_drafts`, then `refuse_taken_keys`."""
+    checked = await check_drafts(
+        uow, viewer, drafts, scope, unused_idempotency_keys=unused_idempotency_keys
+    )
+    await refuse_taken_keys(uow, checked)
+    return checked
+
+
+async def check_drafts(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    drafts: Sequence[Draft],
+    scope: DraftScope | None = None,
+    *,
+    unused_idempotency_keys: bool = False,
+) -> CheckedRequests:
+    """The checks of each draft on its own (and whether its idempotency key was used). `scope`
+    (of `uow` and `viewer`) may be kept from an earlier batch, with the programs and partners
+    it has looked up. `unused_idempotency_keys`: the caller knows that no request carries any
+    of the drafts' idempotency keys (a file nobody uploaded before): they are not looked up."""
     outcomes = [Outcome() for _ in drafts]
     scope = scope or DraftScope(uow, viewer)
     await scope.preload_conversions(
         {d.conversion_id for d in drafts if d.conversion_id is not None}
     )
-    known = await _known_idempotency_keys(uow, viewer, drafts)
+    known = {} if unused_idempotency_keys else await _known_idempotency_keys(uow, viewer, drafts)
     checked: list[_Checked] = []
     for index, draft in enumerate(drafts):
         outcome = outcomes[index]
@@ -118,27 +140,32 @@ async def check_requests(
         )
         checked.append(_Checked(index, draft, revised, key, conversion_id))
         outcome.revised, outcome.open_key = revised, key
+    return CheckedRequests(viewer, outcomes, checked)
 
-    await _refuse_converted_orders(uow, checked, outcomes)
-    await _refuse_open_duplicates(uow, checked, outcomes)
-    return CheckedRequests(viewer, outcomes, [c for c in checked if not outcomes[c.index].errors])
+
+async def refuse_taken_keys(uow: UnitOfWork, checked: CheckedRequests) -> None:
+    """The checks against other requests and conversions, for the whole batch at once: an
+    order that is a conversion already, an open request for the same order or conversion,
+    and the same order or conversion twice in the batch."""
+    await _refuse_converted_orders(uow, checked._passed, checked.outcomes)
+    await _refuse_open_duplicates(uow, checked._passed, checked.outcomes)
 
 
 async def insert_requests(uow: UnitOfWork, checked: CheckedRequests, *, ids: bool = True) -> None:
     """Inserts the insertable drafts of `checked`, marking their outcomes created (with the
     new ids unless `ids` is False). A request raised concurrently for the same order or
     conversion (after the check) makes only that draft fail, with OPEN_REQUEST_EXISTS."""
-    valid = checked._valid
+    valid = checked._valid()
     if not valid:
         return
     rows = [_row(uow, checked.viewer, c) for c in valid]
     outcomes = [checked.outcomes[c.index] for c in valid]
     try:
-        new_ids = await insert_rows(uow.conn, conversion_requests, rows, ids=ids)
+        new_ids = await insert_rows(uow.conn, conversion_requests, _COLUMNS, rows, ids=ids)
     except IntegrityError:
         for c, row, outcome in zip(valid, rows, outcomes, strict=True):
             try:
-                one = await insert_rows(uow.conn, conversion_requests, [row], ids=ids)
+                one = await insert_rows(uow.conn, conversion_requests, _COLUMNS, [row], ids=ids)
             except IntegrityError:
                 outcome.errors.append(open_request_error(c.draft.kind))
             else:
@@ -150,48 +177,43 @@ async def insert_requests(uow: UnitOfWork, checked: CheckedRequests, *, ids: boo
             outcome.request_id = new_ids[index]
 
 
-def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> dict[str, Any]:
+# The columns a new request gets values for; the rest (decision, failure, processing) start
+# out NULL.
+_COLUMNS = (
+    "program_id", "partner_id", "kind", "status", "conversion_id", "order_id", "target",
+    "category", "tracking_time", "order_value", "currency", "requested_status",
+    "requested_commission", "sub_ids", "device", "conversion_note", "comment", "commission",
+    "commission_currency", "commission_model_name", "commission_breakdown", "created_by",
+    "created_at", "updated_at", "attempts", "idempotency_key", "open_key",
+)  # fmt: skip
+_INQUIRED = RequestStatus.INQUIRED.value
+
+
+def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> list[Any]:
+    """The values of `_COLUMNS` for a checked draft."""
     new, draft = c.revised.conversion, c.draft
     asked = draft.requested
-    # A CREATE_NEW request is stored complete, so it shows exactly what will be created.
-    creating = draft.kind is RequestKind.CREATE_NEW
-    status = new.status if creating else asked.status
-    sub_ids = asked.sub_ids
-    return {
-        "program_id": new.program_id,
-        "partner_id": new.partner_id,
-        "kind": draft.kind.value,
-        "status": RequestStatus.INQUIRED.value,
-        "conversion_id": c.conversion_id,
-        "order_id": new.order_id if creating else asked.order_id,
-        "target": new.target if creating else asked.target,
-        "category": new.category if creating else asked.category,
-        "tracking_time": new.tracking_time if creating else asked.tracking_time,
-        "order_value": asked.order_value,
-        "currency": (asked.currency or new.currency) if creating else asked.currency,
-        "requested_status": status.value if status else None,
-        "requested_commission": asked.commission,
-        "sub_ids": list(sub_ids) if sub_ids is not None else None,
-        "device": asked.device,
-        "conversion_note": asked.conversion_note,
-        "comment": check_comment(draft.comment, ("comment",)),
-        "commission": new.commission,
-        "commission_currency": new.currency,
-        "commission_model_name": new.commission_model_name,
-        "commission_breakdown": new.commission_breakdown,
-        "created_by": viewer.user_id,
-        "created_at": uow.now,
-        "updated_at": uow.now,
-        "decided_by": None,
-        "decided_at": None,
-        "decision_note": None,
-        "decision_reason": None,
-        "failure": None,
-        "processed_at": None,
-        "attempts": 0,
-        "idempotency_key": draft.idempotency_key,
-        "open_key": c.key,
-    }
+    sub_ids = list(asked.sub_ids) if asked.sub_ids is not None else None
+    comment = check_comment(draft.comment, ("comment",))
+    if draft.kind is RequestKind.CREATE_NEW:
+        # Stored complete, so a CREATE_NEW request shows exactly what will be created.
+        order_id, target, category = new.order_id, new.target, new.category
+        tracking_time, currency, status = (
+            new.tracking_time,
+            asked.currency or new.currency,
+            new.status,
+        )
+    else:
+        order_id, target, category = asked.order_id, asked.target, asked.category
+        tracking_time, currency, status = asked.tracking_time, asked.currency, asked.status
+    return [
+        new.program_id, new.partner_id, draft.kind.value, _INQUIRED, c.conversion_id, order_id,
+        target, category, tracking_time, asked.order_value, currency,
+        status.value if status else None, asked.commission, sub_ids, asked.device,
+        asked.conversion_note, comment, new.commission, new.currency, new.commission_model_name,
+        new.commission_breakdown, viewer.user_id, uow.now, uow.now, 0, draft.idempotency_key,
+        c.key,
+    ]  # fmt: skip
 
 
 async def _known_idempotency_keys(

@@ -78,6 +78,14 @@ class DraftScope:
             self._partners[partner_id] = row is not None
         return self._partners[partner_id]
 
+    def loaded_conversion(self, conversion_id: int) -> Conversion | None:
+        """A conversion `preload_conversions` loaded (None: not visible, or not loaded)."""
+        return self._conversions.get(conversion_id)
+
+    def forget_conversions(self) -> None:
+        """A scope kept over many batches forgets each batch's conversions."""
+        self._conversions.clear()
+
     async def preload_conversions(self, ids: Iterable[int]) -> None:
         missing = set(ids) - self._conversions.keys()
         if not missing:

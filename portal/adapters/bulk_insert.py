@@ -51,7 +51,7 @@ async def _copy_rows(
     rows: Sequence[list[Any]],
     with_ids: bool,
 ) -> list[int]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     json_columns = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     records: Sequence[Sequence[Any]] = rows

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import jobs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.jobs import Job, JobKind, JobStatus
+
+log = logging.getLogger("portal.jobs")
 
 
 def job_from_row(row: Row[Any]) -> Job:
@@ -29,6 +38,8 @@ def job_from_row(row: Row[Any]) -> Job:
         error=m["error"],
         created_at=m["created_at"],
         started_at=m["started_at"],
+        heartbeat_at=m["heartbeat_at"],
+        attempts=m["attempts"],
         finished_at=m["finished_at"],
     )
 
@@ -40,6 +51,7 @@ async def insert_job(
         insert(jobs).values(
             kind=kind.value,
             status=JobStatus.QUEUED.value,
+            attempts=0,
             created_by=created_by,
             parameters=parameters,
             format=fmt,
@@ -56,14 +68,89 @@ async def load_job(uow: UnitOfWork, job_id: int) -> Job | None:
     return job_from_row(row) if row else None
 
 
-async def claim_job(uow: UnitOfWork, job_id: int) -> bool:
-    """QUEUED → RUNNING; False when another run has it or it is done (a job runs once)."""
-    result = await uow.execute(
+# A RUNNING job that has not beaten for this long lost its worker (it beats every 15 s).
+JOB_LEASE = timedelta(seconds=60)
+# A job whose worker died this many times is not taken over again: it fails.
+MAX_ATTEMPTS = 3
+
+
+class Claim(enum.Enum):
+    STARTED = "STARTED"  # QUEUED → RUNNING
+    TAKEN_OVER = "TAKEN_OVER"  # RUNNING, but its worker died: this run goes on with it
+
+
+async def claim_job(uow: UnitOfWork, job_id: int, lease: timedelta = JOB_LEASE) -> Claim | None:
+    """The right to run the job, or None when another run has it or it is done (a job runs
+    once at a time)."""
+    running = {
+        "status": JobStatus.RUNNING.value,
+        "heartbeat_at": uow.now,
+        "attempts": jobs.c.attempts + 1,
+    }
+    started = await uow.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
-        .values(status=JobStatus.RUNNING.value, started_at=uow.now)
+        .values(started_at=uow.now, **running)
     )
-    return bool(result.rowcount == 1)
+    if started.rowcount == 1:
+        return Claim.STARTED
+    taken = await uow.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status == JobStatus.RUNNING.value,
+            jobs.c.attempts < MAX_ATTEMPTS,
+            or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < uow.now - lease),
+        )
+        .values(**running)
+    )
+    return Claim.TAKEN_OVER if taken.rowcount == 1 else None
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    engine: AsyncEngine, job_id: int, every: timedelta = JOB_LEASE / 4
+) -> AsyncIterator[None]:
+    """Keeps the lease of a running job while the block runs: its heartbeat, in transactions
+    of its own (one that fails, e.g. while SQLite is locked, is retried at the next beat)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            try:
+                async with UnitOfWork(engine) as uow:
+                    await uow.execute(
+                        update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=uow.now)
+                    )
+                    await uow.commit()
+            except Exception:
+                log.warning("heartbeat of job %s failed", job_id, exc_info=True)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def unfinished_jobs(
+    uow: UnitOfWork, queued_before: datetime, lease: timedelta = JOB_LEASE
+) -> list[Job]:
+    """Jobs that should be running but are not: QUEUED since before `queued_before` (their
+    queue lost them), or RUNNING without a heartbeat for the lease."""
+    found = await uow.conn.execute(
+        select(jobs).where(
+            or_(
+                and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.created_at < queued_before),
+                and_(
+                    jobs.c.status == JobStatus.RUNNING.value,
+                    or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < uow.now - lease),
+                ),
+            )
+        )
+    )
+    return [job_from_row(row) for row in found]
 
 
 async def finish_job(uow: UnitOfWork, job_id: int, status: JobStatus, **values: Any) -> None:

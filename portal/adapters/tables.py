@@ -38,7 +38,7 @@ def machine_key(length: int) -> String:
     """Text that only machines compare (idempotency and open keys): byte order on PostgreSQL
     (`COLLATE "C"`), where the database's linguistic collation makes every comparison of a
     unique-index insert or lookup several times slower. SQLite compares bytes anyway."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 def _id() -> Column[int]:
@@ -364,6 +364,9 @@ jobs = Table(
     Column("error", String(4000), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("started_at", UtcDateTime(), nullable=True),
+    # Set while RUNNING, with every step of progress: a job whose worker died stops beating.
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("attempts", Integer(), nullable=False, server_default="0"),  # runs started
     Column("finished_at", UtcDateTime(), nullable=True),
     Index(None, "created_by", "created_at", "id"),
 )

@@ -39,3 +39,5 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = None
+    attempts: int = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from arq import create_pool
@@ -58,6 +59,20 @@ class InProcessQueue:
         self.context: JobContext | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids: set[str] = set()
+        self._periodic: list[asyncio.Task[None]] = []
+
+    def every(self, seconds: float, chore: Callable[[], Awaitable[Any]]) -> None:
+        """Runs `chore` every `seconds` until the queue closes (a failure is logged)."""
+
+        async def repeat() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await chore()
+                except Exception:
+                    log.exception("periodic %s failed", getattr(chore, "__name__", chore))
+
+        self._periodic.append(asyncio.create_task(repeat()))
 
     def bind(self, context: JobContext) -> None:
         self.context = context
@@ -89,4 +104,7 @@ class InProcessQueue:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
+        for task in self._periodic:
+            task.cancel()
+        await asyncio.gather(*self._periodic, return_exceptions=True)
         await self.drain()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.config import Settings
@@ -14,8 +16,16 @@ async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
         return await ArqQueue.connect(settings.redis_url, namespace_of(settings.database_url))
     queue = InProcessQueue()
     queue.bind(JobContext(engine=engine, settings=settings, queue=queue))
-    # Embedded mode has no worker to pick up what a previous run left: resume it now.
+    # Embedded mode has no worker to pick up what a previous run left: resume it now, and
+    # look again every minute for jobs whose (earlier) process died.
+    from portal.services.job_recovery import requeue_unfinished_jobs
     from portal.services.request_processing import requeue_stale_accepted
 
     await requeue_stale_accepted(engine, queue, stale_after_seconds=0)
+    await requeue_unfinished_jobs(engine, queue, queued_for=timedelta(0))
+
+    async def sweep() -> None:
+        await requeue_unfinished_jobs(engine, queue)
+
+    queue.every(60, sweep)
     return queue

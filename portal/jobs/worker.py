@@ -57,6 +57,15 @@ async def requeue_accepted(ctx: dict[str, Any]) -> int:
     return await requeue_stale_accepted(portal.engine, portal.queue)
 
 
+async def requeue_jobs(ctx: dict[str, Any]) -> int:
+    """Safety net: imports and exports their queue lost, or whose worker died, queued again
+    (each goes on where it stopped, or fails after a few such deaths)."""
+    from portal.services.job_recovery import requeue_unfinished_jobs
+
+    portal: JobContext = ctx["portal"]
+    return await requeue_unfinished_jobs(portal.engine, portal.queue)
+
+
 def redis_settings() -> RedisSettings:
     url = Settings.from_env().redis_url or "redis://127.0.0.1:6379/0"
     return RedisSettings.from_dsn(url)
@@ -64,7 +73,10 @@ def redis_settings() -> RedisSettings:
 
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [_adapt(name) for name in JOBS]
-    cron_jobs: ClassVar[list[Any]] = [cron(requeue_accepted, second={0}, run_at_startup=True)]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(requeue_accepted, second={0}, run_at_startup=True),
+        cron(requeue_jobs, second={30}, run_at_startup=True),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()

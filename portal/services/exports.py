@@ -13,7 +13,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.job_store import claim_job, finish_job, insert_job, load_job
+from portal.adapters.job_store import claim_job, finish_job, heartbeat, insert_job, load_job
 from portal.adapters.request_reader import RequestFilter, request_conditions
 from portal.adapters.request_store import request_from_row
 from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
@@ -117,28 +117,8 @@ async def run_export(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             return "skipped"
         await uow.commit()
     try:
-        async with UnitOfWork(engine) as uow:
-            job = await load_job(uow, job_id)
-            assert job is not None and job.format is not None
-            author = await uow.first(select(users).where(users.c.id == job.created_by))
-            assert author is not None
-            viewer = rows.user(author).as_viewer()
-        fmt = TableFormat(job.format)
-        path = export_path(settings, job_id, fmt)
-        if job.kind is JobKind.EXPORT_CONVERSION_REQUESTS:
-            count = await _write_requests(
-                engine, viewer, filter_from_json(job.parameters), path, fmt
-            )
-        else:
-            from portal.services.conversion_export import write_conversions
-
-            count = await write_conversions(engine, viewer, job.parameters, path, fmt)
-        async with UnitOfWork(engine) as uow:
-            await finish_job(
-                uow, job_id, JobStatus.SUCCEEDED, processed=count, total=count, file_path=str(path)
-            )
-            await uow.commit()
-        return "succeeded"
+        async with heartbeat(engine, job_id):
+            return await _export(engine, settings, job_id)
     except Exception as error:
         log.exception("export %s failed", job_id)
         async with UnitOfWork(engine) as uow:
@@ -147,6 +127,29 @@ async def run_export(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             )
             await uow.commit()
         return "failed"
+
+
+async def _export(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
+    async with UnitOfWork(engine) as uow:
+        job = await load_job(uow, job_id)
+        assert job is not None and job.format is not None
+        author = await uow.first(select(users).where(users.c.id == job.created_by))
+        assert author is not None
+        viewer = rows.user(author).as_viewer()
+    fmt = TableFormat(job.format)
+    path = export_path(settings, job_id, fmt)
+    if job.kind is JobKind.EXPORT_CONVERSION_REQUESTS:
+        count = await _write_requests(engine, viewer, filter_from_json(job.parameters), path, fmt)
+    else:
+        from portal.services.conversion_export import write_conversions
+
+        count = await write_conversions(engine, viewer, job.parameters, path, fmt)
+    async with UnitOfWork(engine) as uow:
+        await finish_job(
+            uow, job_id, JobStatus.SUCCEEDED, processed=count, total=count, file_path=str(path)
+        )
+        await uow.commit()
+    return "succeeded"
 
 
 async def _request_rows(

@@ -75,12 +75,24 @@ class ImportFile:
     first_upload: bool
 
 
-async def run_pass(file: ImportFile, *, apply: bool, atomic: bool = False) -> Tally:
+async def run_pass(
+    file: ImportFile, *, apply: bool, atomic: bool = False, resume: Tally | None = None
+) -> Tally:
+    """`resume`: what an earlier run of this (row by row) pass committed; its rows are
+    skipped, its cell errors kept."""
     engine, job_id = file.engine, file.job_id
     tally = Tally()
-    async with UnitOfWork(engine) as uow:
-        await uow.execute(import_errors.delete().where(import_errors.c.job_id == job_id))
-        await uow.commit()
+    if resume is not None:
+        tally.processed, tally.created, tally.errors = (
+            resume.processed,
+            resume.created,
+            resume.errors,
+        )
+    else:
+        async with UnitOfWork(engine) as uow:
+            await uow.execute(import_errors.delete().where(import_errors.c.job_id == job_id))
+            await uow.commit()
+    skip = tally.processed
     late_errors: list[CellError] = []
     async with UnitOfWork(engine, writes=atomic) as checker:
         writer = _Writer(engine, job_id, tally, apply, shared=checker if atomic else None)
@@ -102,6 +114,9 @@ async def run_pass(file: ImportFile, *, apply: bool, atomic: bool = False) -> Ta
         try:
             batch: list[ParsedRow] = []
             for number, cells in file.source.rows():
+                if skip:
+                    skip -= 1
+                    continue
                 batch.append(file.parser.parse(number, cells))
                 if len(batch) % YIELD_ROWS == 0:
                     await asyncio.sleep(0)

@@ -21,7 +21,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
-from portal.adapters.job_store import claim_job, finish_job, insert_job, load_job
+from portal.adapters.job_store import (
+    Claim,
+    claim_job,
+    finish_job,
+    heartbeat,
+    insert_job,
+    load_job,
+)
 from portal.adapters.request_files import (
     COLUMN_NAMES,
     FileProblem,
@@ -35,7 +42,7 @@ from portal.config import Settings
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.jobs import JobKind, JobStatus
-from portal.services.import_pass import ImportFile, run_pass
+from portal.services.import_pass import ImportFile, Tally, run_pass
 from portal.services.import_rows import RowParser
 
 log = logging.getLogger("portal.imports")
@@ -175,48 +182,27 @@ async def start_import(
 
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
     async with UnitOfWork(engine) as uow:
-        if not await claim_job(uow, job_id):
+        claim = await claim_job(uow, job_id)
+        if claim is None:
             return "skipped"
         await uow.commit()
     try:
-        async with UnitOfWork(engine) as uow:
-            job = await load_job(uow, job_id)
-            assert job is not None and job.file_path is not None
-            author = await uow.first(select(users).where(users.c.id == job.created_by))
-            sha = await uow.conn.scalar(select(jobs.c.file_sha256).where(jobs.c.id == job_id))
-        assert author is not None
-        viewer = row_mappers.user(author).as_viewer()
-        params = job.parameters
-        source = open_table(Path(job.file_path))
-        parser = RowParser(
-            viewer, ZoneInfo(params["time_zone"]), source.german_decimals, (sha or "")[:32]
-        )
-        async with UnitOfWork(engine) as uow:
-            await parser.load_names(uow)
-            first_upload = not await _uploaded_before(uow, job_id, viewer.user_id, sha)
-        file = ImportFile(engine, job_id, source, parser, viewer, first_upload)
-        if params["dry_run"]:
-            tally = await run_pass(file, apply=False)
-        elif params["all_or_nothing"]:
-            tally = await run_pass(file, apply=False)
-            if tally.errors == 0:
-                tally = await run_pass(file, apply=True, atomic=True)
-        else:
-            tally = await run_pass(file, apply=True)
-        async with UnitOfWork(engine) as uow:
-            await finish_job(
-                uow,
-                job_id,
-                JobStatus.SUCCEEDED,
-                processed=tally.processed,
-                created_count=tally.created,
-                error_count=tally.errors,
-            )
-            await uow.commit()
-        if tally.errors:
-            from portal.services.import_reports import write_error_reports
+        async with heartbeat(engine, job_id):
+            tally = await _import(engine, job_id, taken_over=claim is Claim.TAKEN_OVER)
+            async with UnitOfWork(engine) as uow:
+                await finish_job(
+                    uow,
+                    job_id,
+                    JobStatus.SUCCEEDED,
+                    processed=tally.processed,
+                    created_count=tally.created,
+                    error_count=tally.errors,
+                )
+                await uow.commit()
+            if tally.errors:
+                from portal.services.import_reports import write_error_reports
 
-            await write_error_reports(engine, settings, job_id)
+                await write_error_reports(engine, settings, job_id)
         return "succeeded"
     except Exception as error:
         message = (
@@ -230,6 +216,39 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             await finish_job(uow, job_id, JobStatus.FAILED, error=message[:4000])
             await uow.commit()
         return "failed"
+
+
+async def _import(engine: AsyncEngine, job_id: int, *, taken_over: bool) -> Tally:
+    """The passes of the job. Taken over from a worker that died, an import that applies row
+    by row goes on after its last committed batch (requests, cell errors and progress are
+    committed together); a dry run and an allOrNothing import start again."""
+    async with UnitOfWork(engine) as uow:
+        job = await load_job(uow, job_id)
+        assert job is not None and job.file_path is not None
+        author = await uow.first(select(users).where(users.c.id == job.created_by))
+        sha = await uow.conn.scalar(select(jobs.c.file_sha256).where(jobs.c.id == job_id))
+    assert author is not None
+    viewer = row_mappers.user(author).as_viewer()
+    params = job.parameters
+    source = open_table(Path(job.file_path))
+    parser = RowParser(
+        viewer, ZoneInfo(params["time_zone"]), source.german_decimals, (sha or "")[:32]
+    )
+    async with UnitOfWork(engine) as uow:
+        await parser.load_names(uow)
+        first_upload = not taken_over and not await _uploaded_before(
+            uow, job_id, viewer.user_id, sha
+        )
+    file = ImportFile(engine, job_id, source, parser, viewer, first_upload)
+    if params["dry_run"]:
+        return await run_pass(file, apply=False)
+    if params["all_or_nothing"]:
+        tally = await run_pass(file, apply=False)
+        if tally.errors == 0:
+            tally = await run_pass(file, apply=True, atomic=True)
+        return tally
+    done = Tally(job.processed, job.created_count, 0, job.error_count) if taken_over else None
+    return await run_pass(file, apply=True, resume=done)
 
 
 async def _uploaded_before(uow: UnitOfWork, job_id: int, user_id: int, sha: str | None) -> bool:

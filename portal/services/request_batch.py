@@ -7,6 +7,7 @@ previous one is being written; `create_requests` runs both in one unit of work."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from portal.adapters.request_store import open_key
 from portal.adapters.tables import conversion_requests
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
+from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.requests import RequestKind, RequestStatus, check_comment
 from portal.services.request_drafts import (
@@ -195,6 +197,12 @@ def _row(uow: UnitOfWork, viewer: Viewer, c: _Checked) -> list[Any]:
     asked = draft.requested
     sub_ids = list(asked.sub_ids) if asked.sub_ids is not None else None
     comment = check_comment(draft.comment, ("comment",))
+    order_id: str | None
+    target: str | None
+    category: str | None
+    tracking_time: datetime | None
+    currency: str | None
+    status: ConversionStatus | None
     if draft.kind is RequestKind.CREATE_NEW:
         # Stored complete, so a CREATE_NEW request shows exactly what will be created.
         order_id, target, category = new.order_id, new.target, new.category

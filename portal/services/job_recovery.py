@@ -1,0 +1,60 @@
+"""Jobs nothing is running: queued again. A job's queue may lose it (Redis down at the commit,
+an embedded server stopped before it ran), and a worker may die in the middle of one (arq
+runs it again only after its timeout). `claim_job` lets one run at a time take such a job
+over, and an import goes on after its last committed batch (`imports.run_import`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters.job_store import JOB_LEASE, MAX_ATTEMPTS, finish_job, unfinished_jobs
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.jobs import JobKind, JobStatus
+from portal.services.exports import EXPORT_JOB
+from portal.services.imports import IMPORT_JOB
+
+log = logging.getLogger("portal.jobs")
+# How long a job may wait in its queue before it counts as lost.
+QUEUED_FOR = timedelta(minutes=5)
+_FUNCTIONS = {
+    JobKind.IMPORT_CONVERSION_REQUESTS: (IMPORT_JOB, "import"),
+    JobKind.EXPORT_CONVERSIONS: (EXPORT_JOB, "export"),
+    JobKind.EXPORT_CONVERSION_REQUESTS: (EXPORT_JOB, "export"),
+}
+
+
+async def requeue_unfinished_jobs(
+    engine: AsyncEngine,
+    queue: Any,
+    queued_for: timedelta = QUEUED_FOR,
+    lease: timedelta = JOB_LEASE,
+) -> int:
+    """Queues the jobs that wait too long or stopped beating; fails the ones whose worker died
+    `MAX_ATTEMPTS` times (a file that kills its worker must not kill the next ones)."""
+    async with UnitOfWork(engine) as uow:
+        found = await unfinished_jobs(uow, uow.now - queued_for, lease)
+        given_up = [
+            j for j in found if j.status is JobStatus.RUNNING and j.attempts >= MAX_ATTEMPTS
+        ]
+        for job in given_up:
+            await finish_job(
+                uow,
+                job.id,
+                JobStatus.FAILED,
+                error=f"WORKER_LOST: the job stopped {job.attempts} times without finishing",
+            )
+        await uow.commit()
+    again = [j for j in found if j not in given_up]
+    for job in again:
+        function, prefix = _FUNCTIONS[job.kind]
+        # The id of the first enqueue: arq drops it while the job is still queued or running.
+        await queue.enqueue(function, job.id, job_id=f"{prefix}:{job.id}")
+    if again or given_up:
+        log.info(
+            "jobs queued again: %s; given up: %s", [j.id for j in again], [j.id for j in given_up]
+        )
+    return len(again)

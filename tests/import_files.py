@@ -141,14 +141,13 @@ async def download(api: Api, token: str, url: str) -> bytes:
 
 
 def marked_cells(report: bytes) -> dict[tuple[int, str], str]:
-    """The cells an XLSX error report fills, as (file row, column) → comment text."""
+    """The cells an XLSX error report fills, as (file row, column) → that row's `errors`."""
     sheet = load_workbook(io.BytesIO(report)).worksheets[0]
     header = [c.value for c in sheet[1]]
+    assert header[0] == "row" and header[-1] == "errors", header
     marked: dict[tuple[int, str], str] = {}
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
             if cell.fill is not None and cell.fill.fill_type == "solid":
-                marked[(int(row[0].value), header[cell.column - 1])] = (
-                    cell.comment.text if cell.comment else ""
-                )
+                marked[(int(row[0].value), header[cell.column - 1])] = str(row[-1].value)
     return marked

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portal.adapters.spreadsheets import FORMULA_PREFIXES
 from portal.domain.errors import DomainError
 from portal.domain.money import parse_decimal
 
 MAX_CELL_CHARS = 10_000
+# What text may start with after the apostrophe that keeps it from being a formula.
+NEUTRALIZED = frozenset(FORMULA_PREFIXES)
 csv.field_size_limit(MAX_CELL_CHARS + 1)
 
 
@@ -71,6 +74,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("comment", False, "Why the request is raised"),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+# The columns an error report adds (the row's number in the file, its errors): a fixed report
+# is uploaded again as it is, and these are ignored.
+REPORT_COLUMNS = ("row", "errors")
 
 
 def columns_for(partner_file: bool) -> tuple[Column, ...]:
@@ -269,7 +275,9 @@ _DE_DATETIME = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2}
 
 
 def cell_text(value: Any) -> str | None:
-    """A cell as text, or None when blank. Formulas are refused."""
+    """A cell as text, or None when blank. Formulas are refused. The apostrophe our exports and
+    error reports put before text a spreadsheet would take for a formula (`'-5`) is removed:
+    such a file comes back with the values it went out with."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -278,6 +286,8 @@ def cell_text(value: Any) -> str | None:
         if len(value) > MAX_CELL_CHARS:
             raise ValueError(f"CELL_TOO_LARGE:a cell holds at most {MAX_CELL_CHARS} characters")
         stripped = value.strip()
+        if stripped.startswith("'") and stripped[1:2] in NEUTRALIZED:
+            stripped = stripped[1:]
         return stripped or None
     if isinstance(value, datetime):
         return value.isoformat()

@@ -266,10 +266,8 @@ def _cell_errors(parsed: ParsedRow, outcome: Outcome) -> Iterable[CellError]:
         column = column_of(error)
         if column == "conversion_id" and "conversion_id" not in parsed.cells:
             column = "order_id"  # the row names its conversion by order id
-        value = parsed.cells.get(column) if column else None
-        # As the parser reports cells: stripped, and a blank cell has no value.
-        shown = None if value is None else str(value).strip()[:500] or None
-        yield CellError(parsed.row, column or "", shown, error.code, error.message)
+        shown = parsed.text.get(column) if column else None  # as the parser reports cells
+        yield CellError(parsed.row, column or "", shown and shown[:500], error.code, error.message)
 
 
 async def _record(uow: UnitOfWork, job_id: int, errors: list[CellError], tally: Tally) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_
 
 from portal.adapters.request_files import (
     MAX_CELL_CHARS,
+    REPORT_COLUMNS,
     CellError,
     cell_text,
     parse_amount,
@@ -33,6 +34,7 @@ _KINDS = {kind.value: kind for kind in RequestKind}
 _STATUSES = {status.value: status for status in ConversionStatus}
 _DEVICES = frozenset({"DESKTOP", "MOBILE", "TABLET", "OTHER"})
 _SUB_ID_COLUMNS = tuple(f"sub_id_{i}" for i in range(1, 7))
+_SPECIAL = ("=", "'")  # first characters of a text cell that cell_text must look at
 
 # Where a service error's field path points in the file.
 FIELD_COLUMNS = {
@@ -66,6 +68,7 @@ def column_of(error: DomainError) -> str | None:
 class ParsedRow:
     row: int
     cells: dict[str, Any]
+    text: dict[str, str | None] = field(default_factory=dict)  # the cells as read: `cell_text`
     draft: Draft | None = None
     errors: list[CellError] = field(default_factory=list)
     # CHANGE_EXISTING without conversion_id: found by (program, order id[, target, category]).
@@ -123,11 +126,13 @@ class RowParser:
         return names.get(text.casefold())
 
     def parse(self, row: int, cells: dict[str, Any]) -> ParsedRow:
-        parsed = ParsedRow(row, cells)
         text: dict[str, str | None] = {}
+        parsed = ParsedRow(row, cells, text)
         unreadable: set[str] = set()
         for name, value in cells.items():
-            if type(value) is str and not value.startswith("=") and len(value) <= MAX_CELL_CHARS:
+            if name in REPORT_COLUMNS:
+                continue  # an error report's own columns, in a fixed report uploaded again
+            if type(value) is str and value[:1] not in _SPECIAL and len(value) <= MAX_CELL_CHARS:
                 text[name] = value.strip() or None  # the common case of cell_text, inline
                 continue
             try:
@@ -250,7 +255,7 @@ class RowParser:
             return None
         raw = cells[column]
         if isinstance(raw, str):
-            raw = raw.strip()
+            raw = text[column]  # stripped, and without an export's formula-proof apostrophe
         try:
             if column == "tracking_time":
                 return parse_time(raw, self.zone)

@@ -31,6 +31,7 @@ from portal.adapters.job_store import (
 )
 from portal.adapters.request_files import (
     COLUMN_NAMES,
+    REPORT_COLUMNS,
     FileProblem,
     TableSource,
     columns_for,
@@ -84,7 +85,7 @@ def check_structure(source: TableSource, viewer: Viewer) -> None:
         problems.append(
             FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}")
         )
-    unknown = sorted(set(header) - set(COLUMN_NAMES))
+    unknown = sorted(set(header) - set(COLUMN_NAMES) - set(REPORT_COLUMNS))
     if unknown:
         problems.append(
             FileProblem(

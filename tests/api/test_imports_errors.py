@@ -4,7 +4,10 @@ all-or-nothing and uploading the same file again (SPEC §7)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import conversion_requests
@@ -122,19 +125,46 @@ async def test_the_error_reports_mark_exactly_the_bad_cells(
     assert sorted(flagged) == sorted({row for row, *_ in EXPECTED})
     for row, column, _, code in EXPECTED:
         assert f"{column}: {code}" in flagged[row]
-    # Every row of the file is in the report, with its cells as read.
-    assert [int(r[0]) for r in table[1:]] == list(range(2, 13))
-    assert table[1][1:-1] == [
-        "CREATE_NEW",
-        "Nordwind DE",
-        "Cashback Club",
-        "G-1",
-        N,
-        "",
-        T,
-        "10",
-        "",
+    # The rows with errors, and only those, with their cells as read.
+    assert [int(r[0]) for r in table[1:]] == sorted({row for row, *_ in EXPECTED})
+    assert table[1][1:-1] == ["CREATE_NEW", "Nordwind DE", "", "G-2", N, "", T, "'-5", ""]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_a_fixed_error_report_is_uploaded_again_as_it_is(
+    api: Api, engine: AsyncEngine, fmt: str
+) -> None:
+    world = await build_world(engine)
+    token = world.tokens["A"]
+    rows = [
+        ["CREATE_NEW", "Nordwind DE", "", "F-1", N, "", T, "10", ""],
+        ["CREATE_NEW", "Nordwind DE", "", "F-2", N, "", T, "-5", ""],
+        ["CREATE_NEW", "Nordwind DE", "", "F-3", N, "shoes", T, "-7", ""],
     ]
+    first = await run(api, token, *_file(fmt, rows))
+    assert (first["createdCount"], first["errorCount"]) == (1, 3)
+    url = first["errorReportUrl"]
+    if fmt == "csv":
+        report = read_csv(await download(api, token, url))
+        assert [r[0] for r in report[1:]] == ["3", "4"]
+        report[1][8] = "5"  # the value of F-2; F-3 left as it was
+        fixed = ("fixed.csv", csv_bytes(report[0], report[1:]))
+    else:
+        book = load_workbook(io.BytesIO(await download(api, token, url[:-3] + "xlsx")))
+        sheet = book.worksheets[0]
+        assert [row[0].value for row in sheet.iter_rows(min_row=2)] == [3, 4]
+        sheet.cell(row=2, column=9).value = 5
+        buffer = io.BytesIO()
+        book.save(buffer)
+        fixed = ("fixed.xlsx", buffer.getvalue())
+    again = await run(api, token, *fixed)
+    # The report's own columns are ignored; the fixed row is created, the other fails again.
+    assert (again["createdCount"], again["errorCount"]) == (1, 2)
+    assert sorted(cell_errors(again)) == [
+        (3, "order_value", "-7", "NEGATIVE_VALUE"),
+        (3, "tracking_category", "shoes", "UNKNOWN_CATEGORY"),
+    ]
+    assert {r["requested"]["orderId"] for r in await requests_of(api, token)} == {"F-1", "F-2"}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])

@@ -17,6 +17,7 @@ from portal.adapters.request_files import (
     parse_amount,
     parse_time,
 )
+from portal.adapters.spreadsheets import neutralize
 from tests.import_files import csv_bytes, xlsx_bytes
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -180,6 +181,15 @@ def test_cell_text() -> None:
     assert cell_text(datetime(2026, 6, 1, 10)) == "2026-06-01T10:00:00"
     assert cell_text("=") == "="
     assert cell_text("x" * MAX_CELL_CHARS) == "x" * MAX_CELL_CHARS
+
+
+@pytest.mark.parametrize("text", ["-5", "+49 30 1234", "=SUM(A1)", "@home", "-", "=", "plain"])
+def test_cell_text_takes_back_what_exports_neutralise(text: str) -> None:
+    """An exported cell comes back as it went out (the apostrophe that keeps a spreadsheet
+    from running it is not part of the value); other apostrophes stay."""
+    assert cell_text(neutralize(text)) == text
+    assert cell_text("'quoted'") == "'quoted'"
+    assert cell_text("'") == "'"
 
 
 @pytest.mark.parametrize("formula", ["=1+2", "=SUM(A1:A3)", "=A1", '="text"'])

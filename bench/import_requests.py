@@ -204,25 +204,26 @@ def write_csv(path: Path, rows: list[tuple[Any, ...]]) -> None:
 
 
 def write_xlsx(path: Path, rows: list[tuple[Any, ...]]) -> None:
-    """As a spreadsheet user has it: times as date cells (naive, in the import's zone, UTC
-    here), amounts as numbers."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    """As Excel saves a sheet (XlsxWriter: shared strings, like Excel; openpyxl writes inline
+    strings, which no spreadsheet program does): times as date cells (naive, in the import's
+    zone, UTC here), amounts as numbers."""
+    import xlsxwriter
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("requests")
-    sheet.append(HEADER)
-    for r in rows:
-        sheet.append(
-            [
-                v.replace(tzinfo=None)
-                if isinstance(v, datetime)
-                else float(v)
-                if isinstance(v, Decimal)
-                else v
-                for v in r
-            ]
-        )
-    workbook.save(path)
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("requests")
+    when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    sheet.write_row(0, 0, HEADER)
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                sheet.write_datetime(r, c, value.replace(tzinfo=None), when)
+            elif isinstance(value, Decimal):
+                sheet.write_number(r, c, float(value))
+            else:
+                sheet.write_string(r, c, value)
+    workbook.close()
 
 
 def ensure_files(
@@ -365,6 +366,7 @@ class Phases:
 
 async def child(args: argparse.Namespace) -> dict[str, Any]:
     from portal.adapters.database import create_engine
+    from portal.adapters.request_files import TableSource
     from portal.adapters.tables import conversion_requests, jobs
     from portal.adapters.unit_of_work import UnitOfWork
     from portal.config import Settings
@@ -387,7 +389,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     limits = imports.ImportLimits(max_bytes=500 * 1024 * 1024, max_rows=1_000_000)
     phases = Phases(engine) if args.phases else None
     if phases is not None:
-        phases.wrap_sync(imports, "_count_rows", "start: count rows (one read of the file)")
+        phases.wrap_sync(TableSource, "count_rows", "start: count rows")
         phases.wrap_sync(imports, "_sha256", "start: sha256")
         phases.wrap_sync(import_rows.RowParser, "parse", "parse (RowParser.parse, per row)")
         phases.wrap_async(import_pass, "_check_rows", "checks of each row (a batch at a time)")

@@ -9,18 +9,23 @@ in read-only mode; formulas are refused (a file states values, it does not compu
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
+from zipfile import BadZipFile
 from zoneinfo import ZoneInfo
 
 from portal.adapters.spreadsheets import FORMULA_PREFIXES
+from portal.adapters.xlsx_reader import XlsxSheet
 from portal.domain.errors import DomainError
 from portal.domain.money import parse_decimal
 
@@ -122,6 +127,19 @@ class TableSource:
         else:
             yield from _xlsx_rows(self)
 
+    def count_rows(self, limit: int) -> int:
+        """The number of rows (at most `limit` + 1: enough to tell the file is over it). For
+        a workbook, its rows that hold cells, counted without reading them: an estimate that
+        never falls short (a row of formatted empty cells counts)."""
+        if self.kind == "xlsx":
+            return _xlsx_count(self, limit)
+        count = 0
+        for _ in self.rows():
+            count += 1
+            if count > limit:
+                break
+        return count
+
 
 def sniff_kind(path: Path) -> str:
     with path.open("rb") as handle:
@@ -213,57 +231,67 @@ def _csv_problem(error: csv.Error, line: int) -> FileProblem:
     return FileProblem("UNREADABLE_FILE", f"line {line}: {error}")
 
 
-class _Workbook:
-    """An openpyxl read-only workbook over an open file handle: openpyxl judges a path by its
-    extension, and an upload is stored under a name of our own."""
+# The shared-string table of a workbook is held in memory while its rows are read: its XML
+# may not unpack to more than this (a 50 MiB upload could otherwise unpack to gigabytes).
+MAX_SHARED_STRINGS_BYTES = 256 * 1024 * 1024
 
-    def __init__(self, path: Path) -> None:
-        from openpyxl import load_workbook
 
-        self._handle = path.open("rb")
+@contextlib.contextmanager
+def _workbook(path: Path) -> Iterator[XlsxSheet]:
+    """The first worksheet of the workbook at `path`; FileProblem when it cannot be read."""
+    with path.open("rb") as handle:
         try:
-            self.book = load_workbook(self._handle, read_only=True, data_only=False)
-        except Exception as error:  # openpyxl raises assorted errors on broken workbooks
-            self._handle.close()
+            sheet = XlsxSheet(handle)
+        except Exception as error:  # openpyxl and zipfile raise assorted errors on broken files
             raise FileProblem(
                 "UNREADABLE_FILE",
                 f"the file is not a readable XLSX workbook ({type(error).__name__})",
             ) from None
-
-    @property
-    def worksheets(self) -> Any:
-        return self.book.worksheets
-
-    def close(self) -> None:
-        self.book.close()
-        self._handle.close()
-
-
-def _load_workbook(path: Path) -> _Workbook:
-    return _Workbook(path)
+        try:
+            if sheet.shared_strings_size > MAX_SHARED_STRINGS_BYTES:
+                raise FileProblem(
+                    "FILE_TOO_LARGE",
+                    f"the workbook's text unpacks to more than {MAX_SHARED_STRINGS_BYTES} bytes",
+                )
+            yield sheet
+        except (
+            ParseError,
+            BadZipFile,
+            zlib.error,
+            EOFError,
+            KeyError,
+            IndexError,
+            ValueError,
+        ) as error:
+            raise FileProblem(
+                "UNREADABLE_FILE", f"the workbook is damaged ({type(error).__name__})"
+            ) from None
+        finally:
+            sheet.close()
 
 
 def _xlsx_header(path: Path) -> tuple[str, ...]:
-    workbook = _load_workbook(path)
-    try:
-        sheet = workbook.worksheets[0]
-        for row in sheet.iter_rows(min_row=1, max_row=1, values_only=True):
-            return tuple(_normalise(h) for h in row)
-        raise FileProblem("EMPTY_FILE", "the first sheet is empty")
-    finally:
-        workbook.close()
+    with _workbook(path) as sheet:
+        for number, values in sheet.rows():
+            if number == 1:
+                return tuple(_normalise(h) for h in values)
+            break
+    raise FileProblem("EMPTY_FILE", "the first sheet is empty")
 
 
 def _xlsx_rows(source: TableSource) -> Iterator[tuple[int, dict[str, Any]]]:
-    workbook = _load_workbook(source.path)
-    try:
-        sheet = workbook.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(min_row=2, values_only=True), start=2):
+    with _workbook(source.path) as sheet:
+        for number, values in sheet.rows():
+            if number < 2:
+                continue
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
             yield number, dict(zip(source.header, values, strict=False))
-    finally:
-        workbook.close()
+
+
+def _xlsx_count(source: TableSource, limit: int) -> int:
+    with _workbook(source.path) as sheet:
+        return max(sheet.count_rows(limit + 2) - 1, 0)  # without the header
 
 
 # -- cells -----------------------------------------------------------------------------------

@@ -105,15 +105,6 @@ def check_structure(source: TableSource, viewer: Viewer) -> None:
         raise ValidationFailed(problems)
 
 
-def _count_rows(source: TableSource, max_rows: int) -> int:
-    count = 0
-    for _ in source.rows():
-        count += 1
-        if count > max_rows:
-            break
-    return count
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -145,7 +136,7 @@ async def start_import(
         )
     source = open_table(upload, filename)
     check_structure(source, viewer)
-    count = _count_rows(source, limits.max_rows)
+    count = source.count_rows(limits.max_rows)
     if count == 0:
         raise FileProblem("NO_ROWS", "the file has a header but no rows")
     if count > limits.max_rows:
@@ -196,6 +187,7 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
                     job_id,
                     JobStatus.SUCCEEDED,
                     processed=tally.processed,
+                    total=tally.processed,  # the upload's count of a workbook is an estimate
                     created_count=tally.created,
                     error_count=tally.errors,
                 )

@@ -61,8 +61,8 @@ OUT_DIR = ROOT / "bench" / "out"
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/portal_bench_import"
 PROGRAM_NAME = "Bench Shop DE"
 CHANGE_SHARE = 100  # every 100th row is a CHANGE_EXISTING row
-HEADER = ("request_type", "program", "order_id", "conversion_target", "tracking_category", "tracking_time",
-          "order_value", "currency", "sub_id_1", "device", "comment")  # fmt: skip
+HEADER = ("request_type", "program", "order_id", "conversion_target", "tracking_category",
+          "tracking_time", "order_value", "currency", "sub_id_1", "device", "comment")  # fmt: skip
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -129,8 +129,9 @@ async def build_world(url: str, existing: int) -> dict[str, Any]:
                  "target": "SALE_NEW_CUSTOMER", "category": "default",
                  "tracking_time": NOW - timedelta(days=30, minutes=n), "currency": "EUR",
                  "order_value": Decimal("100.00"), "commission": Decimal("5.00"), "status": "OPEN",
-                 "commission_model_name": "standard", "commission_breakdown": {}, "commission_overridden": False,
-                 "basket": [], "created_at": uow.now, "updated_at": uow.now}
+                 "commission_model_name": "standard", "commission_breakdown": {},
+                 "commission_overridden": False, "basket": [], "created_at": uow.now,
+                 "updated_at": uow.now}
                 for n in range(existing)
             ])  # fmt: skip
             await uow.commit()
@@ -569,7 +570,8 @@ def main() -> None:
         world = asyncio.run(build_world(args.database_url, existing))
         world_file.write_text(json.dumps(world))
         print(
-            f"setup: {world['conversions']} conversions to change, in {time.perf_counter() - started:.1f} s"
+            f"setup: {world['conversions']} conversions to change, "
+            f"in {time.perf_counter() - started:.1f} s"
         )
     files = ensure_files(args.rows, args.formats, args.bad_percent)
     load = os.getloadavg()
@@ -599,7 +601,8 @@ def main() -> None:
             traced = run_child(args, world, files[(size, args.formats[0])], traced=True)
             print(
                 f"  {traced['file']:<24} tracemalloc peak {traced['tracemalloc_peak_mib']:.1f} MiB "
-                f"(VmHWM {traced['hwm_mib']:.0f} MiB, +{traced['rss_delta_mib']:.0f} MiB; status {traced['status']}, "
+                f"(VmHWM {traced['hwm_mib']:.0f} MiB, +{traced['rss_delta_mib']:.0f} MiB; "
+                f"status {traced['status']}, "
                 f"processed {traced['processed']})",
                 flush=True,
             )

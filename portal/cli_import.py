@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 UPLOAD = """mutation($input: ImportConversionRequestsInput!) {
-  importConversionRequests(input: $input) { importJob { id } userErrors { field code message } } }"""
+  importConversionRequests(input: $input) {
+    importJob { id } userErrors { field code message } } }"""
 STATUS = """query($id: ID!) { node(id: $id) { ... on ImportJob {
   status createdCount errorCount error errorReportUrl progress { processed total } } } }"""
 FINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}

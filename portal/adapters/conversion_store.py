@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,6 @@ class NewConversion:
     basket: tuple[BasketPosition, ...] = ()
     customer_id_hash: str | None = None
     email_hash: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def rendered(self) -> dict[str, str | None]:
         """Flat text rendering, the 'after' side of the creating revision's diff."""

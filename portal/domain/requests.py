@@ -4,7 +4,7 @@ of requested values that need no database."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -102,7 +102,6 @@ class ConversionRequest:
     failure: str | None = None
     processed_at: datetime | None = None
     attempts: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:

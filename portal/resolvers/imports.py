@@ -64,7 +64,9 @@ class ImportConversionRequestsInput:
     )
     time_zone: str = strawberry.field(
         default="UTC",
-        description="IANA zone of times without offset (e.g. `dd.mm.yyyy hh:mm`), e.g. Europe/Berlin.",
+        description=(
+            "IANA zone of times without offset (e.g. `dd.mm.yyyy hh:mm`), e.g. Europe/Berlin."
+        ),
     )
 
 
@@ -93,7 +95,7 @@ async def _save_upload(upload: Any, limit: int) -> Path:
             while chunk := await upload.read(READ_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    Path(name).unlink(missing_ok=True)
+                    Path(name).unlink(missing_ok=True)  # noqa: ASYNC240 - a local temp file
                     raise DomainError(
                         "FILE_TOO_LARGE", f"the file exceeds {limit} bytes", ("file",)
                     )

@@ -129,7 +129,7 @@ async def start_import(
         raise DomainError(
             "UNKNOWN_TIME_ZONE", f"{options.time_zone!r} is not an IANA time zone", ("timeZone",)
         ) from None
-    size = upload.stat().st_size
+    size = upload.stat().st_size  # noqa: ASYNC240 - one stat of a local file
     if size > limits.max_bytes:
         raise FileProblem(
             "FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}"

@@ -7,8 +7,8 @@ previous one is being written; `create_requests` runs both in one unit of work."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError

@@ -113,7 +113,8 @@ class DraftScope:
             if conversion.paid:
                 raise DomainError(
                     "CONVERSION_PAID",
-                    f"conversion {conversion.order_id} is in a payout entry (paid) and can no longer change",
+                    f"conversion {conversion.order_id} is in a payout entry (paid) and can no "
+                    "longer change",
                     ("conversionId",),
                 )
             return await self.program(conversion.program_id), conversion.partner_id, conversion

@@ -255,7 +255,8 @@ async def test_uploading_the_same_file_again_creates_nothing(api: Api, engine: A
 
 
 DECIDE_ALL = """mutation($input: DecideConversionRequestsInput!) {
-  decideConversionRequests(input: $input) { results { userErrors { code } } userErrors { code } } }"""
+  decideConversionRequests(input: $input) {
+    results { userErrors { code } } userErrors { code } } }"""
 
 
 @pytest.mark.parametrize("fmt", ["CSV", "XLSX"])
@@ -313,7 +314,8 @@ async def test_export_edit_import_accept_round_trip(
     await api.drain_jobs()
     changed = (
         await api.data(
-            '{ conversions(filter: {orderId: "A-1"}) { nodes { status orderValue { amount } commission { amount } '
+            '{ conversions(filter: {orderId: "A-1"}) { nodes { status orderValue { amount } '
+            "commission { amount } "
             "history { source } } } }",
             token=token,
         )

@@ -55,7 +55,8 @@ async def test_partner_imports_a_csv(api: Api, engine: AsyncEngine) -> None:
         {"row": 3, "column": "order_value", "value": "-5", "code": "NEGATIVE_VALUE"}
     ]
     listed = await api.data(
-        "{ conversionRequests { nodes { requested { orderId orderValue } commission { amount } } } }",
+        "{ conversionRequests { nodes { requested { orderId orderValue } "
+        "commission { amount } } } }",
         token=world.tokens["A"],
     )
     assert listed["conversionRequests"]["nodes"] == [

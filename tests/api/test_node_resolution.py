@@ -28,7 +28,8 @@ async def test_vocabulary_follows_its_program(api: Api, engine: AsyncEngine) -> 
     world = await build_world(engine)
     program = (
         await api.data(
-            "query($id: ID!) { program(id: $id) { trackingCategories { id } conversionNotes { id } } }",
+            "query($id: ID!) { program(id: $id) { "
+            "trackingCategories { id } conversionNotes { id } } }",
             {"id": encode_id("Program", world.ids["p1"])},
             token=world.tokens["adv1"],
         )

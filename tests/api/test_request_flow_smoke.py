@@ -16,7 +16,8 @@ mutation($input: CreateConversionRequestInput!) {
 }"""
 DECIDE = """
 mutation($input: DecideConversionRequestInput!) {
-  decideConversionRequest(input: $input) { conversionRequest { id status } userErrors { field code message } }
+  decideConversionRequest(input: $input) {
+    conversionRequest { id status } userErrors { field code message } }
 }"""
 DETAIL = """
 query($id: ID!) {

@@ -18,7 +18,8 @@ async def test_each_role_sees_itself(api: Api, engine: AsyncEngine) -> None:
 async def test_partner_lists_only_its_conversions(api: Api, engine: AsyncEngine) -> None:
     world = await build_world(engine)
     data = await api.data(
-        "{ conversions(first: 10) { totalCount nodes { orderId partner { name } program { name } commission { amount currency } } } }",
+        "{ conversions(first: 10) { totalCount nodes { orderId partner { name } "
+        "program { name } commission { amount currency } } } }",
         token=world.tokens["A"],
     )
     orders = {n["orderId"] for n in data["conversions"]["nodes"]}

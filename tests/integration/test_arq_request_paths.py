@@ -17,7 +17,7 @@ from portal.jobs.queue import ArqQueue
 from portal.services.requests import retry_request
 from tests import request_factories as rf
 from tests.factories import build_world
-from tests.integration.test_arq_worker import _run_worker, _test_settings, arq_pool  # noqa: F401
+from tests.integration.test_arq_worker import _run_worker, _test_settings
 
 pytestmark = [
     pytest.mark.postgres,

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.jobs import Job
 from arq.worker import Worker
-from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,8 +32,9 @@ from portal.jobs.queue import ArqQueue
 from portal.jobs.worker import WorkerSettings
 from portal.services.requests import PROCESS_JOB
 from tests import request_factories as rf
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import REDIS_URL
 from tests.factories import World, build_world
+from tests.integration.conftest import redis_settings
 
 pytestmark = [
     pytest.mark.postgres,
@@ -44,41 +42,6 @@ pytestmark = [
     pytest.mark.parametrize("engine", ["postgres"], indirect=True),
 ]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _redis_settings() -> RedisSettings:
-    assert REDIS_URL
-    return replace(RedisSettings.from_dsn(REDIS_URL), conn_retries=1, conn_retry_delay=0)
-
-
-@pytest.fixture
-async def arq_pool(engine: AsyncEngine) -> AsyncIterator[ArqRedis]:
-    """A pool whose default queue is this test's own; at teardown it deletes the queue and every
-    job key of this test's requests."""
-    if not REDIS_URL:
-        unavailable("Redis (PORTAL_TEST_REDIS_URL)")
-    queue_name = f"portal-test:{uuid.uuid4().hex}"
-    try:
-        pool = await create_pool(_redis_settings(), default_queue_name=queue_name)
-        await pool.ping()
-    except (OSError, RedisError) as error:
-        unavailable(f"Redis at {REDIS_URL} ({error})")
-    # Request ids (and so the job ids `request:<id>:<attempt>`) no earlier run has used.
-    async with engine.begin() as conn:
-        await conn.execute(
-            text("SELECT setval(pg_get_serial_sequence('conversion_requests', 'id'), :start)"),
-            {"start": random.randrange(10**9, 10**15)},
-        )
-    try:
-        yield pool
-    finally:
-        async with engine.connect() as conn:
-            ids = (await conn.scalars(select(conversion_requests.c.id))).all()
-        keys = [queue_name, f"{queue_name}:health-check"]
-        for request_id in ids:
-            keys += [key async for key in pool.scan_iter(match=f"arq:*request:{request_id}:*")]
-        await pool.delete(*keys)
-        await pool.aclose()
 
 
 def _test_settings(tmp_path: Path) -> Settings:
@@ -92,7 +55,7 @@ def _test_settings(tmp_path: Path) -> Settings:
 
 async def _run_worker(pool: ArqRedis, engine: AsyncEngine, settings: Settings) -> Worker:
     """One burst of a worker with the production job functions on this test's queue."""
-    own_pool = await create_pool(_redis_settings(), default_queue_name=pool.default_queue_name)
+    own_pool = await create_pool(redis_settings(), default_queue_name=pool.default_queue_name)
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["portal"] = JobContext(engine=engine, settings=settings, queue=ArqQueue(ctx["redis"]))

@@ -142,7 +142,9 @@ class Program(Node):
         return [ConversionNote.from_domain(n) for n in found]
 
     @strawberry.field(
-        description="Commission models of the program (a partner sees only the ones it works under)."
+        description=(
+            "Commission models of the program (a partner sees only the ones it works under)."
+        )
     )
     async def commission_models(
         self, info: strawberry.Info[Context, None]

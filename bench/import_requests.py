@@ -12,9 +12,9 @@ against conversions inserted beforehand and found by order id.
 Each import runs in a fresh subprocess (so VmHWM is that run's peak) that, like `portal
 worker`, freezes its start-up heap first: `start_import` (structure check, row count, sha256,
 copy) then `run_import` (the job: parse, check, insert, in batches), called directly, in
-process, no HTTP. Before each run the requests of earlier runs are truncated. Each scenario
-runs `--repeat` times (3); reported are the best run (a shared machine only ever slows a run
-down) and the median:
+process, no HTTP. Before each run the requests and jobs of earlier runs are truncated (each
+run is a file's first upload). Each scenario runs `--repeat` times (3); reported are the best
+run (a shared machine only ever slows a run down) and the median:
 
 - rows/s over the whole job (start_import + run_import; every row validated and applied),
 - CPU seconds of the process and the seconds its event loop waited for PostgreSQL (idle),
@@ -24,7 +24,8 @@ down) and the median:
 
 `--phases` adds a run per scenario with timers on the phases (parse, per-row checks, checks
 against the database, the writer) and on SQL statements by kind; they cost time themselves.
-`--dry-run` adds a dryRun run per size (validates every row, writes nothing); `--bad-percent P`
+`--dry-run` adds a dryRun run per size (validates every row, writes nothing), `--all-or-nothing`
+an allOrNothing one (a checking pass, then one transaction); `--bad-percent P`
 a CSV with P % bad rows (cell errors, the error reports). `--profile FILE` runs cProfile around
 one run (the first size and format) and prints the top functions.
 """
@@ -377,7 +378,8 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
 
     engine = create_engine(args.database_url)
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE conversion_requests, import_errors CASCADE"))
+        # Each run a first upload: no requests, no earlier import of the file.
+        await conn.execute(text("TRUNCATE conversion_requests, import_errors, jobs CASCADE"))
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("VACUUM ANALYZE conversion_requests"))
@@ -386,7 +388,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
         database_url=args.database_url, redis_url=None, secret_key="bench", data_dir=data_dir
     )
     viewer = Viewer(user_id=args.user_id, role=Role.PARTNER, partner_id=args.partner_id)
-    options = imports.ImportOptions(dry_run=args.dry, time_zone="UTC")
+    options = imports.ImportOptions(dry_run=args.dry, all_or_nothing=args.atomic, time_zone="UTC")
     limits = imports.ImportLimits(max_bytes=500 * 1024 * 1024, max_rows=1_000_000)
     phases = Phases(engine) if args.phases else None
     if phases is not None:
@@ -434,6 +436,7 @@ async def child(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "file": Path(args.file).name,
         "dry": args.dry,
+        "atomic": args.atomic,
         "outcome": outcome,
         "status": job.status,
         "job_error": job.error,
@@ -465,6 +468,7 @@ def run_child(
     path: Path,
     *,
     dry: bool = False,
+    atomic: bool = False,
     traced: bool = False,
     phases: bool = False,
     profile_to: str | None = None,
@@ -485,6 +489,8 @@ def run_child(
     ]
     if dry:
         command.append("--dry")
+    if atomic:
+        command.append("--atomic")
     if traced:
         command.append("--tracemalloc")
     if phases:
@@ -504,7 +510,7 @@ def report(rows: int, results: list[dict[str, Any]]) -> None:
     best = min(results, key=lambda r: r["total_s"])
     median = statistics.median(r["total_s"] for r in results)
     print(
-        f"  {best['file']:<24} {'dryRun' if best['dry'] else 'apply ':<7} {best['status']:<9} "
+        f"  {best['file']:<24} {_mode(best):<7} {best['status']:<9} "
         f"processed {best['processed']:>7} created {best['created']:>7} errors {best['errors']:>5} "
         f"| {rows / best['total_s']:7.0f} rows/s (best of {len(results)}; median "
         f"{rows / median:6.0f}) = start_import {best['start_s']:5.2f} s + job "
@@ -519,6 +525,10 @@ def report(rows: int, results: list[dict[str, Any]]) -> None:
         print(f"      {phase:<52} {seconds:7.2f} s" + (f"  ({count} statements)" if count else ""))
 
 
+def _mode(result: dict[str, Any]) -> str:
+    return "dryRun" if result["dry"] else "atomic" if result.get("atomic") else "apply"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -530,6 +540,9 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["csv", "xlsx"], choices=["csv", "xlsx"])
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (best reported)")
     parser.add_argument("--dry-run", action="store_true", help="also a dryRun run per size (CSV)")
+    parser.add_argument(
+        "--all-or-nothing", action="store_true", help="also an allOrNothing run per size (CSV)"
+    )
     parser.add_argument(
         "--bad-percent",
         type=int,
@@ -554,6 +567,7 @@ def main() -> None:
     parser.add_argument("--user-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--partner-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dry", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--atomic", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -585,16 +599,19 @@ def main() -> None:
         stats.sort_stats("cumulative").print_stats(40)
         return
 
-    def scenario(size: int, path: Path, dry: bool = False) -> None:
-        report(size, [run_child(args, world, path, dry=dry) for _ in range(args.repeat)])
+    def scenario(size: int, path: Path, dry: bool = False, atomic: bool = False) -> None:
+        runs = [run_child(args, world, path, dry=dry, atomic=atomic) for _ in range(args.repeat)]
+        report(size, runs)
         if args.phases:
-            report(size, [run_child(args, world, path, dry=dry, phases=True)])
+            report(size, [run_child(args, world, path, dry=dry, atomic=atomic, phases=True)])
 
     for size in args.rows:
         for fmt in args.formats:
             scenario(size, files[(size, fmt)])
         if args.dry_run:
             scenario(size, files[(size, args.formats[0])], dry=True)
+        if args.all_or_nothing:
+            scenario(size, files[(size, args.formats[0])], atomic=True)
         if args.bad_percent:
             scenario(size, files[(size, f"csv-bad{args.bad_percent}")])
         if args.tracemalloc:

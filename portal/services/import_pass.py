@@ -101,15 +101,28 @@ async def run_pass(
 
         own = not atomic
         # The checks of a batch against other requests (on the checker's connection) run while
-        # the next batch is parsed; the checker's connection is never used by two at once.
+        # the next batch is parsed — in an atomic pass, its insert too, on that connection;
+        # the checker's connection is never used by two at once.
         pending: asyncio.Task[_Batch] | None = None
+
+        async def check_keys(partial: _Batch) -> _Batch:
+            checked = await _check_keys(scope, partial, own=own)
+            if atomic:
+                await writer.submit(checked)
+            return checked
+
+        async def finish_pending() -> None:
+            nonlocal pending
+            if pending is not None:
+                checked, pending = await pending, None
+                if not atomic:
+                    await writer.submit(checked)
 
         async def check(rows: list[ParsedRow]) -> None:
             nonlocal pending
-            if pending is not None:
-                await writer.submit(await pending)
+            await finish_pending()
             partial = await _check_rows(scope, rows, new_keys=file.first_upload)
-            pending = asyncio.create_task(_check_keys(scope, partial, own=own))
+            pending = asyncio.create_task(check_keys(partial))
 
         try:
             batch: list[ParsedRow] = []
@@ -125,9 +138,7 @@ async def run_pass(
                     batch = []
             if batch:
                 await check(batch)
-            if pending is not None:
-                await writer.submit(await pending)
-                pending = None
+            await finish_pending()
             late_errors = await writer.finish()
             if atomic:
                 if tally.errors:

@@ -26,7 +26,12 @@ IMPORT_FILES_PATH = "/files/imports/"
 @strawberry.type(description="How far a job is.")
 class JobProgress:
     processed: int = strawberry.field(description="Rows handled so far.")
-    total: int | None = strawberry.field(description="Rows in the file.")
+    total: int | None = strawberry.field(
+        description=(
+            "Rows in the file (of a workbook counted on upload without reading them, so an "
+            "estimate that never falls short; exact once the import has succeeded)."
+        )
+    )
 
 
 @strawberry.type(description="One bad cell (or row, when column is null).")
@@ -52,7 +57,11 @@ class ImportJob(Node):
     created_count: int = strawberry.field(description="Requests created.")
     error_count: int = strawberry.field(description="Cell errors found.")
     error_report_url: str | None = strawberry.field(
-        description="CSV error report (plain GET); `…/errors.xlsx` marks the faulty cells in red."
+        description=(
+            "CSV error report (plain GET): the rows with errors as the file has them, with "
+            "their row number first and an `errors` column last; `…/errors.xlsx` also marks "
+            "the faulty cells in red. Fixed, a report can be uploaded again as it is."
+        )
     )
     error: str | None = strawberry.field(description="Why the job failed as a whole.")
     filename: str | None = strawberry.field(description="Name of the uploaded file.")

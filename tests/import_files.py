@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,6 +71,19 @@ def xlsx_bytes(
         edit(sheet)
     buffer = io.BytesIO()
     book.save(buffer)
+    return buffer.getvalue()
+
+
+def with_sheet_xml(content: bytes, edit: Any) -> bytes:
+    """The workbook with its first sheet's XML changed by `edit(xml) -> xml`."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = edit(data)
+            target.writestr(item, data)
     return buffer.getvalue()
 
 

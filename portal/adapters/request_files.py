@@ -303,20 +303,20 @@ _DE_DATETIME = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2}
 
 
 def cell_text(value: Any) -> str | None:
-    """A cell as text, or None when blank. Formulas are refused. The apostrophe our exports and
-    error reports put before text a spreadsheet would take for a formula (`'-5`) is removed:
-    such a file comes back with the values it went out with."""
+    """A cell as text, stripped, or None when blank. The apostrophe our exports and error
+    reports put before text a spreadsheet would take for a formula (`'-5`) is removed: such a
+    file comes back with the values it went out with. Formulas are refused, quoted or not."""
     if value is None:
         return None
     if isinstance(value, str):
-        if value.startswith("=") and len(value) > 1:
-            raise ValueError("FORMULA_NOT_ALLOWED:cells must hold values, not formulas")
         if len(value) > MAX_CELL_CHARS:
             raise ValueError(f"CELL_TOO_LARGE:a cell holds at most {MAX_CELL_CHARS} characters")
-        stripped = value.strip()
-        if stripped.startswith("'") and stripped[1:2] in NEUTRALIZED:
-            stripped = stripped[1:]
-        return stripped or None
+        text = value.strip()
+        if text.startswith("'") and text[1:2] in NEUTRALIZED:
+            text = text[1:]
+        if text.startswith("=") and len(text) > 1:  # quoted or not
+            raise ValueError("FORMULA_NOT_ALLOWED:cells must hold values, not formulas")
+        return text or None
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)

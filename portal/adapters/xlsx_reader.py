@@ -25,8 +25,22 @@ _NS = f"{{{SHEET_MAIN_NS}}}"
 _ROW, _CELL, _VALUE, _FORMULA, _INLINE = (f"{_NS}{tag}" for tag in ("row", "c", "v", "f", "is"))
 _SHARED_ITEM, _TEXT, _RUN, _PHONETIC = (f"{_NS}{tag}" for tag in ("si", "t", "r", "rPh"))
 _SHEET_DATA = f"{_NS}sheetData"
-# A row element that is not empty (`<row r="7"/>` holds no cell), in any namespace prefix.
-_ROW_WITH_CELLS = re.compile(rb"<(?:\w+:)?row(?:\s[^>]*[^/>]|\s*)>")
+# A row element, in any namespace prefix: its number when that is its first attribute (as
+# every spreadsheet program writes it), and whether it is empty (`<row r="7"/>`).
+_ROW_TAG = re.compile(rb'<(?:\w+:)?row(?=[\s/>])(?: r="(\d+)")?[^>]*?(/?)>')
+# Cell references of three letters or more (the only ones that can lie beyond XFD), where
+# `r` is the cell's first attribute; the others are checked when the row is read.
+_WIDE_COLUMN = re.compile(rb'<(?:\w+:)?c r="([A-Za-z]{3,})\d')
+
+
+# Excel's last column is XFD (16,384): a reference beyond it is a damaged (or hostile) file.
+MAX_COLUMNS = 16_384
+# Bytes before the root element (XML declaration, comments) a part may have.
+_PROLOG_LIMIT = 1 << 16
+
+
+class DamagedWorkbook(ValueError):
+    """A part of the workbook breaks the rules Excel's own files keep."""
 
 
 class XlsxSheet:
@@ -68,7 +82,7 @@ class XlsxSheet:
         if self._sheet_path is None:
             return
         strings = self._shared_strings()
-        with self._archive.open(self._sheet_path) as source:
+        with self._open(self._sheet_path) as source:
             container: Element | None = None
             number = 0
             for event, element in iterparse(source, events=("start", "end")):
@@ -78,7 +92,10 @@ class XlsxSheet:
                     continue
                 if element.tag != _ROW:
                     continue
-                number = int(element.get("r") or number + 1)
+                given = int(element.get("r") or number + 1)
+                if given <= number:  # a row number is an idempotency key's part: never twice
+                    raise DamagedWorkbook(f"row {given} comes after row {number}")
+                number = given
                 yield number, self._values(element, strings)
                 if container is not None:
                     container.clear()  # this row and the ones before: nothing keeps them
@@ -86,16 +103,26 @@ class XlsxSheet:
     def count_rows(self, limit: int) -> int:
         """How many rows the sheet has (counted up to `limit`), the header included: its row
         elements that hold cells, counted in the XML without parsing it — ~20× faster than
-        reading the rows. A row of cells with formatting but no value counts too."""
+        reading the rows. A row of cells with formatting but no value counts too. On the way,
+        what `rows` would refuse later is refused now (DamagedWorkbook): a document type
+        declaration, rows out of order, cells beyond column XFD."""
         if self._sheet_path is None:
             return 0
-        count, tail = 0, b""
-        with self._archive.open(self._sheet_path) as source:
+        count, last, tail = 0, 0, b""
+        with self._open(self._sheet_path) as source:
             while count < limit and (chunk := source.read(1 << 20)):
                 text = tail + chunk
                 # Up to the last complete tag: the rest may be the start of a row element.
                 end = text.rfind(b">") + 1
-                count += len(_ROW_WITH_CELLS.findall(text, 0, end))
+                for number, empty in _ROW_TAG.findall(text, 0, end):
+                    if not empty:
+                        count += 1
+                    if number:
+                        if int(number) <= last:
+                            raise DamagedWorkbook(f"row {int(number)} comes after row {last}")
+                        last = int(number)
+                for letters in _WIDE_COLUMN.findall(text, 0, end):
+                    _column(letters.decode())
                 tail = text[end:]
         return min(count, limit)
 
@@ -149,15 +176,42 @@ class XlsxSheet:
         if self._strings is None:
             self._strings = []
             if self._strings_path is not None:
-                with self._archive.open(self._strings_path) as source:
+                with self._open(self._strings_path) as source:
                     for _, element in iterparse(source):
                         if element.tag == _SHARED_ITEM:
                             self._strings.append(_text(element).replace("x005F_", ""))
                             element.clear()
         return self._strings
 
+    def _open(self, part: str) -> IO[bytes]:
+        """A part to parse, once its prolog is known to hold no document type declaration:
+        one could define entities that expand into rows the upload never counted."""
+        with self._archive.open(part) as head:
+            _check_prolog(head.read(_PROLOG_LIMIT))
+        return self._archive.open(part)
+
     def close(self) -> None:
         self._archive.close()
+
+
+def _check_prolog(head: bytes) -> None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DamagedWorkbook("a UTF-16 part (Excel writes UTF-8)")
+    at = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        while at < len(head) and head[at] in b" \t\r\n":
+            at += 1
+        for start, end in ((b"<?", b"?>"), (b"<!--", b"-->")):
+            if head.startswith(start, at):
+                closing = head.find(end, at)
+                if closing < 0:
+                    raise DamagedWorkbook("the part's prolog does not end")
+                at = closing + len(end)
+                break
+        else:
+            if head.startswith(b"<!", at):
+                raise DamagedWorkbook("a document type declaration")
+            return
 
 
 def _text(element: Element) -> str:
@@ -188,10 +242,15 @@ def _column(reference: str) -> int:
     letters = reference.rstrip("0123456789")
     index = _COLUMNS.get(letters)
     if index is None:
+        if not letters.isascii() or not letters.isalpha():
+            raise DamagedWorkbook(f"{reference[:20]!r} is not a cell reference")
+        if len(letters) > 3:
+            raise DamagedWorkbook(f"cell reference {reference[:20]!r} beyond column XFD")
         index = 0
         for letter in letters:
             index = index * 26 + ord(letter.upper()) - 64
         index -= 1
-        if len(_COLUMNS) < 20_000:
-            _COLUMNS[letters] = index
+        if not 0 <= index < MAX_COLUMNS:
+            raise DamagedWorkbook(f"cell reference {reference[:20]!r} beyond column XFD")
+        _COLUMNS[letters] = index  # at most 16,384 entries
     return index

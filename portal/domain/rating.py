@@ -100,7 +100,7 @@ def find_rate(period: CommissionPeriod, target: str, category: str) -> tuple[Com
 def rated_base(order_value: Decimal, discount: Decimal, discount_rating: bool) -> Decimal:
     """The value a percentage applies to: after discount when the model rates discounts; never
     below 0."""
-    base = order_value - discount if discount_rating else order_value
+    base = _EXACT.subtract(order_value, discount) if discount_rating else order_value
     return base if base > _ZERO else _ZERO
 
 
@@ -251,7 +251,8 @@ def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> lis
     floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
     missing = int((target - sum(floors, _ZERO)) / unit)
     each, extra = divmod(missing, len(amounts))
-    order = sorted(range(len(amounts)), key=lambda i: (-_EXACT.subtract(amounts[i], floors[i]), i))
+    # Largest remainder first: the most negative (floor - amount) first.
+    order = sorted(range(len(amounts)), key=lambda i: (_EXACT.subtract(floors[i], amounts[i]), i))
     lucky = set(order[:extra])
     return [
         (floor + unit * (each + (1 if i in lucky else 0))).quantize(unit)

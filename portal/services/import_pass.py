@@ -81,14 +81,8 @@ async def run_pass(
     """`resume`: what an earlier run of this (row by row) pass committed; its rows are
     skipped, its cell errors kept."""
     engine, job_id = file.engine, file.job_id
-    tally = Tally()
-    if resume is not None:
-        tally.processed, tally.created, tally.errors = (
-            resume.processed,
-            resume.created,
-            resume.errors,
-        )
-    else:
+    tally = Tally(resume.processed, resume.created, 0, resume.errors) if resume else Tally()
+    if resume is None:
         async with UnitOfWork(engine) as uow:
             await uow.execute(import_errors.delete().where(import_errors.c.job_id == job_id))
             await uow.commit()

@@ -132,9 +132,11 @@ class RowParser:
         for name, value in cells.items():
             if name in REPORT_COLUMNS:
                 continue  # an error report's own columns, in a fixed report uploaded again
-            if type(value) is str and value[:1] not in _SPECIAL and len(value) <= MAX_CELL_CHARS:
-                text[name] = value.strip() or None  # the common case of cell_text, inline
-                continue
+            if type(value) is str and len(value) <= MAX_CELL_CHARS:
+                stripped = value.strip()
+                if stripped[:1] not in _SPECIAL:  # the common case of cell_text, inline
+                    text[name] = stripped or None
+                    continue
             try:
                 text[name] = cell_text(value)
             except ValueError as error:

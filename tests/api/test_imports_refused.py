@@ -4,13 +4,23 @@ afterwards. Cells a job cannot take (formulas, merged blanks, huge strings) are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import conversion_requests, import_errors, jobs
 from tests.conftest import Api
 from tests.factories import build_world
-from tests.import_files import cell_errors, count, csv_bytes, run, upload, xlsx_bytes
+from tests.import_files import (
+    cell_errors,
+    count,
+    csv_bytes,
+    run,
+    upload,
+    with_sheet_xml,
+    xlsx_bytes,
+)
 
 HEADER = [
     "request_type",
@@ -32,6 +42,21 @@ def _png() -> bytes:
 
 
 BIG = 10 * 1024 * 1024
+
+
+def _hostile(edit: Callable[[bytes], bytes]) -> bytes:
+    """A workbook with its sheet's XML edited as no spreadsheet program writes it."""
+    return with_sheet_xml(xlsx_bytes(HEADER, [_row("1"), _row("2"), _row("3")]), edit)
+
+
+def _entities(xml: bytes) -> bytes:
+    """Entities that would multiply rows the upload counted once."""
+    rows = "".join(f'<row r="{n}"><c r="A{n}"><v>1</v></c></row>' for n in (90, 91))
+    body = xml.split(b"?>", 1)[-1] if xml.startswith(b"<?xml") else xml
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY more "{rows}">]>'.encode()
+        + body.replace(b"</sheetData>", b"&more;</sheetData>")
+    )
 
 
 async def _refused(
@@ -92,6 +117,13 @@ async def _refused(
             "extra-cells.csv",
             csv_bytes(HEADER, [_row("1"), [*_row("2"), "surprise"]]),
             "EXTRA_CELLS",
+        ),
+        ("entities.xlsx", _hostile(_entities), "UNREADABLE_FILE"),
+        ("wide.xlsx", _hostile(lambda x: x.replace(b'r="B3"', b'r="ZZZZZZ3"')), "UNREADABLE_FILE"),
+        (
+            "order.xlsx",
+            _hostile(lambda x: x.replace(b'<row r="3"', b'<row r="2"')),
+            "UNREADABLE_FILE",
         ),
     ],
 )

@@ -1,7 +1,7 @@
 import copy
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given
@@ -539,3 +539,18 @@ def test_rounded_lines_plus_fixed_always_sum_to_the_total(
         assert line.commission % unit == 0
         assert abs(line.commission - exact) < unit
         assert line.commission >= 0
+
+
+def test_a_converted_order_value_of_many_digits_is_rounded_once_at_the_end() -> None:
+    """An order value converted at a cross rate has far more than the 28 digits of Python's
+    default decimal context; no step may round it (discount rating: value − discount)."""
+    with localcontext() as ctx:
+        ctx.prec = 100
+        value = D("7352041.80") * D("21.42274881516587677725118483412322")
+        expected = round_half_up(value * D("0.125"), "EUR")
+    model = CommissionModel(1, 1, "m", True, (period(1, JAN, None, rate("default", "12.5")),))
+    rating = rate_conversion(
+        model, RatingInput(SALE, "default", FEB, "EUR", value, discount=D("0"))
+    )
+    assert len(str(value).replace(".", "")) > 28
+    assert rating.commission == Money(expected, "EUR") == Money(D("19687618.09"), "EUR")

@@ -183,13 +183,21 @@ def test_cell_text() -> None:
     assert cell_text("x" * MAX_CELL_CHARS) == "x" * MAX_CELL_CHARS
 
 
-@pytest.mark.parametrize("text", ["-5", "+49 30 1234", "=SUM(A1)", "@home", "-", "=", "plain"])
+@pytest.mark.parametrize("text", ["-5", "+49 30 1234", "@home", "-", "=", "plain"])
 def test_cell_text_takes_back_what_exports_neutralise(text: str) -> None:
     """An exported cell comes back as it went out (the apostrophe that keeps a spreadsheet
     from running it is not part of the value); other apostrophes stay."""
     assert cell_text(neutralize(text)) == text
+    assert cell_text(" " + neutralize(text) + " ") == text
     assert cell_text("'quoted'") == "'quoted'"
     assert cell_text("'") == "'"
+
+
+@pytest.mark.parametrize("formula", ["'=1+2", " =SUM(A1)", '\'=HYPERLINK("http://x","y")'])
+def test_cell_text_refuses_quoted_and_indented_formulas(formula: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        cell_text(formula)
+    assert _code(raised.value) == "FORMULA_NOT_ALLOWED"
 
 
 @pytest.mark.parametrize("formula", ["=1+2", "=SUM(A1:A3)", "=A1", '="text"'])

@@ -15,7 +15,8 @@ import pytest
 import xlsxwriter
 from openpyxl import Workbook, load_workbook
 
-from portal.adapters.xlsx_reader import XlsxSheet
+from portal.adapters.xlsx_reader import MAX_COLUMNS, DamagedWorkbook, XlsxSheet
+from tests.import_files import with_sheet_xml
 
 
 def _trimmed(values: Any) -> list[Any]:
@@ -138,3 +139,55 @@ def test_memory_holds_one_row(tmp_path: Path) -> None:
 
     small, large = peak(2_000), peak(40_000)
     assert large < small * 1.5 + 200_000, (small, large)
+
+
+def _small_workbook() -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["request_type", "order_id"])
+    for n in range(3):
+        sheet.append(["CREATE_NEW", f"O-{n}"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _entities(xml: bytes) -> bytes:
+    """Rows that the XML's entities would multiply: a DTD ahead of the worksheet."""
+    row = '<row r="9"><c r="A9" t="inlineStr"><is><t>CREATE_NEW</t></is></c></row>'
+    declaration = f'<!DOCTYPE worksheet [<!ENTITY rows "{row}">]>'.encode()
+    body = xml.split(b"?>", 1)[-1] if xml.startswith(b"<?xml") else xml
+    return (
+        b'<?xml version="1.0"?>'
+        + declaration
+        + body.replace(b"</sheetData>", b"&rows;</sheetData>")
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (_entities, "document type declaration"),
+        (lambda xml: xml.replace(b'r="B3"', b'r="ZZZZZ3"'), "beyond column XFD"),
+        (lambda xml: xml.replace(b'r="B3"', b'r="XFE3"'), "beyond column XFD"),
+        (lambda xml: xml.replace(b'<row r="3"', b'<row r="2"'), "comes after row"),
+        (lambda xml: b"\xff\xfe" + xml.decode().encode("utf-16-le"), "UTF-16"),
+    ],
+    ids=["entities", "column-zzzzz", "column-xfe", "rows-out-of-order", "utf-16"],
+)
+def test_what_excel_never_writes_is_refused_when_counted_and_when_read(
+    edit: Any, reason: str
+) -> None:
+    content = with_sheet_xml(_small_workbook(), edit)
+    for read in (lambda s: s.count_rows(100), lambda s: list(s.rows())):
+        sheet = XlsxSheet(io.BytesIO(content))
+        with pytest.raises(DamagedWorkbook, match=reason):
+            read(sheet)
+        sheet.close()
+
+
+def test_the_last_column_is_xfd() -> None:
+    content = with_sheet_xml(_small_workbook(), lambda xml: xml.replace(b'r="B3"', b'r="XFD3"'))
+    rows = dict(_our_rows(content))
+    assert len(rows[3]) == MAX_COLUMNS and rows[3][-1] == "O-1"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,12 +74,26 @@ JOB_LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 
 
-class Claim(enum.Enum):
-    STARTED = "STARTED"  # QUEUED → RUNNING
-    TAKEN_OVER = "TAKEN_OVER"  # RUNNING, but its worker died: this run goes on with it
+class LeaseLost(Exception):
+    """Another run took the job over (this one was silent too long): this run must stop
+    without writing anything more of it."""
 
 
-async def claim_job(uow: UnitOfWork, job_id: int, lease: timedelta = JOB_LEASE) -> Claim | None:
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right of one run to a job: its writes name the attempt, so a run the job was taken
+    from cannot write over the one that took it."""
+
+    job_id: int
+    attempt: int
+    taken_over: bool  # the job was RUNNING: an earlier run died (or went silent)
+
+    def owns(self) -> Any:
+        """The condition of every write of this run."""
+        return and_(jobs.c.id == self.job_id, jobs.c.attempts == self.attempt)
+
+
+async def claim_job(uow: UnitOfWork, job_id: int, lease: timedelta = JOB_LEASE) -> Lease | None:
     """The right to run the job, or None when another run has it or it is done (a job runs
     once at a time)."""
     running = {
@@ -91,9 +105,11 @@ async def claim_job(uow: UnitOfWork, job_id: int, lease: timedelta = JOB_LEASE) 
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
         .values(started_at=uow.now, **running)
+        .returning(jobs.c.attempts)
     )
-    if started.rowcount == 1:
-        return Claim.STARTED
+    attempt = started.scalar()
+    if attempt is not None:
+        return Lease(job_id, attempt, taken_over=False)
     taken = await uow.execute(
         update(jobs)
         .where(
@@ -103,13 +119,24 @@ async def claim_job(uow: UnitOfWork, job_id: int, lease: timedelta = JOB_LEASE) 
             or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < uow.now - lease),
         )
         .values(**running)
+        .returning(jobs.c.attempts)
     )
-    return Claim.TAKEN_OVER if taken.rowcount == 1 else None
+    attempt = taken.scalar()
+    return None if attempt is None else Lease(job_id, attempt, taken_over=True)
+
+
+async def keep_lease(uow: UnitOfWork, lease: Lease, **values: Any) -> None:
+    """Writes `values` (progress) to the job and beats; LeaseLost when it is no longer ours."""
+    written = await uow.execute(
+        update(jobs).where(lease.owns()).values(heartbeat_at=uow.now, **values)
+    )
+    if written.rowcount != 1:
+        raise LeaseLost(f"job {lease.job_id} was taken over from attempt {lease.attempt}")
 
 
 @contextlib.asynccontextmanager
 async def heartbeat(
-    engine: AsyncEngine, job_id: int, every: timedelta = JOB_LEASE / 4
+    engine: AsyncEngine, lease: Lease, every: timedelta = JOB_LEASE / 4
 ) -> AsyncIterator[None]:
     """Keeps the lease of a running job while the block runs: its heartbeat, in transactions
     of its own (one that fails, e.g. while SQLite is locked, is retried at the next beat)."""
@@ -119,12 +146,13 @@ async def heartbeat(
             await asyncio.sleep(every.total_seconds())
             try:
                 async with UnitOfWork(engine) as uow:
-                    await uow.execute(
-                        update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=uow.now)
-                    )
+                    await keep_lease(uow, lease)
                     await uow.commit()
+            except LeaseLost:
+                log.warning("job %s: lease lost", lease.job_id)
+                return
             except Exception:
-                log.warning("heartbeat of job %s failed", job_id, exc_info=True)
+                log.warning("heartbeat of job %s failed", lease.job_id, exc_info=True)
 
     task = asyncio.create_task(beat())
     try:
@@ -132,6 +160,27 @@ async def heartbeat(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def give_up_job(uow: UnitOfWork, job: Job, error: str, lease: timedelta = JOB_LEASE) -> bool:
+    """FAILED, if it is still RUNNING without a heartbeat; the attempt moves on, so a run that
+    was only silent (not dead) loses its lease and cannot end the job after all."""
+    given_up = await uow.execute(
+        update(jobs)
+        .where(
+            jobs.c.id == job.id,
+            jobs.c.status == JobStatus.RUNNING.value,
+            jobs.c.attempts == job.attempts,
+            or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < uow.now - lease),
+        )
+        .values(
+            status=JobStatus.FAILED.value,
+            attempts=jobs.c.attempts + 1,
+            error=error,
+            finished_at=uow.now,
+        )
+    )
+    return bool(given_up.rowcount == 1)
 
 
 async def unfinished_jobs(
@@ -153,9 +202,13 @@ async def unfinished_jobs(
     return [job_from_row(row) for row in found]
 
 
-async def finish_job(uow: UnitOfWork, job_id: int, status: JobStatus, **values: Any) -> None:
-    await uow.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(status=status.value, finished_at=uow.now, **values)
+async def finish_job(
+    uow: UnitOfWork, job_id: int, status: JobStatus, *, lease: Lease | None = None, **values: Any
+) -> None:
+    """Ends the job; with `lease`, only while this run holds it (LeaseLost otherwise)."""
+    condition = lease.owns() if lease is not None else jobs.c.id == job_id
+    ended = await uow.execute(
+        update(jobs).where(condition).values(status=status.value, finished_at=uow.now, **values)
     )
+    if lease is not None and ended.rowcount != 1:
+        raise LeaseLost(f"job {job_id} was taken over from attempt {lease.attempt}")

@@ -15,6 +15,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portal.adapters.tables import conversion_requests, conversions
+from portal.adapters.visibility import visible
+from portal.domain.access import Viewer
 
 OrderKey = tuple[int, str, str, str]  # program id, order id, target, category
 _CHUNK = 400
@@ -56,12 +58,28 @@ async def idempotency_keys_used(
     return {hit.idempotency_key: hit.id for hit in hits}
 
 
-async def open_keys_taken(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
-    """The open keys among `keys` that an open request holds."""
+async def open_keys_taken(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str | None]:
+    """The open keys among `keys` that an open request holds: key → that request's
+    idempotency key."""
     hits = await _text_keys(
-        conn, lambda chunk: select(r.open_key).where(_among(conn, r.open_key, chunk)), keys
+        conn,
+        lambda chunk: select(r.open_key, r.idempotency_key).where(_among(conn, r.open_key, chunk)),
+        keys,
     )
-    return {hit.open_key for hit in hits}
+    return {hit.open_key: hit.idempotency_key for hit in hits}
+
+
+async def visible_conversions(
+    conn: AsyncConnection, viewer: Viewer, ids: Sequence[int]
+) -> set[int]:
+    """Those of the conversions `ids` that `viewer` may see."""
+    if not ids:
+        return set()
+    c = conversions.c
+    found = await conn.execute(
+        select(c.id).where(c.id.in_(list(ids)), visible(conversions, viewer))
+    )
+    return set(found.scalars())
 
 
 _CONVERTED_PG = text(

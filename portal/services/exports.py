@@ -13,7 +13,15 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.job_store import claim_job, finish_job, heartbeat, insert_job, load_job
+from portal.adapters.job_store import (
+    Lease,
+    LeaseLost,
+    claim_job,
+    finish_job,
+    heartbeat,
+    insert_job,
+    load_job,
+)
 from portal.adapters.request_reader import RequestFilter, request_conditions
 from portal.adapters.request_store import request_from_row
 from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
@@ -113,23 +121,35 @@ def export_path(settings: Settings, job_id: int, fmt: TableFormat) -> Path:
 
 async def run_export(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
     async with UnitOfWork(engine) as uow:
-        if not await claim_job(uow, job_id):
+        lease = await claim_job(uow, job_id)
+        if lease is None:
             return "skipped"
         await uow.commit()
     try:
-        async with heartbeat(engine, job_id):
-            return await _export(engine, settings, job_id)
+        async with heartbeat(engine, lease):
+            return await _export(engine, settings, lease)
+    except LeaseLost:
+        log.warning("export %s: taken over by another run; this one stops", job_id)
+        return "taken over"
     except Exception as error:
         log.exception("export %s failed", job_id)
         async with UnitOfWork(engine) as uow:
-            await finish_job(
-                uow, job_id, JobStatus.FAILED, error=f"{type(error).__name__}: {error}"[:4000]
-            )
+            try:
+                await finish_job(
+                    uow,
+                    job_id,
+                    JobStatus.FAILED,
+                    lease=lease,
+                    error=f"{type(error).__name__}: {error}"[:4000],
+                )
+            except LeaseLost:
+                return "taken over"
             await uow.commit()
         return "failed"
 
 
-async def _export(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
+async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> str:
+    job_id = lease.job_id
     async with UnitOfWork(engine) as uow:
         job = await load_job(uow, job_id)
         assert job is not None and job.format is not None
@@ -146,7 +166,13 @@ async def _export(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
         count = await write_conversions(engine, viewer, job.parameters, path, fmt)
     async with UnitOfWork(engine) as uow:
         await finish_job(
-            uow, job_id, JobStatus.SUCCEEDED, processed=count, total=count, file_path=str(path)
+            uow,
+            job_id,
+            JobStatus.SUCCEEDED,
+            lease=lease,
+            processed=count,
+            total=count,
+            file_path=str(path),
         )
         await uow.commit()
     return "succeeded"

@@ -17,12 +17,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import file_keys
+from portal.adapters.job_store import Lease, keep_lease
 from portal.adapters.request_files import CellError, TableSource
-from portal.adapters.tables import import_errors, jobs
+from portal.adapters.tables import import_errors
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.services.import_rows import ParsedRow, RowParser, column_of, resolve_lookups
@@ -68,7 +69,7 @@ class ImportFile:
     be in use yet."""
 
     engine: AsyncEngine
-    job_id: int
+    lease: Lease
     source: TableSource
     parser: RowParser
     viewer: Viewer
@@ -80,7 +81,7 @@ async def run_pass(
 ) -> Tally:
     """`resume`: what an earlier run of this (row by row) pass committed; its rows are
     skipped, its cell errors kept."""
-    engine, job_id = file.engine, file.job_id
+    engine, job_id = file.engine, file.lease.job_id
     tally = Tally(resume.processed, resume.created, 0, resume.errors) if resume else Tally()
     if resume is None:
         async with UnitOfWork(engine) as uow:
@@ -89,7 +90,7 @@ async def run_pass(
     skip = tally.processed
     late_errors: list[CellError] = []
     async with UnitOfWork(engine, writes=atomic) as checker:
-        writer = _Writer(engine, job_id, tally, apply, shared=checker if atomic else None)
+        writer = _Writer(engine, file.lease, tally, apply, shared=checker if atomic else None)
         scope = DraftScope(checker, file.viewer)
         await file_keys.create(checker.conn)
 
@@ -100,7 +101,7 @@ async def run_pass(
         pending: asyncio.Task[_Batch] | None = None
 
         async def check_keys(partial: _Batch) -> _Batch:
-            checked = await _check_keys(scope, partial, own=own)
+            checked = await _check_keys(scope, partial, own=own, file_key=file.parser.file_key)
             if atomic:
                 await writer.submit(checked)
             return checked
@@ -149,12 +150,25 @@ async def run_pass(
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
             await writer.cancel()
+            await _drop_file_keys(checker)
     if atomic:
         # Written once the transaction is over (SQLite has one writer at a time).
         async with UnitOfWork(engine) as uow:
-            await _record(uow, job_id, late_errors, tally)
+            await _record(uow, file.lease, late_errors, tally)
             await uow.commit()
     return tally
+
+
+async def _drop_file_keys(checker: UnitOfWork) -> None:
+    """After a failed pass, the temporary table goes with its connection back to the pool
+    (created in a transaction that committed): drop it now, not at the next pass's start."""
+    try:
+        if checker.conn.in_transaction():
+            await checker.rollback()
+        await file_keys.drop(checker.conn)
+        await checker.commit()
+    except Exception:  # the connection itself may be what failed
+        log.debug("dropping the file's keys failed", exc_info=True)
 
 
 async def _check_rows(scope: DraftScope, rows: list[ParsedRow], *, new_keys: bool) -> _Batch:
@@ -175,12 +189,15 @@ async def _check_rows(scope: DraftScope, rows: list[ParsedRow], *, new_keys: boo
     return _Batch(rows, drafted, checked)
 
 
-async def _check_keys(scope: DraftScope, batch: _Batch, *, own: bool) -> _Batch:
+async def _check_keys(
+    scope: DraftScope, batch: _Batch, *, own: bool, file_key: str | None
+) -> _Batch:
     """The checks of a batch against other requests and conversions, and against the rows of
-    the file before it (a repeated key is a duplicate in the file); commits the checker's
-    transaction unless `own` is False."""
+    the file before it: a key an earlier row took (recorded in this pass, or an open request
+    this file raised — an earlier run of the job, an earlier upload of the same bytes) is a
+    duplicate in the file. Commits the checker's transaction unless `own` is False."""
     uow, checked = scope.uow, batch.checked
-    await refuse_taken_keys(uow, checked)
+    holders = await refuse_taken_keys(uow, checked)
     candidates = {
         index: outcome.open_key
         for index, outcome in enumerate(checked.outcomes)
@@ -189,8 +206,10 @@ async def _check_keys(scope: DraftScope, batch: _Batch, *, own: bool) -> _Batch:
         and all(e.code == "OPEN_REQUEST_EXISTS" for e in outcome.errors)
     }
     earlier = await file_keys.seen(uow.conn, list(candidates.values()))
+    ours = f"import:{file_key}:" if file_key else None
     for index, key in candidates.items():
-        if key in earlier:
+        held_by = holders.get(key)
+        if key in earlier or (ours and held_by and held_by.startswith(ours)):
             draft = batch.drafted[index].draft
             assert draft is not None
             checked.refuse(index, duplicate_in_file_error(draft.kind))
@@ -208,9 +227,14 @@ class _Writer:
     batch is checked (with `shared`, inline in that unit of work)."""
 
     def __init__(
-        self, engine: AsyncEngine, job_id: int, tally: Tally, apply: bool, shared: UnitOfWork | None
+        self,
+        engine: AsyncEngine,
+        lease: Lease,
+        tally: Tally,
+        apply: bool,
+        shared: UnitOfWork | None,
     ) -> None:
-        self.engine, self.job_id, self.tally = engine, job_id, tally
+        self.engine, self.lease, self.tally = engine, lease, tally
         self.apply, self.shared = apply, shared
         self._task: asyncio.Task[None] | None = None
         self._statistics: asyncio.Task[None] | None = None  # ANALYZE, off the writer's path
@@ -248,7 +272,7 @@ class _Writer:
             if self.apply:
                 await insert_requests(uow, batch.checked, ids=False)
             errors = self._count(batch)
-            await _record(uow, self.job_id, errors, self.tally)
+            await _record(uow, self.lease, errors, self.tally)
             await uow.commit()
         if self.apply and (self._statistics is None or self._statistics.done()):
             self._statistics = asyncio.create_task(_analyze_when_grown(self.engine, self.tally))
@@ -275,13 +299,22 @@ def _cell_errors(parsed: ParsedRow, outcome: Outcome) -> Iterable[CellError]:
         yield CellError(parsed.row, column or "", shown and shown[:500], error.code, error.message)
 
 
-async def _record(uow: UnitOfWork, job_id: int, errors: list[CellError], tally: Tally) -> None:
+async def _record(uow: UnitOfWork, lease: Lease, errors: list[CellError], tally: Tally) -> None:
+    """A batch's cell errors and the job's progress (its heartbeat too); LeaseLost — and the
+    batch is not committed — when another run has taken the job over."""
+    await keep_lease(
+        uow,
+        lease,
+        processed=tally.processed,
+        error_count=tally.errors,
+        created_count=tally.created,
+    )
     if errors:
         await uow.execute(
             insert(import_errors),
             [
                 {
-                    "job_id": job_id,
+                    "job_id": lease.job_id,
                     "row": e.row,
                     "column": e.column or None,
                     "value": e.value,
@@ -291,11 +324,6 @@ async def _record(uow: UnitOfWork, job_id: int, errors: list[CellError], tally: 
                 for e in errors
             ],
         )
-    await uow.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(processed=tally.processed, error_count=tally.errors, created_count=tally.created)
-    )
 
 
 async def _analyze_when_grown(engine: AsyncEngine, tally: Tally) -> None:

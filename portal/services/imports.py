@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
 from portal.adapters.job_store import (
-    Claim,
+    Lease,
+    LeaseLost,
     claim_job,
     finish_job,
     heartbeat,
@@ -37,12 +38,12 @@ from portal.adapters.request_files import (
     columns_for,
     open_table,
 )
-from portal.adapters.tables import jobs, users
+from portal.adapters.tables import conversion_requests, jobs, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError, ValidationFailed
-from portal.domain.jobs import JobKind, JobStatus
+from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.services.import_pass import ImportFile, Tally, run_pass
 from portal.services.import_rows import RowParser
 
@@ -174,29 +175,34 @@ async def start_import(
 
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
     async with UnitOfWork(engine) as uow:
-        claim = await claim_job(uow, job_id)
-        if claim is None:
+        lease = await claim_job(uow, job_id)
+        if lease is None:
             return "skipped"
         await uow.commit()
     try:
-        async with heartbeat(engine, job_id):
-            tally = await _import(engine, job_id, taken_over=claim is Claim.TAKEN_OVER)
+        async with heartbeat(engine, lease):
+            tally, created = await _import(engine, lease)
+            if tally.errors:
+                from portal.services.import_reports import write_error_reports
+
+                # Before the job ends: a SUCCEEDED import's report can be downloaded at once.
+                await write_error_reports(engine, settings, job_id)
             async with UnitOfWork(engine) as uow:
                 await finish_job(
                     uow,
                     job_id,
                     JobStatus.SUCCEEDED,
+                    lease=lease,
                     processed=tally.processed,
                     total=tally.processed,  # the upload's count of a workbook is an estimate
-                    created_count=tally.created,
+                    created_count=created,
                     error_count=tally.errors,
                 )
                 await uow.commit()
-            if tally.errors:
-                from portal.services.import_reports import write_error_reports
-
-                await write_error_reports(engine, settings, job_id)
         return "succeeded"
+    except LeaseLost:
+        log.warning("import %s: taken over by another run; this one stops", job_id)
+        return "taken over"
     except Exception as error:
         message = (
             f"{error.code}: {error.message}"
@@ -206,15 +212,21 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
         if not isinstance(error, DomainError):
             log.exception("import %s failed", job_id)
         async with UnitOfWork(engine) as uow:
-            await finish_job(uow, job_id, JobStatus.FAILED, error=message[:4000])
+            try:
+                await finish_job(uow, job_id, JobStatus.FAILED, lease=lease, error=message[:4000])
+            except LeaseLost:
+                return "taken over"
             await uow.commit()
         return "failed"
 
 
-async def _import(engine: AsyncEngine, job_id: int, *, taken_over: bool) -> Tally:
-    """The passes of the job. Taken over from a worker that died, an import that applies row
-    by row goes on after its last committed batch (requests, cell errors and progress are
-    committed together); a dry run and an allOrNothing import start again."""
+async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int]:
+    """The passes of the job, and how many requests it created. Taken over from a worker that
+    died, an import that applies row by row goes on after its last committed batch (requests,
+    cell errors and progress are committed together); a dry run and an allOrNothing import
+    start again — and count the requests the file created since its upload, as the run that
+    died may have committed them before it could count them."""
+    job_id, taken_over = lease.job_id, lease.taken_over
     async with UnitOfWork(engine) as uow:
         job = await load_job(uow, job_id)
         assert job is not None and job.file_path is not None
@@ -232,16 +244,36 @@ async def _import(engine: AsyncEngine, job_id: int, *, taken_over: bool) -> Tall
         first_upload = not taken_over and not await _uploaded_before(
             uow, job_id, viewer.user_id, sha
         )
-    file = ImportFile(engine, job_id, source, parser, viewer, first_upload)
+    file = ImportFile(engine, lease, source, parser, viewer, first_upload)
     if params["dry_run"]:
-        return await run_pass(file, apply=False)
+        return await run_pass(file, apply=False), 0
     if params["all_or_nothing"]:
         tally = await run_pass(file, apply=False)
         if tally.errors == 0:
             tally = await run_pass(file, apply=True, atomic=True)
-        return tally
-    done = Tally(job.processed, job.created_count, 0, job.error_count) if taken_over else None
-    return await run_pass(file, apply=True, resume=done)
+    else:
+        done = Tally(job.processed, job.created_count, 0, job.error_count) if taken_over else None
+        tally = await run_pass(file, apply=True, resume=done)
+    if not taken_over:
+        return tally, tally.created
+    async with UnitOfWork(engine) as uow:
+        return tally, await _created_from(uow, job, parser.file_key)
+
+
+async def _created_from(uow: UnitOfWork, job: Job, file_key: str | None) -> int:
+    """The requests the job's author raised from this file (its rows' idempotency keys) since
+    the job's upload."""
+    c = conversion_requests.c
+    created = await uow.conn.scalar(
+        select(func.count())
+        .select_from(conversion_requests)
+        .where(
+            c.created_by == job.created_by,
+            c.idempotency_key.like(f"import:{file_key}:%"),
+            c.created_at >= job.created_at,
+        )
+    )
+    return int(created or 0)
 
 
 async def _uploaded_before(uow: UnitOfWork, job_id: int, user_id: int, sha: str | None) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.job_store import JOB_LEASE, MAX_ATTEMPTS, finish_job, unfinished_jobs
+from portal.adapters.job_store import JOB_LEASE, MAX_ATTEMPTS, give_up_job, unfinished_jobs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.jobs import JobKind, JobStatus
 from portal.services.exports import EXPORT_JOB
@@ -37,18 +37,19 @@ async def requeue_unfinished_jobs(
     `MAX_ATTEMPTS` times (a file that kills its worker must not kill the next ones)."""
     async with UnitOfWork(engine) as uow:
         found = await unfinished_jobs(uow, uow.now - queued_for, lease)
+        dead = [j for j in found if j.status is JobStatus.RUNNING and j.attempts >= MAX_ATTEMPTS]
         given_up = [
-            j for j in found if j.status is JobStatus.RUNNING and j.attempts >= MAX_ATTEMPTS
-        ]
-        for job in given_up:
-            await finish_job(
+            job
+            for job in dead
+            if await give_up_job(
                 uow,
-                job.id,
-                JobStatus.FAILED,
-                error=f"WORKER_LOST: the job stopped {job.attempts} times without finishing",
+                job,
+                f"WORKER_LOST: the job stopped {job.attempts} times without finishing",
+                lease,
             )
+        ]
         await uow.commit()
-    again = [j for j in found if j not in given_up]
+    again = [j for j in found if j not in dead]
     for job in again:
         function, prefix = _FUNCTIONS[job.kind]
         # The id of the first enqueue: arq drops it while the job is still queued or running.

@@ -26,10 +26,9 @@ from portal.services.request_drafts import (
     Draft,
     DraftScope,
     check_draft,
-    converted_error,
+    converted_errors,
     open_request_error,
     order_key,
-    orders_converted,
 )
 from portal.services.request_revision import Revised
 
@@ -145,12 +144,13 @@ async def check_drafts(
     return CheckedRequests(viewer, outcomes, checked)
 
 
-async def refuse_taken_keys(uow: UnitOfWork, checked: CheckedRequests) -> None:
+async def refuse_taken_keys(uow: UnitOfWork, checked: CheckedRequests) -> dict[str, str | None]:
     """The checks against other requests and conversions, for the whole batch at once: an
     order that is a conversion already, an open request for the same order or conversion,
-    and the same order or conversion twice in the batch."""
-    await _refuse_converted_orders(uow, checked._passed, checked.outcomes)
-    await _refuse_open_duplicates(uow, checked._passed, checked.outcomes)
+    and the same order or conversion twice in the batch. Answers the open keys found taken,
+    each with the idempotency key of the request holding it."""
+    await _refuse_converted_orders(uow, checked.viewer, checked._passed, checked.outcomes)
+    return await _refuse_open_duplicates(uow, checked._passed, checked.outcomes)
 
 
 async def insert_requests(uow: UnitOfWork, checked: CheckedRequests, *, ids: bool = True) -> None:
@@ -232,21 +232,20 @@ async def _known_idempotency_keys(
 
 
 async def _refuse_converted_orders(
-    uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]
+    uow: UnitOfWork, viewer: Viewer, checked: list[_Checked], outcomes: list[Outcome]
 ) -> None:
     creating = [c for c in checked if c.draft.kind is RequestKind.CREATE_NEW]
     if not creating:
         return
-    existing = await orders_converted(uow, [order_key(c.revised) for c in creating])
+    errors = await converted_errors(uow, viewer, [order_key(c.revised) for c in creating])
     for c in creating:
-        key = order_key(c.revised)
-        if key in existing:
-            outcomes[c.index].errors.append(converted_error(key, existing[key]))
+        if error := errors.get(order_key(c.revised)):
+            outcomes[c.index].errors.append(error)
 
 
 async def _refuse_open_duplicates(
     uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]
-) -> None:
+) -> dict[str, str | None]:
     taken = await open_keys_taken(uow.conn, [c.key for c in checked])
     seen: set[str] = set()
     for c in checked:
@@ -255,6 +254,7 @@ async def _refuse_open_duplicates(
         elif c.key in seen:
             outcomes[c.index].errors.append(duplicate_in_file_error(c.draft.kind))
         seen.add(c.key)
+    return taken
 
 
 def duplicate_in_file_error(kind: RequestKind) -> DomainError:

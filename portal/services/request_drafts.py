@@ -181,14 +181,30 @@ async def orders_converted(uow: UnitOfWork, keys: Iterable[OrderKey]) -> dict[Or
     return await request_keys.orders_converted(uow.conn, list(keys))
 
 
-def converted_error(key: OrderKey, conversion_id: int) -> DomainError:
+def converted_error(key: OrderKey, conversion_id: int | None) -> DomainError:
+    """`conversion_id`: named when whoever reads the error may see that conversion (an order
+    tracked for another partner is no business of this one)."""
     _, order_id, target, category = key
+    which = f" {encode_id('Conversion', conversion_id)}" if conversion_id is not None else ""
     return DomainError(
         "ORDER_ALREADY_CONVERTED",
-        f"order {order_id} ({target}, {category}) is already conversion "
-        f"{encode_id('Conversion', conversion_id)}; raise a CHANGE_EXISTING request instead",
+        f"order {order_id} ({target}, {category}) is already conversion{which}; raise a "
+        "CHANGE_EXISTING request instead",
         ("requested", "orderId"),
     )
+
+
+async def converted_errors(
+    uow: UnitOfWork, viewer: Viewer, keys: Iterable[OrderKey]
+) -> dict[OrderKey, DomainError]:
+    """ORDER_ALREADY_CONVERTED for each of `keys` that is a conversion, naming the conversion
+    only where `viewer` may see it."""
+    found = await orders_converted(uow, keys)
+    shown = await request_keys.visible_conversions(uow.conn, viewer, list(found.values()))
+    return {
+        key: converted_error(key, conversion_id if conversion_id in shown else None)
+        for key, conversion_id in found.items()
+    }
 
 
 def open_request_error(kind: RequestKind) -> DomainError:
@@ -204,7 +220,6 @@ async def preview_draft(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Previe
     revised = await check_draft(DraftScope(uow, viewer), draft)
     if draft.kind is RequestKind.CREATE_NEW:
         key = order_key(revised)
-        found = await orders_converted(uow, [key])
-        if key in found:
-            raise converted_error(key, found[key])
+        if error := (await converted_errors(uow, viewer, [key])).get(key):
+            raise error
     return Preview(revised.changes, revised)

@@ -101,8 +101,9 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
         new = _with_accepted_rating(revised.conversion, request)
         # The tracking may have recorded the order since the request was raised.
         key = order_key(revised)
-        if existing := (await orders_converted(uow, [key])).get(key):
-            raise converted_error(key, existing)
+        if key in await orders_converted(uow, [key]):
+            # Shown to the request's author: the conversion may be another partner's.
+            raise converted_error(key, None)
         try:
             return await insert_conversion(
                 uow, new, RevisionSource.REQUEST, actor, request_id=request.id

@@ -22,6 +22,7 @@ from portal.domain.exchange_rates import RateTable
 from portal.domain.partners import RelationshipStatus
 
 Vocabulary = tuple[dict[str, bool], dict[str, bool], set[str]]
+RATE_DAYS = 400
 _RATED = frozenset({RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value})
 
 
@@ -89,9 +90,15 @@ class RevisionCache:
         return self._models.get(model_id)
 
     async def rates(self, day: date) -> RateTable:
-        if day not in self._rates:
-            self._rates[day] = await rate_table(self.uow.conn, day)
-        return self._rates[day]
+        """The rate table of a day; the most recently used `RATE_DAYS` days are kept (a file
+        over years of foreign-currency orders would otherwise keep a table per day)."""
+        table = self._rates.pop(day, None)
+        if table is None:
+            table = await rate_table(self.uow.conn, day)
+            while len(self._rates) >= RATE_DAYS:
+                self._rates.pop(next(iter(self._rates)))
+        self._rates[day] = table
+        return table
 
     def forget(self) -> None:
         self.__init__(self.uow)  # type: ignore[misc]

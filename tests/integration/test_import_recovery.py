@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.job_store import Claim, claim_job
+from portal.adapters.job_store import LeaseLost, claim_job, finish_job, keep_lease
 from portal.adapters.tables import conversion_requests, import_errors, jobs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
@@ -110,8 +110,10 @@ async def test_an_import_taken_over_goes_on_after_its_last_committed_batch(
 ) -> None:
     await build_world(engine)
     monkeypatch.setattr(import_pass, "BATCH_ROWS", 2)
-    # Bad rows in a batch before and in a batch after the death (file rows 3 and 8).
-    job_id = await _start(engine, settings, csv_bytes(HEADER, _rows(7, bad={1, 6})))
+    # Bad rows in a batch before and in a batch after the death (file rows 3 and 8), and a row
+    # after it repeating the order of a row before it (file row 9 repeats row 2).
+    rows = [*_rows(7, bad={1, 6}), _rows(1, bad=set())[0]]
+    job_id = await _start(engine, settings, csv_bytes(HEADER, rows))
     write = import_pass._Writer._write
     written = 0
 
@@ -142,13 +144,55 @@ async def test_an_import_taken_over_goes_on_after_its_last_committed_batch(
     done = await _job(engine, job_id)
     assert (done.status, done.processed, done.created_count, done.error_count) == (
         JobStatus.SUCCEEDED.value,
-        7,
+        8,
         5,
-        2,
+        3,
     )
     assert done.attempts == 2
     assert await _requests(engine) == (5, 5)
-    assert await _error_rows(engine, job_id) == [(3, "NEGATIVE_VALUE"), (8, "NEGATIVE_VALUE")]
+    # As if it never stopped: the repeat is a duplicate in the file, not someone's request.
+    assert await _error_rows(engine, job_id) == [
+        (3, "NEGATIVE_VALUE"),
+        (8, "NEGATIVE_VALUE"),
+        (9, "DUPLICATE_IN_BATCH"),
+    ]
+
+
+async def test_an_all_or_nothing_import_that_died_after_its_commit_counts_what_it_created(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await build_world(engine)
+    viewer = await rf.viewer(engine, "A")
+    path = settings.data_dir / "upload.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(csv_bytes(HEADER, _rows(5, bad=set())))
+    async with UnitOfWork(engine) as uow:
+        job_id = await imports.start_import(
+            uow,
+            viewer,
+            settings,
+            path,
+            "requests.csv",
+            imports.ImportOptions(all_or_nothing=True),
+            imports.ImportLimits(max_bytes=10**8, max_rows=10**6),
+        )
+        await uow.commit()
+    finish = imports.finish_job
+
+    async def dies_before_it_ends(*args: Any, **kwargs: Any) -> None:
+        raise WorkerDied
+
+    monkeypatch.setattr(imports, "finish_job", dies_before_it_ends)
+    with pytest.raises(WorkerDied):
+        await imports.run_import(engine, settings, job_id)
+    monkeypatch.setattr(imports, "finish_job", finish)
+    assert await _requests(engine) == (5, 5)  # committed, but never counted
+
+    await _stop_beating(engine, job_id)
+    assert await imports.run_import(engine, settings, job_id) == "succeeded"
+    done = await _job(engine, job_id)
+    assert (done.status, done.created_count, done.error_count) == ("SUCCEEDED", 5, 0)
+    assert await _requests(engine) == (5, 5)
 
 
 async def test_a_killed_worker_process_leaves_every_row_applied_once(
@@ -228,18 +272,33 @@ async def test_a_job_is_taken_over_only_when_it_stopped_beating_and_not_forever(
     await build_world(engine)
     job_id = await _start(engine, settings, csv_bytes(HEADER, _rows(1, bad=set())))
     async with UnitOfWork(engine) as uow:
-        assert await claim_job(uow, job_id) is Claim.STARTED
+        first = await claim_job(uow, job_id)
+        assert first is not None and (first.attempt, first.taken_over) == (1, False)
         assert await claim_job(uow, job_id) is None  # it beats: someone runs it
         await uow.commit()
-    for _ in range(2):
+    leases = [first]
+    for attempt in (2, 3):
         await _stop_beating(engine, job_id)
         async with UnitOfWork(engine) as uow:
-            assert await claim_job(uow, job_id) is Claim.TAKEN_OVER
+            taken = await claim_job(uow, job_id)
+            assert taken is not None and (taken.attempt, taken.taken_over) == (attempt, True)
+            leases.append(taken)
             await uow.commit()
     await _stop_beating(engine, job_id)
     async with UnitOfWork(engine) as uow:
         assert await claim_job(uow, job_id) is None  # three runs died: not again
     assert (await _job(engine, job_id)).attempts == 3
+    # The runs it was taken from write nothing more: not progress, not its end.
+    for lost in leases[:2]:
+        async with UnitOfWork(engine) as uow:
+            with pytest.raises(LeaseLost):
+                await keep_lease(uow, lost, processed=99)
+            with pytest.raises(LeaseLost):
+                await finish_job(uow, job_id, JobStatus.SUCCEEDED, lease=lost)
+    async with UnitOfWork(engine) as uow:
+        await keep_lease(uow, leases[2], processed=1)
+        await uow.commit()
+    assert (await _job(engine, job_id)).processed == 1
 
 
 class _Recorded:

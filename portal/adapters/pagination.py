@@ -74,7 +74,7 @@ class SortKey:
         return self.column
 
     def encode(self, row: Row[Any]) -> str:
-        value = row._mapping.get(self.column.key)  # type: ignore[attr-defined]
+        value = row._mapping.get(self.column.key)  # type: ignore[arg-type]
         payload = [self.name, _dump(value), row._mapping[self.id_column.key]]  # type: ignore[attr-defined]
         return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 

@@ -16,10 +16,10 @@ from typing import IO, Any
 from xml.etree.ElementTree import Element, iterparse
 from zipfile import ZipFile
 
-from openpyxl.reader.excel import ExcelReader
-from openpyxl.styles.stylesheet import apply_stylesheet
-from openpyxl.utils.datetime import from_excel, from_ISO8601
-from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
+from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
+from openpyxl.styles.stylesheet import apply_stylesheet  # type: ignore[import-untyped]
+from openpyxl.utils.datetime import from_excel, from_ISO8601  # type: ignore[import-untyped]
+from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS  # type: ignore[import-untyped]
 
 _NS = f"{{{SHEET_MAIN_NS}}}"
 _ROW, _CELL, _VALUE, _FORMULA, _INLINE = (f"{_NS}{tag}" for tag in ("row", "c", "v", "f", "is"))

@@ -199,6 +199,14 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
                     error_count=tally.errors,
                 )
                 await uow.commit()
+        log.info(
+            "import %s: %s rows, %s requests created, %s raised by an earlier upload, %s errors",
+            job_id,
+            tally.processed,
+            created,
+            tally.existing,
+            tally.errors,
+        )
         return "succeeded"
     except LeaseLost:
         log.warning("import %s: taken over by another run; this one stops", job_id)

@@ -3,7 +3,6 @@ its author. The job re-reads its author and applies the same visibility as every
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,15 +12,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.job_store import (
-    Lease,
-    LeaseLost,
-    claim_job,
-    finish_job,
-    heartbeat,
-    insert_job,
-    load_job,
-)
+from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
 from portal.adapters.request_reader import RequestFilter, request_conditions
 from portal.adapters.request_store import request_from_row
 from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
@@ -33,8 +24,8 @@ from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.requests import RequestKind, RequestStatus
+from portal.services.job_runs import run_leased
 
-log = logging.getLogger("portal.exports")
 EXPORT_JOB = "run_export"
 BATCH = 1000
 
@@ -120,35 +111,13 @@ def export_path(settings: Settings, job_id: int, fmt: TableFormat) -> Path:
 
 
 async def run_export(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
-    async with UnitOfWork(engine) as uow:
-        lease = await claim_job(uow, job_id)
-        if lease is None:
-            return "skipped"
-        await uow.commit()
-    try:
-        async with heartbeat(engine, lease):
-            return await _export(engine, settings, lease)
-    except LeaseLost:
-        log.warning("export %s: taken over by another run; this one stops", job_id)
-        return "taken over"
-    except Exception as error:
-        log.exception("export %s failed", job_id)
-        async with UnitOfWork(engine) as uow:
-            try:
-                await finish_job(
-                    uow,
-                    job_id,
-                    JobStatus.FAILED,
-                    lease=lease,
-                    error=f"{type(error).__name__}: {error}"[:4000],
-                )
-            except LeaseLost:
-                return "taken over"
-            await uow.commit()
-        return "failed"
+    async def work(lease: Lease) -> None:
+        await _export(engine, settings, lease)
+
+    return await run_leased(engine, job_id, "export", work)
 
 
-async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> str:
+async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None:
     job_id = lease.job_id
     async with UnitOfWork(engine) as uow:
         job = await load_job(uow, job_id)
@@ -175,7 +144,6 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> str:
             file_path=str(path),
         )
         await uow.commit()
-    return "succeeded"
 
 
 async def _request_rows(

@@ -1,5 +1,6 @@
 """One pass of an import job over its file: rows parsed, checked and applied in batches, through
-`check_requests` and `insert_requests` — the checks and the insert of `createConversionRequest`.
+`check_drafts`, `refuse_taken_keys` and `insert_requests` — the checks and the insert of
+`createConversionRequest`.
 
 Two connections work side by side: the checker (reads, and a temporary table of the keys the
 file has used so far) checks batch n + 1 while the writer stores batch n — the requests, the

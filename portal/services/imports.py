@@ -21,15 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
-from portal.adapters.job_store import (
-    Lease,
-    LeaseLost,
-    claim_job,
-    finish_job,
-    heartbeat,
-    insert_job,
-    load_job,
-)
+from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
 from portal.adapters.request_files import (
     COLUMN_NAMES,
     REPORT_COLUMNS,
@@ -46,6 +38,7 @@ from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.services.import_pass import ImportFile, Tally, run_pass
 from portal.services.import_rows import RowParser
+from portal.services.job_runs import run_leased
 
 log = logging.getLogger("portal.imports")
 IMPORT_JOB = "run_import"
@@ -174,31 +167,25 @@ async def start_import(
 
 
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
-    async with UnitOfWork(engine) as uow:
-        lease = await claim_job(uow, job_id)
-        if lease is None:
-            return "skipped"
-        await uow.commit()
-    try:
-        async with heartbeat(engine, lease):
-            tally, created = await _import(engine, lease)
-            if tally.errors:
-                from portal.services.import_reports import write_error_reports
+    async def work(lease: Lease) -> None:
+        tally, created = await _import(engine, lease)
+        if tally.errors:
+            from portal.services.import_reports import write_error_reports
 
-                # Before the job ends: a SUCCEEDED import's report can be downloaded at once.
-                await write_error_reports(engine, settings, job_id)
-            async with UnitOfWork(engine) as uow:
-                await finish_job(
-                    uow,
-                    job_id,
-                    JobStatus.SUCCEEDED,
-                    lease=lease,
-                    processed=tally.processed,
-                    total=tally.processed,  # the upload's count of a workbook is an estimate
-                    created_count=created,
-                    error_count=tally.errors,
-                )
-                await uow.commit()
+            # Before the job ends: a SUCCEEDED import's report can be downloaded at once.
+            await write_error_reports(engine, settings, job_id)
+        async with UnitOfWork(engine) as uow:
+            await finish_job(
+                uow,
+                job_id,
+                JobStatus.SUCCEEDED,
+                lease=lease,
+                processed=tally.processed,
+                total=tally.processed,  # the upload's count of a workbook is an estimate
+                created_count=created,
+                error_count=tally.errors,
+            )
+            await uow.commit()
         log.info(
             "import %s: %s rows, %s requests created, %s raised by an earlier upload, %s errors",
             job_id,
@@ -207,25 +194,8 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             tally.existing,
             tally.errors,
         )
-        return "succeeded"
-    except LeaseLost:
-        log.warning("import %s: taken over by another run; this one stops", job_id)
-        return "taken over"
-    except Exception as error:
-        message = (
-            f"{error.code}: {error.message}"
-            if isinstance(error, DomainError)
-            else f"{type(error).__name__}: {error}"
-        )
-        if not isinstance(error, DomainError):
-            log.exception("import %s failed", job_id)
-        async with UnitOfWork(engine) as uow:
-            try:
-                await finish_job(uow, job_id, JobStatus.FAILED, lease=lease, error=message[:4000])
-            except LeaseLost:
-                return "taken over"
-            await uow.commit()
-        return "failed"
+
+    return await run_leased(engine, job_id, "import", work)
 
 
 async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int]:

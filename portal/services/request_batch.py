@@ -79,26 +79,11 @@ async def create_requests(
 ) -> list[Outcome]:
     """One outcome per draft, in order. Valid drafts are inserted together (unless dry_run);
     an invalid one never affects the others."""
-    checked = await check_requests(uow, viewer, drafts)
+    checked = await check_drafts(uow, viewer, drafts)
+    await refuse_taken_keys(uow, checked)
     if not dry_run:
         await insert_requests(uow, checked)
     return checked.outcomes
-
-
-async def check_requests(
-    uow: UnitOfWork,
-    viewer: Viewer,
-    drafts: Sequence[Draft],
-    scope: DraftScope | None = None,
-    *,
-    unused_idempotency_keys: bool = False,
-) -> CheckedRequests:
-    """Every check of every draft; writes nothing: `check_drafts`, then `refuse_taken_keys`."""
-    checked = await check_drafts(
-        uow, viewer, drafts, scope, unused_idempotency_keys=unused_idempotency_keys
-    )
-    await refuse_taken_keys(uow, checked)
-    return checked
 
 
 async def check_drafts(

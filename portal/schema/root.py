@@ -20,6 +20,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from portal.config import Settings
+from portal.observability.graphql import ObserveOperation
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.schema.limits import QueryCostLimiter, coded_limits
@@ -63,6 +64,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         lambda: QueryCostLimiter(max_cost=max_cost),
+        ObserveOperation,
     ]
     if settings is not None and not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Where `make run` keeps its database (the default of `portal`, see README: Set up).
+DATA_DIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/portal
 
-.PHONY: run test install lint typecheck schema check-schema bench clean
+.PHONY: run test install lint typecheck schema check-schema bench clean clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/portal serve
+	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -31,3 +35,7 @@ schema: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Start the embedded mode from empty: deletes its database, secret key, files and demo tokens.
+clean-data:
+	rm -rf "$(DATA_DIR)"

@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import socket
-import sys
 
 from portal.adapters.database import create_engine, migrate
 from portal.cli_errors import CliError
 from portal.config import Settings
 from portal.observability.metrics import multiprocess_dir, prepare_multiprocess_dir
+
+log = logging.getLogger("portal.serve")
 
 
 def reserve_port(host: str, port: int) -> int:
@@ -51,7 +53,7 @@ async def _prepare(settings: Settings, load_demo: bool, url: str | None) -> None
         if not load_demo:
             return
         if not await has_users(engine):
-            print("Loading demo data (first start) …", file=sys.stderr)
+            log.info("loading the demo data (first start)")
             await load(engine)
         tokens = await demo_tokens(engine, settings.data_dir)
     finally:

@@ -138,6 +138,6 @@ def configure_logging(
     root.setLevel((level or os.environ.get("PORTAL_LOG_LEVEL") or "INFO").upper())
     # Our request line replaces uvicorn's access line (which would print query strings).
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -29,6 +29,7 @@ from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
+from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
 
@@ -70,7 +71,10 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         extensions.append(DisableIntrospection)
     return PortalSchema(
         query=described(
-            merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
+            merge_types(
+                "Query",
+                (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries, TokenQueries),
+            ),
             "Reads. Every list and object is limited to what the viewer may see.",
         ),
         mutation=described(

@@ -75,7 +75,10 @@ def run_import(
         return 1
     console.print(summary(job["createdCount"], job["errorCount"], dry_run=dry_run))
     if job["errorReportUrl"]:
-        console.print(f"error report: {url.rstrip('/')}{job['errorReportUrl']} (or …/errors.xlsx)")
+        console.print(
+            f"error report: {url.rstrip('/')}{job['errorReportUrl']} (or …/errors.xlsx)",
+            soft_wrap=True,  # a URL to copy, in one piece
+        )
         return 2
     return 0
 

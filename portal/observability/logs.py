@@ -47,6 +47,11 @@ def redact(text: str) -> str:
     return text
 
 
+def _logger_name(record: logging.LogRecord) -> str:
+    # uvicorn logs its start-up and errors alike as "uvicorn.error".
+    return "uvicorn" if record.name == "uvicorn.error" else record.name
+
+
 def _context() -> dict[str, Any]:
     scope = current_scope.get()
     if scope is None:
@@ -78,7 +83,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
-            "logger": record.name,
+            "logger": _logger_name(record),
             "msg": redact(record.getMessage()),
             **_context(),
         }
@@ -96,7 +101,7 @@ class TextFormatter(logging.Formatter):
         pairs = " ".join(
             f"{key}={_text_value(_redacted(key, value))}" for key, value in extra.items()
         )
-        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{stamp} {record.levelname:<7} {_logger_name(record)}: {record.getMessage()}"
         if pairs:
             line += "  " + pairs
         if record.exc_info:

@@ -73,62 +73,23 @@ async def test_requests_errors_jobs_and_import_rows_are_counted(
     await run(api, partner, "m.csv", rows.encode(), dryRun=True)
     after = await scrape(api, admin)
 
-    assert (
-        grew(
-            before,
-            after,
-            "portal_http_requests_total",
-            endpoint="graphql",
-            operation="Listing",
-            outcome="ok",
-        )
-        == 1
-    )
-    assert (
-        grew(
-            before,
-            after,
+    graphql = {"endpoint": "graphql"}
+    expected = [
+        ("portal_http_requests_total", {**graphql, "operation": "Listing", "outcome": "ok"}, 1),
+        (
             "portal_http_request_duration_seconds_count",
-            endpoint="graphql",
-            operation="Listing",
-            outcome="ok",
-        )
-        == 1
-    )
-    assert (
-        grew(
-            before,
-            after,
-            "portal_http_requests_total",
-            endpoint="graphql",
-            operation="Broken",
-            outcome="error",
-        )
-        == 1
-    )
-    assert grew(before, after, "portal_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
-    assert grew(before, after, "portal_errors_total", code="UNAUTHENTICATED") == 1
-    assert (
-        grew(
-            before,
-            after,
-            "portal_job_duration_seconds_count",
-            kind="run_export",
-            outcome="succeeded",
-        )
-        == 1
-    )
-    assert (
-        grew(
-            before,
-            after,
-            "portal_job_duration_seconds_count",
-            kind="run_import",
-            outcome="succeeded",
-        )
-        == 1
-    )
-    assert grew(before, after, "portal_import_rows_processed_total", mode="checked") == 3
+            {**graphql, "operation": "Listing", "outcome": "ok"},
+            1,
+        ),
+        ("portal_http_requests_total", {**graphql, "operation": "Broken", "outcome": "error"}, 1),
+        ("portal_errors_total", {"code": "GRAPHQL_VALIDATION_FAILED"}, 1),
+        ("portal_errors_total", {"code": "UNAUTHENTICATED"}, 1),
+        ("portal_job_duration_seconds_count", {"kind": "run_export", "outcome": "succeeded"}, 1),
+        ("portal_job_duration_seconds_count", {"kind": "run_import", "outcome": "succeeded"}, 1),
+        ("portal_import_rows_processed_total", {"mode": "checked"}, 3),
+    ]
+    measured = [(name, labels, grew(before, after, name, **labels)) for name, labels, _ in expected]
+    assert measured == expected
     assert value(after, "portal_db_pool_capacity") > 0
     assert value(after, "portal_db_pool_connections_in_use") >= 0
     assert value(after, "portal_job_queue_depth") == 0  # the in-process queue is drained

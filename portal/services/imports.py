@@ -201,11 +201,11 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
 
 async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int, bool]:
     """The passes of the job, how many requests it created (a dry run: would create) and
-    whether it was a dry run. Taken over from a worker that
-    died, an import that applies row by row goes on after its last committed batch (requests,
-    cell errors and progress are committed together); a dry run and an allOrNothing import
-    start again — and count the requests the file created since its upload, as the run that
-    died may have committed them before it could count them."""
+    whether it was a dry run. Taken over from a worker that died, an import that applies row
+    by row goes on after its last committed batch (requests, cell errors and progress are
+    committed together); a dry run and an allOrNothing import start again — and count the
+    requests the file created since its upload, as the run that died may have committed them
+    before it could count them."""
     job_id, taken_over = lease.job_id, lease.taken_over
     async with UnitOfWork(engine) as uow:
         job = await load_job(uow, job_id)

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,6 +20,11 @@ from portal.adapters.throttle import CostBucket, MemoryCostBucket, RedisCostBuck
 from portal.config import Settings
 from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
+from portal.observability import metrics as portal_metrics
+from portal.observability import tracing
+from portal.observability.logs import configure_logging
+from portal.observability.requests import ObserveRequests
+from portal.observability.sql import instrument_engine
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
 from portal.schema.types.imports import IMPORT_FILES_PATH
@@ -28,6 +33,8 @@ from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
 from portal.web.downloads import export_download, import_error_report, template_download
 from portal.web.graphql import PortalGraphQL
+from portal.web.health import health, ready
+from portal.web.metrics import metrics
 
 
 class AuthenticateGraphQL:
@@ -66,6 +73,7 @@ def create_app(
     settings = settings or Settings.from_env()
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
+    instrument_engine(engine)
     graphql = PortalGraphQL(build_schema(settings), settings, engine, queue)
 
     @contextlib.asynccontextmanager
@@ -86,14 +94,13 @@ def create_app(
             await graphql.cost_bucket.close()
             if owns_engine:
                 await engine.dispose()
-
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+            portal_metrics.process_ended()
 
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    middleware = []
+    # Outermost: the request line, the metrics and the span cover everything below.
+    middleware = [Middleware(ObserveRequests)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -108,6 +115,8 @@ def create_app(
         routes=[
             Route("/", root),
             Route("/health", health),
+            Route("/ready", ready(engine, settings)),
+            Route("/metrics", metrics(engine, _queue_of)),
             Route(
                 "/graphql",
                 LimitRequestBody(AuthenticateGraphQL(graphql, engine)),
@@ -136,6 +145,15 @@ def create_app(
     )
 
 
+def _queue_of(request: Request) -> Any:
+    """The app's job queue, once its lifespan has started it."""
+    return getattr(request.app.state, "queue", None)
+
+
 def create_served_app() -> Starlette:
-    """The app as `portal serve` runs it (uvicorn's factory): its start-up heap is frozen."""
-    return create_app(freeze_heap=True)
+    """The app as `portal serve` runs it (uvicorn's factory, in each worker process): logging
+    and tracing set up from the environment, its start-up heap frozen."""
+    settings = Settings.from_env()
+    configure_logging(secrets=[settings.secret_key])
+    tracing.configure_from_env()
+    return create_app(settings, freeze_heap=True)

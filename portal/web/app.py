@@ -22,16 +22,21 @@ from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
+from portal.schema.documents import TrustedDocuments, TrustedDocumentsError
 from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
+from portal.web.compression import compressed
+from portal.web.csrf import csrf_token_endpoint
 from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.graphiql import ASSETS_PATH, CSRF_TOKEN_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
+from portal.web.security_headers import SecurityHeaders
 
 
 class AuthenticateGraphQL:
-    """Authenticates /graphql requests before the GraphQL view parses anything."""
+    """Authenticates download requests before the handler runs (/graphql does it itself)."""
 
     def __init__(self, app: ASGIApp, engine: AsyncEngine) -> None:
         self.app = app
@@ -56,6 +61,17 @@ def cost_bucket(settings: Settings) -> CostBucket:
     return MemoryCostBucket(settings.rate_limit_capacity, settings.rate_limit_restore_rate)
 
 
+def trusted_documents(settings: Settings) -> TrustedDocuments:
+    directory = settings.trusted_documents_dir
+    documents = TrustedDocuments.load(directory) if directory else TrustedDocuments()
+    if settings.trusted_documents_only and not documents:
+        raise TrustedDocumentsError(
+            "PORTAL_TRUSTED_DOCUMENTS_ONLY=true needs trusted documents: set "
+            "PORTAL_TRUSTED_DOCUMENTS_DIR to a directory of .graphql files"
+        )
+    return documents
+
+
 def create_app(
     settings: Settings | None = None,
     engine: AsyncEngine | None = None,
@@ -66,7 +82,9 @@ def create_app(
     settings = settings or Settings.from_env()
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
-    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue)
+    graphql = PortalGraphQL(
+        build_schema(settings), settings, engine, queue, trusted_documents(settings)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,7 +111,7 @@ def create_app(
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    middleware = []
+    middleware = [Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -108,11 +126,14 @@ def create_app(
         routes=[
             Route("/", root),
             Route("/health", health),
+            # Every method reaches the endpoint, which answers 405 as a GraphQL error itself.
+            Route("/graphql", compressed(LimitRequestBody(graphql))),
             Route(
-                "/graphql",
-                LimitRequestBody(AuthenticateGraphQL(graphql, engine)),
-                methods=["GET", "POST"],
+                ASSETS_PATH + "{path:path}",
+                compressed(request_response(graphiql_asset)),
+                methods=["GET"],
             ),
+            Route(CSRF_TOKEN_PATH, csrf_token_endpoint(engine), methods=["GET"]),
             Route(
                 DOWNLOAD_PATH + "{job_id}",
                 AuthenticateGraphQL(request_response(export_download(engine)), engine),

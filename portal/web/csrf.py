@@ -1,0 +1,60 @@
+"""GET /csrf-token: the CSRF token of the session cookie, for a page that lost it (a reload).
+
+Safe to answer: the session cookie is HttpOnly and SameSite, so only pages of this site send it
+with a request, and CORS lets only this origin and the configured SPA origins read the answer;
+the answer is never cached. A page of another site can neither send the cookie nor read the
+token, which is what the X-CSRF-Token check relies on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.adapters.credentials import (
+    CredentialError,
+    authenticate_session,
+    csrf_token_for,
+    same_secret,
+)
+from portal.web.auth import SESSION_COOKIE
+from portal.web.downloads import Endpoint
+from portal.web.error_bodies import error_body, json_response
+
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}
+
+
+def _unauthenticated(message: str, *, forget_cookie: bool) -> Response:
+    response = json_response(error_body(message, "UNAUTHENTICATED"), 401, headers=NO_STORE)
+    if forget_cookie:  # an ended session's cookie would make every later login a 401
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def csrf_token_endpoint(engine: AsyncEngine) -> Endpoint:
+    async def csrf_token(request: Request) -> Response:
+        secret = request.cookies.get(SESSION_COOKIE)
+        if not secret:
+            return _unauthenticated("no session cookie: sign in with `login`", forget_cookie=False)
+        try:
+            async with engine.connect() as conn:
+                found = await authenticate_session(conn, secret, datetime.now(UTC))
+        except CredentialError as error:
+            return _unauthenticated(str(error), forget_cookie=True)
+        token = csrf_token_for(secret)
+        if found.csrf_hash is None or not same_secret(token, found.csrf_hash):
+            return _unauthenticated(
+                "this session's CSRF token cannot be given again; log in again",
+                forget_cookie=False,
+            )
+        user = found.user
+        return json_response(
+            {"csrfToken": token, "user": {"email": user.email, "role": user.role.value}},
+            200,
+            headers=NO_STORE,
+        )
+
+    return csrf_token

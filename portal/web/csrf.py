@@ -1,5 +1,9 @@
 """GET /csrf-token: the CSRF token of the session cookie, for a page that lost it (a reload).
 
+`{"csrfToken": "csrf_…", "user": {"email", "role"}}`, or `{"csrfToken": null, "user": null}`
+without a session cookie; 401 UNAUTHENTICATED when the cookie's session has ended (the answer
+also deletes the cookie, which would otherwise make every later request a 401).
+
 Safe to answer: the session cookie is HttpOnly and SameSite, so only pages of this site send it
 with a request, and CORS lets only this origin and the configured SPA origins read the answer;
 the answer is never cached. A page of another site can neither send the cookie nor read the
@@ -37,8 +41,8 @@ def _unauthenticated(message: str, *, forget_cookie: bool) -> Response:
 def csrf_token_endpoint(engine: AsyncEngine) -> Endpoint:
     async def csrf_token(request: Request) -> Response:
         secret = request.cookies.get(SESSION_COOKIE)
-        if not secret:
-            return _unauthenticated("no session cookie: sign in with `login`", forget_cookie=False)
+        if not secret:  # no session is an answer, not an error
+            return json_response({"csrfToken": None, "user": None}, 200, headers=NO_STORE)
         try:
             async with engine.connect() as conn:
                 found = await authenticate_session(conn, secret, datetime.now(UTC))

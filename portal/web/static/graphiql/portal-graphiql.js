@@ -30,6 +30,9 @@
     "  }\n" +
     "}\n";
   var csrfToken = null;
+  // Settles when the session (and so the CSRF token) is known: GraphiQL's own requests wait for
+  // it, or a request with the cookie but without the token would be refused (403).
+  var sessionKnown = Promise.resolve();
 
   function post(body, headers) {
     var all = Object.assign({}, headers || {}, {
@@ -78,7 +81,7 @@
     })
       .then(function (response) {
         return response.json().then(function (body) {
-          if (response.ok) {
+          if (response.ok && body.csrfToken) {
             csrfToken = body.csrfToken;
             showSignedIn(body.user);
           } else {
@@ -92,34 +95,48 @@
       });
   }
 
+  function signInFailed(problem) {
+    csrfToken = null;
+    showSignedOut("Sign-in failed: " + problem, true);
+  }
+
   loginForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var input = { email: loginForm.email.value, password: loginForm.password.value };
-    post(operation(config.loginDocumentId, LOGIN, { input: input })).then(function (body) {
-      var login = body.data && body.data.login;
-      if (login && login.userErrors.length === 0) {
-        csrfToken = login.csrfToken;
-        loginForm.password.value = "";
-        showSignedIn(login.user);
-      } else {
-        var problem = login ? login.userErrors[0].message : body.errors[0].message;
-        showSignedOut("Sign-in failed: " + problem, true);
-      }
-    });
+    sessionKnown = post(operation(config.loginDocumentId, LOGIN, { input: input }))
+      .then(function (body) {
+        var login = body.data && body.data.login;
+        if (login && login.userErrors.length === 0) {
+          csrfToken = login.csrfToken;
+          loginForm.password.value = "";
+          showSignedIn(login.user);
+        } else {
+          signInFailed(login ? login.userErrors[0].message : body.errors[0].message);
+        }
+      })
+      .catch(function (error) {
+        signInFailed(String(error));
+      });
   });
 
   logoutButton.addEventListener("click", function () {
-    post(operation(config.logoutDocumentId, LOGOUT, {})).then(function () {
-      csrfToken = null;
-      showSignedOut();
-    });
+    sessionKnown = post(operation(config.logoutDocumentId, LOGOUT, {}))
+      .catch(function () {
+        // the session is gone from this page either way
+      })
+      .then(function () {
+        csrfToken = null;
+        showSignedOut();
+      });
   });
 
   function fetcher(params, options) {
-    return post(params, options && options.headers);
+    return sessionKnown.then(function () {
+      return post(params, options && options.headers);
+    });
   }
 
-  loadSession();
+  sessionKnown = loadSession();
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,

@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
 SCREENSHOT = Path(__file__).resolve().parents[2] / "bench" / "out" / "graphiql-browser.png"
 PARTNER_EMAIL = "graphiql@partner.test"
 PASSWORD = "correct horse battery"
+CONVERSIONS_DESCRIPTION = "Conversions, newest tracking time first by default."
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
 VISIBLE_TOOL_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
 MUTATION = (
@@ -119,10 +120,12 @@ async def test_graphiql_works_offline_with_a_token_and_with_a_cookie_session(
             "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
         )
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.on(
-            "request",
-            lambda r: graphql_posts.append(r) if r.method == "POST" and "/graphql" in r.url else None,
-        )
+
+        def on_request(request: Request) -> None:
+            if request.method == "POST" and "/graphql" in request.url:
+                graphql_posts.append(request)
+
+        page.on("request", on_request)
         try:
             await page.goto(f"{served.base}/graphql")
             await expect(page.locator(QUERY_EDITOR)).to_be_visible(timeout=20_000)
@@ -145,7 +148,7 @@ async def test_graphiql_works_offline_with_a_token_and_with_a_cookie_session(
             docs = page.locator(".graphiql-doc-explorer")
             await docs.get_by_role("link", name="Query").first.click()
             await docs.get_by_role("link", name="conversions", exact=True).first.click()
-            await expect(docs).to_contain_text("Conversions, newest tracking time first by default.")
+            await expect(docs).to_contain_text(CONVERSIONS_DESCRIPTION)
 
             # 3. A cookie session from the session bar; the mutation sends its CSRF token.
             await page.get_by_role("button", name="Headers").click()

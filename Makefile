@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck schema check-schema bench clean
+.PHONY: run test install lint typecheck schema check-schema bench clean graphiql-assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ typecheck: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/strawberry export-schema portal.schema:schema --output frontend_contract/schema.graphql
+
+# Re-vendors GraphiQL and React from the npm packages pinned in tools/graphiql (committed output).
+graphiql-assets: $(STAMP)
+	npm ci --prefix tools/graphiql --no-audit --no-fund
+	$(BIN)/python tools/graphiql/vendor.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

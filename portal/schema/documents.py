@@ -23,6 +23,7 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
 DOCUMENT_ID_PREFIX = "sha256:"
 
@@ -108,17 +109,32 @@ class PreparedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         trusted = self._trusted()
+        assert ctx.graphql_document is not None
         if trusted is not None:
             if trusted.validation_errors is None:
                 trusted.validation_errors = validate_document(
                     ctx.schema._schema, trusted.document, ctx.validation_rules
                 )
-            ctx.pre_execution_errors = trusted.validation_errors
+            errors = trusted.validation_errors
         else:
-            ctx.pre_execution_errors = self._validate(
-                ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
-            )
+            errors = self._validate(ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+        undetermined = _operation_undetermined(ctx)
+        ctx.pre_execution_errors = [*errors, undetermined] if undetermined else errors
         yield
+
+
+def _operation_undetermined(ctx: ExecutionContext) -> GraphQLError | None:
+    """GraphQL's GetOperation(): a document with several operations needs `operationName`
+    (strawberry would silently run the first one)."""
+    assert ctx.graphql_document is not None
+    operations = [
+        d for d in ctx.graphql_document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    if len(operations) > 1 and getattr(ctx, "_provided_operation_name", None) is None:
+        return GraphQLError(
+            "the document has several operations: name the one to run in `operationName`"
+        )
+    return None
 
 
 @lru_cache

@@ -80,11 +80,10 @@ def create_app(
     freeze_heap: bool = False,
 ) -> Starlette:
     settings = settings or Settings.from_env()
+    documents = trusted_documents(settings)  # first: a broken document stops the start
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
-    graphql = PortalGraphQL(
-        build_schema(settings), settings, engine, queue, trusted_documents(settings)
-    )
+    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue, documents)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

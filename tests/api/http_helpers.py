@@ -47,3 +47,26 @@ def coded_error(
     if reason is not None:
         assert error["extensions"]["reason"] == reason, body
     return error
+
+
+def multipart(
+    fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body (httpx sends no multipart body without files)."""
+    boundary = "portal-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts += [
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {media_type}\r\n\r\n'
+        ).encode()
+        + content
+        + b"\r\n"
+        for name, (filename, content, media_type) in files.items()
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), (
+        f"multipart/form-data; boundary={boundary}"
+    )

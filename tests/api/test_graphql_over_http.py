@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import api_tokens
 from portal.config import Settings
-from tests.api.http_helpers import ACCEPT_GRAPHQL, GRAPHQL_RESPONSE, coded_error, serve
+from tests.api.http_helpers import ACCEPT_GRAPHQL, GRAPHQL_RESPONSE, coded_error, multipart, serve
 from tests.factories import World, build_world
 
 TYPENAME = {"query": "{ __typename }"}
@@ -298,29 +298,6 @@ UPLOAD = (
 )
 OPERATIONS = json.dumps({"query": UPLOAD, "variables": {"file": None}})
 FILE = {"0": ("rates.csv", b"Date,USD\n2026-01-02,1.1\n", "text/csv")}
-
-
-def multipart(
-    fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]
-) -> tuple[bytes, str]:
-    """A multipart/form-data body (httpx sends no multipart body without files)."""
-    boundary = "portal-test-boundary"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts += [
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: {media_type}\r\n\r\n'
-        ).encode()
-        + content
-        + b"\r\n"
-        for name, (filename, content, media_type) in files.items()
-    ]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), (
-        f"multipart/form-data; boundary={boundary}"
-    )
 
 
 @pytest.mark.parametrize(

@@ -92,9 +92,7 @@ def main() -> None:
         repeat = max(3, args.repeat // 10) if len(body) > 1_000_000 else args.repeat
         per_level = {str(level): measure(body, level, repeat) for level in LEVELS}
         results[name] = {"bytes": len(body), "levels": per_level}
-        cells = " ".join(
-            f"{m['bytes']:>8} {m['median_ms']:>6.2f}ms" for m in per_level.values()
-        )
+        cells = " ".join(f"{m['bytes']:>8} {m['median_ms']:>6.2f}ms" for m in per_level.values())
         print(f"{name:28} {len(body):>9} {cells}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))

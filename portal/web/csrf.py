@@ -50,9 +50,10 @@ def csrf_token_endpoint(engine: AsyncEngine) -> Endpoint:
             return _unauthenticated(str(error), forget_cookie=True)
         token = csrf_token_for(secret)
         if found.csrf_hash is None or not same_secret(token, found.csrf_hash):
+            # A session opened before tokens were derived from the cookie: only a new login helps.
             return _unauthenticated(
                 "this session's CSRF token cannot be given again; log in again",
-                forget_cookie=False,
+                forget_cookie=True,
             )
         user = found.user
         return json_response(

@@ -1,6 +1,7 @@
 """A real uvicorn server in a subprocess, for tests that need a live HTTP endpoint (the
-graphql-http audit, the browser test). It serves `portal.web.app:create_app` as `portal serve`
-does, on a free port of 127.0.0.1, with the given SQLite database and settings."""
+graphql-http audit, the browser test, the HTTP fuzz, `portal import`). It serves the app factory
+as `portal serve` does, on a free port of 127.0.0.1, with the given SQLite database and
+settings; its output goes to `<data_dir>/uvicorn.log`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(database: Path, data_dir: Path, **env: str) -> Iterator[str]:
+def live_server(
+    database: Path, data_dir: Path, factory: str = "portal.web.app:create_app", **env: str
+) -> Iterator[str]:
     """Yields the base URL (`http://127.0.0.1:<port>`) while the server runs."""
     port = free_port()
     environment = {
@@ -44,7 +47,7 @@ def live_server(database: Path, data_dir: Path, **env: str) -> Iterator[str]:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "portal.web.app:create_app",
+                factory,
                 "--host",
                 "127.0.0.1",
                 "--port",

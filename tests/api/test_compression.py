@@ -5,44 +5,33 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from graphql import get_introspection_query
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.config import Settings
 from portal.web.compression import MINIMUM_SIZE
 from portal.web.graphiql import STATIC
-from tests.api.http_helpers import serve
 
 LARGE = {"query": get_introspection_query()}  # ~ 100 KB of JSON
 SMALL = {"query": "{ __typename }"}
 
 
-@pytest.fixture
-async def client(
-    sqlite_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings, sqlite_engine) as client:
-        yield client
-
-
-async def raw(client: httpx.AsyncClient, body: dict[str, str], encoding: str) -> httpx.Response:
+async def raw(
+    http_client: httpx.AsyncClient, body: dict[str, str], encoding: str
+) -> httpx.Response:
     """The answer with its body as sent (httpx would decompress it)."""
-    request = client.build_request(
+    request = http_client.build_request(
         "POST", "/graphql", json=body, headers={"Accept-Encoding": encoding}
     )
-    response = await client.send(request, stream=True)
+    response = await http_client.send(request, stream=True)
     response._content = b"".join([chunk async for chunk in response.aiter_raw()])
     await response.aclose()
     return response
 
 
-async def test_a_large_answer_is_gzipped_when_accepted(client: httpx.AsyncClient) -> None:
-    plain = await raw(client, LARGE, "identity")
-    zipped = await raw(client, LARGE, "gzip, deflate, br")
+async def test_a_large_answer_is_gzipped_when_accepted(http_client: httpx.AsyncClient) -> None:
+    plain = await raw(http_client, LARGE, "identity")
+    zipped = await raw(http_client, LARGE, "gzip, deflate, br")
     assert "content-encoding" not in plain.headers
     assert zipped.headers["content-encoding"] == "gzip"
     assert "accept-encoding" in zipped.headers["vary"].lower()
@@ -51,20 +40,20 @@ async def test_a_large_answer_is_gzipped_when_accepted(client: httpx.AsyncClient
     assert zipped.headers["content-type"] == plain.headers["content-type"]
 
 
-async def test_a_small_answer_is_not_compressed(client: httpx.AsyncClient) -> None:
-    small = await raw(client, SMALL, "gzip")
+async def test_a_small_answer_is_not_compressed(http_client: httpx.AsyncClient) -> None:
+    small = await raw(http_client, SMALL, "gzip")
     assert len(small.content) < MINIMUM_SIZE
     assert "content-encoding" not in small.headers
     assert small.json()["data"] == {"__typename": "Query"}
 
 
-async def test_graphiql_assets_are_gzipped(client: httpx.AsyncClient) -> None:
-    request = client.build_request(
+async def test_graphiql_assets_are_gzipped(http_client: httpx.AsyncClient) -> None:
+    request = http_client.build_request(
         "GET",
         "/graphiql/vendor/graphiql-3.8.3/graphiql.min.css",
         headers={"Accept-Encoding": "gzip"},
     )
-    response = await client.send(request, stream=True)
+    response = await http_client.send(request, stream=True)
     body = b"".join([chunk async for chunk in response.aiter_raw()])
     await response.aclose()
     assert response.headers["content-encoding"] == "gzip"

@@ -10,13 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
-from portal.domain.access import Role
-from portal.services import access
 from portal.web.auth import SESSION_COOKIE
 from tests.api.http_helpers import coded_error, serve
-from tests.factories import World, build_world
+from tests.factories import World, add_partner_login, build_world
 
 LOGIN = """mutation($input: LoginInput!) {
   login(input: $input) { csrfToken userErrors { code } } }"""
@@ -29,18 +26,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 async def world(engine: AsyncEngine) -> World:
     world = await build_world(engine)
-    async with UnitOfWork(engine) as uow:
-        for email, partner in (("a@spa.test", "A"), ("b@spa.test", "B")):
-            await access.create_user(
-                uow,
-                None,
-                email=email,
-                name=email,
-                role=Role.PARTNER,
-                partner_id=world.ids[partner],
-                password=PASSWORD,
-            )
-        await uow.commit()
+    await add_partner_login(engine, world, "a@spa.test", PASSWORD, partner="A")
+    await add_partner_login(engine, world, "b@spa.test", PASSWORD, partner="B")
     return world
 
 

@@ -22,11 +22,8 @@ from pathlib import Path
 import pytest
 
 from portal.adapters.database import create_engine
-from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.access import Role
-from portal.services import access
 from tests.conftest import unavailable
-from tests.factories import World, build_world
+from tests.factories import World, add_partner_login, build_world
 from tests.live_server import live_server
 
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -68,17 +65,7 @@ async def served(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Served]
     shutil.copyfile(sqlite_template, database)
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     world = await build_world(engine)
-    async with UnitOfWork(engine) as uow:
-        await access.create_user(
-            uow,
-            None,
-            email=PARTNER_EMAIL,
-            name="GraphiQL partner",
-            role=Role.PARTNER,
-            partner_id=world.ids["A"],
-            password=PASSWORD,
-        )
-        await uow.commit()
+    await add_partner_login(engine, world, PARTNER_EMAIL, PASSWORD)
     await engine.dispose()
     with live_server(database, tmp_path / "data") as base:
         yield Served(base, world)

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,16 +21,8 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 MANIFEST = json.loads((STATIC / "vendor" / "manifest.json").read_text())
 
 
-@pytest.fixture
-async def client(
-    sqlite_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings, sqlite_engine) as client:
-        yield client
-
-
-async def page(client: httpx.AsyncClient) -> str:
-    response = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+async def page(http_client: httpx.AsyncClient) -> str:
+    response = await http_client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     return response.text
@@ -41,15 +32,15 @@ def references(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="([^"]+)"', html)
 
 
-async def test_the_page_loads_only_assets_of_this_server(client: httpx.AsyncClient) -> None:
-    html = await page(client)
+async def test_the_page_loads_only_assets_of_this_server(http_client: httpx.AsyncClient) -> None:
+    html = await page(http_client)
     urls = references(html)
     assert urls, html
     assert not [u for u in urls if "//" in u], "absolute URLs (a CDN) in the page"
     scripts = re.findall(r'<script src="([^"]+)"', html)
     assert len(scripts) == 4 and all(s.startswith("/graphiql/") for s in scripts)
     for url in (u for u in urls if u.startswith("/graphiql/")):
-        asset = await client.get(url)
+        asset = await http_client.get(url)
         assert asset.status_code == 200, url
         assert asset.headers["content-type"].split(";")[0] in (
             "text/javascript",
@@ -58,12 +49,12 @@ async def test_the_page_loads_only_assets_of_this_server(client: httpx.AsyncClie
         )
 
 
-async def test_vendored_scripts_carry_their_integrity(client: httpx.AsyncClient) -> None:
-    html = await page(client)
+async def test_vendored_scripts_carry_their_integrity(http_client: httpx.AsyncClient) -> None:
+    html = await page(http_client)
     for entry in MANIFEST["files"]:
         url = f"/graphiql/{entry['path']}"
         assert f'"{url}" integrity="{entry["integrity"]}"' in html
-        body = (await client.get(url)).content
+        body = (await http_client.get(url)).content
         digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
         assert entry["integrity"] == f"sha384-{digest}"
 
@@ -77,15 +68,15 @@ def test_every_bundled_package_has_its_licence() -> None:
     assert licences.count("Permission is hereby granted") >= len(packages) - 5
 
 
-async def test_the_page_knows_the_trusted_login_document(client: httpx.AsyncClient) -> None:
+async def test_the_page_knows_the_trusted_login_document(http_client: httpx.AsyncClient) -> None:
     login = (SOURCE_OPERATIONS_DIR / "login.graphql").read_text()
-    assert f'data-login-document-id="{document_id(login)}"' in await page(client)
+    assert f'data-login-document-id="{document_id(login)}"' in await page(http_client)
 
 
-async def test_assets_are_cacheable_and_revalidated_by_etag(client: httpx.AsyncClient) -> None:
-    vendor = await client.get(f"/graphiql/{MANIFEST['files'][0]['path']}")
+async def test_assets_are_cacheable_and_revalidated_by_etag(http_client: httpx.AsyncClient) -> None:
+    vendor = await http_client.get(f"/graphiql/{MANIFEST['files'][0]['path']}")
     assert "immutable" in vendor.headers["cache-control"]
-    again = await client.get(
+    again = await http_client.get(
         f"/graphiql/{MANIFEST['files'][0]['path']}",
         headers={"If-None-Match": vendor.headers["etag"]},
     )
@@ -96,14 +87,14 @@ async def test_assets_are_cacheable_and_revalidated_by_etag(client: httpx.AsyncC
     "path",
     ["nope.js", "index.html", "vendor/manifest.json", "..%2Fgraphiql.py", "../graphiql.py"],
 )
-async def test_only_the_page_assets_are_served(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.get(f"/graphiql/{path}")
+async def test_only_the_page_assets_are_served(http_client: httpx.AsyncClient, path: str) -> None:
+    response = await http_client.get(f"/graphiql/{path}")
     assert response.status_code == 404
     assert "served entirely from the package" not in response.text
 
 
-async def test_a_browser_get_with_a_query_runs_it(client: httpx.AsyncClient) -> None:
-    response = await client.get(
+async def test_a_browser_get_with_a_query_runs_it(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.get(
         "/graphql", params={"query": "{ __typename }"}, headers={"Accept": BROWSER_ACCEPT}
     )
     assert response.json() == {

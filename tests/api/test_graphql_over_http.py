@@ -8,7 +8,6 @@ These run on SQLite only: nothing here depends on the database but authenticatio
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,23 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.tables import api_tokens
 from portal.config import Settings
 from tests.api.http_helpers import ACCEPT_GRAPHQL, GRAPHQL_RESPONSE, coded_error, multipart, serve
-from tests.factories import World, build_world
+from tests.factories import World
 
 TYPENAME = {"query": "{ __typename }"}
 JSON_CT = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def client(
-    sqlite_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings, sqlite_engine) as client:
-        yield client
-
-
-@pytest.fixture
-async def world(sqlite_engine: AsyncEngine) -> World:
-    return await build_world(sqlite_engine)
 
 
 def media_type(response: httpx.Response) -> str:
@@ -56,17 +42,17 @@ def media_type(response: httpx.Response) -> str:
     ],
 )
 async def test_the_answer_has_the_accepted_media_type(
-    client: httpx.AsyncClient, accept: str | None, expected: str
+    http_client: httpx.AsyncClient, accept: str | None, expected: str
 ) -> None:
     headers = {"Accept": accept} if accept else {}
-    response = await client.post("/graphql", json=TYPENAME, headers=headers)
+    response = await http_client.post("/graphql", json=TYPENAME, headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"] == f"{expected}; charset=utf-8"
     assert response.json()["data"] == {"__typename": "Query"}
 
 
-async def test_an_unacceptable_accept_header_is_406(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", json=TYPENAME, headers={"Accept": "text/csv"})
+async def test_an_unacceptable_accept_header_is_406(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.post("/graphql", json=TYPENAME, headers={"Accept": "text/csv"})
     coded_error(response, 406, "NOT_ACCEPTABLE")
     assert media_type(response) == "application/json"
 
@@ -106,24 +92,24 @@ REQUEST_ERRORS = [
 
 @pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
 async def test_request_errors_are_4xx_without_data_under_graphql_response_json(
-    client: httpx.AsyncClient, body: dict[str, Any], code: str
+    http_client: httpx.AsyncClient, body: dict[str, Any], code: str
 ) -> None:
-    response = await client.post("/graphql", json=body, headers=ACCEPT_GRAPHQL)
+    response = await http_client.post("/graphql", json=body, headers=ACCEPT_GRAPHQL)
     coded_error(response, 400, code)
     assert media_type(response) == GRAPHQL_RESPONSE
 
 
 @pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
 async def test_request_errors_are_200_without_data_under_application_json(
-    client: httpx.AsyncClient, body: dict[str, Any], code: str
+    http_client: httpx.AsyncClient, body: dict[str, Any], code: str
 ) -> None:
-    response = await client.post("/graphql", json=body, headers={"Accept": "application/json"})
+    response = await http_client.post("/graphql", json=body, headers={"Accept": "application/json"})
     coded_error(response, 200, code)
 
 
-async def test_a_field_error_keeps_the_data_entry_and_200(client: httpx.AsyncClient) -> None:
+async def test_a_field_error_keeps_the_data_entry_and_200(http_client: httpx.AsyncClient) -> None:
     # `viewer` needs credentials: execution ran, so `data` is there (null: viewer is non-null).
-    response = await client.post(
+    response = await http_client.post(
         "/graphql", json={"query": "{ viewer { user { email } } }"}, headers=ACCEPT_GRAPHQL
     )
     assert response.status_code == 200
@@ -134,13 +120,13 @@ async def test_a_field_error_keeps_the_data_entry_and_200(client: httpx.AsyncCli
 
 
 async def test_an_empty_bucket_is_429_under_graphql_response_json(
-    sqlite_engine: AsyncEngine, settings: Settings, world: World
+    sqlite_engine: AsyncEngine, settings: Settings, sqlite_world: World
 ) -> None:
     async with serve(
         settings, sqlite_engine, rate_limit_capacity=4, rate_limit_restore_rate=1
     ) as client:
         query = {"query": "{ conversions(first: 3) { nodes { id partner { name } } } }"}  # 5
-        headers = {**ACCEPT_GRAPHQL, "Authorization": f"Bearer {world.tokens['A']}"}
+        headers = {**ACCEPT_GRAPHQL, "Authorization": f"Bearer {sqlite_world.tokens['A']}"}
         response = await client.post("/graphql", json=query, headers=headers)
     coded_error(response, 429, "RATE_LIMITED")
     assert int(response.headers["Retry-After"]) >= 1
@@ -148,9 +134,9 @@ async def test_an_empty_bucket_is_429_under_graphql_response_json(
 
 @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
 async def test_a_refused_token_is_401_in_the_accepted_media_type(
-    client: httpx.AsyncClient, accept: str
+    http_client: httpx.AsyncClient, accept: str
 ) -> None:
-    response = await client.post(
+    response = await http_client.post(
         "/graphql",
         json=TYPENAME,
         headers={"Accept": accept, "Authorization": "Bearer ptk_unknown"},
@@ -159,8 +145,8 @@ async def test_a_refused_token_is_401_in_the_accepted_media_type(
     assert media_type(response) == accept
 
 
-async def test_unknown_request_properties_are_ignored(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", json={**TYPENAME, "id": 7, "protocol": "x"})
+async def test_unknown_request_properties_are_ignored(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.post("/graphql", json={**TYPENAME, "id": 7, "protocol": "x"})
     assert response.status_code == 200
     assert response.json()["data"] == {"__typename": "Query"}
 
@@ -193,9 +179,9 @@ DEEP = b"[" * 5000 + b"]" * 5000
     ],
 )
 async def test_malformed_bodies_are_400_with_a_code(
-    client: httpx.AsyncClient, body: bytes, reason: str
+    http_client: httpx.AsyncClient, body: bytes, reason: str
 ) -> None:
-    response = await client.post("/graphql", content=body, headers=JSON_CT)
+    response = await http_client.post("/graphql", content=body, headers=JSON_CT)
     coded_error(response, 400, "BAD_REQUEST", reason)
 
 
@@ -211,12 +197,12 @@ async def test_malformed_bodies_are_400_with_a_code(
     ],
 )
 async def test_parameters_of_the_wrong_type_are_400(
-    client: httpx.AsyncClient, field: str, value: Any
+    http_client: httpx.AsyncClient, field: str, value: Any
 ) -> None:
     body = {"query": "{ __typename }", field: value}
     if field == "documentId":
         del body["query"]
-    response = await client.post("/graphql", json=body)
+    response = await http_client.post("/graphql", json=body)
     coded_error(response, 400, "BAD_REQUEST", "INVALID_PARAMETER")
 
 
@@ -225,16 +211,18 @@ async def test_parameters_of_the_wrong_type_are_400(
     [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
 )
 async def test_unsupported_content_types_are_415(
-    client: httpx.AsyncClient, content_type: str | None
+    http_client: httpx.AsyncClient, content_type: str | None
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    response = await client.post("/graphql", content=json.dumps(TYPENAME), headers=headers)
+    response = await http_client.post("/graphql", content=json.dumps(TYPENAME), headers=headers)
     coded_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-async def test_other_methods_are_405_with_allow(client: httpx.AsyncClient, method: str) -> None:
-    response = await client.request(method, "/graphql", json=TYPENAME)
+async def test_other_methods_are_405_with_allow(
+    http_client: httpx.AsyncClient, method: str
+) -> None:
+    response = await http_client.request(method, "/graphql", json=TYPENAME)
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
     if method != "HEAD":
@@ -242,14 +230,14 @@ async def test_other_methods_are_405_with_allow(client: httpx.AsyncClient, metho
 
 
 async def test_a_mutation_over_get_is_405_and_does_not_run(
-    client: httpx.AsyncClient, world: World, sqlite_engine: AsyncEngine
+    http_client: httpx.AsyncClient, sqlite_world: World, sqlite_engine: AsyncEngine
 ) -> None:
     async with sqlite_engine.connect() as conn:
         before = (await conn.execute(select(func.count()).select_from(api_tokens))).scalar()
-    response = await client.get(
+    response = await http_client.get(
         "/graphql",
         params={"query": 'mutation { createApiToken(input: {name: "via GET"}) { secret } }'},
-        headers={**ACCEPT_GRAPHQL, "Authorization": f"Bearer {world.tokens['A']}"},
+        headers={**ACCEPT_GRAPHQL, "Authorization": f"Bearer {sqlite_world.tokens['A']}"},
     )
     coded_error(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "POST"
@@ -270,14 +258,14 @@ async def test_a_mutation_over_get_is_405_and_does_not_run(
     ],
 )
 async def test_bad_get_parameters_are_400(
-    client: httpx.AsyncClient, params: dict[str, Any], reason: str
+    http_client: httpx.AsyncClient, params: dict[str, Any], reason: str
 ) -> None:
-    response = await client.get("/graphql", params=params, headers=ACCEPT_GRAPHQL)
+    response = await http_client.get("/graphql", params=params, headers=ACCEPT_GRAPHQL)
     coded_error(response, 400, "BAD_REQUEST", reason)
 
 
-async def test_get_runs_queries_with_json_variables(client: httpx.AsyncClient) -> None:
-    response = await client.get(
+async def test_get_runs_queries_with_json_variables(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.get(
         "/graphql",
         params={
             "query": "query Type($name: String!) { __type(name: $name) { name } }",
@@ -333,28 +321,31 @@ FILE = {"0": ("rates.csv", b"Date,USD\n2026-01-02,1.1\n", "text/csv")}
     ],
 )
 async def test_malformed_multipart_requests_are_400(
-    client: httpx.AsyncClient,
-    world: World,
+    http_client: httpx.AsyncClient,
+    sqlite_world: World,
     fields: dict[str, str],
     files: dict[str, Any] | None,
     reason: str,
 ) -> None:
     body, content_type = multipart(fields, files or {})
-    response = await client.post(
+    response = await http_client.post(
         "/graphql",
         content=body,
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {world.tokens['admin']}"},
+        headers={
+            "Content-Type": content_type,
+            "Authorization": f"Bearer {sqlite_world.tokens['admin']}",
+        },
     )
     coded_error(response, 400, "BAD_REQUEST", reason)
 
 
-async def test_a_broken_multipart_body_is_400(client: httpx.AsyncClient) -> None:
+async def test_a_broken_multipart_body_is_400(http_client: httpx.AsyncClient) -> None:
     for body, content_type in [
         (b"--x\r\nContent-Disposition: form-data\r\n\r\nbody\r\n--x--\r\n", "boundary=x"),
         (b"garbage", "boundary=x"),
         (b"--x\r\n", ""),
     ]:
-        response = await client.post(
+        response = await http_client.post(
             "/graphql",
             content=body,
             headers={"Content-Type": f"multipart/form-data; {content_type}"},
@@ -362,12 +353,14 @@ async def test_a_broken_multipart_body_is_400(client: httpx.AsyncClient) -> None
         coded_error(response, 400, "BAD_REQUEST", "INVALID_MULTIPART")
 
 
-async def test_a_well_formed_upload_still_runs(client: httpx.AsyncClient, world: World) -> None:
-    response = await client.post(
+async def test_a_well_formed_upload_still_runs(
+    http_client: httpx.AsyncClient, sqlite_world: World
+) -> None:
+    response = await http_client.post(
         "/graphql",
         data={"operations": OPERATIONS, "map": '{"0": ["variables.file"]}'},
         files=FILE,
-        headers={"Authorization": f"Bearer {world.tokens['admin']}"},
+        headers={"Authorization": f"Bearer {sqlite_world.tokens['admin']}"},
     )
     assert response.status_code == 200, response.text
     assert "errors" not in response.json(), response.text

@@ -3,29 +3,10 @@ downloads: no sniffing, no referrer, no framing, a CSP on everything, no caching
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.config import Settings
 from portal.resolvers.imports import TEMPLATE_PATH
-from tests.api.http_helpers import serve
-from tests.factories import World, build_world
-
-
-@pytest.fixture
-async def client(
-    sqlite_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(settings, sqlite_engine) as client:
-        yield client
-
-
-@pytest.fixture
-async def world(sqlite_engine: AsyncEngine) -> World:
-    return await build_world(sqlite_engine)
+from tests.factories import World
 
 
 def directives(response: httpx.Response) -> dict[str, str]:
@@ -49,41 +30,41 @@ def assert_locked_down(response: httpx.Response) -> None:
 
 
 async def test_api_answers_and_errors_are_locked_down(
-    client: httpx.AsyncClient, world: World
+    http_client: httpx.AsyncClient, sqlite_world: World
 ) -> None:
     answers = [
-        await client.post(
+        await http_client.post(
             "/graphql",
             json={"query": "{ viewer { user { email } } }"},
-            headers={"Authorization": f"Bearer {world.tokens['A']}"},
+            headers={"Authorization": f"Bearer {sqlite_world.tokens['A']}"},
         ),
-        await client.post(
+        await http_client.post(
             "/graphql", content=b"null", headers={"Content-Type": "application/json"}
         ),
-        await client.post("/graphql", json={"query": "{"}),
-        await client.put("/graphql"),
-        await client.post("/graphql", json={}, headers={"Authorization": "Bearer nope"}),
-        await client.get("/csrf-token"),
-        await client.get("/health"),
+        await http_client.post("/graphql", json={"query": "{"}),
+        await http_client.put("/graphql"),
+        await http_client.post("/graphql", json={}, headers={"Authorization": "Bearer nope"}),
+        await http_client.get("/csrf-token"),
+        await http_client.get("/health"),
     ]
     for response in answers:
         assert_locked_down(response)
 
 
 async def test_downloads_are_locked_down_attachments(
-    client: httpx.AsyncClient, world: World
+    http_client: httpx.AsyncClient, sqlite_world: World
 ) -> None:
-    response = await client.get(
-        f"{TEMPLATE_PATH}.csv", headers={"Authorization": f"Bearer {world.tokens['A']}"}
+    response = await http_client.get(
+        f"{TEMPLATE_PATH}.csv", headers={"Authorization": f"Bearer {sqlite_world.tokens['A']}"}
     )
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith("attachment")
     assert_locked_down(response)
-    assert_locked_down(await client.get(f"{TEMPLATE_PATH}.csv"))  # 401
+    assert_locked_down(await http_client.get(f"{TEMPLATE_PATH}.csv"))  # 401
 
 
-async def test_graphiql_allows_its_own_assets_only(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphql", headers={"Accept": "text/html"})
+async def test_graphiql_allows_its_own_assets_only(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.get("/graphql", headers={"Accept": "text/html"})
     assert response.headers["content-type"].startswith("text/html")
     assert_common(response)
     policy = directives(response)
@@ -94,7 +75,7 @@ async def test_graphiql_allows_its_own_assets_only(client: httpx.AsyncClient) ->
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_graphiql_assets_keep_their_caching(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphiql/vendor/react-18.3.1/react.production.min.js")
+async def test_graphiql_assets_keep_their_caching(http_client: httpx.AsyncClient) -> None:
+    response = await http_client.get("/graphiql/vendor/react-18.3.1/react.production.min.js")
     assert_common(response)
     assert "immutable" in response.headers["cache-control"]

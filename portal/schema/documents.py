@@ -25,6 +25,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
+from portal.config import Settings
+
 DOCUMENT_ID_PREFIX = "sha256:"
 
 
@@ -68,6 +70,17 @@ class TrustedDocuments:
                 raise TrustedDocumentsError(f"{path}: {error.message}") from None
             documents.append(TrustedDocument(document_id(text), path.stem, text, parsed))
         return cls(documents)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TrustedDocuments:
+        directory = settings.trusted_documents_dir
+        documents = cls.load(directory) if directory else cls()
+        if settings.trusted_documents_only and not documents:
+            raise TrustedDocumentsError(
+                "PORTAL_TRUSTED_DOCUMENTS_ONLY=true needs trusted documents: set "
+                "PORTAL_TRUSTED_DOCUMENTS_DIR to a directory of .graphql files"
+            )
+        return documents
 
     def get(self, id_: str) -> TrustedDocument | None:
         return self._by_id.get(id_)

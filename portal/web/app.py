@@ -22,15 +22,15 @@ from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
-from portal.schema.documents import TrustedDocuments, TrustedDocumentsError
+from portal.schema.documents import TrustedDocuments
 from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
 from portal.web.compression import compressed
-from portal.web.csrf import csrf_token_endpoint
+from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import export_download, import_error_report, template_download
-from portal.web.graphiql import ASSETS_PATH, CSRF_TOKEN_PATH, graphiql_asset
+from portal.web.graphiql import ASSETS_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
 from portal.web.security_headers import SecurityHeaders
 
@@ -61,17 +61,6 @@ def cost_bucket(settings: Settings) -> CostBucket:
     return MemoryCostBucket(settings.rate_limit_capacity, settings.rate_limit_restore_rate)
 
 
-def trusted_documents(settings: Settings) -> TrustedDocuments:
-    directory = settings.trusted_documents_dir
-    documents = TrustedDocuments.load(directory) if directory else TrustedDocuments()
-    if settings.trusted_documents_only and not documents:
-        raise TrustedDocumentsError(
-            "PORTAL_TRUSTED_DOCUMENTS_ONLY=true needs trusted documents: set "
-            "PORTAL_TRUSTED_DOCUMENTS_DIR to a directory of .graphql files"
-        )
-    return documents
-
-
 def create_app(
     settings: Settings | None = None,
     engine: AsyncEngine | None = None,
@@ -80,7 +69,7 @@ def create_app(
     freeze_heap: bool = False,
 ) -> Starlette:
     settings = settings or Settings.from_env()
-    documents = trusted_documents(settings)  # first: a broken document stops the start
+    documents = TrustedDocuments.for_settings(settings)  # first: a broken one stops the start
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
     graphql = PortalGraphQL(build_schema(settings), settings, engine, queue, documents)

@@ -28,6 +28,7 @@ from portal.web.auth import SESSION_COOKIE
 from portal.web.downloads import Endpoint
 from portal.web.error_bodies import error_body, json_response
 
+CSRF_TOKEN_PATH = "/csrf-token"
 NO_STORE = {"Cache-Control": "no-store", "Vary": "Cookie"}
 
 

@@ -17,12 +17,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from portal.web.csrf import CSRF_TOKEN_PATH
 from portal.web.error_bodies import error_body, json_response
 
 STATIC = Path(__file__).parent / "static" / "graphiql"
 ASSETS_PATH = "/graphiql/"
 GRAPHQL_PATH = "/graphql"
-CSRF_TOKEN_PATH = "/csrf-token"
 OWN_FILES = ("portal-graphiql.js", "portal-graphiql.css", "vendor/THIRD-PARTY-LICENSES.txt")
 CONTENT_SECURITY_POLICY = "; ".join(
     [

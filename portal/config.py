@@ -65,7 +65,7 @@ class Settings:
     max_query_cost: int = 50_000
     rate_limit_capacity: int = 200_000
     rate_limit_restore_rate: int = 10_000
-    trusted_documents_dir: Path | None = field(default_factory=lambda: _default_operations_dir())
+    trusted_documents_dir: Path | None = field(default_factory=_default_operations_dir)
     trusted_documents_only: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -92,9 +92,6 @@ class TrustedDocuments:
     def by_operation(self, operation_name: str) -> TrustedDocument | None:
         return next((d for d in self._by_id.values() if operation_name in d.operation_names), None)
 
-    def __iter__(self) -> Iterator[TrustedDocument]:
-        return iter(self._by_id.values())
-
     def __len__(self) -> int:
         return len(self._by_id)
 

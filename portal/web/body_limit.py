@@ -28,8 +28,6 @@ def upload_limit() -> int:
 class BodyTooLarge(Exception):
     """Raised from `receive` when the body passes the limit; the middleware answers 413."""
 
-    pass
-
 
 def _too_large(limit: int) -> Response:
     return json_response(

@@ -62,16 +62,16 @@ def _vendor(package: str, suffix: str) -> dict[str, Any]:
 
 @functools.cache
 def _asset(path: str) -> tuple[bytes, str]:
-    """The bytes and ETag of a servable file; KeyError for anything else."""
+    """The bytes and digest of a servable file; KeyError for anything else."""
     if path not in vendor_files() and path not in OWN_FILES:
         raise KeyError(path)
     body = (STATIC / path).read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return body, hashlib.sha256(body).hexdigest()[:32]
 
 
 def _url(path: str) -> str:
     if path in OWN_FILES:  # changes with the package: the URL names its version
-        return f"{ASSETS_PATH}{path}?v={_asset(path)[1].strip(chr(34))[:12]}"
+        return f"{ASSETS_PATH}{path}?v={_asset(path)[1][:12]}"
     return ASSETS_PATH + path
 
 
@@ -111,10 +111,10 @@ class GraphiQLPage:
 
 
 async def graphiql_asset(request: Request) -> Response:
-    """GET /graphiql/<file>: only the files of the manifest and the page's own two files."""
+    """GET /graphiql/<file>: only the files of the manifest and the page's own files."""
     path = request.path_params["path"]
     try:
-        body, etag = _asset(path)
+        body, digest = _asset(path)
     except KeyError:
         return json_response(error_body("no such file", "NOT_FOUND"), 404)
     cache = (
@@ -122,6 +122,7 @@ async def graphiql_asset(request: Request) -> Response:
         if path in vendor_files() or request.query_params.get("v")
         else "no-cache"
     )
+    etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": cache}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)

@@ -77,7 +77,7 @@ def licence_text(name: str) -> str:
     author = meta.get("author")
     holder = author.get("name") if isinstance(author, dict) else author
     return (
-        f"(The package declares \"license\": \"MIT\" and ships no licence file; the MIT licence "
+        f'(The package declares "license": "MIT" and ships no licence file; the MIT licence '
         f"text follows.)\n\nCopyright (c) {holder or 'the ' + name + ' authors'}\n\n{MIT_TEXT}"
     )
 

@@ -9,7 +9,7 @@ PORT ?= 8000
 DATA_DIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/portal
 
 .PHONY: run test install lint typecheck schema check-schema bench clean clean-data \
-	contract-types contract-diff release-schema
+	contract-types contract-diff release-schema graphiql-assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ release-schema: schema
 	{ sed -n '/^#/p' frontend_contract/released/schema.graphql; \
 	  cat frontend_contract/schema.graphql; } > frontend_contract/released/schema.graphql.new
 	mv frontend_contract/released/schema.graphql.new frontend_contract/released/schema.graphql
+
+# Re-vendors GraphiQL and React from the npm packages pinned in tools/graphiql (committed output).
+graphiql-assets: $(STAMP)
+	npm ci --prefix tools/graphiql --no-audit --no-fund
+	$(BIN)/python tools/graphiql/vendor.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache frontend_contract/node_modules frontend_contract/generated

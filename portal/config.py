@@ -28,6 +28,9 @@ def database_url_from_env(data_dir: Path | None = None) -> str:
         return url
     return f"sqlite+aiosqlite:///{(data_dir or data_dir_from_env()) / 'portal.db'}"
 
+SOURCE_OPERATIONS_DIR = Path(__file__).resolve().parents[1] / "frontend_contract" / "operations"
+"""The dashboards' operations, the default trusted documents when running from a checkout."""
+
 
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
@@ -56,6 +59,15 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
+def _default_operations_dir() -> Path | None:
+    return SOURCE_OPERATIONS_DIR if SOURCE_OPERATIONS_DIR.is_dir() else None
+
+
+def _trusted_documents_dir() -> Path | None:
+    raw = os.environ.get("PORTAL_TRUSTED_DOCUMENTS_DIR")
+    return Path(raw) if raw else _default_operations_dir()
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -73,6 +85,8 @@ class Settings:
     max_query_cost: int = 50_000
     rate_limit_capacity: int = 200_000
     rate_limit_restore_rate: int = 10_000
+    trusted_documents_dir: Path | None = field(default_factory=_default_operations_dir)
+    trusted_documents_only: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -95,4 +109,6 @@ class Settings:
             max_tokens=_int("PORTAL_MAX_TOKENS", 5000),
             rate_limit_capacity=_int("PORTAL_RATE_LIMIT_CAPACITY", 200_000),
             rate_limit_restore_rate=_int("PORTAL_RATE_LIMIT_RESTORE_RATE", 10_000),
+            trusted_documents_dir=_trusted_documents_dir(),
+            trusted_documents_only=_bool("PORTAL_TRUSTED_DOCUMENTS_ONLY", False),
         )

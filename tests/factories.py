@@ -100,3 +100,20 @@ async def build_world(engine: AsyncEngine, conversions_per_partner: int = 3) -> 
             )
         await uow.commit()
     return world
+
+
+async def add_partner_login(
+    engine: AsyncEngine, world: World, email: str, password: str, partner: str = "A"
+) -> None:
+    """A user of one of the world's partners who signs in with a password (cookie sessions)."""
+    async with UnitOfWork(engine) as uow:
+        await access.create_user(
+            uow,
+            None,
+            email=email,
+            name=email.split("@")[0],
+            role=Role.PARTNER,
+            partner_id=world.ids[partner],
+            password=password,
+        )
+        await uow.commit()

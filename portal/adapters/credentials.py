@@ -5,6 +5,7 @@ use argon2 in `portal.adapters.passwords`)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -29,6 +30,14 @@ def hash_secret(secret: str) -> str:
 
 def new_secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
+
+
+def csrf_token_for(session_secret: str) -> str:
+    """The CSRF token of a session, derived from the session cookie's secret: the server can
+    give it again to a page holding the cookie (GET /csrf-token) without storing it. Knowing
+    it requires the cookie's secret, which only the browser holding the cookie has."""
+    digest = hashlib.sha256(b"portal-csrf-token\0" + session_secret.encode()).digest()
+    return "csrf_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def same_secret(given: str, expected_hash: str) -> bool:

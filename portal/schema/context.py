@@ -14,6 +14,7 @@ from starlette.responses import Response
 from portal.adapters.reader import Reader
 from portal.config import Settings
 from portal.domain.access import Viewer
+from portal.schema.documents import TrustedDocument
 from portal.schema.errors import Unauthenticated
 
 MAX_BATCH = 500
@@ -77,6 +78,7 @@ class Context:
     queue: Any
     authenticated_by_cookie: bool = False
     cost_bucket: Any = None
+    trusted_document: TrustedDocument | None = None
     _reader: Reader | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 

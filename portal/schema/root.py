@@ -11,9 +11,7 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -23,6 +21,7 @@ from portal.config import Settings
 from portal.observability.graphql import ObserveOperation
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
+from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
 from portal.schema.queries import Query
@@ -62,8 +61,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
     extensions: list[Any] = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: PreparedDocuments(maxsize=512),  # parse + validation caches, trusted documents
         lambda: QueryCostLimiter(max_cost=max_cost),
         ObserveOperation,
     ]

@@ -11,6 +11,7 @@ from portal.adapters import rows
 from portal.adapters.credentials import (
     SESSION_PREFIX,
     TOKEN_PREFIX,
+    csrf_token_for,
     hash_secret,
     new_secret,
 )
@@ -170,7 +171,7 @@ async def login(uow: UnitOfWork, *, email: str, password: str, session_hours: in
     if not verify_password(password, row.password_hash if row else None) or row is None:
         raise DomainError("INVALID_CREDENTIALS", "e-mail or password is wrong", ("password",))
     secret = new_secret(SESSION_PREFIX)
-    csrf = new_secret("csrf_")
+    csrf = csrf_token_for(secret)
     expires_at = uow.now + timedelta(hours=session_hours)
     await uow.insert(
         insert(sessions).values(

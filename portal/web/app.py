@@ -27,18 +27,23 @@ from portal.observability.requests import ObserveRequests
 from portal.observability.sql import instrument_engine
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
+from portal.schema.documents import TrustedDocuments
 from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
+from portal.web.compression import compressed
+from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.graphiql import ASSETS_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
 from portal.web.health import health, ready
 from portal.web.metrics import metrics
+from portal.web.security_headers import SecurityHeaders
 
 
 class AuthenticateGraphQL:
-    """Authenticates /graphql requests before the GraphQL view parses anything."""
+    """Authenticates download requests before the handler runs (/graphql does it itself)."""
 
     def __init__(self, app: ASGIApp, engine: AsyncEngine) -> None:
         self.app = app
@@ -71,10 +76,11 @@ def create_app(
     freeze_heap: bool = False,
 ) -> Starlette:
     settings = settings or Settings.from_env()
+    documents = TrustedDocuments.for_settings(settings)  # first: a broken one stops the start
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
     instrument_engine(engine)
-    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue)
+    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue, documents)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,7 +106,7 @@ def create_app(
         return RedirectResponse("/graphql")
 
     # Outermost: the request line, the metrics and the span cover everything below.
-    middleware = [Middleware(ObserveRequests)]
+    middleware = [Middleware(ObserveRequests), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -117,11 +123,14 @@ def create_app(
             Route("/health", health),
             Route("/ready", ready(engine, settings)),
             Route("/metrics", metrics(engine, _queue_of)),
+            # Every method reaches the endpoint, which answers 405 as a GraphQL error itself.
+            Route("/graphql", compressed(LimitRequestBody(graphql))),
             Route(
-                "/graphql",
-                LimitRequestBody(AuthenticateGraphQL(graphql, engine)),
-                methods=["GET", "POST"],
+                ASSETS_PATH + "{path:path}",
+                compressed(request_response(graphiql_asset)),
+                methods=["GET"],
             ),
+            Route(CSRF_TOKEN_PATH, csrf_token_endpoint(engine), methods=["GET"]),
             Route(
                 DOWNLOAD_PATH + "{job_id}",
                 AuthenticateGraphQL(request_response(export_download(engine)), engine),

@@ -22,6 +22,7 @@ from portal.adapters.credentials import (
     authenticate_token,
     same_secret,
 )
+from portal.web.error_bodies import error_body
 
 SESSION_COOKIE = "portal_session"
 CSRF_HEADER = "x-csrf-token"
@@ -35,7 +36,7 @@ class RequestAuth:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        error_body(message, code),  # no `data`: execution never started
         status_code=status,
         headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
     )

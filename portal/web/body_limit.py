@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.adapters import ecb
+from portal.web.error_bodies import error_body, json_response
 
 FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart fields besides the file (`operations`, `map`) and boundaries."""
@@ -24,22 +25,13 @@ def upload_limit() -> int:
     return ecb.MAX_FILE_BYTES + FORM_OVERHEAD
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised from `receive` when the body passes the limit; the middleware answers 413."""
 
 
-def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        {
-            "data": None,
-            "errors": [
-                {
-                    "message": f"the request body has more than {limit} bytes",
-                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                }
-            ],
-        },
-        status_code=413,
+def _too_large(limit: int) -> Response:
+    return json_response(
+        error_body(f"the request body has more than {limit} bytes", "PAYLOAD_TOO_LARGE"), 413
     )
 
 
@@ -66,7 +58,7 @@ class LimitRequestBody:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -76,7 +68,7 @@ class LimitRequestBody:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if started:
                 raise
             await _too_large(limit)(scope, receive, send)

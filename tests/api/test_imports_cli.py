@@ -4,17 +4,11 @@ row was applied, 2 with row errors, 1 when the file (or the job) failed."""
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from rich.console import Console
 
@@ -23,6 +17,7 @@ from portal.cli_import import run_import
 from tests.conftest import run_in_thread
 from tests.factories import World, build_world
 from tests.import_files import csv_bytes, xlsx_bytes
+from tests.live_server import live_server
 
 HEADER = [
     "request_type",
@@ -42,12 +37,6 @@ class Server:
     files: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("cli")
@@ -63,53 +52,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
             await engine.dispose()
 
     world = run_in_thread(prepare())
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DATABASE_URL": url,
-        "PORTAL_DATA_DIR": str(root / "data"),
-        "PORTAL_SECRET_KEY": "cli-test-secret",
-    }
-    env.pop("PORTAL_REDIS_URL", None)
-    log = (root / "server.log").open("wb")
-    uvicorn = Path(sys.executable).parent / "uvicorn"
-    process = subprocess.Popen(
-        [
-            str(uvicorn),
-            "--factory",
-            "portal.web.app:create_served_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((root / "server.log").read_text())
-            time.sleep(0.1)
+    with live_server(database, root / "data", "portal.web.app:create_served_app") as base:
         files = root / "files"
         files.mkdir()
         yield Server(base, world, files)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def _import(server: Server, name: str, content: bytes, **options: object) -> tuple[int, str]:

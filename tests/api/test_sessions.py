@@ -14,15 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import api_tokens
-from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
-from portal.domain.access import Role
 from portal.schema.ids import decode_typed, encode_id
-from portal.services import access
 from portal.web.app import create_app
 from portal.web.auth import SESSION_COOKIE
 from tests.conftest import Api
-from tests.factories import World, build_world
+from tests.factories import World, add_partner_login, build_world
 
 PASSWORD = "correct horse battery"
 EMAIL = "spa@partner.test"
@@ -50,17 +47,7 @@ mutation Revoke($input: RevokeApiTokenInput!) {
 @pytest.fixture
 async def world(engine: AsyncEngine) -> World:
     world = await build_world(engine)
-    async with UnitOfWork(engine) as uow:
-        await access.create_user(
-            uow,
-            None,
-            email=EMAIL,
-            name="SPA user",
-            role=Role.PARTNER,
-            partner_id=world.ids["A"],
-            password=PASSWORD,
-        )
-        await uow.commit()
+    await add_partner_login(engine, world, EMAIL, PASSWORD)
     return world
 
 

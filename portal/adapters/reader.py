@@ -335,7 +335,9 @@ class Reader:
     async def list_reassignments(self, program_ids: Sequence[int], page: PageRequest) -> Listing:
         """Reassigned conversions, newest first."""
         r = conversion_reassignments.c
-        conditions = [r.program_id.in_(program_ids)] if program_ids else []
+        conditions: list[ColumnElement[bool]] = (
+            [r.program_id.in_(program_ids)] if program_ids else []
+        )
         key = SortKey("REASSIGNED_AT", r.reassigned_at, r.id, True, "datetime")
         return await self._listing(
             conversion_reassignments, conditions, key, page, rows.reassignment
@@ -344,7 +346,7 @@ class Reader:
     async def list_jobs(self, kinds: Sequence[JobKind], page: PageRequest) -> Listing:
         """The viewer's jobs of these kinds, newest first."""
         key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
-        conditions = [jobs.c.kind.in_([k.value for k in kinds])]
+        conditions: list[ColumnElement[bool]] = [jobs.c.kind.in_([k.value for k in kinds])]
         return await self._listing(jobs, conditions, key, page, job_from_row)
 
     async def job_rows(self, job_id: int, page: PageRequest, *, already_imported: bool) -> Listing:

@@ -191,7 +191,7 @@ async def withdraw_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> 
     idempotency key back: uploading the file again raises it again."""
     request = await _visible_request(uow, viewer, request_id)
     check_may_change(viewer, request, "withdraw")
-    release = {}
+    release: dict[str, None] = {}
     key = await uow.conn.scalar(
         select(conversion_requests.c.idempotency_key).where(conversion_requests.c.id == request_id)
     )

@@ -46,7 +46,7 @@ async def _visible_job(engine: AsyncEngine, viewer: Viewer, raw_id: str, kind: s
     except DomainError:
         return None
     (found,) = await Reader(engine, viewer).get_many(kind, [job_id])
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def export_download(engine: AsyncEngine) -> Endpoint:

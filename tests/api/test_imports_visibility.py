@@ -9,17 +9,17 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import conversion_requests
-from portal.schema.ids import encode_id
 from portal.domain.programs import DEFAULT_NOTES, DEFAULT_TARGETS
+from portal.schema.ids import encode_id
 from tests.conftest import Api
 from tests.factories import build_world
 from tests.import_files import (
-    drop_downs,
     JOB,
     auth,
     cell_errors,
     count,
     csv_bytes,
+    drop_downs,
     read_csv,
     requests_of,
     run,

@@ -137,7 +137,7 @@ class ImportJob(Node):
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportCellError]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=False)
-        return Connection.of(listing, _cell_error)  # type: ignore[return-value]
+        return Connection.of(listing, _cell_error)
 
     @strawberry.field(
         description="The rows an earlier upload of the same file had raised already, with the "
@@ -152,7 +152,7 @@ class ImportJob(Node):
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportedRow]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=True)
-        return Connection.of(listing, _imported_row)  # type: ignore[return-value]
+        return Connection.of(listing, _imported_row)
 
 
 async def _job_rows(

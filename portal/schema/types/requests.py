@@ -179,7 +179,7 @@ class RequestDecision:
 )
 class RequestEvent:
     status: RequestStatusEnum = strawberry.field(description="The status it reached.")
-    from_status: RequestStatusEnum | None = strawberry.field(
+    from_status: RequestStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
         description="The status it left; null for the raising of the request."
     )
     at: datetime = strawberry.field(description="When.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -97,6 +98,32 @@ def conversion_values(new: NewConversion, now: datetime) -> dict[str, Any]:
     return values
 
 
+def revision_values(
+    conversion_id: int,
+    number: int,
+    changes: Sequence[FieldChange],
+    source: RevisionSource,
+    actor_user_id: int | None,
+    request_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a conversion revision (who, when, why, the field-level diff)."""
+    return {
+        "conversion_id": conversion_id,
+        "number": number,
+        "source": source.value,
+        "actor_user_id": actor_user_id,
+        "request_id": request_id,
+        "created_at": now,
+        "changes": [{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+    }
+
+
+def created(new: NewConversion) -> list[FieldChange]:
+    """The diff of a creation: every field, from nothing."""
+    return [FieldChange(k, None, v) for k, v in new.rendered().items()]
+
+
 async def insert_conversion(
     uow: UnitOfWork,
     new: NewConversion,
@@ -106,16 +133,11 @@ async def insert_conversion(
 ) -> int:
     """Stores the conversion and its first revision (every field, from nothing)."""
     conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
-    changes = [FieldChange(k, None, v) for k, v in new.rendered().items()]
     await uow.execute(
         insert(conversion_revisions).values(
-            conversion_id=conversion_id,
-            number=1,
-            source=source.value,
-            actor_user_id=actor_user_id,
-            request_id=request_id,
-            created_at=uow.now,
-            changes=[{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+            revision_values(
+                conversion_id, 1, created(new), source, actor_user_id, request_id, uow.now
+            )
         )
     )
     return conversion_id
@@ -149,13 +171,9 @@ async def update_conversion(
     number = (last or 0) + 1
     await uow.execute(
         insert(conversion_revisions).values(
-            conversion_id=conversion_id,
-            number=number,
-            source=source.value,
-            actor_user_id=actor_user_id,
-            request_id=request_id,
-            created_at=uow.now,
-            changes=[{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+            revision_values(
+                conversion_id, number, changes, source, actor_user_id, request_id, uow.now
+            )
         )
     )
     return number

@@ -377,36 +377,21 @@ class Reader:
         """What the viewer's request files may name: its programs (names), and the active
         targets, active categories and notes of those programs (keys), each sorted once."""
         visible_programs = select(programs.c.id).where(visible(programs, self.viewer))
+        t, c, n = conversion_targets.c, tracking_categories.c, conversion_notes.c
+        queries = {
+            "program": select(programs.c.name).where(visible(programs, self.viewer)),
+            "conversion_target": select(t.key).where(
+                t.program_id.in_(visible_programs), t.active.is_(True)
+            ),
+            "tracking_category": select(c.key).where(
+                c.program_id.in_(visible_programs), c.active.is_(True)
+            ),
+            "conversion_note": select(n.code).where(n.program_id.in_(visible_programs)),
+        }
         async with self.engine.connect() as conn:
-            names = await conn.scalars(
-                select(programs.c.name).where(visible(programs, self.viewer)).distinct()
-            )
-            targets = await conn.scalars(
-                select(conversion_targets.c.key)
-                .where(
-                    conversion_targets.c.program_id.in_(visible_programs),
-                    conversion_targets.c.active.is_(True),
-                )
-                .distinct()
-            )
-            categories = await conn.scalars(
-                select(tracking_categories.c.key)
-                .where(
-                    tracking_categories.c.program_id.in_(visible_programs),
-                    tracking_categories.c.active.is_(True),
-                )
-                .distinct()
-            )
-            notes = await conn.scalars(
-                select(conversion_notes.c.code)
-                .where(conversion_notes.c.program_id.in_(visible_programs))
-                .distinct()
-            )
             return {
-                "program": sorted(names),
-                "conversion_target": sorted(targets),
-                "tracking_category": sorted(categories),
-                "conversion_note": sorted(notes),
+                column: sorted(await conn.scalars(query.distinct()))
+                for column, query in queries.items()
             }
 
     async def already_imported_counts(self, job_ids: Sequence[int]) -> list[int]:

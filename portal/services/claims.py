@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select
 
-from portal.adapters.conversion_store import update_conversion
+from portal.adapters.conversion_store import created, update_conversion
 from portal.adapters.request_store import move_request
 from portal.adapters.tables import conversion_reassignments, conversion_requests
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import (
     Conversion,
-    FieldChange,
     RevisionSource,
     check_conversion_may_change,
 )
@@ -95,12 +94,11 @@ async def reassign(
     check_conversion_may_change(conversion, ())
     moved = await reassigned(uow, program, conversion, request.partner_id, request.requested)
     new = moved.conversion
-    snapshot = [FieldChange(field, None, value) for field, value in new.rendered().items()]
     revision = await update_conversion(
         uow,
         conversion.id,
         new,
-        snapshot,
+        created(new),
         RevisionSource.REQUEST,
         request.decided_by,
         request_id=request.id,

@@ -16,7 +16,6 @@ from portal.adapters.commission_store import insert_model, insert_period
 from portal.adapters.rate_store import upsert_rates
 from portal.adapters.tables import (
     conversion_revisions,
-    conversion_targets,
     conversions,
     programs,
     relationships,
@@ -30,7 +29,7 @@ from portal.domain.exchange_rates import ReferenceRate
 from portal.domain.partners import RelationshipStatus
 from portal.domain.programs import DEFAULT_TARGETS
 from portal.schema.ids import encode_id
-from portal.services import setup
+from portal.services import setup, vocabulary
 from tests.conftest import Api
 from tests.factories import ADMIN, token_for
 
@@ -199,10 +198,8 @@ async def build_order_world(engine: AsyncEngine) -> OrderWorld:
                 {"program_id": q.id, "key": "electronics", "name": "Electronics", "active": True},
             ],
         )
-        await uow.execute(
-            insert(conversion_targets).values(
-                program_id=p.id, key="NEWSLETTER", name="Newsletter", active=False, kind="LEAD"
-            )
+        await vocabulary.create_conversion_target(
+            uow, ADMIN, program_id=p.id, key="NEWSLETTER", name="Newsletter", active=False
         )
         partners = {}
         for key, name in (("A", "Cashback Club"), ("B", "Coupon Corner"), ("C", "Tech Blog")):

@@ -27,6 +27,7 @@ from tests.api.request_helpers import (
     create,
     create_input,
     decide,
+    detail,
     execute,
     mutate,
     new_order,
@@ -140,6 +141,7 @@ def without(value: Any, *texts: str) -> Any:
 async def test_raising_and_previewing_a_claim_reads_like_an_order_nobody_has(
     api: Api, w: RequestWorld
 ) -> None:
+    """ORDER_ALREADY_CONVERTED used to tell A that another partner had the order."""
     tracked_for_b, unknown = "B-0", "NOBODY-1"
 
     previews = [
@@ -152,18 +154,35 @@ async def test_raising_and_previewing_a_claim_reads_like_an_order_nobody_has(
         )
         for order_id in (tracked_for_b, unknown)
     ]
-    raised = [await claim(api, w, "A", order_id) for order_id in (tracked_for_b, unknown)]
-    read_back = [await read(api, w, "A", payload["conversionRequest"]["id"]) for payload in raised]
+    raised = [
+        await create(api, w.token("A"), create_input(w.program(), new_order(order_id)))
+        for order_id in (tracked_for_b, unknown)
+    ]
+    assert raised[0]["userErrors"] == raised[1]["userErrors"] == [], raised
+    read_back = [
+        await detail(api, w.token("A"), payload["conversionRequest"]["id"]) for payload in raised
+    ]
 
     assert previews[0]["userErrors"] == raised[0]["userErrors"] == []
     for answers in (previews, raised, read_back):
         assert without(answers[0], tracked_for_b, unknown) == without(
             answers[1], tracked_for_b, unknown
         )
-    request = read_back[0]
-    assert request["status"] == "INQUIRED"
-    assert request["conversion"] is None and request["claimedConversion"] is None
+    assert read_back[0] is not None and read_back[0]["status"] == "INQUIRED"
+    assert read_back[0]["conversion"] is None
+
+
+async def test_the_claimant_sees_no_claimed_conversion_nor_competitors(
+    api: Api, w: RequestWorld
+) -> None:
+    await claim(api, w, "D", "B-0")
+    request = (await claim(api, w, "A", "B-0"))["conversionRequest"]
+
+    assert request["claimedConversion"] is None and request["conversion"] is None
     assert request["competingRequests"] == []
+    changes = request["preview"]["changes"]
+    assert all(c["from"] is None for c in changes)  # a creation, as for an order nobody has
+    assert {"field": "partner", "from": None, "to": w.partner("A")} in changes
 
 
 async def test_another_partners_open_request_for_the_order_is_not_revealed(
@@ -172,17 +191,17 @@ async def test_another_partners_open_request_for_the_order_is_not_revealed(
     """OPEN_REQUEST_EXISTS used to tell A that B had asked for the same order."""
     await raise_request(api, w.token("B"), create_input(w.program(), new_order("MISSED-9")))
 
-    payload = await claim(api, w, "A", "MISSED-9")
+    payload = await create(api, w.token("A"), create_input(w.program(), new_order("MISSED-9")))
 
     assert payload["userErrors"] == []
-    assert payload["conversionRequest"]["competingRequests"] == []
+    assert payload["conversionRequest"]["status"] == "INQUIRED"
     # Its own second request for the order is refused as before.
     again = await create(api, w.token("A"), create_input(w.program(), new_order("MISSED-9")))
     assert [e["code"] for e in again["userErrors"]] == ["OPEN_REQUEST_EXISTS"]
 
 
 async def test_an_order_the_partner_has_already_is_named_to_it(api: Api, w: RequestWorld) -> None:
-    payload = await claim(api, w, "A", "A-0")
+    payload = await create(api, w.token("A"), create_input(w.program(), new_order("A-0")))
 
     [error] = payload["userErrors"]
     assert error["code"] == "ORDER_ALREADY_CONVERTED"

@@ -32,6 +32,7 @@ from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
 from portal.domain.jobs import JobKind, JobStatus
+from portal.domain.money import without_padding
 from portal.domain.rating import applied_rate
 from portal.global_ids import encode_id
 from portal.services.job_runs import run_leased
@@ -195,7 +196,7 @@ def _request_row(row: Any) -> dict[str, Cell]:
         "commission": _amount(r.commission, r.commission_currency),
         "commission_currency": r.commission_currency,
         "commission_model": r.commission_model_name,
-        "commission_percentage": rate.percentage if rate else None,
+        "commission_percentage": _plain(rate.percentage if rate else None),
         "commission_fixed_amount": _amount(rate.fixed_amount if rate else None, program_currency),
         "created_at_utc": r.created_at,
         "created_by": m["creator_name"],
@@ -224,6 +225,11 @@ def _request_row(row: Any) -> dict[str, Cell]:
         for name in _SUB_IDS:
             values[f"current_{name}"] = m[f"current_{name}"]
     return values
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """A percentage as written, without the column's padding zeros ("5.0000" → 5)."""
+    return None if value is None else without_padding(value)
 
 
 def _amount(value: Decimal | None, currency: str | None) -> Cell:

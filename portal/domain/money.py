@@ -68,6 +68,8 @@ def round_quotient(numerator: Decimal, divisor: Decimal, currency: str) -> Decim
     """`numerator` ÷ `divisor` rounded once, half away from zero, to the currency's minor unit,
     exactly: the quotient is never rounded before (integer arithmetic on the two decimals), so
     123.03 ÷ 1.2000 = 102.525 gives 102.53 whatever digits the quotient would need."""
+    if divisor == 1:
+        return round_half_up(numerator, currency)
     if divisor == 0:
         raise ZeroDivisionError("a quotient needs a divisor other than 0")
     places = minor_units(currency)

@@ -108,10 +108,13 @@ def check_sub_ids(
     """Sub IDs 1–6, each stripped (None when blank); TOO_MANY_SUB_IDS past six."""
     if len(sub_ids) > SUB_ID_COUNT:
         errors.add("TOO_MANY_SUB_IDS", f"at most {SUB_ID_COUNT} sub IDs", field)
-    return tuple(
-        check_text(errors, s, MAX_SUB_ID, (*field, str(i)))
-        for i, s in enumerate(sub_ids[:SUB_ID_COUNT])
-    )
+    checked: list[str | None] = []
+    for i, sub_id in enumerate(sub_ids[:SUB_ID_COUNT]):
+        # Most are absent: a file row states all six columns (a call each costs an import).
+        checked.append(
+            None if sub_id is None else check_text(errors, sub_id, MAX_SUB_ID, (*field, str(i)))
+        )
+    return tuple(checked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,11 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
     def converted(amount: Decimal) -> Decimal:  # an amount of the source currency, shown
         return amount if exchange is None else shown(_EXACT.multiply(amount, multiplier))
 
-    shares = allocate([shown(a) for a in amounts], total - fixed_rounded, minor_unit(currency))
+    shares = allocate(
+        amounts if exchange is None else [shown(a) for a in amounts],
+        total - fixed_rounded,
+        minor_unit(currency),
+    )
 
     lines: list[RatedLine] = []
     line_snapshots: list[dict[str, object]] = []

@@ -19,7 +19,8 @@ from portal.domain.money import minor_unit, round_half_up, spread
 from portal.domain.rating import OrderLine, Rating, RatingInput, rate_conversion
 
 
-@dataclass(frozen=True, slots=True)
+# A value all the same; not frozen: one is built per row of an import (see RatingInput).
+@dataclass(slots=True)
 class RatedValues:
     """What a conversion is rated on. Amounts are in the order's currency when `exchange` is
     given (converted exactly inside the rating), else in the program currency."""

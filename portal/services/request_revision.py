@@ -178,7 +178,7 @@ async def _exchange(
         raise DomainError(error.code, error.message, (F, "currency")) from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per row of an import
 class _Amounts:
     """What a (re)rating takes, and what the conversion keeps of an original currency."""
 
@@ -302,10 +302,7 @@ async def revise(
         basket=with_status(base.basket, status) if base else (),
     )
     rating: Rating | None = None
-    values = RatedValues(
-        target, category, tracking_time, program.currency, new.order_value, _ZERO,
-        lines_of(new.basket),
-    )  # fmt: skip
+    values: RatedValues | None = None
     if changes_rating:
         amounts = await _amounts(cache, program, requested, base, target, category, tracking_time)
         values = amounts.values
@@ -332,6 +329,11 @@ async def revise(
         )
         new.commission, new.commission_overridden = explicit, True
     if new.basket and (changes_rating or explicit is not None):
+        if values is None:  # an explicit commission on the basket as it is
+            values = RatedValues(
+                target, category, tracking_time, program.currency, new.order_value, _ZERO,
+                lines_of(new.basket),
+            )  # fmt: skip
         new.basket = rated_basket(values, rating, new.commission, status)
     return Revised(conversion=new, before=base, rerated=changes_rating)
 

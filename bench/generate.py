@@ -54,7 +54,8 @@ CHUNK = 50_000
 CURRENCIES = ("EUR", "EUR", "EUR", "USD", "GBP")
 
 COPY_COLUMNS = (
-    "program_id", "partner_id", "order_id", "target", "category", "tracking_time", "currency",
+    "program_id", "partner_id", "order_id", "target", "target_kind", "category", "tracking_time",
+    "currency",
     "order_value", "commission", "status", "commission_model_name", "commission_breakdown",
     "commission_overridden", "sub_id_1", "device", "basket", "created_at", "updated_at",
 )  # fmt: skip
@@ -179,7 +180,7 @@ def conversion_rows(
             "orderValue": str(order_value), "commission": str(commission),
         })  # fmt: skip
         out.append((
-            program.id, partner_id, f"B{n:09d}", target, DEFAULT_CATEGORY, tracked,
+            program.id, partner_id, f"B{n:09d}", target, "SALE", DEFAULT_CATEGORY, tracked,
             program.currency, order_value, commission, status, "standard", breakdown, False,
             f"click-{rng.randrange(10**8)}", rng.choice(("desktop", "mobile", "tablet")), "[]",
             tracked, tracked,

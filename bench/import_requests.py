@@ -127,7 +127,7 @@ async def build_world(url: str, existing: int) -> dict[str, Any]:
             # The conversions the CHANGE_EXISTING rows change (5 % of 100.00 = 5.00, as rated).
             await uow.execute(insert(conversions), [
                 {"program_id": program.id, "partner_id": partner.id, "order_id": existing_order(n),
-                 "target": "SALE_NEW_CUSTOMER", "category": "default",
+                 "target": "SALE_NEW_CUSTOMER", "target_kind": "SALE", "category": "default",
                  "tracking_time": NOW - timedelta(days=30, minutes=n), "currency": "EUR",
                  "order_value": Decimal("100.00"), "commission": Decimal("5.00"), "status": "OPEN",
                  "commission_model_name": "standard", "commission_breakdown": {},

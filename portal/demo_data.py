@@ -20,8 +20,8 @@ from portal.domain.commission import CommissionRate
 from portal.domain.conversions import ConversionStatus, RevisionSource
 from portal.domain.partners import RelationshipStatus
 from portal.domain.programs import DEFAULT_CATEGORY, DEFAULT_TARGETS, Program
-from portal.domain.rating import RatingInput, rate_conversion
 from portal.services import access, rates, setup
+from portal.services.conversion_rating import RatedValues, rate
 
 SYSTEM = Viewer(user_id=0, role=Role.ADMIN)
 DEMO_USERS = {
@@ -76,9 +76,9 @@ async def insert_conversion(
         )
     )
     model = (await load_models(uow, [model_id]))[model_id]
-    rating = rate_conversion(
+    rating = rate(
         model,
-        RatingInput(target, DEFAULT_CATEGORY, tracking_time, program.currency, order_value),
+        RatedValues(target, DEFAULT_CATEGORY, tracking_time, program.currency, order_value),
     )
     return await store_conversion(
         uow,

@@ -165,3 +165,18 @@ def marked_cells(report: bytes) -> dict[tuple[int, str], str]:
             if cell.fill is not None and cell.fill.fill_type == "solid":
                 marked[(int(row[0].value), header[cell.column - 1])] = str(row[-1].value)
     return marked
+
+
+def drop_downs(book: Any) -> dict[str, list[str]]:
+    """Column name → the values its drop-down list offers (they live on a hidden sheet)."""
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[1]]
+    found: dict[str, list[str]] = {}
+    for validation in sheet.data_validations.dataValidation:
+        assert validation.type == "list"
+        sheet_name, cells = validation.formula1.split("!")
+        assert book[sheet_name].sheet_state == "hidden"
+        values = [c.value for row in book[sheet_name][cells.replace("$", "")] for c in row]
+        for rng in str(validation.sqref).split():
+            found[header[sheet[rng.split(":")[0]].column - 1]] = values
+    return found

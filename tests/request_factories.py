@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.request_store import load_request
 from portal.adapters.tables import conversion_requests, conversion_revisions, conversions, users
 from portal.adapters.unit_of_work import UnitOfWork
+from portal.demo_data import set_relationship
 from portal.domain.access import Role, Viewer
 from portal.domain.requests import ConversionRequest, Decision, RequestedValues, RequestKind
-from portal.services import access
+from portal.services import access, setup
 from portal.services.requests import Draft, create_request, decide_request
-from tests.factories import World
+from tests.factories import ADMIN, World
 
 # The world's users (tests.factories.build_world), by the names its tokens use.
 EMAILS = {
@@ -60,6 +61,20 @@ async def another_user(engine: AsyncEngine, world: World, partner: str) -> Viewe
             name=f"second {partner}",
             role=Role.PARTNER,
             partner_id=world.ids[partner],
+        )
+        await uow.commit()
+    return user.as_viewer()
+
+
+async def partner_of_p1(engine: AsyncEngine, world: World) -> Viewer:
+    """A user of a new partner D that promotes program p1 too (at the world's model m1)."""
+    async with UnitOfWork(engine) as uow:
+        d = await setup.create_partner(
+            uow, ADMIN, name="Deal Hunter", payout_currency="EUR", country="DE"
+        )
+        await set_relationship(uow, d.id, world.ids["p1"], world.ids["m1"])
+        user = await access.create_user(
+            uow, None, email="d@partner.test", name="d", role=Role.PARTNER, partner_id=d.id
         )
         await uow.commit()
     return user.as_viewer()

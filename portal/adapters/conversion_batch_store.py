@@ -4,34 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import insert
 
-from portal.adapters.conversion_store import NewConversion, conversion_values
+from portal.adapters.conversion_store import (
+    NewConversion,
+    conversion_values,
+    created,
+    revision_values,
+)
 from portal.adapters.tables import conversion_revisions, conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import RevisionSource
-
-
-def _revision(
-    conversion_id: int,
-    new: NewConversion,
-    source: RevisionSource,
-    actor_user_id: int | None,
-    uow: UnitOfWork,
-) -> dict[str, Any]:
-    return {
-        "conversion_id": conversion_id,
-        "number": 1,
-        "source": source.value,
-        "actor_user_id": actor_user_id,
-        "request_id": None,
-        "created_at": uow.now,
-        "changes": [
-            {"field": field, "from": None, "to": value} for field, value in new.rendered().items()
-        ],
-    }
 
 
 async def insert_conversions(
@@ -52,7 +36,7 @@ async def insert_conversions(
     await uow.conn.execute(
         insert(conversion_revisions),
         [
-            _revision(conversion_id, new, source, actor_user_id, uow)
+            revision_values(conversion_id, 1, created(new), source, actor_user_id, None, uow.now)
             for conversion_id, new in zip(ids, news, strict=True)
         ],
     )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import conversion_revisions, conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import BasketPosition, ConversionStatus, FieldChange, RevisionSource
+from portal.domain.programs import TargetKind
+from portal.global_ids import encode_id
 
 
 # Not frozen: one is built per row of an import, and a frozen dataclass of 23 fields takes 8×
@@ -31,6 +34,7 @@ class NewConversion:
     status: ConversionStatus
     commission_model_name: str | None
     commission_breakdown: dict[str, Any]
+    target_kind: TargetKind = TargetKind.SALE
     commission_overridden: bool = False
     original_order_value: Decimal | None = None
     original_currency: str | None = None
@@ -45,6 +49,7 @@ class NewConversion:
     def rendered(self) -> dict[str, str | None]:
         """Flat text rendering, the 'after' side of the creating revision's diff."""
         out: dict[str, str | None] = {
+            "partner": encode_id("Partner", self.partner_id),
             "orderId": self.order_id,
             "conversionTarget": self.target,
             "trackingCategory": self.category,
@@ -67,6 +72,7 @@ def conversion_values(new: NewConversion, now: datetime) -> dict[str, Any]:
         "partner_id": new.partner_id,
         "order_id": new.order_id,
         "target": new.target,
+        "target_kind": new.target_kind.value,
         "category": new.category,
         "tracking_time": new.tracking_time,
         "currency": new.currency,
@@ -92,6 +98,32 @@ def conversion_values(new: NewConversion, now: datetime) -> dict[str, Any]:
     return values
 
 
+def revision_values(
+    conversion_id: int,
+    number: int,
+    changes: Sequence[FieldChange],
+    source: RevisionSource,
+    actor_user_id: int | None,
+    request_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a conversion revision (who, when, why, the field-level diff)."""
+    return {
+        "conversion_id": conversion_id,
+        "number": number,
+        "source": source.value,
+        "actor_user_id": actor_user_id,
+        "request_id": request_id,
+        "created_at": now,
+        "changes": [{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+    }
+
+
+def created(new: NewConversion) -> list[FieldChange]:
+    """The diff of a creation: every field, from nothing."""
+    return [FieldChange(k, None, v) for k, v in new.rendered().items()]
+
+
 async def insert_conversion(
     uow: UnitOfWork,
     new: NewConversion,
@@ -101,16 +133,47 @@ async def insert_conversion(
 ) -> int:
     """Stores the conversion and its first revision (every field, from nothing)."""
     conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
-    changes = [FieldChange(k, None, v) for k, v in new.rendered().items()]
     await uow.execute(
         insert(conversion_revisions).values(
-            conversion_id=conversion_id,
-            number=1,
-            source=source.value,
-            actor_user_id=actor_user_id,
-            request_id=request_id,
-            created_at=uow.now,
-            changes=[{"field": c.field, "from": c.old, "to": c.new} for c in changes],
+            revision_values(
+                conversion_id, 1, created(new), source, actor_user_id, request_id, uow.now
+            )
         )
     )
     return conversion_id
+
+
+# What a change never touches: the order's identity and its customer.
+_FIXED = ("created_at", "program_id", "order_id", "customer_id_hash", "email_hash")
+
+
+async def update_conversion(
+    uow: UnitOfWork,
+    conversion_id: int,
+    new: NewConversion,
+    changes: list[FieldChange],
+    source: RevisionSource,
+    actor_user_id: int | None,
+    request_id: int | None = None,
+) -> int:
+    """Stores the conversion's new values (its order and customer stay) and the revision that
+    records `changes`; answers the revision's number."""
+    values = conversion_values(new, uow.now)
+    for key in _FIXED:
+        values.pop(key)
+    await uow.execute(update(conversions).where(conversions.c.id == conversion_id).values(**values))
+    last = await uow.conn.scalar(
+        select(conversion_revisions.c.number)
+        .where(conversion_revisions.c.conversion_id == conversion_id)
+        .order_by(conversion_revisions.c.number.desc())
+        .limit(1)
+    )
+    number = (last or 0) + 1
+    await uow.execute(
+        insert(conversion_revisions).values(
+            revision_values(
+                conversion_id, number, changes, source, actor_user_id, request_id, uow.now
+            )
+        )
+    )
+    return number

@@ -21,9 +21,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters.pagination import InvalidPageRequest, Page, PageRequest
+from portal.adapters.rate_store import rate_table
 from portal.adapters.reader import Listing, SortDirection
 from portal.adapters.tables import exchange_rates
-from portal.domain.exchange_rates import ReferenceRate
+from portal.domain.exchange_rates import RateTable, ReferenceRate
 
 _CURSOR_KIND = "rate"
 
@@ -122,6 +123,11 @@ class RateReader:
             return int(total or 0)
 
         return Listing(result, count)
+
+    async def table(self, day: date, base: str) -> RateTable:
+        """The rates that convert on `day` (that day and the fallback days before it)."""
+        async with self.engine.connect() as conn:
+            return await rate_table(conn, day, base)
 
 
 async def stored_rates(

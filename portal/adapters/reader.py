@@ -26,10 +26,12 @@ from portal.adapters.tables import (
     commission_periods,
     commission_rates,
     conversion_notes,
+    conversion_reassignments,
     conversion_requests,
     conversion_revisions,
     conversion_targets,
     conversions,
+    import_errors,
     jobs,
     partners,
     programs,
@@ -41,7 +43,7 @@ from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import ConversionRevision, ConversionStatus
-from portal.domain.jobs import JobKind
+from portal.domain.jobs import ALREADY_IMPORTED, JobKind
 from portal.domain.partners import RelationshipStatus
 
 T = TypeVar("T")
@@ -121,6 +123,7 @@ _SIMPLE: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
     "ConversionRequest": (conversion_requests, request_from_row),
     "ExportJob": (jobs, job_from_row),
     "ImportJob": (jobs, job_from_row),
+    "ConversionReassignment": (conversion_reassignments, rows.reassignment),
 }
 # Objects scoped through their program: visible when the program is.
 _IN_PROGRAM: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
@@ -277,10 +280,9 @@ class Reader:
     ) -> list[list[ConversionRevision]]:
         stmt = (
             select(conversion_revisions)
-            .join(conversions, conversions.c.id == conversion_revisions.c.conversion_id)
             .where(
                 conversion_revisions.c.conversion_id.in_(set(conversion_ids)),
-                visible(conversions, self.viewer),
+                visible(conversion_revisions, self.viewer),
             )
             .order_by(conversion_revisions.c.conversion_id, conversion_revisions.c.number)
         )
@@ -329,6 +331,84 @@ class Reader:
         )
         key = SortKey(sort.name, column, c.id, direction is SortDirection.DESC, kind)
         return await self._listing(conversions, conditions, key, page, rows.conversion)
+
+    async def list_reassignments(self, program_ids: Sequence[int], page: PageRequest) -> Listing:
+        """Reassigned conversions, newest first."""
+        r = conversion_reassignments.c
+        conditions: list[ColumnElement[bool]] = (
+            [r.program_id.in_(program_ids)] if program_ids else []
+        )
+        key = SortKey("REASSIGNED_AT", r.reassigned_at, r.id, True, "datetime")
+        return await self._listing(
+            conversion_reassignments, conditions, key, page, rows.reassignment
+        )
+
+    async def list_jobs(self, kinds: Sequence[JobKind], page: PageRequest) -> Listing:
+        """The viewer's jobs of these kinds, newest first."""
+        key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
+        conditions: list[ColumnElement[bool]] = [jobs.c.kind.in_([k.value for k in kinds])]
+        return await self._listing(jobs, conditions, key, page, job_from_row)
+
+    async def job_rows(self, job_id: int, page: PageRequest, *, already_imported: bool) -> Listing:
+        """An import job's recorded rows (the job must be the viewer's): its cell errors, or
+        the rows an earlier upload of the file had raised already (ALREADY_IMPORTED)."""
+        e = import_errors.c
+        imported = e.code == ALREADY_IMPORTED
+        conditions = [
+            e.job_id == job_id,
+            e.job_id.in_(select(jobs.c.id).where(visible(jobs, self.viewer))),
+            imported if already_imported else ~imported,
+        ]
+        stmt = select(import_errors).where(*conditions)
+        key = SortKey("ROW", e.row, e.id, False, "int")
+        async with self.engine.connect() as conn:
+            result = await fetch_page(conn, stmt, key, page, lambda r: r)
+
+        async def count() -> int:
+            async with self.engine.connect() as conn:
+                total = await conn.scalar(
+                    select(func.count()).select_from(import_errors).where(*conditions)
+                )
+            return int(total or 0)
+
+        return Listing(result, count)
+
+    async def file_vocabulary(self) -> dict[str, list[str]]:
+        """What the viewer's request files may name: its programs (names), and the active
+        targets, active categories and notes of those programs (keys), each sorted once."""
+        visible_programs = select(programs.c.id).where(visible(programs, self.viewer))
+        t, c, n = conversion_targets.c, tracking_categories.c, conversion_notes.c
+        queries = {
+            "program": select(programs.c.name).where(visible(programs, self.viewer)),
+            "conversion_target": select(t.key).where(
+                t.program_id.in_(visible_programs), t.active.is_(True)
+            ),
+            "tracking_category": select(c.key).where(
+                c.program_id.in_(visible_programs), c.active.is_(True)
+            ),
+            "conversion_note": select(n.code).where(n.program_id.in_(visible_programs)),
+        }
+        async with self.engine.connect() as conn:
+            return {
+                column: sorted(await conn.scalars(query.distinct()))
+                for column, query in queries.items()
+            }
+
+    async def already_imported_counts(self, job_ids: Sequence[int]) -> list[int]:
+        """How many rows of each import job an earlier upload had raised (ALREADY_IMPORTED)."""
+        e = import_errors.c
+        stmt = (
+            select(e.job_id, func.count())
+            .where(
+                e.job_id.in_(set(job_ids)),
+                e.code == ALREADY_IMPORTED,
+                e.job_id.in_(select(jobs.c.id).where(visible(jobs, self.viewer))),
+            )
+            .group_by(e.job_id)
+        )
+        async with self.engine.connect() as conn:
+            found = {job_id: int(n) for job_id, n in await conn.execute(stmt)}
+        return [found.get(i, 0) for i in job_ids]
 
     async def list_relationships(
         self, filter: RelationshipFilter, direction: SortDirection, page: PageRequest

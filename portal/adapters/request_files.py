@@ -15,7 +15,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from portal.adapters.spreadsheets import FORMULA_PREFIXES
 from portal.adapters.xlsx_reader import XlsxSheet
+from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError
 from portal.domain.money import parse_decimal
 
@@ -52,12 +53,7 @@ COLUMNS: tuple[Column, ...] = (
         ("CREATE_NEW", "CHANGE_EXISTING"),
     ),
     Column("program", True, "Program id or exact program name"),
-    Column(
-        "partner",
-        False,
-        "Partner id or exact name (admins and advertisers: required)",
-        for_partners=False,
-    ),
+    Column("partner", False, "Partner id or exact name", for_partners=False),
     Column(
         "conversion_id",
         False,
@@ -84,8 +80,18 @@ COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 REPORT_COLUMNS = ("row", "errors")
 
 
-def columns_for(partner_file: bool) -> tuple[Column, ...]:
-    return tuple(c for c in COLUMNS if c.for_partners or not partner_file)
+def names_partners(viewer: Viewer) -> bool:
+    """The one rule of which files have partner columns (templates, imports, exports,
+    downloads): admins' and advertisers' do — in their request files `partner` is required —
+    a partner's never do: it raises requests for itself, and sees no other partner."""
+    return viewer.role is not Role.PARTNER
+
+
+def columns_for(viewer: Viewer) -> tuple[Column, ...]:
+    """The columns of the viewer's request files (`names_partners`)."""
+    if not names_partners(viewer):
+        return tuple(c for c in COLUMNS if c.for_partners)
+    return tuple(replace(c, required=True) if c.name == "partner" else c for c in COLUMNS)
 
 
 class FileProblem(DomainError):
@@ -97,11 +103,15 @@ class FileProblem(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class CellError:
+    """A bad cell (or row, when `column` is empty) — or, with `request_id`, a row's outcome
+    that is no error (ALREADY_IMPORTED: the request an earlier upload raised)."""
+
     row: int
     column: str
     value: str | None
     code: str
     message: str
+    request_id: int | None = None
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -370,9 +380,9 @@ def parse_time(value: Any, zone: ZoneInfo) -> datetime:
                 tzinfo=zone,
             )
         except ValueError:
-            raise ValueError(f"INVALID_TIME:{text!r} is not a real date") from None
+            raise ValueError(f"INVALID_DATETIME:{text!r} is not a real date") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
-        raise ValueError(f"INVALID_TIME:{text!r} is not ISO 8601 or dd.mm.yyyy hh:mm") from None
+        raise ValueError(f"INVALID_DATETIME:{text!r} is not ISO 8601 or dd.mm.yyyy hh:mm") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)

@@ -1,5 +1,5 @@
 """The lookups that keep conversion requests unique, for a whole batch of keys at once: which
-idempotency keys a user has used, which open keys are taken, which orders are conversions.
+idempotency keys a user has used, which open keys are taken, which conversions orders have.
 
 PostgreSQL gets each batch as arrays in one statement (`= ANY(:keys)`, `unnest`): one plan,
 whatever the batch size, instead of an IN list of a thousand parameters that SQLAlchemy
@@ -8,6 +8,7 @@ expands and PostgreSQL plans anew. SQLite gets IN lists of at most 400 parameter
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, ColumnElement, String, any_, bindparam, select, text, tuple_
@@ -17,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from portal.adapters.tables import conversion_requests, conversions
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
+from portal.domain.programs import TargetKind
 
-OrderKey = tuple[int, str, str, str]  # program id, order id, target, category
+OrderId = tuple[int, str]  # program id, order id
 _CHUNK = 400
 T = TypeVar("T")
 r = conversion_requests.c
@@ -82,40 +84,52 @@ async def visible_conversions(
     return set(found.scalars())
 
 
-_CONVERTED_PG = text(
-    "SELECT c.id, c.program_id, c.order_id, c.target, c.category FROM conversions c "
-    "JOIN unnest(:programs, :orders, :targets, :categories) AS k(program_id, order_id, target, "
-    "category) ON c.program_id = k.program_id AND c.order_id = k.order_id "
-    "AND c.target = k.target AND c.category = k.category"
+@dataclass(frozen=True, slots=True)
+class OrderConversion:
+    """A conversion of an order id: which one, its target kind and whose it is."""
+
+    id: int
+    target_kind: TargetKind
+    partner_id: int
+
+
+_OF_ORDERS_PG = text(
+    "SELECT c.id, c.program_id, c.order_id, c.target_kind, c.partner_id FROM conversions c "
+    "JOIN unnest(:programs, :orders) AS k(program_id, order_id) "
+    "ON c.program_id = k.program_id AND c.order_id = k.order_id"
 ).bindparams(
     bindparam("programs", type_=ARRAY(BigInteger())),
     bindparam("orders", type_=ARRAY(String())),
-    bindparam("targets", type_=ARRAY(String())),
-    bindparam("categories", type_=ARRAY(String())),
 )
 
 
-async def orders_converted(conn: AsyncConnection, keys: Sequence[OrderKey]) -> dict[OrderKey, int]:
-    """The conversions that exist for these (program, order id, target, category): key → id."""
-    unique = list(dict.fromkeys(keys))
+async def conversions_of_orders(
+    conn: AsyncConnection, orders: Sequence[OrderId]
+) -> dict[OrderId, list[OrderConversion]]:
+    """The conversions of these (program, order id) pairs, whoever's they are (at most one of
+    each target kind per order): order → conversions. Not scoped by a viewer: the caller
+    decides what of it the viewer may learn."""
+    unique = list(dict.fromkeys(orders))
     if not unique:
         return {}
+    found: dict[OrderId, list[OrderConversion]] = {}
+
+    def add(hit: Any) -> None:
+        found.setdefault((hit.program_id, hit.order_id), []).append(
+            OrderConversion(hit.id, TargetKind(hit.target_kind), hit.partner_id)
+        )
+
     if conn.dialect.name == "postgresql":
-        programs, orders, targets, categories = (
-            list(column) for column in zip(*unique, strict=True)
-        )
-        hits: Any = await conn.execute(
-            _CONVERTED_PG,
-            {"programs": programs, "orders": orders, "targets": targets, "categories": categories},
-        )
-        return {(h.program_id, h.order_id, h.target, h.category): h.id for h in hits}
+        programs, order_ids = (list(column) for column in zip(*unique, strict=True))
+        for hit in await conn.execute(_OF_ORDERS_PG, {"programs": programs, "orders": order_ids}):
+            add(hit)
+        return found
     c = conversions.c
-    found: dict[OrderKey, int] = {}
     for chunk in _chunks(unique, _CHUNK):
-        for h in await conn.execute(
-            select(c.id, c.program_id, c.order_id, c.target, c.category).where(
-                tuple_(c.program_id, c.order_id, c.target, c.category).in_(chunk)
+        for hit in await conn.execute(
+            select(c.id, c.program_id, c.order_id, c.target_kind, c.partner_id).where(
+                tuple_(c.program_id, c.order_id).in_(chunk)
             )
         ):
-            found[(h.program_id, h.order_id, h.target, h.category)] = h.id
+            add(hit)
     return found

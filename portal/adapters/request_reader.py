@@ -8,21 +8,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.pagination import PageRequest, SortKey, fetch_page
 from portal.adapters.reader import Listing, SortDirection
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
+    commission_models,
     conversion_request_comments,
+    conversion_request_events,
     conversion_requests,
     conversions,
+    programs,
     users,
 )
 from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
-from portal.domain.requests import CommentVisibility, ConversionRequest, RequestKind, RequestStatus
+from portal.domain.requests import (
+    OPEN_STATUSES,
+    CommentVisibility,
+    ConversionRequest,
+    RequestEvent,
+    RequestKind,
+    RequestStatus,
+)
 
 
 class RequestSortField(enum.Enum):
@@ -42,6 +52,12 @@ class RequestFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     order_id: str | None = None
+    advertiser_ids: tuple[int, ...] = ()
+    tracked_from: datetime | None = None  # inclusive
+    tracked_to: datetime | None = None  # exclusive
+    commission_model_ids: tuple[int, ...] = ()
+    decided_from: datetime | None = None  # inclusive
+    decided_to: datetime | None = None  # exclusive
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +102,44 @@ def request_conditions(filter: RequestFilter) -> list[ColumnElement[bool]]:
         # A CHANGE_EXISTING request names its order through the conversion it changes.
         changed = select(conversions.c.id).where(conversions.c.order_id == filter.order_id)
         conditions.append(or_(c.order_id == filter.order_id, c.conversion_id.in_(changed)))
+    if filter.advertiser_ids:
+        conditions.append(
+            c.program_id.in_(
+                select(programs.c.id).where(programs.c.advertiser_id.in_(filter.advertiser_ids))
+            )
+        )
+    if filter.tracked_from is not None or filter.tracked_to is not None:
+        conditions.append(_tracked_between(filter.tracked_from, filter.tracked_to))
+    if filter.commission_model_ids:
+        models = select(commission_models.c.program_id, commission_models.c.name).where(
+            commission_models.c.id.in_(filter.commission_model_ids)
+        )
+        conditions.append(tuple_(c.program_id, c.commission_model_name).in_(models))
+    if filter.decided_from is not None:
+        conditions.append(c.decided_at >= filter.decided_from)
+    if filter.decided_to is not None:
+        conditions.append(c.decided_at < filter.decided_to)
     return conditions
+
+
+def _tracked_between(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+    """The tracking time the request asks for; a CHANGE_EXISTING request that leaves it as it
+    is, the tracking time of its conversion."""
+    c = conversion_requests.c
+
+    def within(column: Any) -> ColumnElement[bool]:
+        bounds = []
+        if start is not None:
+            bounds.append(column >= start)
+        if end is not None:
+            bounds.append(column < end)
+        return and_(*bounds)
+
+    unchanged = select(conversions.c.id).where(within(conversions.c.tracking_time))
+    return or_(
+        and_(c.tracking_time.is_not(None), within(c.tracking_time)),
+        and_(c.tracking_time.is_(None), c.conversion_id.in_(unchanged)),
+    )
 
 
 class RequestReader:
@@ -169,6 +222,69 @@ class RequestReader:
         )
         async with self.engine.connect() as conn:
             return {r.id: _comment(r) for r in await conn.execute(stmt)}
+
+    async def moves(self, request_ids: Sequence[int]) -> list[list[RequestEvent]]:
+        """The kept status moves of each request (of those the viewer may see), oldest first."""
+        e = conversion_request_events.c
+        stmt = (
+            select(conversion_request_events)
+            .join(conversion_requests, conversion_requests.c.id == e.request_id)
+            .where(e.request_id.in_(set(request_ids)), visible(conversion_requests, self.viewer))
+            .order_by(e.request_id, e.id)
+        )
+        grouped: dict[int, list[RequestEvent]] = {i: [] for i in request_ids}
+        async with self.engine.connect() as conn:
+            for r in await conn.execute(stmt):
+                grouped[r.request_id].append(
+                    RequestEvent(
+                        r.request_id,
+                        RequestStatus(r.from_status),
+                        RequestStatus(r.to_status),
+                        r.actor_user_id,
+                        r.created_at,
+                        r.note,
+                    )
+                )
+        return [grouped[i] for i in request_ids]
+
+    async def competing(
+        self, requests: Sequence[ConversionRequest]
+    ) -> list[list[ConversionRequest]]:
+        """For each CREATE_NEW request, the other partners' open CREATE_NEW requests for the
+        same order, as far as the viewer may see them (a partner sees none: only its own)."""
+        orders = {
+            (r.program_id, r.requested.order_id)
+            for r in requests
+            if r.kind is RequestKind.CREATE_NEW and r.requested.order_id is not None
+        }
+        found: dict[tuple[int, str], list[ConversionRequest]] = {}
+        if orders:
+            c = conversion_requests.c
+            stmt = (
+                select(conversion_requests)
+                .where(
+                    tuple_(c.program_id, c.order_id).in_(list(orders)),
+                    c.kind == RequestKind.CREATE_NEW.value,
+                    c.status.in_([s.value for s in OPEN_STATUSES]),
+                    visible(conversion_requests, self.viewer),
+                )
+                .order_by(c.id)
+            )
+            async with self.engine.connect() as conn:
+                for row in await conn.execute(stmt):
+                    other = request_from_row(row)
+                    key = (other.program_id, other.requested.order_id or "")
+                    found.setdefault(key, []).append(other)
+        return [
+            [
+                other
+                for other in found.get((r.program_id, r.requested.order_id or ""), [])
+                if other.partner_id != r.partner_id
+            ]
+            if r.kind is RequestKind.CREATE_NEW
+            else []
+            for r in requests
+        ]
 
     async def actors(self, user_ids: Sequence[int]) -> list[Actor | None]:
         """Names and roles of users who acted on objects the viewer can see (not e-mails)."""

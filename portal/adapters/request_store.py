@@ -1,22 +1,26 @@
-"""Persistence of conversion requests and their comments."""
+"""Persistence of conversion requests: rows, open keys, and the one function that moves a
+request's status (`move_request`), which keeps every move as an event."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
 
-from portal.adapters.tables import conversion_requests
+from portal.adapters.tables import conversion_request_events, conversion_requests
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import ConversionStatus
+from portal.domain.programs import TargetKind
 from portal.domain.requests import (
     OPEN_STATUSES,
     ConversionRequest,
+    Mover,
     RequestedValues,
     RequestKind,
     RequestStatus,
+    check_move,
 )
 
 
@@ -83,13 +87,19 @@ def requested_columns(values: RequestedValues) -> dict[str, Any]:
 
 
 def open_key(
-    kind: RequestKind, program_id: int, conversion_id: int | None, order: tuple[str, str, str]
+    kind: RequestKind,
+    program_id: int,
+    conversion_id: int | None,
+    partner_id: int,
+    order: tuple[str, TargetKind],
 ) -> str:
-    """The key two open requests may not share: the conversion to change, or the order to create."""
+    """The key two open requests may not share: the conversion to change, or — the partner's
+    own — the order (and target kind) to create. Several partners' requests for one order
+    coexist (competing claims); none of them learns of the others."""
     if kind is RequestKind.CHANGE_EXISTING:
         return f"conversion:{conversion_id}"
-    order_id, target, category = order
-    return f"order:{program_id}:{target}:{category}:{order_id}"
+    order_id, target_kind = order
+    return f"order:{program_id}:{target_kind.value}:{partner_id}:{order_id}"
 
 
 def rating_columns(
@@ -113,15 +123,23 @@ async def load_request(
     return request_from_row(row) if row else None
 
 
-async def move_status(
+async def move_request(
     uow: UnitOfWork,
     request_id: int,
     expected: RequestStatus,
     new: RequestStatus,
+    *,
+    mover: Mover,
+    actor_user_id: int | None,
+    note: str | None = None,
+    action: str = "moved",
     **values: Any,
 ) -> bool:
-    """Moves the request only if it still has the expected status: of two concurrent deciders
-    exactly one sees True."""
+    """The one way a request's status changes: the domain's transition table must allow
+    `mover` to make the move (else INVALID_STATE); the request moves only if it still has the
+    `expected` status (of two concurrent deciders exactly one sees True), and the move is kept
+    as an event (who, when, from, to, note) in the same transaction."""
+    check_move(expected, new, mover, action)
     if new not in OPEN_STATUSES:
         values["open_key"] = None
     result = await uow.execute(
@@ -131,4 +149,16 @@ async def move_status(
         )
         .values(status=new.value, updated_at=uow.now, **values)
     )
-    return bool(result.rowcount == 1)
+    if result.rowcount != 1:
+        return False
+    await uow.execute(
+        insert(conversion_request_events).values(
+            request_id=request_id,
+            from_status=expected.value,
+            to_status=new.value,
+            actor_user_id=actor_user_id,
+            note=note[:4000] if note else None,
+            created_at=uow.now,
+        )
+    )
+    return True

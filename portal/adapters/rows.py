@@ -15,6 +15,7 @@ from portal.domain.conversions import (
     ConversionRevision,
     ConversionStatus,
     FieldChange,
+    Reassignment,
     RevisionSource,
 )
 from portal.domain.partners import Partner, Relationship, RelationshipStatus
@@ -25,6 +26,7 @@ from portal.domain.programs import (
     ConversionTarget,
     FollowUpPolicy,
     Program,
+    TargetKind,
     TrackingCategory,
 )
 
@@ -89,7 +91,9 @@ def tracking_category(r: Row[Any]) -> TrackingCategory:
 
 def conversion_target(r: Row[Any]) -> ConversionTarget:
     m = r._mapping
-    return ConversionTarget(m["id"], m["program_id"], m["key"], m["name"], m["active"])
+    return ConversionTarget(
+        m["id"], m["program_id"], m["key"], m["name"], m["active"], TargetKind(m["kind"])
+    )
 
 
 def conversion_note(r: Row[Any]) -> ConversionNote:
@@ -163,6 +167,7 @@ def conversion(r: Row[Any]) -> Conversion:
         partner_id=m["partner_id"],
         order_id=m["order_id"],
         target=m["target"],
+        target_kind=TargetKind(m["target_kind"]),
         category=m["category"],
         tracking_time=m["tracking_time"],
         currency=m["currency"],
@@ -196,4 +201,24 @@ def conversion_revision(r: Row[Any]) -> ConversionRevision:
         request_id=m["request_id"],
         created_at=m["created_at"],
         changes=tuple(FieldChange(c["field"], c["from"], c["to"]) for c in m["changes"]),
+    )
+
+
+def reassignment(r: Row[Any]) -> Reassignment:
+    m = r._mapping
+    return Reassignment(
+        id=m["id"],
+        conversion_id=m["conversion_id"],
+        program_id=m["program_id"],
+        from_partner_id=m["from_partner_id"],
+        to_partner_id=m["to_partner_id"],
+        request_id=m["request_id"],
+        revision=m["revision"],
+        order_id=m["order_id"],
+        target=m["target"],
+        category=m["category"],
+        tracking_time=m["tracking_time"],
+        previous_commission=m["previous_commission"],
+        currency=m["currency"],
+        reassigned_at=m["reassigned_at"],
     )

@@ -1,11 +1,14 @@
 """Writing tables as CSV or XLSX, streamed row by row (memory does not grow with the rows),
-with text cells neutralised against formula injection."""
+with text safe from formula injection: in CSV, text a spreadsheet would take for a formula gets
+an apostrophe in front; in XLSX, text is written as a string cell, which Excel never evaluates,
+so it reads as typed. Money cells carry their currency's minor digits."""
 
 from __future__ import annotations
 
 import csv
 import enum
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +18,27 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-Cell = str | int | Decimal | datetime | None
+from portal.domain.money import canonical, minor_units
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A money cell: the amount in its currency's minor unit ("12.50", JPY "1250")."""
+
+    value: Decimal
+    currency: str
+
+    @property
+    def text(self) -> str:
+        return str(canonical(self.value, self.currency))
+
+    @property
+    def number_format(self) -> str:
+        places = minor_units(self.currency)
+        return "0." + "0" * places if places else "0"
+
+
+Cell = str | int | Decimal | datetime | Amount | None
 # A spreadsheet treats text starting with these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -47,12 +70,25 @@ def _csv_cell(value: Cell) -> str:
         return value.isoformat()
     if isinstance(value, Decimal | int):
         return str(value)
+    if isinstance(value, Amount):
+        return value.text
     return neutralize(value)
 
 
-def _xlsx_cell(value: Cell) -> Any:
+def xlsx_cell(sheet: Any, value: Cell) -> Any:
+    """A value for a write-only sheet's row. Text is a string cell, shown as typed: openpyxl
+    would store text starting with "=" as a formula, so such text gets a cell of its own, typed
+    as a string. A money amount is a number with its currency's minor digits."""
     if isinstance(value, str):
-        return neutralize(value)
+        if not value.startswith("="):
+            return value
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    if isinstance(value, Amount):
+        cell = WriteOnlyCell(sheet, value=canonical(value.value, value.currency))
+        cell.number_format = value.number_format
+        return cell
     if isinstance(value, datetime):
         # Excel has no time zones: write UTC, the header says so.
         return value.replace(tzinfo=None)
@@ -87,7 +123,7 @@ class TableWriter:
         if self.fmt is TableFormat.CSV:
             self._csv.writerow([_csv_cell(v) for v in row])
         else:
-            self._sheet.append([_xlsx_cell(v) for v in row])
+            self._sheet.append([xlsx_cell(self._sheet, v) for v in row])
         self.count += 1
 
     def close(self) -> int:

@@ -143,6 +143,7 @@ conversion_targets = Table(
     Column("key", String(64), nullable=False),
     Column("name", String(200), nullable=False),
     Column("active", Boolean(), nullable=False),
+    Column("kind", String(8), nullable=False),  # TargetKind: SALE or LEAD
     UniqueConstraint("program_id", "key"),
 )
 
@@ -214,6 +215,9 @@ conversions = Table(
     _fk("partner_id", "partners.id"),
     Column("order_id", String(200), nullable=False),
     Column("target", String(64), nullable=False),
+    # The kind of the target (TargetKind): an order id has at most one conversion of each kind,
+    # so an order is never paid twice, whatever target or category a re-send names.
+    Column("target_kind", String(8), nullable=False),
     Column("category", String(64), nullable=False),
     Column("tracking_time", UtcDateTime(), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -240,7 +244,7 @@ conversions = Table(
     Column("payout_entry_id", Id, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("program_id", "order_id", "target", "category"),
+    UniqueConstraint("program_id", "order_id", "target_kind"),
     Index(None, "partner_id", "tracking_time", "id"),
     Index(None, "program_id", "tracking_time", "id"),
     Index(None, "tracking_time", "id"),
@@ -332,6 +336,47 @@ conversion_requests = Table(
     Index(None, "partner_id", "created_at", "id"),
     Index(None, "status", "created_at", "id"),
     Index(None, "conversion_id"),
+    Index(None, "program_id", "order_id"),  # the requests for one order (competing claims)
+)
+
+# Every move of a request's status (SPEC §6), appended by the one transition function and never
+# changed: who (null: the system), when, from, to, and a note (the reason, the failure).
+conversion_request_events = Table(
+    "conversion_request_events",
+    metadata,
+    _id(),
+    _fk("request_id", "conversion_requests.id", ondelete="CASCADE"),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    _fk("actor_user_id", "users.id", nullable=True),
+    Column("note", String(4000), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "request_id", "id"),
+)
+
+# A conversion that an accepted attribution claim moved from one partner to another: what the
+# former partner may still see of it (its own former commission), and for the advertiser who
+# claimed it through which request. `revision` is the conversion revision the move wrote.
+conversion_reassignments = Table(
+    "conversion_reassignments",
+    metadata,
+    _id(),
+    _fk("conversion_id", "conversions.id", ondelete="CASCADE"),
+    _fk("program_id", "programs.id"),
+    _fk("from_partner_id", "partners.id"),
+    _fk("to_partner_id", "partners.id"),
+    _fk("request_id", "conversion_requests.id", nullable=True),
+    Column("revision", Integer(), nullable=False),
+    Column("order_id", String(200), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("tracking_time", UtcDateTime(), nullable=False),
+    Column("previous_commission", ExactDecimal(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reassigned_at", UtcDateTime(), nullable=False),
+    Index(None, "from_partner_id", "reassigned_at", "id"),
+    Index(None, "program_id", "reassigned_at", "id"),
+    Index(None, "conversion_id", "revision"),
 )
 
 conversion_request_comments = Table(
@@ -381,5 +426,7 @@ import_errors = Table(
     Column("value", String(500), nullable=True),
     Column("code", String(64), nullable=False),
     Column("message", String(1000), nullable=False),
+    # ALREADY_IMPORTED rows: the request an earlier upload of the file raised.
+    Column("request_id", Id, nullable=True),
     Index(None, "job_id", "row", "id"),
 )

@@ -4,14 +4,16 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, false, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, func, select, true
 
 from portal.adapters.tables import (
     advertisers,
     api_tokens,
     commission_models,
+    conversion_reassignments,
     conversion_request_comments,
     conversion_requests,
+    conversion_revisions,
     conversions,
     jobs,
     partners,
@@ -97,6 +99,33 @@ def _conversions(viewer: Viewer) -> ColumnElement[bool]:
     return conversions.c.program_id.in_(_program_ids_of_advertiser(viewer))
 
 
+def _conversion_revisions(viewer: Viewer) -> ColumnElement[bool]:
+    """The revisions of visible conversions. A partner sees a conversion that moved to it from
+    the revision of the move on (the move's revision lists its values from nothing): what it
+    was under another partner is that partner's business."""
+    rule = conversion_revisions.c.conversion_id.in_(
+        select(conversions.c.id).where(_conversions(viewer))
+    )
+    if viewer.role is not Role.PARTNER:
+        return rule
+    r = conversion_reassignments.c
+    moved_at = (
+        select(func.max(r.revision))
+        .where(r.conversion_id == conversion_revisions.c.conversion_id)
+        .scalar_subquery()
+    )
+    return and_(rule, conversion_revisions.c.number >= func.coalesce(moved_at, 1))
+
+
+def _conversion_reassignments(viewer: Viewer) -> ColumnElement[bool]:
+    """A partner sees the reassignments of its former conversions (its own former commission,
+    never who claimed them); the advertiser those of its programs."""
+    r = conversion_reassignments.c
+    if viewer.role is Role.PARTNER:
+        return r.from_partner_id == viewer.partner_id
+    return r.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
 def _users(viewer: Viewer) -> ColumnElement[bool]:
     return users.c.id == viewer.user_id
 
@@ -132,6 +161,8 @@ _RULES = {
     "relationships": _relationships,
     "commission_models": _commission_models,
     "conversions": _conversions,
+    "conversion_revisions": _conversion_revisions,
+    "conversion_reassignments": _conversion_reassignments,
     "users": _users,
     "api_tokens": _api_tokens,
     "conversion_requests": _conversion_requests,

@@ -8,6 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from portal.domain.errors import DomainError
+from portal.domain.programs import TargetKind
+
 
 class ConversionStatus(enum.Enum):
     OPEN = "OPEN"
@@ -44,6 +47,7 @@ class Conversion:
     partner_id: int
     order_id: str
     target: str
+    target_kind: TargetKind
     category: str
     tracking_time: datetime
     currency: str
@@ -68,6 +72,20 @@ class Conversion:
     def paid(self) -> bool:
         """A conversion in a payout entry is paid and can no longer change."""
         return self.payout_entry_id is not None
+
+
+def check_conversion_may_change(
+    conversion: Conversion, field: tuple[str, ...] = ("conversionId",)
+) -> None:
+    """The one rule whether a conversion may still change (a request, a claim, a validation):
+    not once it is paid (SPEC §4). Raises CONVERSION_PAID naming `field`."""
+    if conversion.paid:
+        raise DomainError(
+            "CONVERSION_PAID",
+            f"conversion {conversion.order_id} is in a payout entry (paid) and can no longer "
+            "change",
+            field,
+        )
 
 
 def status_from_basket(positions: tuple[BasketPosition, ...]) -> ConversionStatus:
@@ -105,3 +123,24 @@ def diff_fields(before: dict[str, str | None], after: dict[str, str | None]) -> 
     return [
         FieldChange(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A conversion an accepted attribution claim moved from one partner to another, with
+    what it was for the former partner (its commission) and the revision of the move."""
+
+    id: int
+    conversion_id: int
+    program_id: int
+    from_partner_id: int
+    to_partner_id: int
+    request_id: int | None
+    revision: int
+    order_id: str
+    target: str
+    category: str
+    tracking_time: datetime
+    previous_commission: Decimal
+    currency: str
+    reassigned_at: datetime

@@ -6,10 +6,10 @@ without a published rate (weekend, holiday) uses the latest earlier rate not old
 `FALLBACK_DAYS` days; older than that is a `MISSING_EXCHANGE_RATE` error naming the currency
 and the date.
 
-Nothing here rounds an amount: a conversion's amount is exact, and the caller rounds once, at the
-end of its computation (`portal.domain.money.round_half_up`). The only inexact step is the
-division of a cross rate (source and target both other than the base), which is carried out with
-`CROSS_RATE_PRECISION` significant digits.
+Money changes currency in one place, `convert_amount`: out of the base it multiplies by the
+target's reference rate, into the base it divides by the source's, and between two other
+currencies it multiplies by the one and divides once by the other — never by a reciprocal cut
+to some digits. It rounds once, when asked, from the exact quotient.
 """
 
 from __future__ import annotations
@@ -18,19 +18,30 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, Inexact
 
 from portal.domain.errors import DomainError
-from portal.domain.money import require_currency
+from portal.domain.money import require_currency, round_quotient
 
 FALLBACK_DAYS = 7
 """A rate published at most this many days before the requested day still applies."""
 
 CROSS_RATE_PRECISION = 34
-"""Significant digits of a cross rate (target per source, computed through the base)."""
+"""Significant digits of a cross rate shown as one number (`RateTable.cross_rate`)."""
+
+QUOTIENT_PRECISION = 60
+"""Significant digits of an unrounded converted amount that needs a division: a quotient that
+ends within them is exact (123.03 ÷ 1.2 = 102.525); `convert_amount(..., rounded=True)` is
+exact whatever the quotient."""
+
+RATE_PLACES = 12
+"""Decimal places of the rate a conversion keeps and shows (`ExchangeRate.rate`): a label of
+the conversion, rounded half-up. Amounts are never computed from it."""
 
 _DIVISION = Context(prec=CROSS_RATE_PRECISION, rounding=ROUND_HALF_EVEN)
+_QUOTIENT = Context(prec=QUOTIENT_PRECISION, rounding=ROUND_HALF_EVEN)
 _ONE = Decimal(1)
+_RATE_UNIT = Decimal(1).scaleb(-RATE_PLACES)
 
 
 def _require_day(day: date) -> date:
@@ -93,15 +104,61 @@ class ReferenceRate:
 
 
 @dataclass(frozen=True, slots=True)
-class CurrencyConversion:
-    """The result of converting an amount from one currency to another."""
+class ExchangeRate:
+    """How an amount of `source` becomes an amount of `target`: × `multiplier` ÷ `divisor`,
+    the two reference rates against one base (units per one unit of the base; the base itself
+    is 1). EUR → USD at 1.0823: × 1.0823 ÷ 1; USD → EUR: × 1 ÷ 1.0823; USD → GBP: × 0.8512 ÷
+    1.0823. `day` is the reference day used (the older of the two for a cross rate)."""
 
-    amount: Decimal
-    """The converted amount, exact (not rounded: the caller rounds once at the end)."""
-    rate: Decimal
-    """The rate applied: units of the target currency per one unit of the source currency."""
-    rate_day: date
-    """The reference day whose rates were used (the older one for a cross rate)."""
+    source: str
+    target: str
+    multiplier: Decimal
+    divisor: Decimal
+    day: date
+
+    @classmethod
+    def identity(cls, currency: str, day: date) -> ExchangeRate:
+        return cls(currency, currency, _ONE, _ONE, day)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.multiplier == self.divisor
+
+    @property
+    def rate(self) -> Decimal:
+        """Units of `target` per unit of `source`, rounded half-up to `RATE_PLACES` places:
+        what a conversion keeps and shows. Amounts are converted with `convert_amount`."""
+        return _DIVISION.divide(self.multiplier, self.divisor).quantize(
+            _RATE_UNIT, rounding=ROUND_HALF_UP
+        )
+
+    def snapshot(self) -> dict[str, str]:
+        """The rate as plain values, for a conversion's commission breakdown: amounts of
+        `originalCurrency` were converted × `multiplier` ÷ `divisor` (`rate` rounded)."""
+        return {
+            "originalCurrency": self.source,
+            "currency": self.target,
+            "multiplier": str(self.multiplier),
+            "divisor": str(self.divisor),
+            "rate": str(self.rate),
+            "rateDay": self.day.isoformat(),
+        }
+
+
+def convert_amount(amount: Decimal, rate: ExchangeRate, *, rounded: bool = False) -> Decimal:
+    """`amount` of `rate.source` in `rate.target`: amount × multiplier ÷ divisor. The product is
+    exact and there is at most one division. `rounded`: rounded once, half away from zero, to
+    the target currency's minor unit, from the exact quotient (USD 123.03 at an ECB rate of
+    1.2000 is exactly EUR 102.525 and gives 102.53; USD 0.03 gives EUR 0.03). Unrounded, a
+    quotient that does not end within `QUOTIENT_PRECISION` digits is carried to them: round
+    with `rounded=True`, not afterwards, wherever the amount is final."""
+    _require_decimal(amount, "the amount")
+    product = amount if rate.multiplier == _ONE else _exact_product(amount, rate.multiplier)
+    if rounded:
+        return round_quotient(product, rate.divisor, rate.target)
+    if rate.divisor == _ONE:
+        return product
+    return _QUOTIENT.divide(product, rate.divisor)
 
 
 class RateTable:
@@ -167,24 +224,23 @@ class RateTable:
             ("currency",),
         )
 
-    def cross_rate(self, source: str, target: str, day: date) -> tuple[Decimal, date]:
-        """Units of `target` per one unit of `source` on `day`, computed through the base as
-        rate(target) / rate(source) with `CROSS_RATE_PRECISION` significant digits, and the day
-        of the rates used: the older of the two when they differ. The same currency is 1."""
+    def exchange_rate(self, source: str, target: str, day: date) -> ExchangeRate:
+        """How `source` converts into `target` with the rates of `day` (see `rate_on` for the
+        fallback); the same currency converts at 1 on any day."""
         require_currency(source)
         require_currency(target)
         _require_day(day)
         if source == target:
-            return _ONE, day
-        source_rate, source_day = self.rate_on(source, day)
-        target_rate, target_day = self.rate_on(target, day)
-        if source == self._base:
-            return target_rate, target_day
-        return _DIVISION.divide(target_rate, source_rate), min(source_day, target_day)
+            return ExchangeRate.identity(source, day)
+        divisor, source_day = self.rate_on(source, day)
+        multiplier, target_day = self.rate_on(target, day)
+        return ExchangeRate(source, target, multiplier, divisor, min(source_day, target_day))
 
-    def convert(self, amount: Decimal, source: str, target: str, day: date) -> CurrencyConversion:
-        """Convert `amount` of `source` into `target` with the rates of `day`. The converted
-        amount is the exact product of `amount` and the applied rate; nothing is rounded."""
-        _require_decimal(amount, "the amount")
-        rate, rate_day = self.cross_rate(source, target, day)
-        return CurrencyConversion(amount=_exact_product(amount, rate), rate=rate, rate_day=rate_day)
+    def cross_rate(self, source: str, target: str, day: date) -> tuple[Decimal, date]:
+        """Units of `target` per one unit of `source` on `day` as one number, computed through
+        the base as rate(target) / rate(source) with `CROSS_RATE_PRECISION` significant digits
+        (to show it; amounts go through `convert_amount`), and the day of the rates used."""
+        rate = self.exchange_rate(source, target, day)
+        if rate.divisor == _ONE:
+            return rate.multiplier, rate.day
+        return _DIVISION.divide(rate.multiplier, rate.divisor), rate.day

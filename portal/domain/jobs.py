@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+ALREADY_IMPORTED = "ALREADY_IMPORTED"
+"""The outcome of an imported row that an earlier upload of the same file raised already: it
+names that request and is no error (a row raised from a withdrawn request is raised again)."""
+
 
 class JobStatus(enum.Enum):
     QUEUED = "QUEUED"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from portal.domain.errors import DomainError
 
@@ -62,13 +64,97 @@ def round_half_up(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
+def round_quotient(numerator: Decimal, divisor: Decimal, currency: str) -> Decimal:
+    """`numerator` ÷ `divisor` rounded once, half away from zero, to the currency's minor unit,
+    exactly: the quotient is never rounded before (integer arithmetic on the two decimals), so
+    123.03 ÷ 1.2000 = 102.525 gives 102.53 whatever digits the quotient would need."""
+    if divisor == 1:
+        return round_half_up(numerator, currency)
+    if divisor == 0:
+        raise ZeroDivisionError("a quotient needs a divisor other than 0")
+    places = minor_units(currency)
+    n_sign, n_digits, n_exp = numerator.as_tuple()
+    d_sign, d_digits, d_exp = divisor.as_tuple()
+    assert isinstance(n_exp, int) and isinstance(d_exp, int), "finite decimals only"
+    top = int("".join(map(str, n_digits)) or "0")
+    bottom = int("".join(map(str, d_digits)))
+    shift = n_exp - d_exp + places  # the quotient in minor units is top × 10^shift ÷ bottom
+    if shift >= 0:
+        top *= 10**shift
+    else:
+        bottom *= 10 ** (-shift)
+    whole, rest = divmod(top, bottom)
+    if 2 * rest >= bottom:
+        whole += 1
+    negative = (n_sign != d_sign) and whole != 0
+    return Decimal((1 if negative else 0, tuple(map(int, str(whole))), -places))
+
+
+_ALLOCATION = Context(prec=120)
+
+
+def allocate(amounts: Sequence[Decimal], total: Decimal, unit: Decimal) -> list[Decimal]:
+    """Round `amounts` to multiples of `unit` so they sum exactly to `total` (a multiple of
+    `unit`): floor every amount, then hand the remaining units to the largest remainders first
+    (ties: earlier position first). A difference beyond one unit per amount, or a negative one,
+    is spread evenly the same way, so this never fails."""
+    if not amounts:
+        return []
+    if len(amounts) == 1:
+        return [total.quantize(unit)]
+    floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
+    missing = int((total - sum(floors, Decimal(0))) / unit)
+    each, extra = divmod(missing, len(amounts))
+    # Largest remainder first: the most negative (floor - amount) first.
+    order = sorted(
+        range(len(amounts)), key=lambda i: (_ALLOCATION.subtract(floors[i], amounts[i]), i)
+    )
+    lucky = set(order[:extra])
+    return [
+        (floor + unit * (each + (1 if i in lucky else 0))).quantize(unit)
+        for i, floor in enumerate(floors)
+    ]
+
+
+def spread(total: Decimal, weights: Sequence[Decimal], unit: Decimal) -> list[Decimal]:
+    """`total` shared out over `weights` in proportion (an order discount over the values of
+    the basket's positions), each share a multiple of `unit`, the shares summing exactly to
+    `total` (largest remainder). All weights 0: shared equally."""
+    if not weights:
+        return []
+    whole = sum(weights, Decimal(0))
+    if whole == 0:
+        weights, whole = [Decimal(1)] * len(weights), Decimal(len(weights))
+    exact = [_ALLOCATION.divide(_ALLOCATION.multiply(total, w), whole) for w in weights]
+    return allocate(exact, total, unit)
+
+
+def unit_of(amount: Decimal, currency: str) -> Decimal:
+    """The finer of the currency's minor unit and the smallest digit `amount` is given in."""
+    exponent = amount.as_tuple().exponent
+    places = minor_units(currency)
+    if isinstance(exponent, int) and -exponent > places:
+        places = -exponent
+    return Decimal(1).scaleb(-places)
+
+
+# The only form an amount is written in: digits, optionally a sign and a decimal point with
+# digits after it ("12.50", "-3", "0.5"); never an exponent ("1e2"), never ".5" or "5.".
+PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def parse_decimal(raw: str | int | float | Decimal) -> Decimal:
-    """Parse an amount from text; refuses floats (they are never exact), NaN, infinity and
-    numbers outside the accepted bounds."""
+    """Parse an amount; refuses floats (they are never exact), text that is not a plain decimal
+    (`PLAIN_DECIMAL`: no exponent), NaN, infinity and numbers outside the accepted bounds."""
     if isinstance(raw, float | bool):
         raise ValueError("amounts must be given as strings or integers, not floats")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not PLAIN_DECIMAL.fullmatch(text):
+            raise ValueError(f"{raw!r} is not a decimal number like 1234.50")
+        raw = text
     try:
-        value = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
+        value = Decimal(raw) if not isinstance(raw, Decimal) else raw
     except InvalidOperation:
         raise ValueError(f"{raw!r} is not a decimal number") from None
     if not value.is_finite():

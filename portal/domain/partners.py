@@ -28,6 +28,10 @@ ADVERTISER_TRANSITIONS: dict[RelationshipStatus, frozenset[RelationshipStatus]] 
     _S.REJECTED: frozenset({_S.ACTIVE, _S.BLOCKED}),
     _S.BLOCKED: frozenset({_S.ACTIVE}),
 }
+EARNING_STATUSES: frozenset[RelationshipStatus] = frozenset({_S.ACTIVE})
+"""The relationship statuses under which a partner earns commission: its touchpoints count,
+orders and requests are attributed and rated for it. A PAUSED partner earns nothing new (a
+change of one of its conversions that needs a new rating takes an explicit commission)."""
 PARTNER_MAY_APPLY_FROM: frozenset[RelationshipStatus | None] = frozenset({None, _S.REJECTED})
 # An advertiser creates a relationship by inviting a partner (ACTIVE) or by barring it (BLOCKED).
 ADVERTISER_MAY_CREATE: frozenset[RelationshipStatus] = frozenset({_S.ACTIVE, _S.BLOCKED})
@@ -54,6 +58,11 @@ class Relationship:
     follow_up_window_days: int | None
     created_at: datetime
     updated_at: datetime
+
+
+def earns_commission(status: RelationshipStatus | None) -> bool:
+    """Whether a partner with a relationship of `status` earns commission (`EARNING_STATUSES`)."""
+    return status in EARNING_STATUSES
 
 
 def check_transition(

@@ -14,12 +14,28 @@ T = TypeVar("T")
 
 DEFAULT_CATEGORY = "default"
 DEFAULT_TARGETS = ("SALE_NEW_CUSTOMER", "SALE_EXISTING_CUSTOMER", "LEAD")
+LEAD_TARGET = "LEAD"
 DEFAULT_NOTES = {
     "RETURNED": "The order was returned",
     "INVALID_ORDER": "The order is invalid (cancelled, fraudulent or a test)",
     "DUPLICATE": "The order was tracked twice",
     "OTHER_REASON": "Other reason",
 }
+
+
+class TargetKind(enum.Enum):
+    """What a conversion target counts: a SALE is an order (it makes a customer known, and an
+    order id has at most one sale conversion); a LEAD is no order (a sign-up, a newsletter):
+    it neither makes a customer returning nor becomes anyone's first order. An order id may
+    have one conversion of each kind, both the same partner's."""
+
+    SALE = "SALE"
+    LEAD = "LEAD"
+
+
+def default_target_kind(key: str) -> TargetKind:
+    """The kind of a target created without one: LEAD for the key `LEAD`, else SALE."""
+    return TargetKind.LEAD if key.strip().upper() == LEAD_TARGET else TargetKind.SALE
 
 
 class ConsentMode(enum.Enum):
@@ -132,6 +148,7 @@ class ConversionTarget:
     key: str
     name: str
     active: bool
+    kind: TargetKind = TargetKind.SALE
 
 
 @dataclass(frozen=True, slots=True)

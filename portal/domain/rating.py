@@ -9,15 +9,17 @@ the model never changes how an existing commission reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import lru_cache
+from typing import Any
 
 from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
 from portal.domain.errors import DomainError
-from portal.domain.money import Money, minor_unit, round_half_up
+from portal.domain.exchange_rates import QUOTIENT_PRECISION, ExchangeRate
+from portal.domain.money import Money, allocate, minor_unit, round_half_up, round_quotient
 from portal.domain.programs import DEFAULT_CATEGORY
 
 # Enough digits that no intermediate product or sum of accepted amounts is ever rounded by the
@@ -27,6 +29,8 @@ _PRECISION = 120
 _EXACT = Context(prec=_PRECISION, traps=[InvalidOperation, DivisionByZero, Overflow])
 _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
+_SHOWN = Context(prec=QUOTIENT_PRECISION)  # converted amounts as the snapshot shows them
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +50,18 @@ class OrderLine:
 # 3–8× as long to construct.
 @dataclass(slots=True)
 class RatingInput:
+    """`exchange`: the amounts (order value, discount, positions) are in `exchange.source` and
+    are converted into the program currency exactly, inside the rating, with its one division
+    at the very end (`convert_amount`'s rule); None: they are in the program currency."""
+
     target: str
     category: str  # the conversion's category: used without basket, and for the fixed amount
     tracking_time: datetime  # tz-aware
     currency: str  # program currency
-    order_value: Decimal  # net order value in program currency (exact, unrounded)
+    order_value: Decimal  # net order value (exact, unrounded)
     discount: Decimal = Decimal(0)
     basket: tuple[OrderLine, ...] = ()
+    exchange: ExchangeRate | None = None
 
 
 @dataclass(slots=True)
@@ -118,9 +127,11 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
       depend on how the shop splits the basket.
     - Percentage None and fixed amount None count as 0.
     - Total = sum of the exact position amounts + the exact fixed amount, rounded once, half-up, to
-      the currency's minor unit. Each `RatedLine.commission` is the position's exact amount
-      allocated by largest remainder (ties by position) so that the rounded line amounts plus the
-      rounded fixed amount sum exactly to the rounded total.
+      the currency's minor unit. With `order.exchange`, the amounts are converted exactly and
+      the total is divided by the source's rate once, before that one rounding. Each
+      `RatedLine.commission` is the position's exact amount allocated by largest remainder
+      (ties by position) so that the rounded line amounts plus the rounded fixed amount sum
+      exactly to the rounded total.
     """
     instant = order.tracking_time
     if instant.tzinfo is None or instant.utcoffset() is None:
@@ -134,39 +145,59 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
             ("trackingTime",),
         )
     currency = order.currency
+    exchange = order.exchange if order.exchange and not order.exchange.is_identity else None
+    # Amounts in the source currency are multiplied by the target's reference rate here
+    # (exactly) and divided by the source's once, at the end: every amount below is "scaled".
+    multiplier = exchange.multiplier if exchange else _ONE
+    divisor = exchange.divisor if exchange else _ONE
     # (category, order value, discount, product id, quantity) of each position.
     positions: Sequence[tuple[str, Decimal, Decimal, str | None, int]] = (
         [(p.category, p.order_value, p.discount, p.product_id, p.quantity) for p in order.basket]
         if order.basket
         else ((order.category, order.order_value, order.discount, None, 1),)
     )
-    rated: list[tuple[CommissionRate, str, Decimal]] = []  # rate, its category, base
-    amounts: list[Decimal] = []
-    exact_total = _ZERO
+    rated: list[tuple[CommissionRate, str, Decimal]] = []  # rate, its category, base (scaled)
+    amounts: list[Decimal] = []  # scaled
+    scaled_total = _ZERO
     for category, value, discount, _, _ in positions:
         rate, rate_category = find_rate(period, order.target, category)
         base = rated_base(value, discount, model.discount_rating)
+        if exchange:
+            base = _EXACT.multiply(base, multiplier)
         percentage = rate.percentage if rate.percentage is not None else _ZERO
         amount = _EXACT.multiply(_EXACT.divide(percentage, _HUNDRED), base)
         rated.append((rate, rate_category, base))
         amounts.append(amount)
-        exact_total = _EXACT.add(exact_total, amount)
+        scaled_total = _EXACT.add(scaled_total, amount)
     if order.basket:
         fixed_rate, fixed_category = find_rate(period, order.target, order.category)
     else:  # the one position is the conversion itself: the same rate
         fixed_rate, fixed_category = rated[0][0], rated[0][1]
     fixed = fixed_rate.fixed_amount if fixed_rate.fixed_amount is not None else _ZERO
-    exact_total = _EXACT.add(exact_total, fixed)
-    total = round_half_up(exact_total, currency)
+    scaled_total = _EXACT.add(scaled_total, _EXACT.multiply(fixed, divisor))
+    total = round_quotient(scaled_total, divisor, currency)
     fixed_rounded = round_half_up(fixed, currency)
-    shares = _allocate(amounts, total - fixed_rounded, minor_unit(currency))
+
+    def shown(scaled: Decimal) -> Decimal:
+        return scaled if divisor == _ONE else _SHOWN.divide(scaled, divisor)
+
+    def converted(amount: Decimal) -> Decimal:  # an amount of the source currency, shown
+        return amount if exchange is None else shown(_EXACT.multiply(amount, multiplier))
+
+    shares = allocate(
+        amounts if exchange is None else [shown(a) for a in amounts],
+        total - fixed_rounded,
+        minor_unit(currency),
+    )
 
     lines: list[RatedLine] = []
     line_snapshots: list[dict[str, object]] = []
     for index, position in enumerate(positions):
         category, value, discount, product_id, quantity = position
         rate, rate_category, base = rated[index]
-        lines.append(RatedLine(index + 1, category, value, base, rate.percentage, shares[index]))
+        lines.append(
+            RatedLine(index + 1, category, value, shown(base), rate.percentage, shares[index])
+        )
         line_snapshots.append(
             {
                 "position": index + 1,
@@ -174,11 +205,11 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
                 "rateCategory": rate_category,
                 "productId": product_id,
                 "quantity": quantity,
-                "orderValue": str(value),
-                "discount": str(discount),
-                "base": str(base),
+                "orderValue": str(converted(value)),
+                "discount": str(converted(discount)),
+                "base": str(shown(base)),
                 "percentage": _text(rate.percentage),
-                "amount": str(amounts[index]),
+                "amount": str(shown(amounts[index])),
                 "commission": str(shares[index]),
             }
         )
@@ -195,16 +226,24 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
         ),
         "trackingTime": instant.isoformat(),
         "currency": currency,
-        "orderValue": str(order.order_value),
-        "discount": str(order.discount),
+        "orderValue": str(converted(order.order_value)),
+        "discount": str(converted(order.discount)),
         "basket": bool(order.basket),
         "lines": line_snapshots,
         "fixedRateCategory": fixed_category,
         "fixedAmount": _text(fixed_rate.fixed_amount),
         "fixedCommission": str(fixed_rounded),
-        "exactTotal": str(exact_total),
+        "exactTotal": str(shown(scaled_total)),
         "commission": str(total),
     }
+    if exchange:
+        # Every amount above is in the program currency (a quotient shown to 60 digits); the
+        # commission was divided exactly, once, from the amounts as reported.
+        breakdown["exchange"] = {
+            **exchange.snapshot(),
+            "originalOrderValue": str(order.order_value),
+            "originalDiscount": str(order.discount),
+        }
     return Rating(
         commission=Money(total, currency),
         model_name=model.name,
@@ -239,26 +278,30 @@ def _snapshot_head(
     }
 
 
-def _allocate(amounts: Sequence[Decimal], target: Decimal, unit: Decimal) -> list[Decimal]:
-    """Round `amounts` to multiples of `unit` so they sum exactly to `target` (a multiple of
-    `unit`): floor every amount, then hand the remaining units to the largest remainders first
-    (ties: earlier position first). A difference beyond one unit per amount, or a negative one,
-    is spread evenly the same way, so this never fails."""
-    if not amounts:
-        return []
-    if len(amounts) == 1:
-        return [target.quantize(unit)]
-    floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
-    missing = int((target - sum(floors, _ZERO)) / unit)
-    each, extra = divmod(missing, len(amounts))
-    # Largest remainder first: the most negative (floor - amount) first.
-    order = sorted(range(len(amounts)), key=lambda i: (_EXACT.subtract(floors[i], amounts[i]), i))
-    lucky = set(order[:extra])
-    return [
-        (floor + unit * (each + (1 if i in lucky else 0))).quantize(unit)
-        for i, floor in enumerate(floors)
-    ]
-
-
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRate:
+    """The rate a rating applied to the conversion itself: its (target, category)'s percentage
+    and fixed amount (either may be None)."""
+
+    percentage: Decimal | None
+    fixed_amount: Decimal | None
+
+
+def applied_rate(breakdown: Mapping[str, Any] | None) -> AppliedRate | None:
+    """The rate a snapshot (`Rating.breakdown`) records for the conversion's own target and
+    category; None for a snapshot without a rating (an explicit commission without one)."""
+    if not breakdown or "lines" not in breakdown:
+        return None
+    lines = breakdown.get("lines") or []
+    own = breakdown.get("fixedRateCategory")
+    line = next((x for x in lines if x.get("rateCategory") == own), lines[0] if lines else None)
+    percentage = line.get("percentage") if line else None
+    fixed = breakdown.get("fixedAmount")
+    return AppliedRate(
+        Decimal(percentage) if percentage is not None else None,
+        Decimal(fixed) if fixed is not None else None,
+    )

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from portal.domain.access import Role, Viewer
-from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
+from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, ErrorCollector, PermissionDenied
-from portal.domain.money import is_currency
+from portal.domain.order_values import (
+    MAX_DEVICE,
+    MAX_NOTE_CODE,
+    check_amount,
+    check_currency,
+    check_order_id,
+    check_sub_ids,
+    check_text,
+    check_time,
+)
 
 
 class RequestKind(enum.Enum):
@@ -43,9 +52,59 @@ FINAL_STATUSES = frozenset(
     {RequestStatus.PROCESSED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN}
 )
 
-# How long a tracking time may lie in the future (clock skew between shop and portal).
-FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_TEXT = 2000
+
+
+class Mover(enum.Enum):
+    """Who moves a request: its AUTHOR, a DECIDER (an admin or a user of the program's
+    advertiser) or the SYSTEM (processing; the settlement of an order by another request)."""
+
+    AUTHOR = "AUTHOR"
+    DECIDER = "DECIDER"
+    SYSTEM = "SYSTEM"
+
+
+_S = RequestStatus
+_M = Mover
+TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], frozenset[Mover]] = {
+    (_S.INQUIRED, _S.ACCEPTED): frozenset({_M.DECIDER}),
+    # by the SYSTEM: another request for the same order was accepted, or the conversion a
+    # change request is about was reassigned to another partner
+    (_S.INQUIRED, _S.REJECTED): frozenset({_M.DECIDER, _M.SYSTEM}),
+    (_S.INQUIRED, _S.WITHDRAWN): frozenset({_M.AUTHOR}),
+    (_S.ACCEPTED, _S.PROCESSED): frozenset({_M.SYSTEM}),
+    (_S.ACCEPTED, _S.FAILED): frozenset({_M.SYSTEM}),
+    (_S.FAILED, _S.ACCEPTED): frozenset({_M.DECIDER}),  # a retry
+}
+"""Every move a request can make (SPEC §6), and who makes it. Each move is kept as an event."""
+
+
+def describe_transitions() -> str:
+    """The table in words, e.g. for the schema: "INQUIRED → ACCEPTED (decider) | …"."""
+    parts = []
+    for source in RequestStatus:
+        moves = [
+            f"{target.value} ({' or '.join(m.value.lower() for m in sorted(who, key=_order))})"
+            for (start, target), who in TRANSITIONS.items()
+            if start is source
+        ]
+        if moves:
+            parts.append(f"{source.value} → {' | '.join(moves)}")
+    return "; ".join(parts)
+
+
+def _order(mover: Mover) -> int:
+    return list(Mover).index(mover)
+
+
+def check_move(current: RequestStatus, new: RequestStatus, mover: Mover, action: str) -> None:
+    """Raise INVALID_STATE unless `mover` may move a request from `current` to `new`."""
+    if mover not in TRANSITIONS.get((current, new), frozenset()):
+        raise DomainError(
+            "INVALID_STATE",
+            f"the request is {current.value}; it cannot be {action}",
+            ("requestId",),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +167,35 @@ class ConversionRequest:
         return self.status in OPEN_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One move of a request's status, as kept: who (None: the system), when, from, to, and a
+    note (the decision's reason, the failure)."""
+
+    request_id: int
+    from_status: RequestStatus | None  # None: the request was raised
+    to_status: RequestStatus
+    actor_user_id: int | None
+    at: datetime
+    note: str | None = None
+
+
+def history_of(request: ConversionRequest, moves: list[RequestEvent]) -> list[RequestEvent]:
+    """A request's history, oldest first: its raising (kept in the request itself), then every
+    move, as kept."""
+    raised = RequestEvent(
+        request.id, None, RequestStatus.INQUIRED, request.created_by, request.created_at
+    )
+    return [raised, *moves]
+
+
 def check_values(kind: RequestKind, values: RequestedValues, now: datetime) -> None:
-    """Checks needing no database; every error names its field (under `requested`)."""
+    """Checks needing no database; every error names its field (under `requested`). The
+    rules and codes are those of a recorded order (`portal.domain.order_values`)."""
     errors = ErrorCollector()
     f = "requested"
     if kind is RequestKind.CREATE_NEW:
-        if values.order_id is None:
-            errors.add("REQUIRED", "orderId is required to create a conversion", (f, "orderId"))
+        check_order_id(errors, values.order_id, (f, "orderId"))
         if values.tracking_time is None:
             errors.add(
                 "REQUIRED", "trackingTime is required to create a conversion", (f, "trackingTime")
@@ -125,33 +206,22 @@ def check_values(kind: RequestKind, values: RequestedValues, now: datetime) -> N
             )
     elif all(getattr(values, n) is None for n in _CHANGEABLE):
         errors.add("NOTHING_TO_CHANGE", "the request changes nothing", (f,))
-    if values.order_id is not None and not 1 <= len(values.order_id.strip()) <= 200:
-        errors.add("INVALID_ORDER_ID", "an order id has 1–200 characters", (f, "orderId"))
+    elif values.order_id is not None:
+        check_order_id(errors, values.order_id, (f, "orderId"))
     if values.tracking_time is not None:
-        if values.tracking_time.tzinfo is None:
-            errors.add("INVALID_TIME", "the tracking time needs a UTC offset", (f, "trackingTime"))
-        elif values.tracking_time > now + FUTURE_TOLERANCE:
-            errors.add(
-                "FUTURE_TRACKING_TIME", "the tracking time lies in the future", (f, "trackingTime")
-            )
-    if values.order_value is not None and values.order_value < 0:
-        errors.add("NEGATIVE_VALUE", "the order value must not be negative", (f, "orderValue"))
-    if values.commission is not None and values.commission < 0:
-        errors.add("NEGATIVE_VALUE", "the commission must not be negative", (f, "commission"))
-    if values.currency is not None and not is_currency(values.currency):
-        errors.add(
-            "UNKNOWN_CURRENCY",
-            f"{values.currency!r} is not an ISO 4217 currency code",
-            (f, "currency"),
-        )
+        check_time(errors, values.tracking_time, now, (f, "trackingTime"))
+    if values.order_value is not None:
+        check_amount(errors, values.order_value, (f, "orderValue"))
+    if values.commission is not None:
+        check_amount(errors, values.commission, (f, "commission"))
+    if values.currency is not None:
+        check_currency(errors, values.currency, (f, "currency"))
     if values.sub_ids is not None:
-        if len(values.sub_ids) > SUB_ID_COUNT:
-            errors.add("TOO_MANY_SUB_IDS", f"at most {SUB_ID_COUNT} sub IDs", (f, "subIds"))
-        for i, sub_id in enumerate(values.sub_ids):
-            if sub_id is not None and len(sub_id) > 255:
-                errors.add("TOO_LONG", "a sub ID has at most 255 characters", (f, "subIds", str(i)))
-    if values.device is not None and len(values.device) > 32:
-        errors.add("TOO_LONG", "a device has at most 32 characters", (f, "device"))
+        check_sub_ids(errors, values.sub_ids, (f, "subIds"))
+    if values.device is not None:
+        check_text(errors, values.device, MAX_DEVICE, (f, "device"))
+    if values.conversion_note is not None:
+        check_text(errors, values.conversion_note, MAX_NOTE_CODE, (f, "conversionNote"))
     errors.raise_if_any()
 
 
@@ -165,19 +235,6 @@ def check_comment(text: str | None, field: tuple[str, ...]) -> str | None:
 
 
 # -- the workflow ----------------------------------------------------------------------------
-
-_S = RequestStatus
-
-
-def _require_status(
-    request: ConversionRequest, allowed: frozenset[RequestStatus], action: str
-) -> None:
-    if request.status not in allowed:
-        raise DomainError(
-            "INVALID_STATE",
-            f"the request is {request.status.value}; it cannot be {action}",
-            ("requestId",),
-        )
 
 
 def check_may_decide(
@@ -199,7 +256,7 @@ def check_may_decide(
 def check_decision(
     request: ConversionRequest, decision: Decision, note: str | None, reason: str | None
 ) -> None:
-    _require_status(request, frozenset({_S.INQUIRED}), "decided")
+    check_move(request.status, status_after(decision), Mover.DECIDER, "decided")
     if decision is Decision.REJECT and not (note or (reason and reason.strip())):
         raise DomainError(
             "REASON_REQUIRED", "a rejection needs a conversion note or a reason", ("reason",)
@@ -214,15 +271,19 @@ def check_may_change(viewer: Viewer, request: ConversionRequest, action: str) ->
     """Only the author changes or withdraws a request, and only while it is INQUIRED."""
     if request.created_by != viewer.user_id:
         raise PermissionDenied(f"only the author may {action} a request", ("requestId",))
-    _require_status(
-        request, frozenset({_S.INQUIRED}), f"{action}n" if action == "withdraw" else f"{action}d"
+    # An update keeps the status; the author may amend what it may still withdraw.
+    check_move(
+        request.status,
+        _S.WITHDRAWN,
+        Mover.AUTHOR,
+        f"{action}n" if action == "withdraw" else f"{action}d",
     )
 
 
 def check_retry(viewer: Viewer, request: ConversionRequest) -> None:
     if viewer.role is Role.PARTNER:
         raise PermissionDenied("partners cannot retry processing", ("requestId",))
-    _require_status(request, frozenset({_S.FAILED}), "retried")
+    check_move(request.status, _S.ACCEPTED, Mover.DECIDER, "retried")
 
 
 def check_comment_visibility(viewer: Viewer, visibility: CommentVisibility) -> None:

@@ -7,7 +7,7 @@ like a cookie) or a redeemed coupon (ranks below both). All datetimes must be ti
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +33,15 @@ _LABEL = {
     TouchpointKind.CLICK_ID: "click id",
     TouchpointKind.COUPON: "coupon",
 }
+
+
+PartnerLabels = Mapping[int, str]
+"""How a decision names partners: by public id and name, e.g. "Cashback Club (UGFy…)"."""
+
+
+def label_of(labels: PartnerLabels, partner_id: int) -> str:
+    """The partner as `labels` names it (without a label: by its number, for tests only)."""
+    return labels.get(partner_id) or f"partner {partner_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,39 +77,40 @@ class TouchpointSelection:
     losers: tuple[Touchpoint, ...]
     ignored: tuple[IgnoredTouchpoint, ...]
 
-    def describe(self) -> str:
+    def describe(self, labels: PartnerLabels) -> str:
         if self.winner is None:
             text = "no touchpoint counts"
         else:
-            text = f"{describe_touchpoint(self.winner)} wins"
+            text = f"{describe_touchpoint(self.winner, labels)} wins"
             if self.losers:
-                beaten = ", ".join(_why_lost(loser, self.winner) for loser in self.losers)
+                beaten = ", ".join(_why_lost(loser, self.winner, labels) for loser in self.losers)
                 text += f"; beats {beaten}"
         if self.ignored:
             ignored = ", ".join(
-                f"{describe_touchpoint(i.touchpoint)} ({i.why})" for i in self.ignored
+                f"{describe_touchpoint(i.touchpoint, labels)} ({i.why})" for i in self.ignored
             )
             text += f"; ignored: {ignored}"
         return text
 
 
-def describe_touchpoint(touchpoint: Touchpoint) -> str:
-    """E.g. "cookie ck-123 of partner 7 set 2026-01-01T12:00:00+00:00"."""
+def describe_touchpoint(touchpoint: Touchpoint, labels: PartnerLabels) -> str:
+    """E.g. "cookie ck-123 of Cashback Club (UGFy…) set 2026-01-01T12:00:00+00:00"."""
     label = _LABEL[touchpoint.kind]
     if touchpoint.reference:
         label += f" {touchpoint.reference}"
     verb = "set" if touchpoint.kind.is_tracking else "redeemed"
-    return f"{label} of partner {touchpoint.partner_id} {verb} {touchpoint.at.isoformat()}"
+    partner = label_of(labels, touchpoint.partner_id)
+    return f"{label} of {partner} {verb} {touchpoint.at.isoformat()}"
 
 
-def _why_lost(loser: Touchpoint, winner: Touchpoint) -> str:
+def _why_lost(loser: Touchpoint, winner: Touchpoint, labels: PartnerLabels) -> str:
     if winner.kind.is_tracking and not loser.kind.is_tracking:
         why = "a cookie or click id beats a coupon"
     elif loser.at < winner.at:
         why = "earlier"
     else:
         why = "same time, earlier in the input"
-    return f"{describe_touchpoint(loser)} ({why})"
+    return f"{describe_touchpoint(loser, labels)} ({why})"
 
 
 def require_aware(moment: datetime, what: str) -> None:
@@ -116,7 +126,7 @@ def _why_ignored(
     eligible_partner_ids: frozenset[int],
 ) -> str | None:
     if touchpoint.partner_id not in eligible_partner_ids:
-        return f"partner {touchpoint.partner_id} has no active relationship"
+        return "the partner has no active relationship"
     if touchpoint.at > order_time:
         return "after the order"
     if settings.consent_mode is ConsentMode.RESTRICTIVE and touchpoint.consent is not True:

@@ -5,15 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 
-from portal.adapters.job_store import job_from_row, load_job
-from portal.adapters.pagination import PageRequest, SortKey, fetch_page
-from portal.adapters.reader import Listing
+from portal.adapters.job_store import load_job
+from portal.adapters.pagination import PageRequest
 from portal.adapters.spreadsheets import TableFormat
-from portal.adapters.tables import jobs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
@@ -74,19 +70,11 @@ class ExportQueries:
         ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ExportJob]:
-        viewer = info.context.require_viewer()
-        kinds = [JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]
-        stmt = select(jobs).where(visible(jobs, viewer), jobs.c.kind.in_(kinds))
-        key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
+        kinds = [JobKind.EXPORT_CONVERSION_REQUESTS, JobKind.EXPORT_CONVERSIONS]
         try:
-            async with info.context.engine.connect() as conn:
-                page = await fetch_page(
-                    conn, stmt, key, PageRequest(first=first, after=after), job_from_row
-                )
+            listing = await info.context.reader.list_jobs(
+                kinds, PageRequest(first=first, after=after)
+            )
         except DomainError as error:
             raise bad_input(error) from None
-
-        async def count() -> int:
-            return len(page.items)
-
-        return Connection.of(Listing(page, count), ExportJob.from_domain)  # type: ignore[return-value]
+        return Connection.of(listing, ExportJob.from_domain)  # type: ignore[return-value]

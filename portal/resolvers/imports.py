@@ -8,17 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry.file_uploads import Upload
 
-from portal.adapters.job_store import job_from_row, load_job
-from portal.adapters.pagination import PageRequest, SortKey, fetch_page
-from portal.adapters.reader import Listing
+from portal.adapters.filter_json import filter_to_json
+from portal.adapters.job_store import load_job
+from portal.adapters.pagination import PageRequest
 from portal.adapters.spreadsheets import TableFormat
-from portal.adapters.tables import jobs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import visible
-from portal.domain.access import Role, Viewer
+from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
 from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
@@ -27,7 +24,6 @@ from portal.schema.queries import ConversionFilterInput, conversion_filter
 from portal.schema.types.base import Connection
 from portal.schema.types.imports import ConversionRequestTemplate, ImportJob, TemplateColumn
 from portal.schema.types.jobs import ExportJob, TableFormatEnum
-from portal.services.conversion_export import conversion_filter_to_json
 from portal.services.exports import start_job_export
 from portal.services.imports import ImportLimits, ImportOptions, start_import
 from portal.services.templates import template_columns
@@ -153,7 +149,7 @@ class ImportMutations:
                 uow,
                 viewer,
                 JobKind.EXPORT_CONVERSIONS,
-                conversion_filter_to_json(parsed),
+                filter_to_json(parsed),
                 TableFormat(input.format.value),
             )
             job = await load_job(uow, job_id)
@@ -183,27 +179,17 @@ class ImportQueries:
         ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportJob]:
-        viewer = info.context.require_viewer()
-        stmt = select(jobs).where(
-            visible(jobs, viewer), jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value
-        )
-        key = SortKey("CREATED_AT", jobs.c.created_at, jobs.c.id, True, "datetime")
         try:
-            async with info.context.engine.connect() as conn:
-                page = await fetch_page(
-                    conn, stmt, key, PageRequest(first=first, after=after), job_from_row
-                )
+            listing = await info.context.reader.list_jobs(
+                [JobKind.IMPORT_CONVERSION_REQUESTS], PageRequest(first=first, after=after)
+            )
         except DomainError as error:
             raise bad_input(error) from None
-
-        async def count() -> int:
-            return len(page.items)
-
-        return Connection.of(Listing(page, count), ImportJob.from_domain)  # type: ignore[return-value]
+        return Connection.of(listing, ImportJob.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="The request file's columns for you, and template downloads.")
-    def conversion_request_template(self, info: Info) -> ConversionRequestTemplate:
-        partner = info.context.require_viewer().role is Role.PARTNER
+    async def conversion_request_template(self, info: Info) -> ConversionRequestTemplate:
+        columns = await template_columns(info.context.engine, info.context.require_viewer())
         return ConversionRequestTemplate(
             columns=[
                 TemplateColumn(
@@ -212,7 +198,7 @@ class ImportQueries:
                     description=c.description,
                     allowed_values=list(c.allowed),
                 )
-                for c in template_columns(partner)
+                for c in columns
             ],
             csv_url=TEMPLATE_PATH + ".csv",
             xlsx_url=TEMPLATE_PATH + ".xlsx",

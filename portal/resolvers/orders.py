@@ -33,11 +33,14 @@ from portal.services.order_types import (
 ORDER_CODES = [
     "BLANK",
     "TOO_LONG",
+    "REQUIRED",
     "INVALID_DATETIME",
     "FUTURE_TRACKING_TIME",
     "INVALID_AMOUNT",
     "NEGATIVE_VALUE",
     "DISCOUNT_EXCEEDS_VALUE",
+    "BASKET_VALUE_MISMATCH",
+    "ORDER_ALREADY_RECORDED",
     "UNKNOWN_CURRENCY",
     "UNKNOWN_CATEGORY",
     "INACTIVE_CATEGORY",
@@ -110,8 +113,12 @@ class RecordOrderInput:
     tracking_time: datetime = strawberry.field(
         description="When the order was placed; at most a few minutes in the future."
     )
-    order_value: Decimal = strawberry.field(
-        description="Net order value (without shipping and VAT) in `currency`; not negative."
+    order_value: Decimal | None = strawberry.field(
+        default=None,
+        description="Net order value (without shipping and VAT) in `currency`; not negative. "
+        "With a basket it is the sum of the positions' values: left out, it is taken from "
+        "them; given, it must equal it (else BASKET_VALUE_MISMATCH). Without a basket it is "
+        "required (REQUIRED).",
     )
     currency: CurrencyCode | None = strawberry.field(
         default=None,
@@ -120,13 +127,21 @@ class RecordOrderInput:
     )
     discount: Decimal | None = strawberry.field(
         default=None,
-        description="Discount on the order (default 0; at most the order value). Rated away "
-        "when the commission model has discount rating.",
+        description="Discount on the whole order (default 0; with the positions' own "
+        "discounts at most the order value). Rated away when the commission model has "
+        "discount rating (SPEC §4: the percentage applies to the net value after discount). "
+        "With a basket it is shared out over the positions in proportion to their value after "
+        "their own discount, in the currency's minor unit, the shares adding up to it exactly; "
+        "each position is then rated after its share.",
     )
     conversion_target: str | None = strawberry.field(
         default=None,
         description="Target key; default SALE_EXISTING_CUSTOMER for a returning customer, "
-        "else SALE_NEW_CUSTOMER.",
+        "else SALE_NEW_CUSTOMER. An order id has one conversion per target kind (a sale, a "
+        "lead): the same order id again with another target of the kind, or another category, "
+        "is ORDER_ALREADY_RECORDED; a lead of an order recorded as a sale (or the other way "
+        "round) goes to the order's partner (rule SAME_ORDER). A lead never makes a customer "
+        "returning, and its touchpoints alone decide it.",
     )
     tracking_category: str | None = strawberry.field(
         default=None,
@@ -302,7 +317,8 @@ class OrderMutations:
         "it, attribute it to at most one partner (SPEC §5), rate it and store it as a "
         "conversion. Answers with the attribution decision also when nobody earns the order. "
         "Re-sending an order creates nothing and answers with the existing conversion (rule "
-        "ALREADY_RECORDED)."
+        "ALREADY_RECORDED); the same order id with another target of its kind or another "
+        "category is ORDER_ALREADY_RECORDED (an order is never paid twice)."
     )
     async def record_order(
         self, info: Info, input: Annotated[RecordOrderInput, MUTATION_INPUT]

@@ -40,6 +40,7 @@ from portal.services import requests as service
 MAX_BULK_DECISIONS = 100
 VALUE_CODES = [
     "REQUIRED",
+    "BLANK",
     "NO_ACTIVE_RELATIONSHIP",
     "CONVERSION_PAID",
     "ORDER_ALREADY_CONVERTED",
@@ -51,8 +52,7 @@ VALUE_CODES = [
     "UNKNOWN_CONVERSION_NOTE",
     "NOTE_REQUIRED",
     "NOTHING_TO_CHANGE",
-    "INVALID_ORDER_ID",
-    "INVALID_TIME",
+    "INVALID_DATETIME",
     "FUTURE_TRACKING_TIME",
     "NEGATIVE_VALUE",
     "UNKNOWN_CURRENCY",
@@ -66,6 +66,7 @@ VALUE_CODES = [
 ]
 DECISION_CODES = [
     "INVALID_STATE",
+    "CONVERSION_PAID",
     "SELF_DECISION_NOT_ALLOWED",
     "REASON_REQUIRED",
     "UNKNOWN_CONVERSION_NOTE",
@@ -107,7 +108,10 @@ class RequestedValuesInput:
         default=None, description="Tracking time (CREATE_NEW, required)."
     )
     order_value: Decimal | None = strawberry.field(
-        default=None, description="Net order value (CREATE_NEW, required)."
+        default=None,
+        description="Net order value (CREATE_NEW, required), in `currency`; another currency "
+        "is converted exactly with the reference rates of the tracking day. For a conversion "
+        "with basket positions, a new value is shared out over them in proportion.",
     )
     currency: CurrencyCode | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Currency of orderValue (default: the program's)."
@@ -115,7 +119,11 @@ class RequestedValuesInput:
     status: ConversionStatusEnum | None = strawberry.field(
         default=None, description="Conversion status."
     )
-    commission: Decimal | None = strawberry.field(default=None, description="Explicit commission.")
+    commission: Decimal | None = strawberry.field(
+        default=None,
+        description="Explicit commission in the program currency, with at most its minor digits "
+        "(else INVALID_AMOUNT: it is never rounded to fit).",
+    )
     sub_ids: list[str | None] | None = strawberry.field(
         default=None, description="Sub IDs 1–6 (null = unchanged)."
     )
@@ -140,7 +148,17 @@ class RequestedValuesInput:
         )
 
 
-@strawberry.input(description="A new conversion request.")
+@strawberry.input(
+    description="A new conversion request. A CREATE_NEW request for an order the partner has "
+    "already is ORDER_ALREADY_CONVERTED (change it with CHANGE_EXISTING). One for an order "
+    "tracked for another partner is an attribution claim: it is raised (INQUIRED) like any "
+    "other, and the partner is not told whether the order exists; the advertiser sees it "
+    "against that conversion (`claimedConversion`) next to other partners' requests for the "
+    "order (`competingRequests`). Accepting one settles the order (the others INQUIRED are "
+    "rejected); processing it moves the order's conversions to the partner, rated under its "
+    "relationship. Each partner may hold one open request per order and target kind; it never "
+    "learns about other partners' requests."
+)
 class CreateConversionRequestInput:
     kind: RequestKindEnum = strawberry.field(description="CREATE_NEW or CHANGE_EXISTING.")
     requested: RequestedValuesInput = strawberry.field(
@@ -220,7 +238,11 @@ class CommentOnConversionRequestPayload:
     user_errors: list[CommentError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
 
 
-@strawberry.input(description="Preview a saved request (requestId) or an unsaved draft — give one.")
+@strawberry.input(
+    description="Preview a saved request (requestId) or an unsaved draft — give one. A draft "
+    "for an order tracked for another partner previews like any new order: the preview never "
+    "tells a partner whether an order exists or is claimed."
+)
 class PreviewConversionRequestInput:
     request_id: strawberry.ID | None = strawberry.field(
         default=None, description="A saved request."
@@ -383,30 +405,20 @@ class RequestMutations:
         self, info: Info, input: Annotated[PreviewConversionRequestInput, MUTATION_INPUT]
     ) -> PreviewConversionRequestPayload:
         viewer = info.context.require_viewer()
-        async with UnitOfWork(info.context.engine) as uow:  # never committed
-            try:
-                if (input.request_id is None) == (input.draft is None):
-                    raise DomainError(
-                        "INVALID_INPUT", "give either requestId or draft", ("requestId",)
-                    )
-                if input.request_id is not None:
-                    result = await service.preview_request(
-                        uow, viewer, _request_pk(input.request_id)
-                    )
-                else:
-                    assert input.draft is not None
-                    draft = input.draft.to_draft()
-                    result = await service.preview_draft(uow, viewer, draft)
-            except (DomainError, ValidationFailed) as error:
-                if input.draft is not None and isinstance(error, ValidationFailed | DomainError):
-                    errors = to_user_errors(error, PreviewError, PreviewCode)
-                    for e in errors:
-                        if e.field and e.field[0] == "input" and input.request_id is None:
-                            e.field = ["input", "draft", *e.field[1:]]
-                    return PreviewConversionRequestPayload(preview=None, user_errors=errors)
-                return PreviewConversionRequestPayload(
-                    preview=None, user_errors=to_user_errors(error, PreviewError, PreviewCode)
-                )
+        try:
+            result = await service.preview_without_saving(
+                info.context.engine,
+                viewer,
+                None if input.request_id is None else _request_pk(input.request_id),
+                None if input.draft is None else input.draft.to_draft(),
+            )
+        except (DomainError, ValidationFailed) as error:
+            errors = to_user_errors(error, PreviewError, PreviewCode)
+            if input.draft is not None and input.request_id is None:
+                for e in errors:
+                    if e.field and e.field[0] == "input":
+                        e.field = ["input", "draft", *e.field[1:]]
+            return PreviewConversionRequestPayload(preview=None, user_errors=errors)
         new = result.revised.conversion
         return PreviewConversionRequestPayload(
             preview=preview_of(

@@ -8,7 +8,9 @@ import strawberry
 
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
+from portal.domain.programs import TargetKind
 from portal.resolvers.support import Info, require_pk, run_in_uow, user_error_type
+from portal.schema.types.enums import TargetKindEnum
 from portal.schema.types.programs import ConversionNote, ConversionTarget, TrackingCategory
 from portal.services import vocabulary
 
@@ -52,6 +54,11 @@ class CreateConversionTargetInput:
     name: str = strawberry.field(description="Display name.")
     active: bool = strawberry.field(
         default=True, description="Inactive targets are refused in new orders."
+    )
+    kind: TargetKindEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="SALE (an order) or LEAD (no order); default LEAD for the key `LEAD`, "
+        "else SALE.",
     )
 
 
@@ -133,6 +140,7 @@ class VocabularyMutations:
                 key=input.key,
                 name=input.name,
                 active=input.active,
+                kind=TargetKind(input.kind.value) if input.kind else None,
             )
             return ConversionTarget.from_domain(created)
 

@@ -29,11 +29,14 @@ class Loaders:
         self._loaders: dict[str, DataLoader] = {}
 
     def _loader(
-        self, name: str, batch: Callable[[Sequence[int]], Awaitable[list[Any]]]
+        self,
+        name: str,
+        batch: Callable[[Sequence[Any]], Awaitable[list[Any]]],
+        key: Callable[[Any], Any] | None = None,
     ) -> DataLoader:
         loader = self._loaders.get(name)
         if loader is None:
-            loader = DataLoader(batch_load_fn=batch, max_batch_size=MAX_BATCH)
+            loader = DataLoader(batch_load_fn=batch, max_batch_size=MAX_BATCH, get_cache_key=key)
             self._loaders[name] = loader
         return loader
 
@@ -54,6 +57,15 @@ class Loaders:
     ) -> DataLoader:
         """A loader of another read model (requests, actors) under a unique name."""
         return self._loader(name, batch)
+
+    def batched_by(
+        self,
+        name: str,
+        batch: Callable[[Sequence[Any]], Awaitable[list[Any]]],
+        key: Callable[[Any], Any],
+    ) -> DataLoader:
+        """A loader whose keys are objects (e.g. requests), cached by `key` of each."""
+        return self._loader(name, batch, key)
 
     def program_models(self) -> DataLoader:
         return self._loader("program_models", self._reader.program_commission_models)

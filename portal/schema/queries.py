@@ -43,6 +43,7 @@ from portal.schema.types.programs import (
     Program,
     TrackingCategory,
 )
+from portal.schema.types.reassignments import ConversionReassignment
 from portal.schema.types.requests import ConversionRequest, RequestComment
 
 Info = strawberry.Info[Context, None]
@@ -64,6 +65,7 @@ TYPES: dict[str, Any] = {
     "ConversionNote": ConversionNote,
     "CommissionPeriod": CommissionPeriod,
     "RequestComment": RequestComment,
+    "ConversionReassignment": ConversionReassignment,
 }
 MAX_NODES = 100
 
@@ -142,6 +144,13 @@ class NamedFilterInput:
     )
     advertiser_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Programs of these advertisers."
+    )
+
+
+@strawberry.input(description="Filter of the conversion reassignments.")
+class ReassignmentFilterInput:
+    program_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Programs."
     )
 
 
@@ -364,3 +373,24 @@ class Query:
     @strawberry.field(description="One conversion by id; null when missing or not visible.")
     async def conversion(self, info: Info, id: IdArg) -> Conversion | None:
         return await _one(info, id, "Conversion")  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Conversions that accepted attribution claims moved to another partner, "
+        "newest first: a partner sees those taken from it (not who took them), an advertiser "
+        "those of its programs."
+    )
+    async def conversion_reassignments(
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[ReassignmentFilterInput | None, FilterArg] = None,
+    ) -> Connection[ConversionReassignment]:
+        program_ids = _pks(filter.program_ids if filter else None, "Program", "programIds")
+        page = PageRequest(first, after, last, before)
+        return await _list(  # type: ignore[no-any-return]
+            lambda: info.context.reader.list_reassignments(program_ids, page),
+            ConversionReassignment.from_domain,
+        )

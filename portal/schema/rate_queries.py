@@ -11,7 +11,6 @@ import strawberry
 from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.pagination import PageRequest
 from portal.adapters.rate_reader import RateFilter, RateReader
-from portal.adapters.rate_store import rate_table
 from portal.adapters.reader import SortDirection
 from portal.domain.errors import DomainError
 from portal.schema.context import Context
@@ -90,8 +89,7 @@ class RatesQuery:
     ) -> ConvertedExchangeRate:
         info.context.require_viewer()
         try:
-            async with info.context.engine.connect() as conn:
-                table = await rate_table(conn, day, BASE_CURRENCY)
+            table = await RateReader(info.context.engine).table(day, BASE_CURRENCY)
             rate, rate_day = table.cross_rate(base, quote, day)
         except DomainError as error:
             raise bad_input(error) from None

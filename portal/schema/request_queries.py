@@ -47,6 +47,24 @@ class ConversionRequestFilterInput:
     )
     created_to: datetime | None = strawberry.field(default=None, description="Raised before.")
     order_id: str | None = strawberry.field(default=None, description="Exact order id.")
+    advertiser_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Requests of these advertisers' programs."
+    )
+    tracked_from: datetime | None = strawberry.field(
+        default=None,
+        description="Tracking time at or after (the requested one; for a change request that "
+        "keeps it, its conversion's).",
+    )
+    tracked_to: datetime | None = strawberry.field(
+        default=None, description="Tracking time before (as `trackedFrom`)."
+    )
+    commission_model_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Rated with these commission models."
+    )
+    decided_from: datetime | None = strawberry.field(
+        default=None, description="Decided (accepted or rejected) at or after."
+    )
+    decided_to: datetime | None = strawberry.field(default=None, description="Decided before.")
 
 
 @strawberry.input(description="Ordering of the explorer.")
@@ -78,6 +96,17 @@ def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
             created_from=f.created_from,
             created_to=f.created_to,
             order_id=f.order_id,
+            advertiser_ids=tuple(
+                decode_typed(i, "Advertiser", ("advertiserIds",)) for i in f.advertiser_ids or ()
+            ),
+            tracked_from=f.tracked_from,
+            tracked_to=f.tracked_to,
+            commission_model_ids=tuple(
+                decode_typed(i, "CommissionModel", ("commissionModelIds",))
+                for i in f.commission_model_ids or ()
+            ),
+            decided_from=f.decided_from,
+            decided_to=f.decided_to,
         )
     except DomainError as error:
         raise bad_input(error) from None

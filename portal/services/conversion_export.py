@@ -4,7 +4,6 @@ and uploaded again as requests."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,48 +11,20 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
+from portal.adapters.filter_json import filter_from_json
 from portal.adapters.reader import ConversionFilter, conversion_conditions
 from portal.adapters.request_files import columns_for
-from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
+from portal.adapters.spreadsheets import Amount, Cell, TableFormat, TableWriter
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.visibility import visible
-from portal.domain.access import Role, Viewer
-from portal.domain.conversions import ConversionStatus
+from portal.domain.access import Viewer
 from portal.global_ids import encode_id
 
 BATCH = 1000
 
 
-def conversion_filter_to_json(f: ConversionFilter) -> dict[str, Any]:
-    return {
-        "program_ids": list(f.program_ids),
-        "partner_ids": list(f.partner_ids),
-        "statuses": [s.value for s in f.statuses],
-        "tracked_from": f.tracked_from.isoformat() if f.tracked_from else None,
-        "tracked_to": f.tracked_to.isoformat() if f.tracked_to else None,
-        "order_id": f.order_id,
-        "categories": list(f.categories),
-        "targets": list(f.targets),
-    }
-
-
-def conversion_filter_from_json(raw: dict[str, Any]) -> ConversionFilter:
-    return ConversionFilter(
-        program_ids=tuple(raw.get("program_ids", [])),
-        partner_ids=tuple(raw.get("partner_ids", [])),
-        statuses=tuple(ConversionStatus(s) for s in raw.get("statuses", [])),
-        tracked_from=datetime.fromisoformat(raw["tracked_from"])
-        if raw.get("tracked_from")
-        else None,
-        tracked_to=datetime.fromisoformat(raw["tracked_to"]) if raw.get("tracked_to") else None,
-        order_id=raw.get("order_id"),
-        categories=tuple(raw.get("categories", [])),
-        targets=tuple(raw.get("targets", [])),
-    )
-
-
 def export_columns(viewer: Viewer) -> list[str]:
-    return [c.name for c in columns_for(viewer.role is Role.PARTNER)]
+    return [c.name for c in columns_for(viewer)]
 
 
 async def _conversion_rows(
@@ -91,10 +62,10 @@ async def _conversion_rows(
                 "conversion_target": conv.target,
                 "tracking_category": conv.category,
                 "tracking_time": conv.tracking_time.isoformat(),
-                "order_value": conv.order_value,
+                "order_value": Amount(conv.order_value, conv.currency),
                 "currency": conv.currency,
                 "status": conv.status.value,
-                "commission": conv.commission,
+                "commission": Amount(conv.commission, conv.currency),
                 "device": conv.device,
                 "conversion_note": conv.conversion_note,
                 "comment": None,
@@ -112,7 +83,7 @@ async def write_conversions(
     writer = TableWriter(path, columns, fmt)
     try:
         async for values in _conversion_rows(
-            engine, viewer, conversion_filter_from_json(parameters)
+            engine, viewer, filter_from_json(ConversionFilter, parameters)
         ):
             writer.write([values.get(name) for name in columns])
     finally:

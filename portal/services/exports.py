@@ -4,8 +4,8 @@ its author. The job re-reads its author and applies the same visibility as every
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,77 +13,59 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
+from portal.adapters.filter_json import filter_from_json, filter_to_json
 from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
+from portal.adapters.request_files import names_partners
 from portal.adapters.request_reader import RequestFilter, request_conditions
 from portal.adapters.request_store import request_from_row
-from portal.adapters.spreadsheets import Cell, TableFormat, TableWriter
-from portal.adapters.tables import conversion_requests, partners, programs, users
+from portal.adapters.spreadsheets import Amount, Cell, TableFormat, TableWriter
+from portal.adapters.tables import (
+    advertisers,
+    conversion_requests,
+    conversions,
+    partners,
+    programs,
+    users,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
 from portal.config import Settings
 from portal.domain.access import Viewer
-from portal.domain.conversions import ConversionStatus
+from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
 from portal.domain.jobs import JobKind, JobStatus
-from portal.domain.requests import RequestKind, RequestStatus
+from portal.domain.money import without_padding
+from portal.domain.rating import applied_rate
+from portal.global_ids import encode_id
 from portal.services.job_runs import run_leased
 
 log = logging.getLogger("portal.exports")
 EXPORT_JOB = "run_export"
 BATCH = 1000
 
+_SUB_IDS = tuple(f"sub_id_{i}" for i in range(1, SUB_ID_COUNT + 1))
 REQUEST_COLUMNS = (
-    "request_id",
-    "kind",
-    "status",
-    "program",
-    "partner",
-    "order_id",
-    "conversion_target",
-    "tracking_category",
-    "tracking_time_utc",
-    "order_value",
-    "currency",
-    "requested_status",
-    "requested_commission",
-    "commission",
-    "commission_currency",
-    "commission_model",
-    "created_at_utc",
-    "created_by",
-    "decided_at_utc",
-    "conversion_note",
-    "reason",
-    "failure",
-    "comment",
-)
+    "request_id", "kind", "status", "advertiser", "program", "partner", "conversion_id",
+    # what the request asks for (CHANGE_EXISTING: blank = unchanged)
+    "order_id", "conversion_target", "tracking_category", "tracking_time_utc", "order_value",
+    "currency", "requested_status", "requested_commission", *_SUB_IDS, "device",
+    "requested_conversion_note",
+    # the conversion as it is now (blank: none yet, or none the viewer may see)
+    "current_order_id", "current_conversion_target", "current_tracking_category",
+    "current_tracking_time_utc", "current_order_value", "current_currency", "current_status",
+    "current_commission", *(f"current_{s}" for s in _SUB_IDS), "current_device",
+    "current_conversion_note",
+    # the rating assigned when it was raised, and what became of it
+    "commission", "commission_currency", "commission_model", "commission_percentage",
+    "commission_fixed_amount", "created_at_utc", "created_by", "decided_at_utc",
+    "conversion_note", "reason", "failure", "comment",
+)  # fmt: skip
 
 
-def filter_to_json(f: RequestFilter) -> dict[str, Any]:
-    return {
-        "statuses": [s.value for s in f.statuses],
-        "kinds": [k.value for k in f.kinds],
-        "program_ids": list(f.program_ids),
-        "partner_ids": list(f.partner_ids),
-        "created_by": list(f.created_by),
-        "created_from": f.created_from.isoformat() if f.created_from else None,
-        "created_to": f.created_to.isoformat() if f.created_to else None,
-        "order_id": f.order_id,
-    }
-
-
-def filter_from_json(raw: dict[str, Any]) -> RequestFilter:
-    return RequestFilter(
-        statuses=tuple(RequestStatus(s) for s in raw.get("statuses", [])),
-        kinds=tuple(RequestKind(k) for k in raw.get("kinds", [])),
-        program_ids=tuple(raw.get("program_ids", [])),
-        partner_ids=tuple(raw.get("partner_ids", [])),
-        created_by=tuple(raw.get("created_by", [])),
-        created_from=datetime.fromisoformat(raw["created_from"])
-        if raw.get("created_from")
-        else None,
-        created_to=datetime.fromisoformat(raw["created_to"]) if raw.get("created_to") else None,
-        order_id=raw.get("order_id"),
-    )
+def request_columns(viewer: Viewer) -> tuple[str, ...]:
+    """The columns of the viewer's request export (`names_partners`)."""
+    if names_partners(viewer):
+        return REQUEST_COLUMNS
+    return tuple(c for c in REQUEST_COLUMNS if c != "partner")
 
 
 async def start_request_export(
@@ -130,7 +112,9 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None
     fmt = TableFormat(job.format)
     path = export_path(settings, job_id, fmt)
     if job.kind is JobKind.EXPORT_CONVERSION_REQUESTS:
-        count = await _write_requests(engine, viewer, filter_from_json(job.parameters), path, fmt)
+        count = await _write_requests(
+            engine, viewer, filter_from_json(RequestFilter, job.parameters), path, fmt
+        )
     else:
         from portal.services.conversion_export import write_conversions
 
@@ -151,11 +135,13 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None
 
 async def _request_rows(
     engine: AsyncEngine, viewer: Viewer, f: RequestFilter
-) -> AsyncIterator[Sequence[Cell]]:
-    """The filtered, visible requests in id order, a batch at a time (keyset on id)."""
+) -> AsyncIterator[dict[str, Cell]]:
+    """The filtered, visible requests in id order, a batch at a time (keyset on id), each with
+    the conversion it is about as it is now — where the viewer may see it."""
     c = conversion_requests.c
     where = and_(visible(conversion_requests, viewer), *request_conditions(f))
     creator = users.alias("creator")
+    current = select(conversions).where(visible(conversions, viewer)).subquery("current")
     last_id = 0
     while True:
         async with engine.connect() as conn:
@@ -163,13 +149,17 @@ async def _request_rows(
                 await conn.execute(
                     select(
                         conversion_requests,
+                        advertisers.c.name.label("advertiser_name"),
                         programs.c.name.label("program_name"),
                         partners.c.name.label("partner_name"),
                         creator.c.name.label("creator_name"),
+                        *(col.label(f"current_{col.name}") for col in current.c),
                     )
                     .join(programs, programs.c.id == c.program_id)
+                    .join(advertisers, advertisers.c.id == programs.c.advertiser_id)
                     .join(partners, partners.c.id == c.partner_id)
                     .join(creator, creator.c.id == c.created_by)
+                    .outerjoin(current, current.c.id == c.conversion_id)
                     .where(where, c.id > last_id)
                     .order_by(c.id)
                     .limit(BATCH)
@@ -178,43 +168,87 @@ async def _request_rows(
         if not batch:
             return
         for row in batch:
-            r = request_from_row(row)
-            v = r.requested
-            yield (
-                r.id,
-                r.kind.value,
-                r.status.value,
-                row.program_name,
-                row.partner_name,
-                v.order_id,
-                v.target,
-                v.category,
-                v.tracking_time,
-                v.order_value,
-                v.currency,
-                v.status.value if isinstance(v.status, ConversionStatus) else None,
-                v.commission,
-                r.commission,
-                r.commission_currency,
-                r.commission_model_name,
-                r.created_at,
-                row.creator_name,
-                r.decided_at,
-                r.decision_note,
-                r.decision_reason,
-                r.failure,
-                r.comment,
-            )
+            yield _request_row(row)
         last_id = batch[-1].id
+
+
+def _request_row(row: Any) -> dict[str, Cell]:
+    r = request_from_row(row)
+    v = r.requested
+    m = row._mapping
+    program_currency = r.commission_currency
+    rate = applied_rate(r.commission_breakdown)
+    values: dict[str, Cell] = {
+        "request_id": encode_id("ConversionRequest", r.id),
+        "kind": r.kind.value,
+        "status": r.status.value,
+        "advertiser": m["advertiser_name"],
+        "program": m["program_name"],
+        "partner": m["partner_name"],
+        "conversion_id": encode_id("Conversion", m["current_id"]) if m["current_id"] else None,
+        "order_id": v.order_id,
+        "conversion_target": v.target,
+        "tracking_category": v.category,
+        "tracking_time_utc": v.tracking_time,
+        "order_value": _amount(v.order_value, v.currency or program_currency),
+        "currency": v.currency,
+        "requested_status": v.status.value if isinstance(v.status, ConversionStatus) else None,
+        "requested_commission": _amount(v.commission, program_currency),
+        "device": v.device,
+        "requested_conversion_note": v.conversion_note,
+        "commission": _amount(r.commission, r.commission_currency),
+        "commission_currency": r.commission_currency,
+        "commission_model": r.commission_model_name,
+        "commission_percentage": _plain(rate.percentage if rate else None),
+        "commission_fixed_amount": _amount(rate.fixed_amount if rate else None, program_currency),
+        "created_at_utc": r.created_at,
+        "created_by": m["creator_name"],
+        "decided_at_utc": r.decided_at,
+        "conversion_note": r.decision_note,
+        "reason": r.decision_reason,
+        "failure": r.failure,
+        "comment": r.comment,
+    }
+    for i, name in enumerate(_SUB_IDS):
+        values[name] = v.sub_ids[i] if v.sub_ids is not None and i < len(v.sub_ids) else None
+    if m["current_id"] is not None:
+        currency = m["current_currency"]
+        values.update(
+            current_order_id=m["current_order_id"],
+            current_conversion_target=m["current_target"],
+            current_tracking_category=m["current_category"],
+            current_tracking_time_utc=m["current_tracking_time"],
+            current_order_value=_amount(m["current_order_value"], currency),
+            current_currency=currency,
+            current_status=m["current_status"],
+            current_commission=_amount(m["current_commission"], currency),
+            current_device=m["current_device"],
+            current_conversion_note=m["current_conversion_note"],
+        )
+        for name in _SUB_IDS:
+            values[f"current_{name}"] = m[f"current_{name}"]
+    return values
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """A percentage as written, without the column's padding zeros ("5.0000" → 5)."""
+    return None if value is None else without_padding(value)
+
+
+def _amount(value: Decimal | None, currency: str | None) -> Cell:
+    if value is None:
+        return None
+    return Amount(value, currency) if currency else value
 
 
 async def _write_requests(
     engine: AsyncEngine, viewer: Viewer, f: RequestFilter, path: Path, fmt: TableFormat
 ) -> int:
-    writer = TableWriter(path, REQUEST_COLUMNS, fmt)
+    columns = request_columns(viewer)
+    writer = TableWriter(path, columns, fmt)
     try:
-        async for row in _request_rows(engine, viewer, f):
-            writer.write(row)
+        async for values in _request_rows(engine, viewer, f):
+            writer.write([values.get(name) for name in columns])
     finally:
         count = writer.close()
     return count

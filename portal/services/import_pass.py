@@ -27,6 +27,8 @@ from portal.adapters.request_files import CellError, TableSource
 from portal.adapters.tables import import_errors
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
+from portal.domain.jobs import ALREADY_IMPORTED
+from portal.global_ids import encode_id
 from portal.observability.jobs import observe_import_batch
 from portal.services.import_rows import ParsedRow, RowParser, column_of, resolve_lookups
 from portal.services.request_batch import (
@@ -281,10 +283,14 @@ class _Writer:
             self._statistics = asyncio.create_task(_analyze_when_grown(self.engine, self.tally))
 
     def _count(self, batch: _Batch) -> list[CellError]:
+        """Counts the batch; answers what to record of it: its cell errors, and the rows an
+        earlier upload raised (ALREADY_IMPORTED, no error)."""
+        imported: list[CellError] = []
         for parsed, outcome in zip(batch.drafted, batch.checked.outcomes, strict=True):
             parsed.errors.extend(_cell_errors(parsed, outcome))
             if outcome.existing:
                 self.tally.existing += 1
+                imported.append(already_imported(parsed.row, outcome.request_id))
             elif outcome.created:
                 self.tally.created += 1
             if not outcome.existing and not outcome.errors:
@@ -293,7 +299,20 @@ class _Writer:
         self.tally.processed += len(batch.rows)
         observe_import_batch(len(batch.rows), self.tally.processed, applied=self.apply)
         self.tally.errors += len(errors)
-        return errors
+        return errors + imported
+
+
+def already_imported(row: int, request_id: int | None) -> CellError:
+    assert request_id is not None
+    gid = encode_id("ConversionRequest", request_id)
+    return CellError(
+        row,
+        "",
+        gid,
+        ALREADY_IMPORTED,
+        f"an earlier upload of this file raised this row as request {gid}; nothing was created",
+        request_id,
+    )
 
 
 def _cell_errors(parsed: ParsedRow, outcome: Outcome) -> Iterable[CellError]:
@@ -326,6 +345,7 @@ async def _record(uow: UnitOfWork, lease: Lease, errors: list[CellError], tally:
                     "value": e.value,
                     "code": e.code,
                     "message": e.message[:1000],
+                    "request_id": e.request_id,
                 }
                 for e in errors
             ],

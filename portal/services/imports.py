@@ -33,7 +33,7 @@ from portal.adapters.request_files import (
 from portal.adapters.tables import conversion_requests, jobs, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
-from portal.domain.access import Role, Viewer
+from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.services.import_pass import ImportFile, Tally, run_pass
@@ -87,9 +87,7 @@ def check_structure(source: TableSource, viewer: Viewer) -> None:
                 f"unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMN_NAMES)})",
             )
         )
-    required = [c.name for c in columns_for(viewer.role is Role.PARTNER) if c.required]
-    if viewer.role is not Role.PARTNER:
-        required.append("partner")
+    required = [c.name for c in columns_for(viewer) if c.required]
     missing = [name for name in required if name not in header]
     if missing:
         problems.append(
@@ -169,7 +167,7 @@ async def start_import(
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
     async def work(lease: Lease) -> None:
         tally, created, dry_run = await _import(engine, lease)
-        if tally.errors:
+        if tally.errors or tally.existing:
             from portal.services.import_reports import write_error_reports
 
             # Before the job ends: a SUCCEEDED import's report can be downloaded at once.

@@ -17,6 +17,7 @@ from portal.adapters.tables import (
     conversion_notes,
     conversion_targets,
     conversions,
+    partners,
     programs,
     relationships,
     tracking_categories,
@@ -28,8 +29,9 @@ from portal.domain.attribution import AttributionSettings, CustomerKeys
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import Conversion
 from portal.domain.exchange_rates import RateTable
-from portal.domain.partners import Relationship, RelationshipStatus
-from portal.domain.programs import ConversionTarget, Program, TrackingCategory
+from portal.domain.partners import Relationship, earns_commission
+from portal.domain.programs import ConversionTarget, Program, TargetKind, TrackingCategory
+from portal.global_ids import encode_id
 from portal.services.order_types import OrderInput
 
 _CHUNK = 500
@@ -45,7 +47,8 @@ class ProgramSetup:
     notes: frozenset[str]
     relationships: dict[int, Relationship]  # by partner id, any status
     settings: AttributionSettings
-    eligible_partner_ids: frozenset[int]  # partners with an ACTIVE relationship
+    eligible_partner_ids: frozenset[int]  # partners whose relationship earns commission
+    partner_names: dict[int, str]  # of the partners with a relationship
 
     @classmethod
     def of(
@@ -55,6 +58,7 @@ class ProgramSetup:
         targets: dict[str, ConversionTarget],
         notes: frozenset[str],
         links: dict[int, Relationship],
+        partner_names: dict[int, str],
     ) -> ProgramSetup:
         settings = AttributionSettings(
             program.cookie_lifetime_days,
@@ -63,9 +67,23 @@ class ProgramSetup:
             program.follow_up_window_days,
         )
         eligible = frozenset(
-            partner_id for partner_id, r in links.items() if r.status is RelationshipStatus.ACTIVE
+            partner_id for partner_id, r in links.items() if earns_commission(r.status)
         )
-        return cls(program, categories, targets, notes, links, settings, eligible)
+        return cls(program, categories, targets, notes, links, settings, eligible, partner_names)
+
+    def target_kind(self, key: str) -> TargetKind:
+        target = self.targets.get(key)
+        return target.kind if target is not None else TargetKind.SALE
+
+    def labels(self, partner_ids: Iterable[int]) -> dict[int, str]:
+        """How an attribution reason names these partners: by name and public id where the
+        partner works with the program (the advertiser sees it), else by public id only."""
+        return {pid: partner_label(pid, self.partner_names.get(pid)) for pid in partner_ids}
+
+
+def partner_label(partner_id: int, name: str | None) -> str:
+    gid = encode_id("Partner", partner_id)
+    return f"{name} ({gid})" if name else f"partner {gid}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +127,7 @@ class CustomerIndex:
 
 @dataclass(slots=True)
 class ExistingConversions:
-    """Conversions of the batch's (program, order id) pairs, kept current while the batch
-    inserts."""
+    """Conversions of the batch's (program, order id) pairs: at most one of each target kind."""
 
     by_order: dict[tuple[int, str], list[Conversion]] = field(default_factory=dict)
 
@@ -119,16 +136,8 @@ class ExistingConversions:
             conversion
         )
 
-    def find(
-        self, program_id: int, order_id: str, targets: Iterable[str], category: str
-    ) -> Conversion | None:
-        """The conversion of (program, order id, category) with the first matching target."""
-        existing = self.by_order.get((program_id, order_id), ())
-        for target in targets:
-            for conversion in existing:
-                if conversion.target == target and conversion.category == category:
-                    return conversion
-        return None
+    def of_order(self, program_id: int, order_id: str) -> list[Conversion]:
+        return self.by_order.get((program_id, order_id), [])
 
 
 @dataclass(slots=True)
@@ -177,11 +186,17 @@ async def _program_setups(
     ):
         notes[r.program_id].add(r.code)
     links: dict[int, dict[int, Relationship]] = {pid: {} for pid in found}
-    for r in await conn.execute(select(relationships).where(relationships.c.program_id.in_(found))):
+    names: dict[int, dict[int, str]] = {pid: {} for pid in found}
+    for r in await conn.execute(
+        select(relationships, partners.c.name.label("partner_name"))
+        .join(partners, partners.c.id == relationships.c.partner_id)
+        .where(relationships.c.program_id.in_(found))
+    ):
         links[r.program_id][r.partner_id] = rows.relationship(r)
+        names[r.program_id][r.partner_id] = r.partner_name
     return {
         pid: ProgramSetup.of(
-            program, categories[pid], targets[pid], frozenset(notes[pid]), links[pid]
+            program, categories[pid], targets[pid], frozenset(notes[pid]), links[pid], names[pid]
         )
         for pid, program in found.items()
     }
@@ -224,8 +239,13 @@ async def _customers(
     seen: set[int] = set()
     for column, hashes in ((c.customer_id_hash, id_hashes), (c.email_hash, email_hashes)):
         for chunk in _chunks(hashes):
+            # Only orders make a customer known: a lead never does (SPEC §5.2).
             result = await uow.conn.execute(
-                select(*columns).where(c.program_id.in_(program_ids), column.in_(chunk))
+                select(*columns).where(
+                    c.program_id.in_(program_ids),
+                    column.in_(chunk),
+                    c.target_kind == TargetKind.SALE.value,
+                )
             )
             for r in result:
                 if r.id in seen:

@@ -38,14 +38,14 @@ class BasketLineInput:
 @dataclass(frozen=True, slots=True)
 class OrderInput:
     """An order as the shop reports it. Amounts are net of shipping and VAT, in `currency`
-    (None: the program currency). `conversion_target` None: SALE_EXISTING_CUSTOMER for a
-    returning customer, else SALE_NEW_CUSTOMER. `commission` overrides the computed commission
-    (program currency)."""
+    (None: the program currency). `order_value` None: the sum of the basket's positions.
+    `conversion_target` None: SALE_EXISTING_CUSTOMER for a returning customer, else
+    SALE_NEW_CUSTOMER. `commission` overrides the computed commission (program currency)."""
 
     program_id: int
     order_id: str
     tracking_time: datetime
-    order_value: Decimal
+    order_value: Decimal | None
     currency: str | None = None
     discount: Decimal = Decimal(0)
     conversion_target: str | None = None

@@ -5,11 +5,19 @@ One batch is one transaction. Everything the batch is decided with is loaded onc
 (`order_batch.load_batch`); each order is then written inside its own savepoint, so a failing
 order leaves nothing behind and never affects the others.
 
-Re-sending an order (same program, order id, conversion target and tracking category) creates
-nothing: the answer carries the existing conversion and the rule `ALREADY_RECORDED`, whose
-partner is the existing conversion's. Without an explicit target, a re-send matches the stored
-SALE_NEW_CUSTOMER or SALE_EXISTING_CUSTOMER conversion of the order, so a re-send never turns
-into a "returning customer" order of itself.
+An order id of a program has at most one conversion of each target kind (a sale, a lead), and
+all of them are one partner's (the database enforces the first, `attribute_order` the second):
+
+- Re-sending an order (same order id, target and category) creates nothing: the answer carries
+  the existing conversion and the rule `ALREADY_RECORDED`, whose partner is the existing
+  conversion's. Without an explicit target, a re-send matches the stored SALE_NEW_CUSTOMER or
+  SALE_EXISTING_CUSTOMER conversion of the order, so a re-send never turns into a "returning
+  customer" order of itself.
+- The same order id with another target of the same kind, or another category, is refused
+  (ORDER_ALREADY_RECORDED): the categories of one order are positions of its basket, and a
+  change of a recorded conversion is a CHANGE_EXISTING request. It is never paid twice.
+- The lead of an order recorded as a sale (or the other way round) is a conversion of its own,
+  and goes to the partner of the order (rule SAME_ORDER).
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy import false, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,15 +37,24 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
 from portal.domain.attribution import (
     CustomerKeys,
+    OrderOwner,
     OriginalReferral,
     attribute_order,
     customer_keys,
     resolve_follow_up,
 )
-from portal.domain.conversions import BasketPosition, Conversion, RevisionSource
+from portal.domain.conversions import Conversion, RevisionSource
 from portal.domain.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from portal.domain.money import round_half_up
-from portal.domain.rating import Rating, RatingInput, rate_conversion
+from portal.domain.programs import TargetKind
+from portal.domain.rating import Rating
+from portal.global_ids import encode_id
+from portal.services.conversion_rating import (
+    RatedValues,
+    explicit_commission,
+    program_amount,
+    rate,
+    rated_basket,
+)
 from portal.services.order_batch import Batch, KnownOrder, ProgramSetup, load_batch
 from portal.services.order_checks import CheckedOrder, check_order, resolve_target
 from portal.services.order_types import (
@@ -52,6 +68,7 @@ from portal.services.order_types import (
 NEW_CUSTOMER_TARGET = "SALE_NEW_CUSTOMER"
 RETURNING_CUSTOMER_TARGET = "SALE_EXISTING_CUSTOMER"
 _SALE_TARGETS = (NEW_CUSTOMER_TARGET, RETURNING_CUSTOMER_TARGET)
+OrderKey = tuple[int, str, TargetKind]  # program, order id, target kind
 
 
 def check_batch(viewer: Viewer, count: int) -> None:
@@ -86,7 +103,7 @@ async def record_orders(
     ]
     batch = await load_batch(uow, viewer, orders, keys)
     now = datetime.now(UTC)
-    planned: dict[tuple[int, str, str, str], Planned] = {}
+    planned: dict[OrderKey, Planned] = {}
     results = []
     for index, order in enumerate(orders):
         result = OrderResult(index=index, order_id=order.order_id)
@@ -111,6 +128,7 @@ class Planned:
     result: OrderResult
     new: NewConversion
     returning: bool
+    explicit_target: str | None
 
 
 _PLANNED_ID = 10**18
@@ -138,35 +156,37 @@ def _plan_one(
     keys: CustomerKeys,
     now: datetime,
     result: OrderResult,
-    planned: dict[tuple[int, str, str, str], Planned],
+    planned: dict[OrderKey, Planned],
 ) -> None:
     setup = batch.programs.get(order.program_id)
     if setup is None:
         raise NotFound("program", ("programId",))
     checked = check_order(order, setup, batch.rates, now)
-    original = _original_referral(setup, batch, keys, checked.order_id)
+    program_id = setup.program.id
+    explicit = checked.explicit_target
+    kind = setup.target_kind(explicit) if explicit is not None else TargetKind.SALE
+    lead = kind is TargetKind.LEAD
+    original = None if lead else _original_referral(setup, batch, keys, checked.order_id)
     returning = original is not None and original.order_time <= checked.tracking_time
-    candidates: tuple[str, ...]
-    if checked.explicit_target is not None:
-        target, candidates = checked.explicit_target, (checked.explicit_target,)
+    if explicit is not None:
+        target = explicit
     else:
         default = RETURNING_CUSTOMER_TARGET if returning else NEW_CUSTOMER_TARGET
         target = resolve_target(setup, default, ("conversionTarget",))
-        candidates = (target, *(t for t in _SALE_TARGETS if t != target))
-    program_id = setup.program.id
 
-    keys_of_order = [(program_id, checked.order_id, t, checked.category) for t in candidates]
-    if any(key in planned for key in keys_of_order):
+    key = (program_id, checked.order_id, kind)
+    if key in planned:
         raise DomainError(
             "DUPLICATE_IN_BATCH",
-            f"order {checked.order_id!r} ({target} × {checked.category}) is already an earlier "
-            "order of this batch",
+            f"order {checked.order_id!r} ({kind.value}) is already an earlier order of this batch",
             ("orderId",),
         )
-    existing = batch.existing.find(program_id, checked.order_id, candidates, checked.category)
-    if existing is not None:
-        _answer_existing(result, existing, returning)
+    of_order = batch.existing.of_order(program_id, checked.order_id)
+    same_kind = next((c for c in of_order if c.target_kind is kind), None)
+    if same_kind is not None:
+        _answer_existing(result, same_kind, checked, setup, returning)
         return
+    owner = _owner(of_order, planned, program_id, checked.order_id)
 
     decision = attribute_order(
         order_time=checked.tracking_time,
@@ -174,18 +194,56 @@ def _plan_one(
         settings=setup.settings,
         original=original,
         eligible_partner_ids=setup.eligible_partner_ids,
+        lead=lead,
+        owner=owner,
+        labels=setup.labels(_named_partners(checked, original, owner)),
     )
     result.attribution = OrderAttribution.of(decision)
     if decision.partner_id is None:
         return
 
-    new = _new_conversion(setup, batch, checked, target, decision.partner_id, keys)
-    planned[keys_of_order[0]] = Planned(result, new, returning)
-    if not keys.is_empty:
+    new = _new_conversion(setup, batch, checked, target, kind, decision.partner_id, keys)
+    planned[key] = Planned(result, new, returning, explicit)
+    if not keys.is_empty and not lead:
         known = KnownOrder(
             _PLANNED_ID + len(planned), new.partner_id, new.order_id, new.tracking_time
         )
         batch.customers.add(program_id, keys, known)
+
+
+def _owner(
+    of_order: Sequence[Conversion],
+    planned: dict[OrderKey, Planned],
+    program_id: int,
+    order_id: str,
+) -> OrderOwner | None:
+    """The partner a stored (or planned) conversion of the order id gives the order to."""
+    for conversion in of_order:
+        return OrderOwner(conversion.partner_id, conversion.target)
+    for kind in TargetKind:
+        other = planned.get((program_id, order_id, kind))
+        if other is not None:
+            return OrderOwner(other.new.partner_id, other.new.target)
+    return None
+
+
+def _named_partners(
+    checked: CheckedOrder, original: OriginalReferral | None, owner: OrderOwner | None
+) -> set[int]:
+    named = {t.partner_id for t in checked.touchpoints}
+    if original is not None:
+        named.add(original.partner_id)
+    if owner is not None:
+        named.add(owner.partner_id)
+    return named
+
+
+def _is_resend(existing: Conversion, target: str | None, category: str) -> bool:
+    """Whether an order naming `target` (None: the default sale targets) and `category` is
+    the stored conversion sent again."""
+    if existing.category != category:
+        return False
+    return existing.target == target if target is not None else existing.target in _SALE_TARGETS
 
 
 async def _write(uow: UnitOfWork, viewer: Viewer, planned: list[Planned]) -> None:
@@ -221,13 +279,18 @@ async def _write_one(uow: UnitOfWork, actor: int | None, item: Planned) -> None:
             select(conversions).where(
                 conversions.c.program_id == new.program_id,
                 conversions.c.order_id == new.order_id,
-                conversions.c.target == new.target,
-                conversions.c.category == new.category,
+                conversions.c.target_kind == new.target_kind.value,
             )
         )
         if row is None:
             raise
-        _answer_existing(item.result, rows.conversion(row), item.returning)
+        existing = rows.conversion(row)
+        item.result.attribution = None
+        try:
+            _answer_existing_as(item.result, existing, item, new.category)
+        except DomainError as error:
+            item.result.conversion = None
+            item.result.errors = [error]
         return
     item.result.conversion = _stored(new, conversion_id, uow.now)
     item.result.created = True
@@ -240,23 +303,76 @@ async def _open_transaction(uow: UnitOfWork) -> None:
         await uow.conn.execute(update(programs).where(false()).values(name=programs.c.name))
 
 
-def _answer_existing(result: OrderResult, existing: Conversion, returning: bool) -> None:
+def _answer_existing(
+    result: OrderResult,
+    existing: Conversion,
+    checked: CheckedOrder,
+    setup: ProgramSetup,
+    returning: bool,
+) -> None:
+    """A re-send answers with the stored conversion; another target of the same kind, or
+    another category, is refused (it would pay the order twice)."""
+    if not _is_resend(existing, checked.explicit_target, checked.category):
+        raise _already_recorded(existing)
+    label = setup.labels([existing.partner_id])[existing.partner_id]
     result.conversion = existing
     result.attribution = OrderAttribution(
         partner_id=existing.partner_id,
         rule=ALREADY_RECORDED,
         reason=(
             f"order {existing.order_id!r} was already recorded at "
-            f"{existing.created_at.astimezone(UTC).isoformat()} for partner "
-            f"{existing.partner_id} ({existing.target} × {existing.category}); nothing changed"
+            f"{existing.created_at.astimezone(UTC).isoformat()} for {label} "
+            f"({existing.target} × {existing.category}); nothing changed"
         ),
         touchpoint=None,
         returning_customer=returning,
     )
 
 
+def _answer_existing_as(
+    result: OrderResult, existing: Conversion, item: Planned, category: str
+) -> None:
+    """`_answer_existing` for a conversion a concurrent send stored meanwhile."""
+    if not _is_resend(existing, item.explicit_target, category):
+        raise _already_recorded(existing)
+    result.conversion = existing
+    result.attribution = OrderAttribution(
+        partner_id=existing.partner_id,
+        rule=ALREADY_RECORDED,
+        reason=f"order {existing.order_id!r} was recorded meanwhile by another call; nothing "
+        "changed",
+        touchpoint=None,
+        returning_customer=item.returning,
+    )
+
+
+def _already_recorded(existing: Conversion) -> DomainError:
+    return DomainError(
+        "ORDER_ALREADY_RECORDED",
+        f"order {existing.order_id!r} is recorded already, as {existing.target} × "
+        f"{existing.category} (conversion {encode_id('Conversion', existing.id)}): an order is "
+        f"one {existing.target_kind.value.lower()} conversion; send the categories of an order "
+        "as positions of its basket, and change a recorded conversion with a CHANGE_EXISTING "
+        "request",
+        ("orderId",),
+    )
+
+
+def _values(checked: CheckedOrder, target: str) -> RatedValues:
+    return RatedValues(
+        target=target,
+        category=checked.category,
+        tracking_time=checked.tracking_time,
+        currency=checked.currency,
+        order_value=checked.order_value,
+        discount=checked.discount,
+        positions=checked.basket,
+        exchange=checked.exchange,
+    )
+
+
 def _rate(
-    setup: ProgramSetup, batch: Batch, checked: CheckedOrder, target: str, partner: int
+    setup: ProgramSetup, batch: Batch, checked: CheckedOrder, values: RatedValues, partner: int
 ) -> Rating | None:
     link = setup.relationships.get(partner)
     model_id = link.commission_model_id if link else None
@@ -265,21 +381,10 @@ def _rate(
         if model is None:
             raise DomainError(
                 "NO_COMMISSION_MODEL",
-                f"partner {partner} has no commission model in this program",
+                f"partner {encode_id('Partner', partner)} has no commission model in this program",
                 ("programId",),
             )
-        return rate_conversion(
-            model,
-            RatingInput(
-                target=target,
-                category=checked.category,
-                tracking_time=checked.tracking_time,
-                currency=checked.currency,
-                order_value=checked.order_value,
-                discount=checked.discount,
-                basket=checked.basket,
-            ),
-        )
+        return rate(model, values)
     except DomainError:
         if checked.commission is None:
             raise
@@ -291,48 +396,34 @@ def _new_conversion(
     batch: Batch,
     checked: CheckedOrder,
     target: str,
+    kind: TargetKind,
     partner_id: int,
     keys: CustomerKeys,
 ) -> NewConversion:
-    rating = _rate(setup, batch, checked, target, partner_id)
-    currency = checked.currency
-    breakdown: dict[str, object] = dict(rating.breakdown) if rating else {}
-    if checked.original_currency is not None:
-        breakdown["exchange"] = {
-            "originalCurrency": checked.original_currency,
-            "originalOrderValue": str(checked.original_order_value),
-            "rate": str(checked.exchange_rate),
-        }
+    values = _values(checked, target)
+    rating = _rate(setup, batch, checked, values, partner_id)
     if checked.commission is not None:
-        breakdown["overridden"] = True
-        breakdown["computedCommission"] = str(rating.commission.amount) if rating else None
-        breakdown["commission"] = str(checked.commission)
+        breakdown = explicit_commission(
+            dict(rating.breakdown) if rating else {},
+            rating.commission.amount if rating else None,
+            checked.commission,
+            "order",
+        )
         commission = checked.commission
     else:
         assert rating is not None
-        commission = rating.commission.amount
-    shares = [line.commission for line in rating.lines] if rating else []
-    basket = tuple(
-        BasketPosition(
-            position=index,
-            category=line.category,
-            order_value=round_half_up(line.order_value, currency),
-            commission=shares[index - 1] if shares else round_half_up(Decimal(0), currency),
-            status=checked.status,
-            product_id=line.product_id,
-            quantity=line.quantity,
-        )
-        for index, line in enumerate(checked.basket, start=1)
-    )
+        breakdown, commission = dict(rating.breakdown), rating.commission.amount
+    exchange = checked.exchange
     return NewConversion(
         program_id=setup.program.id,
         partner_id=partner_id,
         order_id=checked.order_id,
         target=target,
+        target_kind=kind,
         category=checked.category,
         tracking_time=checked.tracking_time,
-        currency=currency,
-        order_value=round_half_up(checked.order_value, currency),
+        currency=checked.currency,
+        order_value=program_amount(checked.order_value, values),
         commission=commission,
         status=checked.status,
         commission_model_name=rating.model_name if rating else None,
@@ -340,11 +431,11 @@ def _new_conversion(
         commission_overridden=checked.commission is not None,
         original_order_value=checked.original_order_value,
         original_currency=checked.original_currency,
-        exchange_rate=checked.exchange_rate,
+        exchange_rate=exchange.rate if exchange is not None else None,
         conversion_note=checked.conversion_note,
         sub_ids=checked.sub_ids,
         device=checked.device,
-        basket=basket,
+        basket=rated_basket(values, rating, commission, checked.status),
         customer_id_hash=keys.customer_id_hash,
         email_hash=keys.email_hash,
     )
@@ -358,6 +449,7 @@ def _stored(new: NewConversion, conversion_id: int, now: datetime) -> Conversion
         partner_id=new.partner_id,
         order_id=new.order_id,
         target=new.target,
+        target_kind=new.target_kind,
         category=new.category,
         tracking_time=new.tracking_time.astimezone(UTC),
         currency=new.currency,

@@ -26,9 +26,9 @@ from portal.services.request_drafts import (
     Draft,
     DraftScope,
     check_draft,
-    converted_errors,
     open_request_error,
-    order_key,
+    order_of,
+    order_states,
 )
 from portal.services.request_revision import Revised
 
@@ -122,7 +122,11 @@ async def check_drafts(
         new = revised.conversion
         conversion_id = draft.conversion_id if draft.kind is RequestKind.CHANGE_EXISTING else None
         key = open_key(
-            draft.kind, new.program_id, conversion_id, (new.order_id, new.target, new.category)
+            draft.kind,
+            new.program_id,
+            conversion_id,
+            new.partner_id,
+            (new.order_id, new.target_kind),
         )
         checked.append(_Checked(index, draft, revised, key, conversion_id))
         outcome.revised, outcome.open_key = revised, key
@@ -131,10 +135,11 @@ async def check_drafts(
 
 async def refuse_taken_keys(uow: UnitOfWork, checked: CheckedRequests) -> dict[str, str | None]:
     """The checks against other requests and conversions, for the whole batch at once: an
-    order that is a conversion already, an open request for the same order or conversion,
-    and the same order or conversion twice in the batch. Answers the open keys found taken,
-    each with the idempotency key of the request holding it."""
-    await _refuse_converted_orders(uow, checked.viewer, checked._passed, checked.outcomes)
+    order that is the partner's conversion already, an open request of the partner for the
+    same order or conversion, and the same order or conversion twice in the batch (an order
+    that is another partner's makes the draft an attribution claim). Answers the open keys
+    found taken, each with the idempotency key of the request holding it."""
+    await _check_orders(uow, checked._passed, checked.outcomes)
     return await _refuse_open_duplicates(uow, checked._passed, checked.outcomes)
 
 
@@ -216,16 +221,23 @@ async def _known_idempotency_keys(
     return await idempotency_keys_used(uow.conn, viewer.user_id, keys) if keys else {}
 
 
-async def _refuse_converted_orders(
-    uow: UnitOfWork, viewer: Viewer, checked: list[_Checked], outcomes: list[Outcome]
-) -> None:
+async def _check_orders(uow: UnitOfWork, checked: list[_Checked], outcomes: list[Outcome]) -> None:
+    """ORDER_ALREADY_CONVERTED where the partner has the order already; the claimed
+    conversion where another partner has it (the claim is raised like any request)."""
     creating = [c for c in checked if c.draft.kind is RequestKind.CREATE_NEW]
     if not creating:
         return
-    errors = await converted_errors(uow, viewer, [order_key(c.revised) for c in creating])
-    for c in creating:
-        if error := errors.get(order_key(c.revised)):
-            outcomes[c.index].errors.append(error)
+    states = await order_states(
+        uow,
+        [
+            (order_of(c.revised), c.revised.conversion.partner_id, c.revised.conversion.target_kind)
+            for c in creating
+        ],
+    )
+    for c, state in zip(creating, states, strict=True):
+        if state.error is not None:
+            outcomes[c.index].errors.append(state.error)
+        c.conversion_id = state.claimed
 
 
 async def _refuse_open_duplicates(

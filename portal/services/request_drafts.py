@@ -1,30 +1,33 @@
 """Checking a request as raised (a draft): where it points, whether its values make sense,
 and what the conversion would become. Preview, create, update and file imports all check a
-draft here, so they accept and refuse exactly the same things."""
+draft here, so they accept and refuse exactly the same things.
+
+A CREATE_NEW request for an order that tracking recorded for another partner is an
+**attribution claim**: it is raised like any other (INQUIRED), and neither raising nor
+previewing it tells the claiming partner whether the order exists or whether another partner
+has a request for it. Whoever may see the claimed conversion (its advertiser, admins) sees the
+claim against it (`OrderState`, `claim_preview`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from portal.adapters import request_keys, rows
-from portal.adapters.request_keys import OrderKey
+from portal.adapters.request_keys import OrderConversion, OrderId
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
-from portal.domain.conversions import Conversion, FieldChange
+from portal.domain.conversions import Conversion, FieldChange, check_conversion_may_change
 from portal.domain.errors import DomainError, NotFound, ValidationFailed
-from portal.domain.partners import RelationshipStatus
-from portal.domain.programs import Program
+from portal.domain.programs import Program, TargetKind
 from portal.domain.requests import RequestedValues, RequestKind, check_values
 from portal.global_ids import encode_id
-from portal.services.request_revision import Revised, revise, vocabulary_errors
+from portal.services.request_revision import Revised, reassigned, revise, vocabulary_errors
 from portal.services.revision_cache import cache_of
-
-_ACTIVE = RelationshipStatus.ACTIVE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +113,7 @@ class DraftScope:
             conversion = self._conversions.get(draft.conversion_id)
             if conversion is None:
                 raise NotFound("conversion", ("conversionId",))
-            if conversion.paid:
-                raise DomainError(
-                    "CONVERSION_PAID",
-                    f"conversion {conversion.order_id} is in a payout entry (paid) and can no "
-                    "longer change",
-                    ("conversionId",),
-                )
+            check_conversion_may_change(conversion)
             return await self.program(conversion.program_id), conversion.partner_id, conversion
         if draft.program_id is None:
             raise DomainError("REQUIRED", "name the program", ("programId",))
@@ -132,8 +129,7 @@ class DraftScope:
                 raise NotFound("partner", ("partnerId",))
         assert partner_id is not None
         program = await self.program(draft.program_id)
-        relationship = await cache_of(self.uow).relationship(program.id, partner_id)
-        if relationship is None or relationship[0] != _ACTIVE:
+        if not await cache_of(self.uow).earns(program.id, partner_id):
             raise DomainError(
                 "NO_ACTIVE_RELATIONSHIP",
                 "the partner has no active relationship with the program",
@@ -144,8 +140,8 @@ class DraftScope:
 
 async def check_draft(scope: DraftScope, draft: Draft) -> Revised:
     """Every problem of the draft at once (values, target, keys), else what the conversion
-    would become. Whether the order is converted or has an open request is checked by the
-    caller, for a whole batch at once (`orders_converted`, `open_keys_taken`)."""
+    would become. What the order already is (`order_states`) and whether an open request
+    holds its key (`open_keys_taken`) is checked by the caller, for a whole batch at once."""
     uow = scope.uow
     value_errors: list[DomainError] = []
     try:
@@ -171,55 +167,96 @@ async def check_draft(scope: DraftScope, draft: Draft) -> Revised:
     return revised
 
 
-def order_key(revised: Revised) -> OrderKey:
+def order_of(revised: Revised) -> OrderId:
     c = revised.conversion
-    return (c.program_id, c.order_id, c.target, c.category)
+    return (c.program_id, c.order_id)
 
 
-async def orders_converted(uow: UnitOfWork, keys: Iterable[OrderKey]) -> dict[OrderKey, int]:
-    """The conversions that exist for these (program, order id, target, category)."""
-    return await request_keys.orders_converted(uow.conn, list(keys))
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What the order of a CREATE_NEW draft already is, for the draft's partner: `error` when
+    that partner has the order's conversion of this kind already (ORDER_ALREADY_CONVERTED);
+    `claimed` when the order is another partner's (the conversion of the draft's kind, else
+    the order's other one): the draft is an attribution claim against it."""
+
+    error: DomainError | None = None
+    claimed: int | None = None
 
 
-def converted_error(key: OrderKey, conversion_id: int | None) -> DomainError:
-    """`conversion_id`: named when whoever reads the error may see that conversion (an order
-    tracked for another partner is no business of this one)."""
-    _, order_id, target, category = key
-    which = f" {encode_id('Conversion', conversion_id)}" if conversion_id is not None else ""
+def order_state(
+    found: Sequence[OrderConversion], partner_id: int, kind: TargetKind, order_id: str
+) -> OrderState:
+    own = [c for c in found if c.partner_id == partner_id]
+    others = [c for c in found if c.partner_id != partner_id]
+    same_kind = next((c for c in own if c.target_kind is kind), None)
+    if same_kind is not None:
+        return OrderState(error=converted_error(order_id, kind, same_kind.id))
+    if others:
+        claimed = next((c for c in others if c.target_kind is kind), others[0])
+        return OrderState(claimed=claimed.id)
+    return OrderState()
+
+
+async def order_states(
+    uow: UnitOfWork, drafts: Sequence[tuple[OrderId, int, TargetKind]]
+) -> list[OrderState]:
+    """The `OrderState` of each (order, partner, target kind), with one lookup for all."""
+    found = await request_keys.conversions_of_orders(uow.conn, [order for order, _, _ in drafts])
+    return [
+        order_state(found.get(order, ()), partner_id, kind, order[1])
+        for order, partner_id, kind in drafts
+    ]
+
+
+def converted_error(order_id: str, kind: TargetKind, conversion_id: int) -> DomainError:
+    """The partner has this order's conversion already (it may see it: it is its own)."""
     return DomainError(
         "ORDER_ALREADY_CONVERTED",
-        f"order {order_id} ({target}, {category}) is already conversion{which}; raise a "
-        "CHANGE_EXISTING request instead",
+        f"order {order_id} is already your conversion {encode_id('Conversion', conversion_id)} "
+        f"({kind.value.lower()}); raise a CHANGE_EXISTING request to change it",
         ("requested", "orderId"),
     )
-
-
-async def converted_errors(
-    uow: UnitOfWork, viewer: Viewer, keys: Iterable[OrderKey]
-) -> dict[OrderKey, DomainError]:
-    """ORDER_ALREADY_CONVERTED for each of `keys` that is a conversion, naming the conversion
-    only where `viewer` may see it."""
-    found = await orders_converted(uow, keys)
-    shown = await request_keys.visible_conversions(uow.conn, viewer, list(found.values()))
-    return {
-        key: converted_error(key, conversion_id if conversion_id in shown else None)
-        for key, conversion_id in found.items()
-    }
 
 
 def open_request_error(kind: RequestKind) -> DomainError:
     return DomainError(
         "OPEN_REQUEST_EXISTS",
-        "an open request for this conversion or order exists already; comment on it or withdraw it",
+        "you have an open request for this conversion or order already; comment on it, amend "
+        "it or withdraw it",
         ("conversionId",) if kind is RequestKind.CHANGE_EXISTING else ("requested", "orderId"),
     )
+
+
+async def claim_preview(
+    uow: UnitOfWork, viewer: Viewer, revised: Revised, claimed: int | None
+) -> Preview:
+    """What accepting a CREATE_NEW request would do: for a viewer who may see the claimed
+    conversion, that conversion moving to the request's partner; for anyone else (the claiming
+    partner) the conversion being created — the same answer as for an order nobody has."""
+    if claimed is not None:
+        scope = DraftScope(uow, viewer)
+        await scope.preload_conversions([claimed])
+        conversion = scope.loaded_conversion(claimed)
+        if conversion is not None:
+            program = await scope.program(conversion.program_id)
+            new = revised.conversion
+            moved = await reassigned(uow, program, conversion, new.partner_id, _asked(revised))
+            return Preview(moved.changes, moved)
+    return Preview(revised.changes, revised)
+
+
+def _asked(revised: Revised) -> RequestedValues:
+    new = revised.conversion
+    return RequestedValues(sub_ids=tuple(new.sub_ids), device=new.device)
 
 
 async def preview_draft(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> Preview:
     """What accepting the draft would do; writes nothing."""
     revised = await check_draft(DraftScope(uow, viewer), draft)
-    if draft.kind is RequestKind.CREATE_NEW:
-        key = order_key(revised)
-        if error := (await converted_errors(uow, viewer, [key])).get(key):
-            raise error
-    return Preview(revised.changes, revised)
+    if draft.kind is not RequestKind.CREATE_NEW:
+        return Preview(revised.changes, revised)
+    new = revised.conversion
+    (state,) = await order_states(uow, [(order_of(revised), new.partner_id, new.target_kind)])
+    if state.error is not None:
+        raise state.error
+    return await claim_preview(uow, viewer, revised, state.claimed)

@@ -11,19 +11,21 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.conversion_store import conversion_values, insert_conversion
-from portal.adapters.request_store import load_request, move_status
-from portal.adapters.tables import conversion_requests, conversion_revisions, conversions, programs
+from portal.adapters.conversion_store import insert_conversion, update_conversion
+from portal.adapters.request_store import load_request, move_request
+from portal.adapters.tables import conversion_requests, conversions, programs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.conversions import RevisionSource
+from portal.domain.conversions import RevisionSource, check_conversion_may_change
 from portal.domain.errors import DomainError, ValidationFailed
-from portal.domain.requests import ConversionRequest, RequestKind, RequestStatus
-from portal.services.request_drafts import converted_error, order_key, orders_converted
+from portal.domain.programs import Program
+from portal.domain.requests import ConversionRequest, Mover, RequestKind, RequestStatus
+from portal.services.claims import reassign
+from portal.services.request_drafts import converted_error
 from portal.services.request_revision import revise
 
 log = logging.getLogger("portal.requests")
@@ -39,17 +41,16 @@ async def process_request(engine: AsyncEngine, request_id: int) -> str:
                 return "missing"
             if request.status is not RequestStatus.ACCEPTED:
                 return f"skipped: {request.status.value}"
-            await uow.execute(
-                update(conversion_requests)
-                .where(conversion_requests.c.id == request_id)
-                .values(attempts=conversion_requests.c.attempts + 1)
-            )
+            await _count_attempt(uow, request_id)
             conversion_id = await _apply(uow, request)
-            moved = await move_status(
+            moved = await move_request(
                 uow,
                 request_id,
                 RequestStatus.ACCEPTED,
                 RequestStatus.PROCESSED,
+                mover=Mover.SYSTEM,
+                actor_user_id=None,
+                action="processed",
                 processed_at=uow.now,
                 conversion_id=conversion_id,
             )
@@ -57,25 +58,33 @@ async def process_request(engine: AsyncEngine, request_id: int) -> str:
             await uow.commit()
             return "processed"
     except Exception as error:  # every failure is kept on the request, expected or not
-        message = _describe(error)
+        message = _describe(error)[:4000]
         log.warning(
             "processing conversion request %s failed: %s", request_id, message, exc_info=error
         )
         async with UnitOfWork(engine) as uow:
-            await move_status(
+            await move_request(
                 uow,
                 request_id,
                 RequestStatus.ACCEPTED,
                 RequestStatus.FAILED,
-                failure=message[:4000],
+                mover=Mover.SYSTEM,
+                actor_user_id=None,
+                note=message,
+                action="failed",
+                failure=message,
             )
-            await uow.execute(
-                update(conversion_requests)
-                .where(conversion_requests.c.id == request_id)
-                .values(attempts=conversion_requests.c.attempts + 1)
-            )
+            await _count_attempt(uow, request_id)
             await uow.commit()
         return "failed"
+
+
+async def _count_attempt(uow: UnitOfWork, request_id: int) -> None:
+    await uow.execute(
+        update(conversion_requests)
+        .where(conversion_requests.c.id == request_id)
+        .values(attempts=conversion_requests.c.attempts + 1)
+    )
 
 
 def _describe(error: Exception) -> str:
@@ -90,29 +99,11 @@ def _describe(error: Exception) -> str:
 
 
 async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
-    program = rows.program(
-        await uow.first(select(programs).where(programs.c.id == request.program_id))
-    )  # type: ignore[arg-type]
-    actor = request.decided_by
+    row = await uow.first(select(programs).where(programs.c.id == request.program_id))
+    assert row is not None
+    program = rows.program(row)
     if request.kind is RequestKind.CREATE_NEW:
-        revised = await revise(
-            uow, program, request.partner_id, request.kind, request.requested, None
-        )
-        new = _with_accepted_rating(revised.conversion, request)
-        # The tracking may have recorded the order since the request was raised.
-        key = order_key(revised)
-        if key in await orders_converted(uow, [key]):
-            # Shown to the request's author: the conversion may be another partner's.
-            raise converted_error(key, None)
-        try:
-            return await insert_conversion(
-                uow, new, RevisionSource.REQUEST, actor, request_id=request.id
-            )
-        except IntegrityError:  # ... or records it right now
-            raise DomainError(
-                "ORDER_ALREADY_CONVERTED",
-                f"order {new.order_id} was recorded as a conversion meanwhile",
-            ) from None
+        return await _create_or_claim(uow, program, request)
     assert request.conversion_id is not None
     row = await uow.first(
         select(conversions).where(conversions.c.id == request.conversion_id).with_for_update()
@@ -120,9 +111,11 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
     if row is None:
         raise DomainError("CONVERSION_GONE", "the conversion no longer exists")
     current = rows.conversion(row)
-    if current.paid:
+    check_conversion_may_change(current, ())
+    if current.partner_id != request.partner_id:
         raise DomainError(
-            "CONVERSION_PAID", "the conversion was paid meanwhile and can no longer change"
+            "CONVERSION_REASSIGNED",
+            "the conversion was reassigned to another partner; this request no longer applies",
         )
     revised = await revise(
         uow, program, request.partner_id, request.kind, request.requested, current
@@ -132,35 +125,52 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
         if revised.rerated
         else revised.conversion
     )
-    values = conversion_values(new, uow.now)
-    for key in (
-        "created_at",
-        "program_id",
-        "partner_id",
-        "order_id",
-        "customer_id_hash",
-        "email_hash",
-    ):
-        values.pop(key)
-    await uow.execute(update(conversions).where(conversions.c.id == current.id).values(**values))
-    number = await uow.conn.scalar(
-        select(conversion_revisions.c.number)
-        .where(conversion_revisions.c.conversion_id == current.id)
-        .order_by(conversion_revisions.c.number.desc())
-        .limit(1)
-    )
-    await uow.execute(
-        insert(conversion_revisions).values(
-            conversion_id=current.id,
-            number=(number or 0) + 1,
-            source=RevisionSource.REQUEST.value,
-            actor_user_id=actor,
-            request_id=request.id,
-            created_at=uow.now,
-            changes=[{"field": c.field, "from": c.old, "to": c.new} for c in revised.changes],
-        )
+    await update_conversion(
+        uow,
+        current.id,
+        new,
+        list(revised.changes),
+        RevisionSource.REQUEST,
+        request.decided_by,
+        request_id=request.id,
     )
     return current.id
+
+
+async def _create_or_claim(uow: UnitOfWork, program: Program, request: ConversionRequest) -> int:
+    """Creates the requested conversion; an order that is another partner's by now (tracked,
+    or claimed before) moves to the request's partner instead (`reassign`), all its
+    conversions, as an order belongs to one partner."""
+    revised = await revise(uow, program, request.partner_id, request.kind, request.requested, None)
+    new = _with_accepted_rating(revised.conversion, request)
+    c = conversions.c
+    of_order = [
+        rows.conversion(r)
+        for r in await uow.conn.execute(
+            select(conversions)
+            .where(c.program_id == new.program_id, c.order_id == new.order_id)
+            .order_by(c.id)
+            .with_for_update()
+        )
+    ]
+    same_kind = next((o for o in of_order if o.target_kind is new.target_kind), None)
+    if same_kind is not None and same_kind.partner_id == request.partner_id:
+        raise converted_error(new.order_id, new.target_kind, same_kind.id)
+    for conversion in of_order:
+        if conversion.partner_id != request.partner_id:
+            await reassign(uow, program, conversion, request)
+    if same_kind is not None:
+        return same_kind.id
+    try:
+        async with uow.conn.begin_nested():
+            return await insert_conversion(
+                uow, new, RevisionSource.REQUEST, request.decided_by, request_id=request.id
+            )
+    except IntegrityError:  # tracking recorded the order right now
+        raise DomainError(
+            "ORDER_ALREADY_CONVERTED",
+            f"order {new.order_id} was recorded as a conversion meanwhile; retry to claim it",
+        ) from None
 
 
 def _with_accepted_rating(new: Any, request: ConversionRequest) -> Any:

@@ -1,12 +1,12 @@
 """What a conversion would look like if a request were applied: the one computation behind
-creating, updating and previewing a request and behind processing it."""
+creating, updating and previewing a request and behind processing it — and, for an attribution
+claim, what the claimed conversion becomes under the claiming partner (`reassigned`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from portal.adapters.conversion_store import NewConversion
 from portal.adapters.unit_of_work import UnitOfWork
@@ -17,12 +17,23 @@ from portal.domain.conversions import (
     FieldChange,
     diff_fields,
 )
-from portal.domain.errors import DomainError, ErrorCollector, ValidationFailed
-from portal.domain.money import canonical, round_half_up
+from portal.domain.errors import DomainError, ErrorCollector
+from portal.domain.exchange_rates import ExchangeRate
+from portal.domain.money import canonical, minor_unit, spread
+from portal.domain.order_values import check_commission
 from portal.domain.programs import DEFAULT_CATEGORY, Program
-from portal.domain.rating import RatingInput, rate_conversion
+from portal.domain.rating import OrderLine, Rating
 from portal.domain.requests import RequestedValues, RequestKind
-from portal.services.revision_cache import cache_of
+from portal.services.conversion_rating import (
+    RatedValues,
+    explicit_commission,
+    lines_of,
+    program_amount,
+    rate,
+    rated_basket,
+    with_status,
+)
+from portal.services.revision_cache import RevisionCache, Vocabulary, cache_of
 
 RATING_FIELDS = ("target", "category", "tracking_time", "order_value", "currency")
 F = "requested"
@@ -60,6 +71,7 @@ def from_conversion(c: Conversion) -> NewConversion:
         partner_id=c.partner_id,
         order_id=c.order_id,
         target=c.target,
+        target_kind=c.target_kind,
         category=c.category,
         tracking_time=c.tracking_time,
         currency=c.currency,
@@ -87,9 +99,13 @@ async def vocabulary_errors(
     """The checks of the program's keys a request names (target, category, conversion note),
     each naming its field under `requested`. Also used to report them together with the
     value errors of an input, so every problem is reported at once."""
-    categories, targets, notes = await cache_of(uow).vocabulary(program.id)
+    return _vocabulary_errors(await cache_of(uow).vocabulary(program.id), requested, conversion)
+
+
+def _vocabulary_errors(
+    vocabulary: Vocabulary, requested: RequestedValues, base: Conversion | None
+) -> list[DomainError]:
     errors = ErrorCollector()
-    base = conversion
     target = requested.target or (base.target if base else None)
     category = requested.category or (base.category if base else DEFAULT_CATEGORY)
     if target is None:
@@ -99,11 +115,11 @@ async def vocabulary_errors(
             (F, "conversionTarget"),
         )
     elif requested.target is not None or base is None:
-        _check_key(errors, targets, target, "target", "conversionTarget")
+        _check_key(errors, vocabulary.targets, target, "target", "conversionTarget")
     if requested.category is not None or base is None:
-        _check_key(errors, categories, category, "category", "trackingCategory")
+        _check_key(errors, vocabulary.categories, category, "category", "trackingCategory")
     note = requested.conversion_note or (base.conversion_note if base else None)
-    if requested.conversion_note is not None and requested.conversion_note not in notes:
+    if requested.conversion_note is not None and requested.conversion_note not in vocabulary.notes:
         errors.add(
             "UNKNOWN_CONVERSION_NOTE",
             f"{requested.conversion_note!r} is not a conversion note of the program",
@@ -149,6 +165,87 @@ def without_current_values(
     return replace(requested, **changes) if changes else requested
 
 
+async def _exchange(
+    cache: RevisionCache, source: str, program: Program, tracking_time: datetime
+) -> ExchangeRate | None:
+    """How `source` converts into the program currency on the tracking day (UTC)."""
+    if source == program.currency:
+        return None
+    day = tracking_time.astimezone(UTC).date()
+    try:
+        return (await cache.rates(day)).exchange_rate(source, program.currency, day)
+    except DomainError as error:
+        raise DomainError(error.code, error.message, (F, "currency")) from None
+
+
+@dataclass(slots=True)  # not frozen: one per row of an import
+class _Amounts:
+    """What a (re)rating takes, and what the conversion keeps of an original currency."""
+
+    values: RatedValues
+    original_value: Decimal | None
+    original_currency: str | None
+    rate: Decimal | None
+
+
+async def _amounts(
+    cache: RevisionCache,
+    program: Program,
+    requested: RequestedValues,
+    base: NewConversion | None,
+    target: str,
+    category: str,
+    tracking_time: datetime,
+) -> _Amounts:
+    """The values to rate: the requested order value (converted exactly inside the rating when
+    it is in another currency), else the conversion's own — its original amount again at the
+    rates of the (new) tracking day when it was reported in another currency. A basket keeps
+    its positions; a new order value is shared out over them in proportion."""
+
+    def values(
+        order_value: Decimal,
+        positions: tuple[OrderLine, ...] = (),
+        exchange: ExchangeRate | None = None,
+    ) -> RatedValues:
+        return RatedValues(
+            target, category, tracking_time, program.currency, order_value, _ZERO, positions,
+            exchange,
+        )  # fmt: skip
+
+    positions = lines_of(base.basket) if base is not None else ()
+    if requested.order_value is not None:
+        currency = requested.currency or program.currency
+        exchange = await _exchange(cache, currency, program, tracking_time)
+        original = (
+            (requested.order_value, currency, exchange.rate) if exchange else (None, None, None)
+        )
+        if not positions:
+            return _Amounts(values(requested.order_value, (), exchange), *original)
+        new_value = program_amount(
+            requested.order_value, values(requested.order_value, (), exchange)
+        )
+        shares = spread(new_value, [p.order_value for p in positions], minor_unit(program.currency))
+        resized = tuple(
+            replace(p, order_value=share) for p, share in zip(positions, shares, strict=True)
+        )
+        return _Amounts(values(new_value, resized), *original)
+    assert base is not None
+    if base.original_currency and base.original_order_value is not None and not positions:
+        exchange = await _exchange(cache, base.original_currency, program, tracking_time)
+        return _Amounts(
+            values(base.original_order_value, (), exchange),
+            base.original_order_value,
+            base.original_currency,
+            exchange.rate if exchange else None,
+        )
+    return _Amounts(
+        values(base.order_value, positions),
+        base.original_order_value,
+        base.original_currency,
+        base.exchange_rate,
+    )
+
+
 async def revise(
     uow: UnitOfWork,
     program: Program,
@@ -162,107 +259,154 @@ async def revise(
     cache = cache_of(uow)
     if conversion is not None:
         requested = without_current_values(requested, conversion, program.currency)
-    key_errors = await vocabulary_errors(uow, program, requested, conversion)
-    if key_errors:
-        raise ValidationFailed(key_errors)
+    vocabulary = await cache.vocabulary(program.id)
+    errors = ErrorCollector()
+    errors.errors.extend(_vocabulary_errors(vocabulary, requested, conversion))
+    explicit = None
+    if requested.commission is not None:
+        explicit = check_commission(
+            errors, requested.commission, program.currency, (F, "commission")
+        )
+    errors.raise_if_any()
     base = from_conversion(conversion) if conversion is not None else None
     target = requested.target or (base.target if base else None)
     category = requested.category or (base.category if base else DEFAULT_CATEGORY)
     note = requested.conversion_note or (base.conversion_note if base else None)
     status = requested.status or (base.status if base else ConversionStatus.OPEN)
     assert target is not None
-
     tracking_time = requested.tracking_time or (base.tracking_time if base else None)
     assert tracking_time is not None
     changes_rating = base is None or any(getattr(requested, f) is not None for f in RATING_FIELDS)
-
-    order_value = base.order_value if base else _ZERO
-    original_value, original_currency, rate = (
-        (base.original_order_value, base.original_currency, base.exchange_rate)
-        if base
-        else (None, None, None)
-    )
-    exact_value = order_value
-    if requested.order_value is not None:
-        currency = requested.currency or program.currency
-        exact_value = requested.order_value
-        original_value, original_currency, rate = None, None, None
-        if currency != program.currency:
-            table = await cache.rates(tracking_time.astimezone(UTC).date())
-            try:
-                converted = table.convert(
-                    requested.order_value,
-                    currency,
-                    program.currency,
-                    tracking_time.astimezone(UTC).date(),
-                )
-            except DomainError as error:
-                raise DomainError(error.code, error.message, (F, "currency")) from None
-            exact_value = converted.amount
-            original_value, original_currency, rate = (
-                requested.order_value,
-                currency,
-                converted.rate,
-            )
-        order_value = round_half_up(exact_value, program.currency)
-
-    commission = base.commission if base else _ZERO
-    model_name = base.commission_model_name if base else None
-    breakdown: dict[str, Any] = base.commission_breakdown if base else {}
-    overridden = base.commission_overridden if base else False
-    if changes_rating:
-        model = await cache.rating_model(program.id, partner_id)
-        if model is None:
-            raise DomainError(
-                "NO_ACTIVE_RELATIONSHIP",
-                "the partner has no active relationship with the program",
-                ("programId",),
-            )
-        try:
-            rating = rate_conversion(
-                model, RatingInput(target, category, tracking_time, program.currency, exact_value)
-            )
-        except DomainError as error:
-            if requested.commission is None:
-                raise DomainError(error.code, error.message, (F, *error.field)) from None
-        else:
-            commission, model_name, breakdown, overridden = (
-                rating.commission.amount,
-                rating.model_name,
-                rating.breakdown,
-                False,
-            )
-    if requested.commission is not None:
-        commission, overridden = round_half_up(requested.commission, program.currency), True
-        breakdown = {
-            **breakdown,
-            "overriddenBy": "request",
-            "requestedCommission": str(requested.commission),
-        }
 
     new = NewConversion(
         program_id=program.id,
         partner_id=partner_id,
         order_id=base.order_id if base else (requested.order_id or "").strip(),
         target=target,
+        target_kind=vocabulary.kind_of(target),
         category=category,
         tracking_time=tracking_time,
         currency=program.currency,
-        order_value=order_value,
-        commission=commission,
+        order_value=base.order_value if base else _ZERO,
+        commission=base.commission if base else _ZERO,
         status=status,
-        commission_model_name=model_name,
-        commission_breakdown=breakdown,
-        commission_overridden=overridden,
-        original_order_value=original_value,
-        original_currency=original_currency,
-        exchange_rate=rate,
+        commission_model_name=base.commission_model_name if base else None,
+        commission_breakdown=base.commission_breakdown if base else {},
+        commission_overridden=base.commission_overridden if base else False,
+        original_order_value=base.original_order_value if base else None,
+        original_currency=base.original_currency if base else None,
+        exchange_rate=base.exchange_rate if base else None,
         conversion_note=note,
         sub_ids=_merge_sub_ids(base.sub_ids if base else _NO_SUB_IDS, requested.sub_ids),
         device=requested.device or (base.device if base else None),
-        basket=base.basket if base else (),
+        basket=with_status(base.basket, status) if base else (),
     )
+    rating: Rating | None = None
+    values: RatedValues | None = None
+    if changes_rating:
+        amounts = await _amounts(cache, program, requested, base, target, category, tracking_time)
+        values = amounts.values
+        rating = await _rating(cache, program, partner_id, values, explicit is not None)
+        new.order_value = program_amount(values.order_value, values)
+        new.original_order_value = amounts.original_value
+        new.original_currency = amounts.original_currency
+        new.exchange_rate = amounts.rate
+        if rating is not None:
+            new.commission = rating.commission.amount
+            new.commission_model_name = rating.model_name
+            new.commission_breakdown = rating.breakdown
+            new.commission_overridden = False
+    if explicit is not None:
+        computed = (
+            rating.commission.amount
+            if rating
+            else base.commission
+            if base and not changes_rating and not base.commission_overridden
+            else None
+        )
+        new.commission_breakdown = explicit_commission(
+            new.commission_breakdown, computed, explicit, "request"
+        )
+        new.commission, new.commission_overridden = explicit, True
+    if new.basket and (changes_rating or explicit is not None):
+        if values is None:  # an explicit commission on the basket as it is
+            values = RatedValues(
+                target, category, tracking_time, program.currency, new.order_value, _ZERO,
+                lines_of(new.basket),
+            )  # fmt: skip
+        new.basket = rated_basket(values, rating, new.commission, status)
     return Revised(conversion=new, before=base, rerated=changes_rating)
+
+
+async def _rating(
+    cache: RevisionCache,
+    program: Program,
+    partner_id: int,
+    values: RatedValues,
+    explicit: bool,
+) -> Rating | None:
+    """The rating under the partner's model; None when an explicit commission is given and
+    there is no rating (no earning relationship, no period or rate)."""
+    model = await cache.rating_model(program.id, partner_id)
+    if model is None:
+        if explicit:
+            return None
+        raise DomainError(
+            "NO_ACTIVE_RELATIONSHIP",
+            "the partner has no active relationship with the program",
+            ("programId",),
+        )
+    try:
+        return rate(model, values)
+    except DomainError as error:
+        if explicit:
+            return None
+        raise DomainError(error.code, error.message, (F, *error.field)) from None
+
+
+async def reassigned(
+    uow: UnitOfWork,
+    program: Program,
+    conversion: Conversion,
+    partner_id: int,
+    requested: RequestedValues,
+) -> Revised:
+    """An attribution claim accepted: the tracked conversion as it would be under the claiming
+    partner — the order's tracked values (order value, basket, time, target, category, status)
+    stay; it is rated again under that partner's relationship, and carries the claiming
+    partner's sub IDs and device (the former partner's are its own tracking data)."""
+    cache = cache_of(uow)
+    base = from_conversion(conversion)
+    amounts = await _amounts(
+        cache,
+        program,
+        RequestedValues(),
+        base,
+        base.target,
+        base.category,
+        base.tracking_time,
+    )
+    rating = await _rating(cache, program, partner_id, amounts.values, False)
+    assert rating is not None
+    sub_ids = tuple(requested.sub_ids or ())
+    new = replace(
+        base,
+        partner_id=partner_id,
+        order_value=program_amount(amounts.values.order_value, amounts.values),
+        original_order_value=amounts.original_value,
+        original_currency=amounts.original_currency,
+        exchange_rate=amounts.rate,
+        commission=rating.commission.amount,
+        commission_model_name=rating.model_name,
+        commission_breakdown=rating.breakdown,
+        commission_overridden=False,
+        sub_ids=(*sub_ids, *(None,) * (SUB_ID_COUNT - len(sub_ids)))[:SUB_ID_COUNT],
+        device=requested.device,
+        basket=rated_basket(amounts.values, rating, rating.commission.amount, base.status)
+        if base.basket
+        else (),
+    )
+    return Revised(conversion=new, before=base, rerated=True)
 
 
 def _merge_sub_ids(
@@ -272,8 +416,8 @@ def _merge_sub_ids(
         return current
     if current is _NO_SUB_IDS and len(requested) == SUB_ID_COUNT:
         return requested
-    padded = list(current) + [None] * (6 - len(current))
-    for i, value in enumerate(requested[:6]):
+    padded = list(current) + [None] * (SUB_ID_COUNT - len(current))
+    for i, value in enumerate(requested[:SUB_ID_COUNT]):
         if value is not None:
             padded[i] = value
-    return tuple(padded[:6])
+    return tuple(padded[:SUB_ID_COUNT])

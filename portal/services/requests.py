@@ -8,30 +8,33 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.request_store import (
     load_request,
-    move_status,
+    move_request,
     open_key,
     rating_columns,
     requested_columns,
 )
 from portal.adapters.tables import (
+    conversion_notes,
     conversion_request_comments,
     conversion_requests,
-    conversions,
     programs,
 )
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
 from portal.domain.access import Role, Viewer
+from portal.domain.conversions import check_conversion_may_change
 from portal.domain.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from portal.domain.programs import Program
 from portal.domain.requests import (
     CommentVisibility,
     ConversionRequest,
     Decision,
+    Mover,
     RequestedValues,
     RequestKind,
     RequestStatus,
@@ -43,10 +46,22 @@ from portal.domain.requests import (
     check_retry,
     status_after,
 )
-from portal.services.request_drafts import Draft, Preview, open_request_error, preview_draft
+from portal.services.claims import settle_competitors
+from portal.services.request_drafts import (
+    Draft,
+    DraftScope,
+    Preview,
+    claim_preview,
+    open_request_error,
+    order_of,
+    order_states,
+    preview_draft,
+)
 from portal.services.request_revision import revise
 
 PROCESS_JOB = "process_conversion_request"
+IMPORT_KEY_PREFIX = "import:"
+"""Idempotency keys of requests raised from a file (`import:<file>:<row>`)."""
 
 
 async def _visible_request(
@@ -69,16 +84,39 @@ async def _program(uow: UnitOfWork, program_id: int) -> Program:
 
 
 async def preview_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> Preview:
+    """What accepting the saved request would do now, as the viewer may know it: a change
+    request against the conversion as it is (as the viewer sees it: none once it moved to
+    another partner), an attribution claim as the claimed conversion moving (for those who
+    may see that conversion) or as a creation (for the claiming partner)."""
     request = await _visible_request(uow, viewer, request_id)
-    program = await _program(uow, request.program_id)
-    conversion = None
-    if request.conversion_id is not None and request.kind is RequestKind.CHANGE_EXISTING:
-        row = await uow.first(select(conversions).where(conversions.c.id == request.conversion_id))
-        conversion = rows.conversion(row) if row else None
-    revised = await revise(
-        uow, program, request.partner_id, request.kind, request.requested, conversion
-    )
-    return Preview(revised.changes, revised)
+    scope = DraftScope(uow, viewer)
+    program = await scope.program(request.program_id)
+    if request.kind is RequestKind.CHANGE_EXISTING:
+        assert request.conversion_id is not None
+        await scope.preload_conversions([request.conversion_id])
+        conversion = scope.loaded_conversion(request.conversion_id)
+        if conversion is None:
+            raise NotFound("conversion", ("conversionId",))
+        revised = await revise(
+            uow, program, request.partner_id, request.kind, request.requested, conversion
+        )
+        return Preview(revised.changes, revised)
+    revised = await revise(uow, program, request.partner_id, request.kind, request.requested, None)
+    return await claim_preview(uow, viewer, revised, request.conversion_id)
+
+
+async def preview_without_saving(
+    engine: AsyncEngine, viewer: Viewer, request_id: int | None, draft: Draft | None
+) -> Preview:
+    """`previewConversionRequest` and `ConversionRequest.preview`: the preview of a saved
+    request or of a draft (give one), in a unit of work that is never committed."""
+    async with UnitOfWork(engine) as uow:
+        if (request_id is None) == (draft is None):
+            raise DomainError("INVALID_INPUT", "give either requestId or draft", ("requestId",))
+        if request_id is not None:
+            return await preview_request(uow, viewer, request_id)
+        assert draft is not None
+        return await preview_draft(uow, viewer, draft)
 
 
 async def create_request(uow: UnitOfWork, viewer: Viewer, draft: Draft) -> ConversionRequest:
@@ -102,25 +140,33 @@ async def update_request(
     requested: RequestedValues,
     comment: str | None,
 ) -> ConversionRequest:
-    """The author amends an INQUIRED request; it is validated and rated again."""
+    """The author amends an INQUIRED request; it is validated, rated and checked against its
+    order again (an amended CREATE_NEW may become, or stop being, an attribution claim)."""
     request = await _visible_request(uow, viewer, request_id, for_update=True)
     check_may_change(viewer, request, "update")
     merged = requested.merged_over(request.requested)
     draft = Draft(
         request.kind, request.program_id, request.partner_id, request.conversion_id, merged
     )
-    new = (await preview_draft(uow, viewer, draft)).revised.conversion
+    from portal.services.request_drafts import check_draft
+
+    revised = await check_draft(DraftScope(uow, viewer), draft)
+    new = revised.conversion
+    conversion_id = request.conversion_id
+    if request.kind is RequestKind.CREATE_NEW:
+        (state,) = await order_states(uow, [(order_of(revised), new.partner_id, new.target_kind)])
+        if state.error is not None:
+            raise state.error
+        conversion_id = state.claimed
     key = open_key(
-        request.kind,
-        new.program_id,
-        request.conversion_id,
-        (new.order_id, new.target, new.category),
+        request.kind, new.program_id, conversion_id, new.partner_id, (new.order_id, new.target_kind)
     )
     values = {
         **requested_columns(merged),
         **rating_columns(
             new.commission, new.currency, new.commission_model_name, new.commission_breakdown
         ),
+        "conversion_id": conversion_id,
         "open_key": key,
         "updated_at": uow.now,
     }
@@ -141,9 +187,26 @@ async def update_request(
 
 
 async def withdraw_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> ConversionRequest:
+    """The author withdraws an INQUIRED request. A request raised from a file gives its row's
+    idempotency key back: uploading the file again raises it again."""
     request = await _visible_request(uow, viewer, request_id)
     check_may_change(viewer, request, "withdraw")
-    if not await move_status(uow, request_id, RequestStatus.INQUIRED, RequestStatus.WITHDRAWN):
+    release: dict[str, None] = {}
+    key = await uow.conn.scalar(
+        select(conversion_requests.c.idempotency_key).where(conversion_requests.c.id == request_id)
+    )
+    if key is not None and key.startswith(IMPORT_KEY_PREFIX):
+        release["idempotency_key"] = None
+    if not await move_request(
+        uow,
+        request_id,
+        RequestStatus.INQUIRED,
+        RequestStatus.WITHDRAWN,
+        mover=Mover.AUTHOR,
+        actor_user_id=viewer.user_id,
+        action="withdrawn",
+        **release,
+    ):
         raise DomainError("ALREADY_DECIDED", "the request was decided meanwhile", ("requestId",))
     withdrawn = await load_request(uow, request_id)
     assert withdrawn is not None
@@ -169,6 +232,36 @@ async def comment_on_request(
     )
 
 
+async def _check_conversion_note(uow: UnitOfWork, program: Program, note: str | None) -> None:
+    if note is None:
+        return
+    known = await uow.first(
+        select(conversion_notes.c.id).where(
+            conversion_notes.c.program_id == program.id, conversion_notes.c.code == note
+        )
+    )
+    if known is None:
+        raise DomainError(
+            "UNKNOWN_CONVERSION_NOTE",
+            f"{note!r} is not a conversion note of the program",
+            ("conversionNote",),
+        )
+
+
+async def _check_conversion_changeable(
+    uow: UnitOfWork, viewer: Viewer, request: ConversionRequest
+) -> None:
+    """Accepting needs a conversion that may still change: the one a change request is about,
+    or the one a claim would move (the decider sees it)."""
+    if request.conversion_id is None:
+        return
+    scope = DraftScope(uow, viewer)
+    await scope.preload_conversions([request.conversion_id])
+    conversion = scope.loaded_conversion(request.conversion_id)
+    if conversion is not None:
+        check_conversion_may_change(conversion, ("requestId",))
+
+
 async def decide_request(
     uow: UnitOfWork,
     viewer: Viewer,
@@ -178,31 +271,27 @@ async def decide_request(
     reason: str | None,
 ) -> ConversionRequest:
     """Accept or reject. Of two deciders at once exactly one wins; an accepted request is
-    processed by a job enqueued after the commit."""
+    processed by a job enqueued after the commit. Accepting a CREATE_NEW request settles its
+    order: the other partners' INQUIRED requests for it are rejected (`settle_competitors`)."""
     request = await _visible_request(uow, viewer, request_id)
     program = await _program(uow, request.program_id)
     check_may_decide(viewer, request, program.allow_self_acceptance)
     check_decision(request, decision, conversion_note, reason)
-    if conversion_note is not None:
-        from portal.adapters.tables import conversion_notes
-
-        known = await uow.first(
-            select(conversion_notes.c.id).where(
-                conversion_notes.c.program_id == program.id,
-                conversion_notes.c.code == conversion_note,
-            )
-        )
-        if known is None:
-            raise DomainError(
-                "UNKNOWN_CONVERSION_NOTE",
-                f"{conversion_note!r} is not a conversion note of the program",
-                ("conversionNote",),
-            )
-    moved = await move_status(
+    await _check_conversion_note(uow, program, conversion_note)
+    accepting = decision is Decision.ACCEPT
+    if accepting:
+        await _check_conversion_changeable(uow, viewer, request)
+        if request.kind is RequestKind.CREATE_NEW:
+            await settle_competitors(uow, request)
+    moved = await move_request(
         uow,
         request_id,
         RequestStatus.INQUIRED,
         status_after(decision),
+        mover=Mover.DECIDER,
+        actor_user_id=viewer.user_id,
+        note=check_comment(reason, ("reason",)),
+        action="decided",
         decided_by=viewer.user_id,
         decided_at=uow.now,
         decision_note=conversion_note,
@@ -214,7 +303,7 @@ async def decide_request(
             "another user decided (or the author withdrew) the request meanwhile",
             ("requestId",),
         )
-    if decision is Decision.ACCEPT:
+    if accepting:
         _enqueue_processing(uow, request_id, attempt=request.attempts)
     decided = await load_request(uow, request_id)
     assert decided is not None
@@ -233,24 +322,20 @@ def _enqueue_processing(uow: UnitOfWork, request_id: int, attempt: int) -> None:
 
 
 async def retry_request(uow: UnitOfWork, viewer: Viewer, request_id: int) -> ConversionRequest:
+    """A decider queues a FAILED request again; the retry is kept in its history (who, when)
+    with the failure it had."""
     request = await _visible_request(uow, viewer, request_id)
     check_retry(viewer, request)
-    if not await move_status(
+    # A FAILED request still holds its open key (FAILED is open): nobody took it meanwhile.
+    if not await move_request(
         uow,
         request_id,
         RequestStatus.FAILED,
         RequestStatus.ACCEPTED,
+        mover=Mover.DECIDER,
+        actor_user_id=viewer.user_id,
+        action="retried",
         failure=None,
-        open_key=open_key(
-            request.kind,
-            request.program_id,
-            request.conversion_id,
-            (
-                request.requested.order_id or "",
-                request.requested.target or "",
-                request.requested.category or "",
-            ),
-        ),
     ):
         raise DomainError("INVALID_STATE", "the request is no longer FAILED", ("requestId",))
     _enqueue_processing(uow, request_id, attempt=request.attempts)

@@ -3,6 +3,7 @@ asks for the program's vocabulary, the partners' models and a day's rates once, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -19,11 +20,24 @@ from portal.adapters.tables import (
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.commission import CommissionModel
 from portal.domain.exchange_rates import RateTable
-from portal.domain.partners import RelationshipStatus
+from portal.domain.partners import RelationshipStatus, earns_commission
+from portal.domain.programs import TargetKind
 
-Vocabulary = tuple[dict[str, bool], dict[str, bool], set[str]]
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """A program's keys: categories and targets (key → active), target kinds, note codes."""
+
+    categories: dict[str, bool]
+    targets: dict[str, bool]
+    target_kinds: dict[str, TargetKind]
+    notes: set[str]
+
+    def kind_of(self, target: str) -> TargetKind:
+        return self.target_kinds.get(target, TargetKind.SALE)
+
+
 RATE_DAYS = 400
-_RATED = frozenset({RelationshipStatus.ACTIVE.value, RelationshipStatus.PAUSED.value})
 
 
 class RevisionCache:
@@ -45,14 +59,15 @@ class RevisionCache:
                     )
                 )
             }
-            targets = {
-                r.key: r.active
-                for r in await conn.execute(
-                    select(conversion_targets.c.key, conversion_targets.c.active).where(
-                        conversion_targets.c.program_id == program_id
-                    )
+            target_rows = (
+                await conn.execute(
+                    select(
+                        conversion_targets.c.key,
+                        conversion_targets.c.active,
+                        conversion_targets.c.kind,
+                    ).where(conversion_targets.c.program_id == program_id)
                 )
-            }
+            ).all()
             notes = {
                 r.code
                 for r in await conn.execute(
@@ -61,7 +76,12 @@ class RevisionCache:
                     )
                 )
             }
-            self._vocabulary[program_id] = (categories, targets, notes)
+            self._vocabulary[program_id] = Vocabulary(
+                categories,
+                {r.key: r.active for r in target_rows},
+                {r.key: TargetKind(r.kind) for r in target_rows},
+                notes,
+            )
         return self._vocabulary[program_id]
 
     async def relationship(self, program_id: int, partner_id: int) -> tuple[str, int | None] | None:
@@ -77,12 +97,15 @@ class RevisionCache:
             self._relationships[key] = (row.status, row.commission_model_id) if row else None
         return self._relationships[key]
 
+    async def earns(self, program_id: int, partner_id: int) -> bool:
+        """Whether the partner's relationship with the program earns commission."""
+        found = await self.relationship(program_id, partner_id)
+        return found is not None and earns_commission(RelationshipStatus(found[0]))
+
     async def rating_model(self, program_id: int, partner_id: int) -> CommissionModel | None:
-        """The model of an ACTIVE (or PAUSED) relationship, with its periods and rates."""
-        found = self._relationships.get((program_id, partner_id))
-        if found is None:
-            found = await self.relationship(program_id, partner_id)
-        if found is None or found[0] not in _RATED or found[1] is None:
+        """The model of a relationship that earns commission, with its periods and rates."""
+        found = await self.relationship(program_id, partner_id)
+        if found is None or not earns_commission(RelationshipStatus(found[0])) or not found[1]:
             return None
         model_id = found[1]
         if model_id not in self._models:

@@ -29,6 +29,7 @@ from portal.domain.programs import (
     ConsentMode,
     FollowUpPolicy,
     Program,
+    default_target_kind,
     validate_name,
     validate_program_settings,
 )
@@ -116,6 +117,7 @@ async def create_program(
                 "key": key,
                 "name": key.replace("_", " ").capitalize(),
                 "active": True,
+                "kind": default_target_kind(key).value,
             }
             for key in DEFAULT_TARGETS
         ],

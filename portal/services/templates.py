@@ -1,5 +1,7 @@
-"""The downloadable request file template (CSV and XLSX): every column, required ones marked
-(XLSX: bold and underlined), enumerations offered as drop-down lists."""
+"""The downloadable request file template (CSV and XLSX), built for its viewer: every column
+of the viewer's files, required ones marked (XLSX: bold and underlined), and the values a cell
+may hold offered as drop-down lists — the fixed enumerations and the viewer's own programs,
+conversion targets, tracking categories and conversion notes, and the currencies."""
 
 from __future__ import annotations
 
@@ -9,49 +11,70 @@ from dataclasses import replace
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 from openpyxl.worksheet.datavalidation import DataValidation
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.reader import Reader
 from portal.adapters.request_files import Column, columns_for
+from portal.domain.access import Viewer
+from portal.domain.money import MINOR_UNITS
 
 TEMPLATE_ROWS = 5000
+LISTS_SHEET = "lists"
 
 
-def template_columns(partner: bool) -> tuple[Column, ...]:
-    """Partners' files leave out `partner`; admins and advertisers must name it per row."""
+async def template_columns(engine: AsyncEngine, viewer: Viewer) -> tuple[Column, ...]:
+    """The viewer's columns (`columns_for`), each with the values its cells may hold."""
+    choices = {
+        **await Reader(engine, viewer).file_vocabulary(),
+        "currency": sorted(MINOR_UNITS),
+    }
     return tuple(
-        replace(c, required=True) if c.name == "partner" else c for c in columns_for(partner)
+        replace(c, allowed=tuple(choices[c.name])) if c.name in choices else c
+        for c in columns_for(viewer)
     )
 
 
-def template_csv(partner: bool) -> bytes:
+def template_csv(columns: tuple[Column, ...]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow([c.name for c in template_columns(partner)])
+    csv.writer(buffer).writerow([c.name for c in columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def template_xlsx(partner: bool) -> bytes:
+def template_xlsx(columns: tuple[Column, ...]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = "requests"
-    columns = template_columns(partner)
+    # The choices live on a hidden sheet: a list given inline holds at most 255 characters.
+    lists = workbook.create_sheet(LISTS_SHEET)
+    lists.sheet_state = "hidden"
+    listed = 0
     for index, column in enumerate(columns, start=1):
         cell = sheet.cell(row=1, column=index, value=column.name)
         if column.required:
             cell.font = Font(bold=True, underline="single")
         letter = cell.column_letter
         sheet.column_dimensions[letter].width = max(14, len(column.name) + 4)
-        if column.allowed:
-            validation = DataValidation(
-                type="list",
-                formula1='"' + ",".join(column.allowed) + '"',
-                allow_blank=not column.required,
-                showErrorMessage=True,
-                errorTitle=column.name,
-                error=f"choose one of: {', '.join(column.allowed)}",
-            )
-            validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")
-            sheet.add_data_validation(validation)
+        if not column.allowed:
+            continue
+        listed += 1
+        source = get_column_letter(listed)
+        lists.cell(row=1, column=listed, value=column.name)
+        for row, value in enumerate(column.allowed, start=2):
+            lists.cell(row=row, column=listed, value=value).data_type = "s"
+        last = len(column.allowed) + 1
+        validation = DataValidation(
+            type="list",
+            formula1=f"{LISTS_SHEET}!${source}$2:${source}${last}",
+            allow_blank=not column.required,
+            showErrorMessage=True,
+            errorTitle=column.name,
+            error=f"choose one of the values of the {column.name} list",
+        )
+        validation.add(f"{letter}2:{letter}{TEMPLATE_ROWS}")
+        sheet.add_data_validation(validation)
     notes = workbook.create_sheet("columns")
     notes.append(["column", "required", "description", "allowed values"])
     for column in columns:
@@ -60,9 +83,11 @@ def template_xlsx(partner: bool) -> bytes:
                 column.name,
                 "yes" if column.required else "no",
                 column.description,
-                ", ".join(column.allowed),
+                ", ".join(column.allowed)[:32_000],
             ]
         )
+        for cell in notes[notes.max_row]:
+            cell.data_type = "s"  # text as typed: a program named "=1+1" is no formula
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -15,7 +15,9 @@ from portal.domain.errors import DomainError
 from portal.domain.programs import (
     ConversionNote,
     ConversionTarget,
+    TargetKind,
     TrackingCategory,
+    default_target_kind,
     validate_key,
     validate_name,
 )
@@ -39,7 +41,14 @@ async def create_tracking_category(
 
 
 async def create_conversion_target(
-    uow: UnitOfWork, viewer: Viewer, *, program_id: int, key: str, name: str, active: bool = True
+    uow: UnitOfWork,
+    viewer: Viewer,
+    *,
+    program_id: int,
+    key: str,
+    name: str,
+    active: bool = True,
+    kind: TargetKind | None = None,
 ) -> ConversionTarget:
     await managed_program(uow, viewer, program_id, ("programId",))
     row = await _insert_keyed(
@@ -50,6 +59,7 @@ async def create_conversion_target(
         "DUPLICATE_KEY",
         name=validate_name(name),
         active=active,
+        kind=(kind or default_target_kind(key)).value,
     )
     return rows.conversion_target(row)
 

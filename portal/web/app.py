@@ -145,7 +145,7 @@ def create_app(
             ),
             Route(
                 TEMPLATE_PATH + ".{format:str}",
-                AuthenticateGraphQL(request_response(template_download()), engine),
+                AuthenticateGraphQL(request_response(template_download(engine)), engine),
                 methods=["GET"],
             ),
         ],

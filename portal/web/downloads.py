@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from portal.adapters.job_store import job_from_row
+from portal.adapters.reader import Reader
 from portal.adapters.spreadsheets import TableFormat
-from portal.adapters.tables import jobs
-from portal.adapters.visibility import visible
 from portal.config import Settings
-from portal.domain.access import Role, Viewer
+from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.global_ids import decode_typed
@@ -48,11 +45,8 @@ async def _visible_job(engine: AsyncEngine, viewer: Viewer, raw_id: str, kind: s
         job_id = decode_typed(raw_id, kind)
     except DomainError:
         return None
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
-        ).first()
-    return job_from_row(row) if row else None
+    (found,) = await Reader(engine, viewer).get_many(kind, [job_id])
+    return found
 
 
 def export_download(engine: AsyncEngine) -> Endpoint:
@@ -97,18 +91,18 @@ def import_error_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
     return download
 
 
-def template_download() -> Endpoint:
+def template_download(engine: AsyncEngine) -> Endpoint:
     async def download(request: Request) -> Response:
-        from portal.services.templates import template_csv, template_xlsx
+        from portal.services.templates import template_columns, template_csv, template_xlsx
 
         viewer = _viewer(request)
         if viewer is None:
             return _unauthenticated()
-        partner = viewer.role is Role.PARTNER
+        columns = await template_columns(engine, viewer)
         if request.path_params["format"] == "xlsx":
-            body, fmt = template_xlsx(partner), TableFormat.XLSX
+            body, fmt = template_xlsx(columns), TableFormat.XLSX
         else:
-            body, fmt = template_csv(partner), TableFormat.CSV
+            body, fmt = template_csv(columns), TableFormat.CSV
         return Response(
             body,
             media_type=fmt.media_type,

@@ -13,9 +13,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.commission_store import insert_model, insert_period
+from portal.adapters.rate_store import upsert_rates
 from portal.adapters.tables import (
     conversion_revisions,
-    conversion_targets,
     conversions,
     programs,
     relationships,
@@ -25,10 +25,11 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.demo_data import set_relationship
 from portal.domain.access import Role
 from portal.domain.commission import CommissionRate
+from portal.domain.exchange_rates import ReferenceRate
 from portal.domain.partners import RelationshipStatus
 from portal.domain.programs import DEFAULT_TARGETS
 from portal.schema.ids import encode_id
-from portal.services import setup
+from portal.services import setup, vocabulary
 from tests.conftest import Api
 from tests.factories import ADMIN, token_for
 
@@ -165,6 +166,11 @@ class OrderWorld:
                 .values(commission_model_id=model_id)
             )
 
+    async def add_rate(self, currency: str, day: datetime, rate: str) -> None:
+        """An ECB reference rate (EUR-based) of `currency` on the day of `day`."""
+        async with self.engine.begin() as conn:
+            await upsert_rates(conn, [ReferenceRate("EUR", currency, day.date(), Decimal(rate))])
+
     async def count(self, table: Any = conversions) -> int:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
@@ -192,10 +198,8 @@ async def build_order_world(engine: AsyncEngine) -> OrderWorld:
                 {"program_id": q.id, "key": "electronics", "name": "Electronics", "active": True},
             ],
         )
-        await uow.execute(
-            insert(conversion_targets).values(
-                program_id=p.id, key="NEWSLETTER", name="Newsletter", active=False
-            )
+        await vocabulary.create_conversion_target(
+            uow, ADMIN, program_id=p.id, key="NEWSLETTER", name="Newsletter", active=False
         )
         partners = {}
         for key, name in (("A", "Cashback Club"), ("B", "Coupon Corner"), ("C", "Tech Blog")):

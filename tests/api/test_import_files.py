@@ -18,6 +18,7 @@ from portal.adapters.tables import conversion_requests, jobs
 from tests.api.test_import_smoke import JOB, upload
 from tests.conftest import Api
 from tests.factories import build_world
+from tests.import_files import drop_downs
 
 LIST = """{ conversionRequests(first: 100, orderBy: {field: CREATED_AT, direction: ASC}) { nodes {
   kind requested { orderId conversionTarget trackingCategory trackingTime orderValue }
@@ -168,7 +169,7 @@ BAD = [
 ]
 EXPECTED = [
     (3, "order_value", "-5", "NEGATIVE_VALUE"),
-    (4, "tracking_time", "31.02.2026 10:00", "INVALID_TIME"),
+    (4, "tracking_time", "31.02.2026 10:00", "INVALID_DATETIME"),
     (5, "program", "Nowhere", "UNKNOWN_PROGRAM"),
     (6, "tracking_category", "shoes", "UNKNOWN_CATEGORY"),
     (7, "order_id", "A-0", "ORDER_ALREADY_CONVERTED"),
@@ -464,8 +465,9 @@ async def test_template_marks_required_columns_and_offers_lists(
         assert (bool(cell.font.b) and cell.font.u == "single") == (cell.value in required), (
             cell.value
         )
-    lists = {v.formula1 for v in sheet.data_validations.dataValidation}
-    assert '"CREATE_NEW,CHANGE_EXISTING"' in lists and '"OPEN,CONFIRMED,REJECTED"' in lists
+    lists = drop_downs(book)
+    assert lists["request_type"] == ["CREATE_NEW", "CHANGE_EXISTING"]
+    assert lists["status"] == ["OPEN", "CONFIRMED", "REJECTED"]
     text = (
         await api.client.get(
             advertiser["csvUrl"], headers={"Authorization": f"Bearer {world.tokens['adv1']}"}

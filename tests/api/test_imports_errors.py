@@ -55,7 +55,7 @@ ROWS = [
 EXPECTED = [
     (3, "order_value", "-5", "NEGATIVE_VALUE"),
     (4, "tracking_category", "shoes", "UNKNOWN_CATEGORY"),
-    (5, "tracking_time", "31.02.2026 10:00", "INVALID_TIME"),
+    (5, "tracking_time", "31.02.2026 10:00", "INVALID_DATETIME"),
     (5, "currency", "XYZ", "UNKNOWN_CURRENCY"),
     (6, "program", "Nowhere", "UNKNOWN_PROGRAM"),
     (7, "order_id", None, "REQUIRED"),

@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import conversion_requests
+from portal.domain.programs import DEFAULT_NOTES, DEFAULT_TARGETS
 from portal.schema.ids import encode_id
 from tests.conftest import Api
 from tests.factories import build_world
@@ -18,6 +19,7 @@ from tests.import_files import (
     cell_errors,
     count,
     csv_bytes,
+    drop_downs,
     read_csv,
     requests_of,
     run,
@@ -164,19 +166,22 @@ async def test_the_template_for_each_role(api: Api, engine: AsyncEngine, who: st
     for cell in sheet[1]:
         marked = bool(cell.font.b) and cell.font.u == "single"
         assert marked == (cell.value in required), cell.value
-    lists = {}
-    for validation in sheet.data_validations.dataValidation:
-        assert validation.type == "list"
-        for rng in str(validation.sqref).split():
-            lists[header[sheet[rng.split(":")[0]].column - 1]] = validation.formula1
-    assert lists == {
-        "request_type": '"CREATE_NEW,CHANGE_EXISTING"',
-        "status": '"OPEN,CONFIRMED,REJECTED"',
-        "device": '"DESKTOP,MOBILE,TABLET,OTHER"',
-    }
+    book = load_workbook(io.BytesIO(xlsx.content))
+    lists = drop_downs(book)
+    # The viewer's own programs, and the targets, categories and notes of those programs.
+    programs = {"A": ["Nordwind DE"], "adv1": ["Nordwind DE"], "admin": ["Kiko JP", "Nordwind DE"]}
+    assert lists["program"] == programs[who]
+    assert lists["conversion_target"] == sorted(DEFAULT_TARGETS)
+    assert lists["tracking_category"] == ["default"]
+    assert lists["conversion_note"] == sorted(DEFAULT_NOTES)
+    assert {"EUR", "JPY", "KWD"} <= set(lists["currency"]) and len(lists["currency"]) > 150
+    assert lists["request_type"] == ["CREATE_NEW", "CHANGE_EXISTING"]
+    assert lists["status"] == ["OPEN", "CONFIRMED", "REJECTED"]
+    assert lists["device"] == ["DESKTOP", "MOBILE", "TABLET", "OTHER"]
+    assert set(lists) == {c["name"] for c in columns if c["allowedValues"]}
     for c in columns:
         if c["allowedValues"]:
-            assert lists[c["name"]] == '"' + ",".join(c["allowedValues"]) + '"'
+            assert lists[c["name"]] == c["allowedValues"]
 
     text = await api.client.get(template["csvUrl"], headers=auth(token))
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/csv")

@@ -57,13 +57,14 @@ async def test_a_re_sent_order_answers_with_the_existing_conversion_and_writes_n
     assert await world.count(conversion_revisions) == 1
 
 
-async def test_the_same_order_id_with_another_category_is_another_conversion(
+async def test_the_same_order_id_with_another_category_is_refused(
     api: Api, world: OrderWorld
 ) -> None:
     await record(api, world, with_cookie(world, "O-1"))
     other = await record(api, world, with_cookie(world, "O-1", trackingCategory="fashion"))
-    assert other["created"] is True
-    assert await world.count() == 2
+    assert other["created"] is False
+    assert [e["code"] for e in other["userErrors"]] == ["ORDER_ALREADY_RECORDED"]
+    assert await world.count() == 1
 
 
 async def test_a_partner_may_not_record_orders(api: Api, world: OrderWorld) -> None:
@@ -117,7 +118,7 @@ async def test_a_category_of_another_program_falls_back_to_default(
             "FUTURE_TRACKING_TIME",
         ),
         (
-            {"basket": [{"orderValue": "10", "trackingCategory": "outlet"}]},
+            {"orderValue": "10", "basket": [{"orderValue": "10", "trackingCategory": "outlet"}]},
             ["input", "basket", "0", "trackingCategory"],
             "INACTIVE_CATEGORY",
         ),

@@ -83,7 +83,7 @@ async def test_of_two_deciders_exactly_one_wins(
     for round_ in range(ROUNDS):
         raised = await rf.raise_new_order(engine, world)
         # Both have loaded the request and seen it INQUIRED before either moves it.
-        _hold_before(monkeypatch, "move_status", 2)
+        _hold_before(monkeypatch, "move_request", 2)
         accepting, rejecting = (adv1, admin) if round_ % 2 else (admin, adv1)
 
         results = await asyncio.gather(
@@ -108,7 +108,7 @@ async def test_a_decision_and_a_withdrawal_at_once_exactly_one_wins(
     adv1, author = await rf.viewer(engine, "adv1"), await rf.viewer(engine, "A")
     for _ in range(ROUNDS // 2):
         raised = await rf.raise_new_order(engine, world)
-        _hold_before(monkeypatch, "move_status", 2)
+        _hold_before(monkeypatch, "move_request", 2)
 
         results = await asyncio.gather(
             _attempt(engine, _decide, adv1, raised.id, Decision.ACCEPT),
@@ -179,3 +179,33 @@ async def test_two_users_raising_the_same_missed_order_at_once(
             engine, conversion_requests, conversion_requests.c.order_id == order
         )
         assert raised == 1
+
+
+async def test_two_deciders_accepting_competing_claims_at_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partners A and D both claim the same order (B's tracked conversion in even rounds, a
+    missed order in odd ones); two deciders accept one claim each at the same moment.
+    Accepting settles the order: exactly one claim is ACCEPTED, the other is REJECTED by the
+    system, and the losing decider is told the request was decided meanwhile — no deadlock."""
+    world = await build_world(engine, conversions_per_partner=ROUNDS)
+    adv1, admin = await rf.viewer(engine, "adv1"), await rf.viewer(engine, "admin")
+    partner_a, partner_d = await rf.viewer(engine, "A"), await rf.partner_of_p1(engine, world)
+    for round_ in range(ROUNDS):
+        order = f"B-{round_}" if round_ % 2 == 0 else f"MISSED-RACE-{round_}"
+        by_a = await rf.raise_request(engine, partner_a, rf.new_order_draft(world, order))
+        by_b = await rf.raise_request(engine, partner_d, rf.new_order_draft(world, order))
+        # Both deciders have loaded and checked their request before either settles the order.
+        _hold_before(monkeypatch, "settle_competitors", 2)
+
+        results = await asyncio.gather(
+            _attempt(engine, _decide, adv1, by_a.id, Decision.ACCEPT),
+            _attempt(engine, _decide, admin, by_b.id, Decision.ACCEPT),
+        )
+        monkeypatch.undo()
+
+        assert sorted(map(str, results)) == sorted(
+            ["ALREADY_DECIDED", str(RequestStatus.ACCEPTED)]
+        ), results
+        statuses = {(await rf.request(engine, r.id)).status for r in (by_a, by_b)}
+        assert statuses == {RequestStatus.ACCEPTED, RequestStatus.REJECTED}

@@ -245,7 +245,7 @@ async def test_a_worker_dying_half_way_leaves_nothing_and_the_next_run_applies_o
         )
         raise death()
 
-    monkeypatch.setattr(request_processing, "move_status", die)
+    monkeypatch.setattr(request_processing, "move_request", die)
     with pytest.raises(death):
         await process_request(engine, request_id)
     monkeypatch.undo()

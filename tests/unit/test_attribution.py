@@ -175,7 +175,10 @@ def test_ineligible_partners_cookie_is_ignored_and_a_valid_coupon_wins() -> None
     coupon = tp(COUPON, 9, timedelta(days=1), ref="SUMMER")
     decision = decide(cookie, coupon, eligible=frozenset({9}))
     assert (decision.partner_id, decision.touchpoint) == (9, coupon)
-    assert "partner 5 has no active relationship" in decision.reason
+    assert (
+        "cookie of partner 5 set 2026-03-01T11:00:00+00:00 (the partner has no active relationship)"
+        in decision.reason
+    )
 
 
 def test_ineligible_coupon_alone_gives_nobody() -> None:

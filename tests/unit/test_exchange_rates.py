@@ -7,9 +7,10 @@ from portal.domain.errors import DomainError
 from portal.domain.exchange_rates import (
     CROSS_RATE_PRECISION,
     FALLBACK_DAYS,
-    CurrencyConversion,
+    ExchangeRate,
     RateTable,
     ReferenceRate,
+    convert_amount,
     required_window,
 )
 
@@ -93,8 +94,9 @@ def test_the_base_currency_is_one_on_any_day() -> None:
 def test_the_same_currency_converts_at_one(table: RateTable) -> None:
     # Even without any rate for that currency.
     assert table.cross_rate("SEK", "SEK", SAT_21) == (Decimal(1), SAT_21)
-    conversion = table.convert(Decimal("12.345"), "SEK", "SEK", SAT_21)
-    assert conversion == CurrencyConversion(Decimal("12.345"), Decimal(1), SAT_21)
+    rate = table.exchange_rate("SEK", "SEK", SAT_21)
+    assert rate == ExchangeRate.identity("SEK", SAT_21)
+    assert convert_amount(Decimal("12.345"), rate) == Decimal("12.345")
 
 
 def test_from_the_base_the_rate_is_the_reference_rate_itself(table: RateTable) -> None:
@@ -130,27 +132,58 @@ def test_a_cross_rate_needs_both_rates(table: RateTable) -> None:
 
 
 def test_convert_keeps_the_exact_amount(table: RateTable) -> None:
-    conversion = table.convert(Decimal("100.005"), "EUR", "USD", SAT_21)
-    assert conversion.amount == Decimal("108.2354115")  # not rounded to cents
-    assert conversion.rate == Decimal("1.0823")
-    assert conversion.rate_day == FRI_20
+    rate = table.exchange_rate("EUR", "USD", SAT_21)
+    assert convert_amount(Decimal("100.005"), rate) == Decimal("108.2354115")  # not rounded
+    assert rate.rate == Decimal("1.0823")
+    assert rate.day == FRI_20
 
 
-def test_convert_does_not_round_even_beyond_the_default_precision(table: RateTable) -> None:
+def test_convert_does_not_round_even_beyond_the_default_precision() -> None:
     amount = Decimal("123456789012345.123456")
-    conversion = table.convert(amount, "USD", "GBP", FRI_20)
-    exact = Context(prec=100).multiply(amount, conversion.rate)
-    assert conversion.amount == exact
-    assert conversion.amount != amount * conversion.rate  # the 28-digit default context rounds
+    table = RateTable("EUR", [eur("GBP", FRI_20, "0.851234567891")])
+    rate = table.exchange_rate("EUR", "GBP", FRI_20)
+    exact = Context(prec=100).multiply(amount, Decimal("0.851234567891"))
+    assert convert_amount(amount, rate) == exact
+    assert convert_amount(amount, rate) != amount * Decimal("0.851234567891")  # 28 digits round
 
 
 def test_convert_to_a_currency_without_minor_units_is_not_rounded(table: RateTable) -> None:
-    assert table.convert(Decimal("10.01"), "EUR", "JPY", FRI_20).amount == Decimal("1632.8312")
+    rate = table.exchange_rate("EUR", "JPY", FRI_20)
+    assert convert_amount(Decimal("10.01"), rate) == Decimal("1632.8312")
+    assert convert_amount(Decimal("10.01"), rate, rounded=True) == Decimal("1633")
 
 
 def test_convert_refuses_a_float(table: RateTable) -> None:
     with pytest.raises(TypeError):
-        table.convert(1.5, "EUR", "USD", FRI_20)  # type: ignore[arg-type]
+        convert_amount(1.5, table.exchange_rate("EUR", "USD", FRI_20))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("123.03", "102.53"), ("0.03", "0.03"), ("0.06", "0.05"), ("1.20", "1.00")],
+)
+def test_into_the_base_divides_and_rounds_exact_halves_up(amount: str, expected: str) -> None:
+    # USD 123.03 at 1.2000 is exactly EUR 102.525; 0.03 is exactly 0.025 (both half-up);
+    # a reciprocal cut to 34 digits made them 102.52 and 0.02.
+    table = RateTable("EUR", [eur("USD", FRI_20, "1.2000")])
+    rate = table.exchange_rate("USD", "EUR", FRI_20)
+    assert (rate.multiplier, rate.divisor) == (Decimal(1), Decimal("1.2000"))
+    assert convert_amount(Decimal(amount), rate, rounded=True) == Decimal(expected)
+
+
+def test_a_cross_rate_divides_once() -> None:
+    table = RateTable("EUR", [eur("USD", FRI_20, "1.2000"), eur("GBP", FRI_20, "0.8000")])
+    rate = table.exchange_rate("USD", "GBP", FRI_20)
+    assert (rate.multiplier, rate.divisor) == (Decimal("0.8000"), Decimal("1.2000"))
+    # 123.03 × 0.8 ÷ 1.2 = 82.02 exactly
+    assert convert_amount(Decimal("123.03"), rate) == Decimal("82.02")
+    assert convert_amount(Decimal("0.03"), rate, rounded=True) == Decimal("0.02")  # 0.02 exactly
+
+
+def test_the_rate_a_conversion_keeps_is_rounded_to_twelve_places() -> None:
+    table = RateTable("EUR", [eur("USD", FRI_20, "1.2000")])
+    assert table.exchange_rate("USD", "EUR", FRI_20).rate == Decimal("0.833333333333")
+    assert table.exchange_rate("EUR", "USD", FRI_20).rate == Decimal("1.200000000000")
 
 
 def test_a_datetime_is_not_a_day(table: RateTable) -> None:

@@ -45,7 +45,9 @@ def test_rounding_happens_once_not_per_step() -> None:
     assert third.rounded().amount * 3 == Decimal("0.99")
 
 
-@pytest.mark.parametrize("raw", ["abc", "NaN", "Infinity", "1e20", "0.0000001", "", 1.5, True])
+@pytest.mark.parametrize(
+    "raw", ["abc", "NaN", "Infinity", "1e20", "1e2", "1E2", ".5", "5.", "0.0000001", "", 1.5, True]
+)
 def test_parse_decimal_refuses_what_is_not_an_exact_bounded_amount(raw: object) -> None:
     with pytest.raises(ValueError):
         parse_decimal(raw)  # type: ignore[arg-type]

@@ -166,7 +166,7 @@ def test_parse_time_of_spreadsheet_dates() -> None:
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(ValueError) as raised:
         parse_time(text, BERLIN)
-    assert _code(raised.value) == "INVALID_TIME"
+    assert _code(raised.value) == "INVALID_DATETIME"
 
 
 # -- cells -----------------------------------------------------------------------------------

@@ -26,13 +26,17 @@ TouchpointKindEnum = strawberry.enum(
 
 @strawberry.enum(description="The rule that decided who earns an order (SPEC §5).")
 class AttributionRule(enum.Enum):
-    COOKIE = strawberry.enum_value("COOKIE", description="New customer: a cookie won.")
-    CLICK_ID = strawberry.enum_value("CLICK_ID", description="New customer: a click id won.")
+    COOKIE = strawberry.enum_value("COOKIE", description="New customer or lead: a cookie won.")
+    CLICK_ID = strawberry.enum_value(
+        "CLICK_ID", description="New customer or lead: a click id won."
+    )
     COUPON = strawberry.enum_value(
-        "COUPON", description="New customer: a coupon won (no cookie or click id counted)."
+        "COUPON",
+        description="New customer or lead: a coupon won (no cookie or click id counted).",
     )
     NO_TOUCHPOINT = strawberry.enum_value(
-        "NO_TOUCHPOINT", description="New customer: no touchpoint counted; nobody earns it."
+        "NO_TOUCHPOINT",
+        description="New customer or lead: no touchpoint counted; nobody earns it.",
     )
     FOLLOW_UP_FIRST_ORDER_ONLY = strawberry.enum_value(
         "FOLLOW_UP_FIRST_ORDER_ONLY",
@@ -57,6 +61,12 @@ class AttributionRule(enum.Enum):
     ORIGINAL_REFERRER_INELIGIBLE = strawberry.enum_value(
         "ORIGINAL_REFERRER_INELIGIBLE",
         description="The original referrer would earn it but has no ACTIVE relationship: nobody.",
+    )
+    SAME_ORDER = strawberry.enum_value(
+        "SAME_ORDER",
+        description="The order id has a conversion of the other target kind (its sale, or its "
+        "lead) already: an order belongs to one partner, so that partner earns this one too "
+        "(nobody when its relationship does not earn any more).",
     )
     ALREADY_RECORDED = strawberry.enum_value(
         ALREADY_RECORDED,
@@ -93,7 +103,9 @@ class Attribution:
     rule: AttributionRule = strawberry.field(description="The rule that decided.")
     reason: str = strawberry.field(
         description="The decision in words: the rule, the winning touchpoint, the ones it beat "
-        "and the ones that did not count."
+        "and the ones that did not count. Partners are named by name and public id (the id "
+        "`partner { id }` answers), e.g. `Cashback Club (UGFydG5lcjox)`; a partner without a "
+        "relationship to the program by public id only."
     )
     touchpoint: Touchpoint | None = strawberry.field(
         description="The touchpoint that won; null when a follow-up rule decided or nobody won."

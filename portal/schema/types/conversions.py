@@ -70,7 +70,10 @@ class Conversion(Node):
         description="The order value as reported, when it was in another currency."
     )
     exchange_rate: Decimal | None = strawberry.field(
-        description="Rate used to convert the original value (program units per original unit)."
+        description="Rate the original value was converted at (program units per original "
+        "unit), rounded half-up to 12 places. The order value itself was converted exactly "
+        "from the reference rates (÷ the rate into the base, × the rate out of it: "
+        "`commissionBreakdown.exchange`) and rounded once."
     )
     commission: Money = strawberry.field(description="Commission in the program currency.")
     commission_model_name: str | None = strawberry.field(

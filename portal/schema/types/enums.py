@@ -8,7 +8,7 @@ from portal.adapters.reader import ConversionSortField, SortDirection
 from portal.domain.access import Role
 from portal.domain.conversions import ConversionStatus, RevisionSource
 from portal.domain.partners import RelationshipStatus
-from portal.domain.programs import ConsentMode, FollowUpPolicy
+from portal.domain.programs import ConsentMode, FollowUpPolicy, TargetKind
 
 RoleEnum = strawberry.enum(Role, description="What a user may see and do (SPEC §2).")
 RelationshipStatusEnum = strawberry.enum(
@@ -29,4 +29,11 @@ RevisionSourceEnum = strawberry.enum(
 SortDirectionEnum = strawberry.enum(SortDirection, description="Ascending or descending.")
 ConversionSortFieldEnum = strawberry.enum(
     ConversionSortField, description="What conversions can be ordered by (id breaks ties)."
+)
+TargetKindEnum = strawberry.enum(
+    TargetKind,
+    description="SALE: an order; it makes the customer known, and an order id has at most one "
+    "sale conversion. LEAD: no order (a sign-up); it never makes a customer returning nor "
+    "counts as anyone's first order. An order id may have one conversion of each kind, both "
+    "of the same partner.",
 )

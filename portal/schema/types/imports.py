@@ -6,11 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from sqlalchemy import func, select
 
-from portal.adapters.pagination import PageRequest, SortKey, fetch_page
+from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import Listing
-from portal.adapters.tables import import_errors
 from portal.domain import jobs as domain
 from portal.domain.errors import DomainError
 from portal.schema.ids import encode_id
@@ -45,6 +43,24 @@ class ImportCellError:
     message: str = strawberry.field(description="What is wrong.")
 
 
+@strawberry.type(
+    description="A row that an earlier upload of the same file raised already (outcome "
+    "ALREADY_IMPORTED): nothing was created for it. A row whose request was withdrawn is no "
+    "such row: uploading the file again raises it again."
+)
+class ImportedRow:
+    row: int = strawberry.field(description="Row number in the file (the header is row 1).")
+    code: str = strawberry.field(description="ALREADY_IMPORTED.")
+    message: str = strawberry.field(description="What happened, naming the request.")
+    request_pk: strawberry.Private[int | None]
+
+    @strawberry.field(description="The id of the request the earlier upload raised.")
+    def request_id(self) -> strawberry.ID | None:
+        if self.request_pk is None:
+            return None
+        return strawberry.ID(encode_id("ConversionRequest", self.request_pk))
+
+
 @strawberry.type(description="A conversion request file being validated and applied.")
 class ImportJob(Node):
     kind: JobKindEnum = strawberry.field(description="What is imported.")
@@ -58,25 +74,17 @@ class ImportJob(Node):
         description="Requests created; in a dry run, the requests it would create."
     )
     error_count: int = strawberry.field(description="Cell errors found.")
-    error_report_url: str | None = strawberry.field(
-        description=(
-            "CSV error report (plain GET): the rows with errors as the file has them, with "
-            "their row number first and an `errors` column last; `…/errors.xlsx` also marks "
-            "the faulty cells in red. Fixed, a report can be uploaded again as it is."
-        )
-    )
     error: str | None = strawberry.field(description="Why the job failed as a whole.")
     filename: str | None = strawberry.field(description="Name of the uploaded file.")
     created_at: datetime = strawberry.field(description="When it was uploaded.")
     finished_at: datetime | None = strawberry.field(description="When it ended.")
     pk: strawberry.Private[int]
+    finished: strawberry.Private[bool]
 
     @classmethod
     def from_domain(cls, j: domain.Job) -> ImportJob:
-        gid = encode_id("ImportJob", j.id)
-        finished = j.status is domain.JobStatus.SUCCEEDED
         return cls(
-            id=strawberry.ID(gid),
+            id=strawberry.ID(encode_id("ImportJob", j.id)),
             pk=j.id,
             kind=j.kind,
             status=j.status,
@@ -85,14 +93,41 @@ class ImportJob(Node):
             progress=JobProgress(processed=j.processed, total=j.total),
             created_count=j.created_count,
             error_count=j.error_count,
-            error_report_url=f"{IMPORT_FILES_PATH}{gid}/errors.csv"
-            if finished and j.error_count
-            else None,
             error=j.error,
             filename=j.parameters.get("filename") or None,
             created_at=j.created_at,
             finished_at=j.finished_at,
+            finished=j.status is domain.JobStatus.SUCCEEDED,
         )
+
+    async def _already_imported(self, info: strawberry.Info[Context, None]) -> int:
+        loader = info.context.loaders.batched(
+            "already_imported", info.context.reader.already_imported_counts
+        )
+        return int(await loader.load(self.pk))
+
+    @strawberry.field(
+        description="Rows an earlier upload of the same file had raised already (outcome "
+        "ALREADY_IMPORTED): nothing was created for them (see `alreadyImported`)."
+    )
+    async def already_imported_count(self, info: strawberry.Info[Context, None]) -> int:
+        return await self._already_imported(info)
+
+    @strawberry.field(
+        description=(
+            "Report of the rows with errors or an outcome (ALREADY_IMPORTED), as a plain GET of "
+            "CSV: the rows as the file has them, with their row number first and an `errors` "
+            "column last; `…/errors.xlsx` also marks the faulty cells in red. Fixed, a report "
+            "can be uploaded again as it is. Null until the import succeeded, and when every "
+            "row was fine."
+        )
+    )
+    async def error_report_url(self, info: strawberry.Info[Context, None]) -> str | None:
+        if not self.finished:
+            return None
+        if not self.error_count and not await self._already_imported(info):
+            return None
+        return f"{IMPORT_FILES_PATH}{self.id}/errors.csv"
 
     @strawberry.field(description="The cell errors, in row order.")
     async def errors(
@@ -103,36 +138,51 @@ class ImportJob(Node):
         ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportCellError]:
-        from portal.schema.errors import bad_input
+        listing = await _job_rows(info, self.pk, first, after, already_imported=False)
+        return Connection.of(listing, _cell_error)
 
-        # The job itself was loaded through the viewer's visibility; its errors belong to it.
-        e = import_errors.c
-        stmt = select(import_errors).where(e.job_id == self.pk)
-        key = SortKey("ROW", e.row, e.id, False, "int")
-        try:
-            async with info.context.engine.connect() as conn:
-                page = await fetch_page(
-                    conn, stmt, key, PageRequest(first=first, after=after), _cell_error
-                )
-        except DomainError as error:
-            raise bad_input(error) from None
+    @strawberry.field(
+        description="The rows an earlier upload of the same file had raised already, with the "
+        "request each raised, in row order."
+    )
+    async def already_imported(
+        self,
+        info: strawberry.Info[Context, None],
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+    ) -> Connection[ImportedRow]:
+        listing = await _job_rows(info, self.pk, first, after, already_imported=True)
+        return Connection.of(listing, _imported_row)
 
-        async def count() -> int:
-            async with info.context.engine.connect() as conn:
-                return int(
-                    await conn.scalar(
-                        select(func.count()).select_from(import_errors).where(e.job_id == self.pk)
-                    )
-                    or 0
-                )
 
-        return Connection.of(Listing(page, count), lambda x: x)  # type: ignore[return-value]
+async def _job_rows(
+    info: strawberry.Info[Context, None],
+    job_id: int,
+    first: int | None,
+    after: str | None,
+    *,
+    already_imported: bool,
+) -> Listing:
+    from portal.schema.errors import bad_input
+
+    try:
+        return await info.context.reader.job_rows(
+            job_id, PageRequest(first=first, after=after), already_imported=already_imported
+        )
+    except DomainError as error:
+        raise bad_input(error) from None
 
 
 def _cell_error(row: Any) -> ImportCellError:
     return ImportCellError(
         row=row.row, column=row.column, value=row.value, code=row.code, message=row.message
     )
+
+
+def _imported_row(row: Any) -> ImportedRow:
+    return ImportedRow(row=row.row, code=row.code, message=row.message, request_pk=row.request_id)
 
 
 @strawberry.type(description="A column of the request file.")

@@ -11,7 +11,7 @@ from portal.domain import programs as domain
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Node
-from portal.schema.types.enums import ConsentModeEnum, FollowUpPolicyEnum
+from portal.schema.types.enums import ConsentModeEnum, FollowUpPolicyEnum, TargetKindEnum
 
 if TYPE_CHECKING:
     from portal.schema.context import Context
@@ -57,6 +57,9 @@ class ConversionTarget(Node):
     key: str = strawberry.field(description="Stable key used in orders, requests and files.")
     name: str = strawberry.field(description="Display name.")
     active: bool = strawberry.field(description="Inactive targets are refused in new orders.")
+    kind: TargetKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="SALE (an order) or LEAD (no order)."
+    )
 
     @classmethod
     def from_domain(cls, t: domain.ConversionTarget) -> ConversionTarget:
@@ -65,6 +68,7 @@ class ConversionTarget(Node):
             key=t.key,
             name=t.name,
             active=t.active,
+            kind=t.kind,
         )
 
 

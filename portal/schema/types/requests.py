@@ -15,6 +15,7 @@ from portal.adapters.request_reader import RequestReader
 from portal.domain import requests as domain
 from portal.domain.conversions import FieldChange as DomainChange
 from portal.domain.money import canonical, without_padding
+from portal.domain.rating import applied_rate
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Connection, Money, Node, money
@@ -31,8 +32,11 @@ RequestKindEnum = strawberry.enum(
 )
 RequestStatusEnum = strawberry.enum(
     domain.RequestStatus,
-    description="INQUIRED → ACCEPTED | REJECTED | WITHDRAWN; ACCEPTED → PROCESSED | FAILED; "
-    "FAILED → ACCEPTED (retry).",
+    description="Where a request is in its workflow. The moves, and who makes them: "
+    + domain.describe_transitions()
+    + ". The system rejects an INQUIRED request when another partner's request for the same "
+    "order is accepted, or when the conversion a change request is about moves to another "
+    "partner.",
 )
 CommentVisibilityEnum = strawberry.enum(
     domain.CommentVisibility,
@@ -43,6 +47,10 @@ DecisionEnum = strawberry.enum(domain.Decision, description="Accept or reject a 
 
 def _reader(info: strawberry.Info[Context, None]) -> RequestReader:
     return RequestReader(info.context.engine, info.context.require_viewer())
+
+
+def _request_key(request: domain.ConversionRequest) -> int:
+    return request.id
 
 
 async def load_actor(info: strawberry.Info[Context, None], user_id: int | None) -> Actor | None:
@@ -165,15 +173,34 @@ class RequestDecision:
         return await load_actor(info, self.decided_by_pk)
 
 
-@strawberry.type(description="One step of a request's life.")
+@strawberry.type(
+    description="One step of a request's life, as kept (the history is append-only: a retry "
+    "adds steps, it never replaces any)."
+)
 class RequestEvent:
     status: RequestStatusEnum = strawberry.field(description="The status it reached.")
+    from_status: RequestStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="The status it left; null for the raising of the request."
+    )
     at: datetime = strawberry.field(description="When.")
+    note: str | None = strawberry.field(
+        description="The reason of a decision, the failure of a processing attempt."
+    )
     actor_pk: strawberry.Private[int | None]
 
     @strawberry.field(description="Who moved it there (null for the system).")
     async def actor(self, info: strawberry.Info[Context, None]) -> Actor | None:
         return await load_actor(info, self.actor_pk)
+
+
+@strawberry.type(description="A commission rate as a rating applied it.")
+class AppliedCommissionRate:
+    percentage: Decimal | None = strawberry.field(
+        description="Percent of the net order value (e.g. `5.5`); null when the rate has none."
+    )
+    fixed_amount: Money | None = strawberry.field(
+        description="Fixed amount per conversion; null when the rate has none."
+    )
 
 
 @strawberry.type(description="A request to create a conversion tracking missed, or to change one.")
@@ -221,7 +248,11 @@ class ConversionRequest(Node):
         found = await info.context.loaders.load("Partner", self.entity.partner_id)
         return Partner.from_domain(found) if found else None
 
-    @strawberry.field(description="The conversion to change, or the one created once processed.")
+    @strawberry.field(
+        description="The conversion to change, the one an attribution claim would move (see "
+        "`claimedConversion`), or the one created once processed; null where the viewer may "
+        "not see it."
+    )
     async def conversion(self, info: strawberry.Info[Context, None]) -> Conversion | None:
         found = await info.context.loaders.load("Conversion", self.entity.conversion_id)
         return Conversion.from_domain(found) if found else None
@@ -242,49 +273,95 @@ class ConversionRequest(Node):
             decided_by_pk=r.decided_by,
         )
 
-    @strawberry.field(description="The steps of its life so far, oldest first.")
-    def history(self) -> list[RequestEvent]:
-        r = self.entity
-        events = [
+    @strawberry.field(
+        description="Every step of its life, oldest first: raised, then each move as it was "
+        "kept — who, when, from, to and why (a FAILED → ACCEPTED retry and the failure before "
+        "it stay)."
+    )
+    async def history(self, info: strawberry.Info[Context, None]) -> list[RequestEvent]:
+        async def batch(ids: Any) -> list[Any]:
+            return await _reader(info).moves(ids)
+
+        moves = await info.context.loaders.batched("request_moves", batch).load(self.entity.id)
+        return [
             RequestEvent(
-                status=domain.RequestStatus.INQUIRED, at=r.created_at, actor_pk=r.created_by
+                status=e.to_status,
+                from_status=e.from_status,
+                at=e.at,
+                note=e.note,
+                actor_pk=e.actor_user_id,
             )
+            for e in domain.history_of(self.entity, moves)
         ]
-        if r.decided_at is not None:
-            decided = (
-                domain.RequestStatus.REJECTED
-                if r.status is domain.RequestStatus.REJECTED
-                else domain.RequestStatus.ACCEPTED
-            )
-            events.append(RequestEvent(status=decided, at=r.decided_at, actor_pk=r.decided_by))
-        if r.status is domain.RequestStatus.WITHDRAWN:
-            events.append(RequestEvent(status=r.status, at=r.updated_at, actor_pk=r.created_by))
-        if r.status is domain.RequestStatus.FAILED:
-            events.append(RequestEvent(status=r.status, at=r.updated_at, actor_pk=None))
-        if r.processed_at is not None:
-            events.append(
-                RequestEvent(
-                    status=domain.RequestStatus.PROCESSED, at=r.processed_at, actor_pk=None
-                )
-            )
-        return events
+
+    @strawberry.field(
+        description="The rate the request's commission was assigned at (the rate in effect at "
+        "the tracking time, of `commissionModelName`); null without a rating."
+    )
+    def commission_rate(self) -> AppliedCommissionRate | None:
+        found = applied_rate(self.entity.commission_breakdown)
+        if found is None:
+            return None
+        return AppliedCommissionRate(
+            percentage=None if found.percentage is None else without_padding(found.percentage),
+            fixed_amount=money(found.fixed_amount, self.entity.commission_currency),
+        )
+
+    @strawberry.field(
+        description="An attribution claim: a CREATE_NEW request for an order that tracking "
+        "recorded for another partner. This is that partner's conversion, which accepting "
+        "moves to the request's partner (rated again under its relationship). Null for any "
+        "other request, once processed, and wherever the viewer may not see that conversion: "
+        "the claiming partner is never told whether the order exists."
+    )
+    async def claimed_conversion(self, info: strawberry.Info[Context, None]) -> Conversion | None:
+        r = self.entity
+        if (
+            r.kind is not domain.RequestKind.CREATE_NEW
+            or r.status is domain.RequestStatus.PROCESSED
+        ):
+            return None
+        found = await info.context.loaders.load("Conversion", r.conversion_id)
+        if found is None or found.partner_id == r.partner_id:
+            return None
+        return Conversion.from_domain(found)
+
+    @strawberry.field(
+        description="Other partners' open CREATE_NEW requests for the same order id (competing "
+        "claims), oldest first. Accepting one settles the order: the others still INQUIRED "
+        "are rejected by the system. Partners see only their own requests, so for them this "
+        "is always empty."
+    )
+    async def competing_requests(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[ConversionRequest]:
+        async def batch(requests: Any) -> list[Any]:
+            return await _reader(info).competing(requests)
+
+        if self.entity.kind is not domain.RequestKind.CREATE_NEW:
+            return []
+        loader = info.context.loaders.batched_by("competing_requests", batch, key=_request_key)
+        found = await loader.load(self.entity)
+        return [ConversionRequest.from_domain(r) for r in found]
 
     @strawberry.field(
         description="What accepting would do, computed now (for a detail view; it costs a few "
-        "statements per request, so leave it out of lists)."
+        "statements per request, so leave it out of lists). For an attribution claim: the "
+        "claimed conversion moving to this partner, for those who may see it; for the "
+        "claiming partner, the conversion as created."
     )
     async def preview(self, info: strawberry.Info[Context, None]) -> RequestPreview | None:
-        from portal.adapters.unit_of_work import UnitOfWork
         from portal.domain.errors import DomainError, ValidationFailed
-        from portal.services.requests import preview_request
+        from portal.services.requests import preview_without_saving
 
         if self.entity.status in domain.FINAL_STATUSES:
             return None
-        async with UnitOfWork(info.context.engine) as uow:
-            try:
-                result = await preview_request(uow, info.context.require_viewer(), self.entity.id)
-            except (DomainError, ValidationFailed):
-                return None
+        try:
+            result = await preview_without_saving(
+                info.context.engine, info.context.require_viewer(), self.entity.id, None
+            )
+        except (DomainError, ValidationFailed):
+            return None
         new = result.revised.conversion
         return preview_of(
             result.changes,

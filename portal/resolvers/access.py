@@ -157,7 +157,11 @@ class AccessMutations:
             info.context.response.delete_cookie(SESSION_COOKIE, path="/")
         return LogoutPayload(ok=bool(secret), user_errors=[])
 
-    @strawberry.mutation(description="Create a user (admins: any; others: of their organisation).")
+    @strawberry.mutation(
+        description="Create a user (admins only). E-mail addresses are sign-in names, unique "
+        "across the network, so the answer tells whether an address is in use: advertisers and "
+        "partners ask the operator, and get PERMISSION_DENIED here whatever the address."
+    )
     async def create_user(
         self, info: Info, input: Annotated[CreateUserInput, MUTATION_INPUT]
     ) -> CreateUserPayload:

@@ -54,6 +54,9 @@ class Settings:
     max_query_cost: int = 50_000
     rate_limit_capacity: int = 200_000
     rate_limit_restore_rate: int = 10_000
+    # Anonymous requests (login, introspection) are charged per client address.
+    anonymous_rate_limit_capacity: int = 2_000
+    anonymous_rate_limit_restore_rate: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,4 +81,6 @@ class Settings:
             max_tokens=_int("PORTAL_MAX_TOKENS", 5000),
             rate_limit_capacity=_int("PORTAL_RATE_LIMIT_CAPACITY", 200_000),
             rate_limit_restore_rate=_int("PORTAL_RATE_LIMIT_RESTORE_RATE", 10_000),
+            anonymous_rate_limit_capacity=_int("PORTAL_ANONYMOUS_RATE_LIMIT_CAPACITY", 2_000),
+            anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
         )

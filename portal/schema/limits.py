@@ -85,9 +85,7 @@ def coded_limits(*limiters: AddValidationRules) -> list[type[ASTValidationRule]]
     return [_coded_rule(rule) for limiter in limiters for rule in limiter.validation_rules]
 
 
-def execution_values(
-    operation: OperationDefinitionNode, given: dict[str, Any]
-) -> dict[str, Any]:
+def execution_values(operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any]:
     """The variable values execution will use: those given (null included), else the
     defaults the operation declares. Costing only the given ones let `$n: Int = 100` pass as
     the default page size."""
@@ -205,13 +203,19 @@ class QueryCostLimiter(SchemaExtension):
         yield
 
     async def _charge(self) -> None:
-        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses."""
+        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses. An
+        anonymous request is charged to its client address; every request takes at least one
+        point, so none is free of the limit."""
         context = self.execution_context.context
-        bucket = getattr(context, "cost_bucket", None)
         viewer = getattr(context, "viewer", None)
-        if bucket is None or viewer is None or self.cost == 0:
+        if viewer is not None:
+            bucket, key = getattr(context, "cost_bucket", None), f"user:{viewer.user_id}"
+        else:
+            bucket = getattr(context, "address_bucket", None)
+            key = f"address:{getattr(context, 'client_address', 'unknown')}"
+        if bucket is None:
             return
-        status = await bucket.take(f"user:{viewer.user_id}", self.cost)
+        status = await bucket.take(key, max(self.cost, 1))
         self.throttle = {
             "maximumAvailable": status.maximum_available,
             "currentlyAvailable": status.currently_available,

@@ -63,7 +63,9 @@ def literal_nul_paths(document: DocumentNode) -> list[tuple[str, ...]]:
     return finder.found
 
 
-def nul_error(variables: dict[str, Any] | None, document: DocumentNode | None) -> BadUserInput | None:
+def nul_error(
+    variables: dict[str, Any] | None, document: DocumentNode | None
+) -> BadUserInput | None:
     """The error refusing the request, naming the first string with a NUL; None when clean."""
     for path in nul_paths(variables or {}):
         return BadUserInput(

@@ -70,6 +70,7 @@ CurrencyCodeScalar = strawberry.scalar(
     parse_value=_parse_currency,
 )
 
+
 def _parse_upload(value: Any) -> UploadFile:
     if not isinstance(value, UploadFile):
         raise ValueError(

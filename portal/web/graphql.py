@@ -29,7 +29,10 @@ class PortalGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.engine = engine
         self.queue = queue
+        # Set by the app's lifespan (portal.web.app).
         self.cost_bucket: Any = None
+        self.address_bucket: Any = None
+        self.login_attempts: Any = None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -43,6 +46,8 @@ class PortalGraphQL(GraphQL[Context, None]):
             viewer=auth.authenticated.user.as_viewer() if auth.authenticated else None,
             queue=self.queue,
             cost_bucket=self.cost_bucket,
+            address_bucket=self.address_bucket,
+            login_attempts=self.login_attempts,
             authenticated_by_cookie=auth.by_cookie,
         )
 

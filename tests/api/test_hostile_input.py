@@ -117,9 +117,7 @@ async def test_an_undefined_fragment_is_a_validation_error(
 
 
 @pytest.mark.parametrize("length", [MAX_SEARCH_LENGTH + 1, 60_000])
-async def test_a_search_longer_than_a_name_is_refused(
-    api: Api, world: World, length: int
-) -> None:
+async def test_a_search_longer_than_a_name_is_refused(api: Api, world: World, length: int) -> None:
     body = await api.query(PROGRAMS, {"f": {"search": "x" * length}}, world.tokens["admin"])
     error = single_error(body)
     assert error["extensions"] == {

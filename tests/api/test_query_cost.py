@@ -26,9 +26,7 @@ query Costly($n: Int = 100, $m: Int = 100) {
   }
 }"""
 LITERAL = (
-    NESTED.replace("($n: Int = 100, $m: Int = 100)", "")
-    .replace("$n", "100")
-    .replace("$m", "100")
+    NESTED.replace("($n: Int = 100, $m: Int = 100)", "").replace("$n", "100").replace("$m", "100")
 )
 
 
@@ -71,9 +69,7 @@ async def test_given_variables_beat_the_defaults(
     assert result["errors"] is None
 
 
-async def test_a_default_in_an_operation_not_chosen_does_not_count(
-    api: Api, world: World
-) -> None:
+async def test_a_default_in_an_operation_not_chosen_does_not_count(api: Api, world: World) -> None:
     document = NESTED + "\nquery Cheap($n: Int = 1) { conversions(first: $n) { nodes { id } } }"
     body = await api.client.post(
         "/graphql",

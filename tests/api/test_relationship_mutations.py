@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.demo_data import add_model
 from portal.services import setup
-
 from tests.api.setup_calls import PROGRAM, call, codes, gid, read_relationship, setup_rows
 from tests.conftest import Api
 from tests.factories import ADMIN, World, build_world
@@ -37,7 +36,9 @@ async def world(engine: AsyncEngine) -> World:
             uow, ADMIN, advertiser_id=world.ids["adv1"], name="Nordwind AT", currency="EUR"
         )
         since = datetime(2026, 1, 1, tzinfo=UTC)
-        world.ids.update(p3=p3.id, m3=await add_model(uow, p3.id, "default", since, Decimal(5), None))
+        world.ids.update(
+            p3=p3.id, m3=await add_model(uow, p3.id, "default", since, Decimal(5), None)
+        )
         await uow.commit()
     return world
 

@@ -61,7 +61,9 @@ def _ids(nodes: Iterable[dict[str, Any]]) -> set[str]:
     return {n["id"] for n in nodes}
 
 
-def _proper(candidates: Iterable[tuple[Any, set[str]]], everything: set[str]) -> tuple[Any, set[str]]:
+def _proper(
+    candidates: Iterable[tuple[Any, set[str]]], everything: set[str]
+) -> tuple[Any, set[str]]:
     """The first candidate that selects a non-empty proper subset (the world must have one)."""
     for value, expected in candidates:
         if expected and expected != everything:
@@ -103,24 +105,21 @@ def name_search(connection: str) -> Probe:
         candidates = []
         for n in nodes:
             part = n["name"][1:4].upper()
-            candidates.append(
-                (part, _ids(m for m in nodes if part.lower() in m["name"].lower()))
-            )
+            candidates.append((part, _ids(m for m in nodes if part.lower() in m["name"].lower())))
         return _proper(candidates, _ids(nodes))
 
     return probe
 
 
-def related(
-    connection: str, pairs: Callable[[Snapshot], set[tuple[str, str]]]
-) -> Probe:
+def related(connection: str, pairs: Callable[[Snapshot], set[tuple[str, str]]]) -> Probe:
     """Objects related to a chosen id through (object id, related id) pairs."""
 
     def probe(snapshot: Snapshot) -> tuple[Any, set[str]]:
         found = pairs(snapshot)
         everything = _ids(snapshot[connection])
         candidates = [
-            ([other], {o for o, r in found if r == other}) for other in sorted({r for _, r in found})
+            ([other], {o for o, r in found if r == other})
+            for other in sorted({r for _, r in found})
         ]
         return _proper(candidates, everything)
 
@@ -170,9 +169,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("partners", "programIds"): related("partners", _partner_programs),
     ("partners", "advertiserIds"): related("partners", _partner_advertisers),
     ("commissionModels", "search"): name_search("commissionModels"),
-    ("commissionModels", "programIds"): equal_to(
-        "commissionModels", lambda n: n["program"]["id"]
-    ),
+    ("commissionModels", "programIds"): equal_to("commissionModels", lambda n: n["program"]["id"]),
     ("commissionModels", "advertiserIds"): related("commissionModels", _model_advertisers),
     ("relationships", "programIds"): equal_to("relationships", lambda n: n["program"]["id"]),
     ("relationships", "partnerIds"): equal_to("relationships", lambda n: n["partner"]["id"]),
@@ -183,9 +180,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("conversions", "trackedFrom"): since("conversions", "trackingTime", inclusive=True),
     ("conversions", "trackedTo"): since("conversions", "trackingTime", inclusive=False),
     ("conversions", "orderId"): equal_to("conversions", lambda n: n["orderId"], as_list=False),
-    ("conversions", "trackingCategories"): equal_to(
-        "conversions", lambda n: n["trackingCategory"]
-    ),
+    ("conversions", "trackingCategories"): equal_to("conversions", lambda n: n["trackingCategory"]),
     ("conversions", "conversionTargets"): equal_to("conversions", lambda n: n["conversionTarget"]),
     ("conversionRequests", "statuses"): equal_to("conversionRequests", lambda n: n["status"]),
     ("conversionRequests", "kinds"): equal_to("conversionRequests", lambda n: n["kind"]),
@@ -198,9 +193,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("conversionRequests", "createdByIds"): equal_to(
         "conversionRequests", lambda n: n["createdBy"]["id"]
     ),
-    ("conversionRequests", "createdFrom"): since(
-        "conversionRequests", "createdAt", inclusive=True
-    ),
+    ("conversionRequests", "createdFrom"): since("conversionRequests", "createdAt", inclusive=True),
     ("conversionRequests", "createdTo"): since("conversionRequests", "createdAt", inclusive=False),
     ("conversionRequests", "orderId"): _request_orders,
 }

@@ -26,6 +26,7 @@ from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
 from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.faults import AnswerUnavailable
 from portal.web.graphql import PortalGraphQL
 from portal.web.throttles import Throttles
 
@@ -87,16 +88,17 @@ def create_app(
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    middleware = []
+    middleware = [Middleware(AnswerUnavailable)]
     if settings.cors_origins:
-        middleware.append(
+        middleware.insert(  # outermost: refusals and 503s carry the CORS headers too
+            0,
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_credentials=True,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type", CSRF_HEADER],
-            )
+            ),
         )
     return Starlette(
         routes=[

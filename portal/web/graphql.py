@@ -16,6 +16,7 @@ from portal.config import Settings
 from portal.schema.context import Context
 from portal.schema.errors import format_error
 from portal.web.auth import RequestAuth
+from portal.web.faults import mark_unavailable
 
 
 class PortalGraphQL(GraphQL[Context, None]):
@@ -60,3 +61,9 @@ class PortalGraphQL(GraphQL[Context, None]):
         if result.extensions:
             data["extensions"] = result.extensions
         return data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        mark_unavailable(response_data, sub_response)
+        return super().create_response(response_data, sub_response)

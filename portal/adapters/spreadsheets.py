@@ -13,6 +13,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 Cell = str | int | Decimal | datetime | None
@@ -50,9 +51,15 @@ def _csv_cell(value: Cell) -> str:
     return neutralize(value)
 
 
+def xlsx_text(text: str) -> str:
+    """Text for a workbook cell: neutralised, and the control characters XML cannot hold
+    (which the API and CSV files can) shown as U+FFFD instead of failing the whole file."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", neutralize(text))
+
+
 def _xlsx_cell(value: Cell) -> Any:
     if isinstance(value, str):
-        return neutralize(value)
+        return xlsx_text(value)
     if isinstance(value, datetime):
         # Excel has no time zones: write UTC, the header says so.
         return value.replace(tzinfo=None)

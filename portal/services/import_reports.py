@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.request_files import REPORT_COLUMNS, open_table
-from portal.adapters.spreadsheets import TableFormat, TableWriter, neutralize
+from portal.adapters.spreadsheets import TableFormat, TableWriter, xlsx_text
 from portal.adapters.tables import import_errors, jobs
 from portal.config import Settings
 
@@ -85,7 +85,7 @@ def _styled(
     sheet: Any, value: Any, *, font: Font | None = None, fill: PatternFill | None = None
 ) -> WriteOnlyCell:
     if isinstance(value, str):
-        value = neutralize(value)
+        value = xlsx_text(value)
     cell = WriteOnlyCell(sheet, value=value)
     if font is not None:
         cell.font = font

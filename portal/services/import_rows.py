@@ -132,7 +132,7 @@ class RowParser:
         for name, value in cells.items():
             if name in REPORT_COLUMNS:
                 continue  # an error report's own columns, in a fixed report uploaded again
-            if type(value) is str and len(value) <= MAX_CELL_CHARS:
+            if type(value) is str and len(value) <= MAX_CELL_CHARS and "\x00" not in value:
                 stripped = value.strip()
                 if stripped[:1] not in _SPECIAL:  # the common case of cell_text, inline
                     text[name] = stripped or None
@@ -269,9 +269,11 @@ class RowParser:
 
 
 def _shown(value: Any) -> str | None:
+    """The cell as a cell error shows it: at most 200 characters, a NUL (which no database
+    stores) as U+FFFD."""
     if value is None:
         return None
-    text = str(value)
+    text = str(value).replace("\x00", "\ufffd")
     return text if len(text) <= 200 else text[:200] + "…"
 
 

@@ -12,21 +12,18 @@ import asyncio
 import os
 import socket
 import sys
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
-from tests.conftest import POSTGRES_URL, unavailable
 from tests.factories import build_world
+from tests.integration.conftest import allow_connections, cut_connections
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,50 +42,10 @@ class Outcomes:
         self.seen.setdefault(phase, Counter())[outcome] += 1
 
 
-@pytest.fixture
-async def database() -> AsyncIterator[tuple[str, AsyncEngine]]:
-    """A database of this test alone (its connections are cut and refused), and an admin
-    connection to the server to do that with."""
-    if not POSTGRES_URL:
-        unavailable("PostgreSQL (PORTAL_TEST_POSTGRES_URL)")
-    assert POSTGRES_URL
-    name = f"portal_faults_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(POSTGRES_URL).render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url, admin
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def _cut(admin: AsyncEngine, name: str) -> int:
-    async with admin.connect() as conn:
-        cut = await conn.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-    return int(cut or 0)
-
-
-async def _allow_connections(admin: AsyncEngine, name: str, allowed: bool) -> None:
-    async with admin.connect() as conn:
-        await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed}'))
 
 
 def _judge(response: httpx.Response) -> str:
@@ -111,9 +68,9 @@ def _judge(response: httpx.Response) -> str:
 
 
 async def test_cut_and_refused_connections_answer_coded_json_then_everything_recovers(
-    database: tuple[str, AsyncEngine], tmp_path: Path
+    own_database: tuple[str, AsyncEngine], tmp_path: Path
 ) -> None:
-    url, admin = database
+    url, admin = own_database
     name = make_url(url).database
     assert name
     engine = create_engine(url)
@@ -179,17 +136,17 @@ async def test_cut_and_refused_connections_answer_coded_json_then_everything_rec
             phase = "connections cut"  # as on a failover: every connection dies at once
             cut = 0
             for _ in range(6):
-                cut += await _cut(admin, name)
+                cut += await cut_connections(admin, name)
                 await asyncio.sleep(0.4)
             assert cut > 0
 
             phase = "database down"
-            await _allow_connections(admin, name, False)
-            await _cut(admin, name)
+            await allow_connections(admin, name, False)
+            await cut_connections(admin, name)
             await asyncio.sleep(3)
 
             phase = "coming back"
-            await _allow_connections(admin, name, True)
+            await allow_connections(admin, name, True)
             for _ in range(100):  # at most 10 s until a request succeeds again
                 if outcomes.seen.get("coming back", {}).get("ok"):
                     break

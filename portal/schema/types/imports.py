@@ -63,7 +63,13 @@ class ImportJob(Node):
             "the faulty cells in red. Fixed, a report can be uploaded again as it is."
         )
     )
-    error: str | None = strawberry.field(description="Why the job failed as a whole.")
+    error: str | None = strawberry.field(
+        description="Why the job failed as a whole (one bad cell never fails it): "
+        "`CODE: message`, for people. INTERNAL (an unexpected fault: the message names an "
+        "error id that is in the server log) and SERVICE_UNAVAILABLE (the database could not be "
+        "used for minutes; a shorter outage is waited out) are the service's; the others name "
+        "a problem of the input, e.g. WORKER_LOST (it stopped its worker three times)."
+    )
     filename: str | None = strawberry.field(description="Name of the uploaded file.")
     created_at: datetime = strawberry.field(description="When it was uploaded.")
     finished_at: datetime | None = strawberry.field(description="When it ended.")

@@ -29,13 +29,13 @@ class Backoff:
         doublings = failures - self.free_failures
         if doublings >= math.log2(self.max_delay_seconds / self.first_delay_seconds) + 1:
             return self.max_delay_seconds
-        return min(self.max_delay_seconds, self.first_delay_seconds * 2**doublings)
+        return min(self.max_delay_seconds, self.first_delay_seconds * (1 << doublings))
 
     def schedule(self) -> list[int]:
         """delay_after(0), delay_after(1), … up to the first count that reaches the cap (every
         later count waits the cap too): the whole rule as data, for a store that applies it
         atomically."""
-        delays = []
+        delays: list[int] = []
         failures = 0
         while not delays or delays[-1] < self.max_delay_seconds:
             delays.append(self.delay_after(failures))

@@ -20,7 +20,7 @@ from portal.adapters.request_files import (
 )
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import visible
+from portal.adapters.visibility import listed_only, visible
 from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError
@@ -93,7 +93,9 @@ class RowParser:
 
     async def load_names(self, uow: UnitOfWork) -> None:
         for r in await uow.conn.execute(
-            select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))
+            select(programs.c.id, programs.c.name)
+            .where(visible(programs, self.viewer))
+            .order_by(listed_only(self.viewer), programs.c.id)  # the first of a name wins
         ):
             self.program_names.setdefault(r.name.strip().casefold(), r.id)
             self.program_ids.add(r.id)

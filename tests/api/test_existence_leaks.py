@@ -12,12 +12,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.tables import users
+from portal.adapters.tables import conversion_requests, users
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.services import setup
+from portal.config import Settings
+from portal.services import imports, setup
+from tests import request_factories as rf
 from tests.api.setup_calls import gid
 from tests.conftest import Api
 from tests.factories import ADMIN, World, build_world
+from tests.import_files import csv_bytes
 
 CREATE_USER = """mutation($input: CreateUserInput!) {
   createUser(input: $input) { user { id email } userErrors { field code message } }
@@ -119,3 +122,38 @@ async def test_a_partner_sees_listed_programs_and_only_their_public_side(
         world.tokens["A"],
     )
     assert conversions["conversions"]["totalCount"] == 0
+
+
+async def test_a_partner_s_file_names_its_own_program_before_a_listed_namesake(
+    world: World, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Listing makes other advertisers' programs visible to partners: a program of the same
+    name must not take the place of the partner's own in its request files."""
+    async with UnitOfWork(engine) as uow:
+        await setup.update_program(
+            uow,
+            ADMIN,
+            world.ids["p1"],  # listed, and older than C's own program of that name
+            setup.ProgramChanges(name="Kiko JP", publicly_listed=True),
+        )
+        await uow.commit()
+    header = ["request_type", "program", "order_id", "conversion_target", "tracking_time"]
+    rows = [["CREATE_NEW", "kiko jp", "X-1", "SALE_NEW_CUSTOMER", "2026-06-01T10:00:00Z"]]
+    path = settings.data_dir / "own.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(csv_bytes([*header, "order_value"], [[*rows[0], "10"]]))
+    async with UnitOfWork(engine) as uow:
+        job_id = await imports.start_import(
+            uow,
+            await rf.viewer(engine, "C"),
+            settings,
+            path,
+            "own.csv",
+            imports.ImportOptions(),
+            imports.ImportLimits(max_bytes=10**6, max_rows=10),
+        )
+        await uow.commit()
+    assert await imports.run_import(engine, settings, job_id) == "succeeded"
+    async with engine.connect() as conn:
+        program_ids = (await conn.scalars(select(conversion_requests.c.program_id))).all()
+    assert program_ids == [world.ids["p2"]]

@@ -16,11 +16,10 @@ from portal.adapters.tables import conversion_requests, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.services import imports, setup
-from tests import request_factories as rf
 from tests.api.setup_calls import gid
 from tests.conftest import Api
 from tests.factories import ADMIN, World, build_world
-from tests.import_files import csv_bytes
+from tests.import_files import csv_bytes, start_import_of
 
 CREATE_USER = """mutation($input: CreateUserInput!) {
   createUser(input: $input) { user { id email } userErrors { field code message } }
@@ -139,20 +138,8 @@ async def test_a_partner_s_file_names_its_own_program_before_a_listed_namesake(
         await uow.commit()
     header = ["request_type", "program", "order_id", "conversion_target", "tracking_time"]
     rows = [["CREATE_NEW", "kiko jp", "X-1", "SALE_NEW_CUSTOMER", "2026-06-01T10:00:00Z"]]
-    path = settings.data_dir / "own.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(csv_bytes([*header, "order_value"], [[*rows[0], "10"]]))
-    async with UnitOfWork(engine) as uow:
-        job_id = await imports.start_import(
-            uow,
-            await rf.viewer(engine, "C"),
-            settings,
-            path,
-            "own.csv",
-            imports.ImportOptions(),
-            imports.ImportLimits(max_bytes=10**6, max_rows=10),
-        )
-        await uow.commit()
+    content = csv_bytes([*header, "order_value"], [[*rows[0], "10"]])
+    job_id = await start_import_of(engine, settings, "C", content)
     assert await imports.run_import(engine, settings, job_id) == "succeeded"
     async with engine.connect() as conn:
         program_ids = (await conn.scalars(select(conversion_requests.c.program_id))).all()

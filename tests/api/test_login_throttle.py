@@ -19,18 +19,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
-from portal.domain.access import Role
-from portal.services import access
 from portal.web.app import create_app
 from portal.web.auth import DEVICE_COOKIE, SESSION_COOKIE
 from portal.web.throttles import redis_prefix
+from tests.api.test_sessions import EMAIL, PASSWORD, world_with_spa_user
 from tests.conftest import REDIS_URL, unavailable
-from tests.factories import World, build_world
+from tests.factories import World
 
-PASSWORD = "correct horse battery"
-EMAIL = "spa@partner.test"
 LOGIN = """mutation($input: LoginInput!) {
   login(input: $input) { user { email } retryAfterSeconds userErrors { field code message } }
 }"""
@@ -39,19 +35,8 @@ Client = Callable[..., Awaitable[httpx.AsyncClient]]
 
 @pytest.fixture
 async def world(engine: AsyncEngine) -> World:
-    world = await build_world(engine)
-    async with UnitOfWork(engine) as uow:
-        await access.create_user(
-            uow,
-            None,
-            email=EMAIL,
-            name="SPA user",
-            role=Role.PARTNER,
-            partner_id=world.ids["A"],
-            password=PASSWORD,
-        )
-        await uow.commit()
-    return world
+    """The test world with test_sessions' SPA user (a partner user with a password)."""
+    return await world_with_spa_user(engine)
 
 
 @pytest.fixture

@@ -47,8 +47,7 @@ mutation Revoke($input: RevokeApiTokenInput!) {
 """
 
 
-@pytest.fixture
-async def world(engine: AsyncEngine) -> World:
+async def world_with_spa_user(engine: AsyncEngine) -> World:
     world = await build_world(engine)
     async with UnitOfWork(engine) as uow:
         await access.create_user(
@@ -62,6 +61,11 @@ async def world(engine: AsyncEngine) -> World:
         )
         await uow.commit()
     return world
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> World:
+    return await world_with_spa_user(engine)
 
 
 async def login(api: Api) -> tuple[httpx.Response, dict[str, Any]]:

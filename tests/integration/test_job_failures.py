@@ -26,7 +26,7 @@ from portal.services import exports, imports, request_processing
 from portal.services.conversion_export import conversion_filter_to_json
 from tests import request_factories as rf
 from tests.factories import build_world
-from tests.import_files import csv_bytes
+from tests.import_files import csv_bytes, start_import_of
 from tests.integration.conftest import allow_connections, cut_connections
 
 
@@ -79,21 +79,7 @@ async def test_nul_characters_in_cells_are_cell_errors_and_the_rest_is_imported(
         ["CREATE_NEW", "Nordwind\x00 DE", "N-4", "SALE_NEW_CUSTOMER", t, "10", "", ""],
         ["CREATE_NEW", "Nordwind DE", "N-5", "SALE_NEW_CUSTOMER", t, "10", "", ""],
     ]
-    path = settings.data_dir / "nul.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(csv_bytes(header, rows))
-    viewer = await rf.viewer(engine, "A")
-    async with UnitOfWork(engine) as uow:
-        job_id = await imports.start_import(
-            uow,
-            viewer,
-            settings,
-            path,
-            "nul.csv",
-            imports.ImportOptions(),
-            imports.ImportLimits(max_bytes=10**6, max_rows=100),
-        )
-        await uow.commit()
+    job_id = await start_import_of(engine, settings, "A", csv_bytes(header, rows))
     assert await imports.run_import(engine, settings, job_id) == "succeeded"
     async with engine.connect() as conn:
         job = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).one()

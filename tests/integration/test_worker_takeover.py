@@ -23,14 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine
 from portal.adapters.tables import conversion_requests, import_errors, jobs
-from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.jobs.queue import ArqQueue, namespace_of
-from portal.services import imports
-from tests import request_factories as rf
 from tests.conftest import REDIS_URL, truncate, unavailable
 from tests.factories import build_world
-from tests.import_files import csv_bytes
+from tests.import_files import csv_bytes, start_import_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,23 +121,11 @@ async def test_a_killed_worker_s_import_is_taken_over_within_about_a_minute(
     assert REDIS_URL
     await build_world(engine)
     url = engine.url.render_as_string(hide_password=False)
-    upload = settings.data_dir / "upload.csv"
-    upload.parent.mkdir(parents=True, exist_ok=True)
-    upload.write_bytes(_file())
     queue = await ArqQueue.connect(REDIS_URL, url)
     first = workers.start("first")
     try:
-        async with UnitOfWork(engine, queue=queue) as uow:
-            job_id = await imports.start_import(
-                uow,
-                await rf.viewer(engine, "A"),
-                settings,
-                upload,
-                "requests.csv",
-                imports.ImportOptions(),
-                imports.ImportLimits(max_bytes=10**8, max_rows=10**6),
-            )
-            await uow.commit()  # enqueued on the deployment's own queue
+        # Enqueued on the deployment's own queue when the upload commits.
+        job_id = await start_import_of(engine, settings, "A", _file(), queue)
 
         # The first worker takes the job and gets some way into it; then it is killed.
         for _ in range(1200):

@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Where `make run` keeps its database (the default of `portal`, see README: Set up).
+DATA_DIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/portal
 
-.PHONY: run test install lint typecheck schema check-schema bench clean
+.PHONY: run test install lint typecheck schema check-schema bench clean clean-data \
+	contract-types contract-diff release-schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/portal serve
+	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -29,5 +34,27 @@ typecheck: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/strawberry export-schema portal.schema:schema --output frontend_contract/schema.graphql
 
+# The frontend contract: TypeScript types of frontend_contract/operations (graphql-codegen,
+# client preset) checked with tsc --strict; the schema's changes since the last release.
+NPM_STAMP := frontend_contract/node_modules/.package-lock.json
+$(NPM_STAMP): frontend_contract/package-lock.json
+	cd frontend_contract && npm ci --no-audit --no-fund
+
+contract-types: $(NPM_STAMP)
+	cd frontend_contract && npm run --silent check
+
+contract-diff: $(STAMP)
+	$(BIN)/python -m tests.contract.schema_changes
+
+# At a release: the exported schema becomes the one the breaking-change gate compares with.
+release-schema: schema
+	{ sed -n '/^#/p' frontend_contract/released/schema.graphql; \
+	  cat frontend_contract/schema.graphql; } > frontend_contract/released/schema.graphql.new
+	mv frontend_contract/released/schema.graphql.new frontend_contract/released/schema.graphql
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache frontend_contract/node_modules frontend_contract/generated
+
+# Start the embedded mode from empty: deletes its database, secret key, files and demo tokens.
+clean-data:
+	rm -rf "$(DATA_DIR)"

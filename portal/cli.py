@@ -1,4 +1,7 @@
-"""The `portal` command line: serve, worker, migrate, demo-data, token, rates."""
+"""The `portal` command line: serve, worker, migrate, demo-data, token, import, rates.
+
+Every command logs through portal's logging (PORTAL_LOG_FORMAT, PORTAL_LOG_LEVEL) and fails
+with one line on stderr and a non-zero exit status (portal.cli_errors)."""
 
 from __future__ import annotations
 
@@ -7,91 +10,59 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from portal.adapters.database import create_engine, migrate
-from portal.cli_rates import add_rates_commands
+from portal.cli_errors import CliError, report
 from portal.config import Settings
+from portal.observability.logs import configure_logging
 
-
-async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _prepare_embedded(settings: Settings, load_demo: bool) -> None:
-    """Migrate; on first start load the demo data; print fresh demo tokens."""
-    from portal.demo_data import has_users, issue_demo_tokens
-    from portal.demo_data import load_demo as load
-
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        if not load_demo:
-            return
-        if not await has_users(engine):
-            print("Loading demo data (first start) …", file=sys.stderr)
-            await load(engine)
-        tokens = await issue_demo_tokens(engine)
-    finally:
-        await engine.dispose()
-    print(
-        "\nportal is ready. Demo API tokens (valid 30 days):\n"
-        f"  admin       {tokens.admin}\n"
-        f"  advertiser  {tokens.advertiser}\n"
-        f"  partner     {tokens.partner}\n\n"
-        "Try:  curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' \\\n"
-        f"        -H 'Authorization: Bearer {tokens.partner}' \\\n"
-        '        -d \'{"query": "{ viewer { user { email role } } }"}\'\n',
-        flush=True,
-    )
+# Commands whose own work is what the INFO lines tell (a server, a worker, migrations); the
+# others log warnings only, unless PORTAL_LOG_LEVEL says otherwise.
+CHATTY = {"serve", "worker", "migrate", "demo-data"}
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from portal.cli_serve import serve as run
 
-    settings = Settings.from_env()
-    asyncio.run(_prepare_embedded(settings, load_demo=args.demo))
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run(
-        "portal.web.app:create_served_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        timeout_keep_alive=5,
-    )
-    return 0
+    return run(args)
 
 
 def migrate_command(_: argparse.Namespace) -> int:
-    asyncio.run(_migrate(Settings.from_env()))
+    from portal.adapters.database import create_engine, migrate
+
+    async def run() -> None:
+        engine = create_engine(Settings.from_env().database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
     print("database is at the latest migration", file=sys.stderr)
     return 0
 
 
 def demo_data(_: argparse.Namespace) -> int:
-    asyncio.run(_prepare_embedded(Settings.from_env(), load_demo=True))
+    from portal.cli_serve import prepare_embedded
+
+    prepare_embedded(Settings.from_env(), load_demo=True)
     return 0
 
 
 async def _token(email: str, role: str, name: str) -> str:
     from portal.adapters.unit_of_work import UnitOfWork
+    from portal.cli_database import existing_database
     from portal.domain.access import Role
     from portal.services import access
 
-    settings = Settings.from_env()
-    engine = create_engine(settings.database_url)
+    engine = await existing_database()
     try:
-        await migrate(engine)
         async with UnitOfWork(engine) as uow:
             user = await access.find_user_by_email(uow, email)
             if user is None:
                 if role != "admin":
-                    raise SystemExit(f"no user {email}; only admin users are created here")
+                    raise CliError(f"no user {email}; only admin users are created here")
                 user = await access.create_user(uow, None, email=email, name=email, role=Role.ADMIN)
+            elif user.role.value.lower() != role:
+                raise CliError(f"{email} is an {user.role.value} user, not {role.upper()}")
             created = await access.create_api_token(
                 uow, user.as_viewer(), name=name, expires_at=None
             )
@@ -111,9 +82,11 @@ def worker(_: argparse.Namespace) -> int:
     from arq import run_worker
 
     from portal.jobs.worker import WorkerSettings
+    from portal.observability import tracing
 
     if not Settings.from_env().redis_url:
-        raise SystemExit("set PORTAL_REDIS_URL: without Redis, jobs run inside `portal serve`")
+        raise CliError("set PORTAL_REDIS_URL: without Redis, jobs run inside `portal serve`")
+    tracing.configure_from_env()
     run_worker(WorkerSettings)  # type: ignore[arg-type]
     return 0
 
@@ -134,12 +107,15 @@ def import_file(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from portal.cli_rates import add_rates_commands
+
     parser = argparse.ArgumentParser(prog="portal", description="portal: private affiliate network")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(run=lambda _: _usage(parser))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = commands.add_parser("serve", help="serve the GraphQL API (and GraphiQL)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", default="info")
     p.add_argument(
@@ -168,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=demo_data)
 
     p = commands.add_parser(
-        "token", help="print a new API token (creates the admin user if missing)"
+        "token",
+        help="print a new API token (creates the admin user if missing)",
+        description="Prints a new API token (no expiry) of an existing user of the server's "
+        "database (PORTAL_DATABASE_URL, or portal.db in PORTAL_DATA_DIR); creates the user "
+        "only for --role admin. Refuses when that database is missing.",
     )
     p.add_argument("--role", choices=["admin", "advertiser", "partner"], default="admin")
     p.add_argument("--email", required=True)
@@ -179,9 +159,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    command = args.command or ""
+    try:
+        configure_logging(level=None if command in CHATTY else _quiet_level(), format=None)
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the top of the command: one line, no traceback
+        return report(command or "", error)
+
+
+def _quiet_level() -> str:
+    import os
+
+    return os.environ.get("PORTAL_LOG_LEVEL") or "WARNING"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`portal import FILE --token T`: uploads a request file to a running portal and follows the
-job with a progress bar. Exit status: 0 all rows applied, 2 some rows had errors, 1 the file or
-the job failed."""
+job with a progress bar. Exit status: 0 all rows applied (a dry run: would be), 2 some rows had
+errors, 1 the file or the job failed. A missing file or an unreachable server raises, and the
+command line reports it in one line (portal.cli_errors)."""
 
 from __future__ import annotations
 
@@ -69,15 +70,30 @@ def run_import(
         job = _follow(client, job_id, console, poll_seconds)
     if job is None:
         return 1
-    summary = f"{job['createdCount']} requests created, {job['errorCount']} cell errors"
     if job["status"] != "SUCCEEDED":
         console.print(f"[red]import {job['status']}[/red]: {job.get('error')}")
         return 1
-    console.print(("[yellow]dry run[/yellow]: " if dry_run else "") + summary)
+    console.print(summary(job["createdCount"], job["errorCount"], dry_run=dry_run))
     if job["errorReportUrl"]:
-        console.print(f"error report: {url.rstrip('/')}{job['errorReportUrl']} (or …/errors.xlsx)")
+        console.print(
+            f"error report: {url.rstrip('/')}{job['errorReportUrl']} (or …/errors.xlsx)",
+            soft_wrap=True,  # a URL to copy, in one piece
+        )
         return 2
     return 0
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def summary(created: int, errors: int, *, dry_run: bool) -> str:
+    if dry_run:
+        return (
+            f"[yellow]dry run[/yellow]: {_count(created, 'request')} would be created, "
+            f"{_count(errors, 'cell error')}; nothing was written"
+        )
+    return f"{_count(created, 'request')} created, {_count(errors, 'cell error')}"
 
 
 def _json(response: httpx.Response, console: Console) -> dict[str, Any] | None:

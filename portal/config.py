@@ -7,7 +7,26 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DATA_DIR = Path("var")
+
+def default_data_dir() -> Path:
+    """Where the embedded mode keeps its database, secret key and files unless
+    PORTAL_DATA_DIR says otherwise: `$XDG_DATA_HOME/portal`, i.e. `~/.local/share/portal`.
+    It does not depend on the working directory, so `portal token` run anywhere finds the
+    database `portal serve` made."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "portal"
+
+
+def data_dir_from_env() -> Path:
+    given = os.environ.get("PORTAL_DATA_DIR")
+    return Path(given).expanduser().resolve() if given else default_data_dir()
+
+
+def database_url_from_env(data_dir: Path | None = None) -> str:
+    url = os.environ.get("PORTAL_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{(data_dir or data_dir_from_env()) / 'portal.db'}"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -61,12 +80,10 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("PORTAL_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        data_dir = data_dir_from_env()
         origins = os.environ.get("PORTAL_CORS_ORIGINS", "")
         return cls(
-            database_url=os.environ.get(
-                "PORTAL_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'portal.db'}"
-            ),
+            database_url=database_url_from_env(data_dir),
             redis_url=os.environ.get("PORTAL_REDIS_URL") or None,
             secret_key=_secret_key(data_dir),
             data_dir=data_dir,

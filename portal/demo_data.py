@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -102,13 +101,6 @@ async def insert_conversion(
     )
 
 
-@dataclass(frozen=True)
-class DemoTokens:
-    admin: str
-    advertiser: str
-    partner: str
-
-
 async def has_users(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return bool(await conn.scalar(select(func.count()).select_from(users)))
@@ -201,18 +193,3 @@ async def load_demo(engine: AsyncEngine, conversions: int = 300, seed: int = 7) 
             partner_id=partners[0].id,
         )
         await uow.commit()
-
-
-async def issue_demo_tokens(engine: AsyncEngine, name: str = "make run") -> DemoTokens:
-    """A fresh token for each demo user (valid 30 days)."""
-    secrets: dict[str, str] = {}
-    async with UnitOfWork(engine) as uow:
-        for role, email in DEMO_USERS.items():
-            user = await access.find_user_by_email(uow, email)
-            assert user is not None, f"demo user {email} is missing"
-            created = await access.create_api_token(
-                uow, user.as_viewer(), name=name, expires_at=uow.now + timedelta(days=30)
-            )
-            secrets[role] = created.secret
-        await uow.commit()
-    return DemoTokens(**secrets)

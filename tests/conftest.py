@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -38,6 +39,19 @@ def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
     set up from inside the test's running event loop, where asyncio.run is not allowed."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Commands under test configure logging (portal.observability.logs) with a handler on
+    the test's stderr; the next test starts with the logging it had before."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    disabled = logging.getLogger("uvicorn.access").disabled
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = disabled
 
 
 def unavailable(what: str) -> None:

@@ -47,6 +47,14 @@ class CredentialError(Exception):
     """Credentials were presented but do not authenticate; the message says why."""
 
 
+async def find_token(conn: AsyncConnection, secret: str) -> ApiToken | None:
+    """The token with this secret, usable or not (no use is recorded)."""
+    row = (
+        await conn.execute(select(api_tokens).where(api_tokens.c.token_hash == hash_secret(secret)))
+    ).first()
+    return rows.api_token(row) if row is not None else None
+
+
 async def authenticate_token(conn: AsyncConnection, secret: str, now: datetime) -> Authenticated:
     row = (
         await conn.execute(

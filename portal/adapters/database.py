@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+VERSION_TABLE = "alembic_version"  # alembic's default, kept by migrations/env.py
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -61,6 +64,23 @@ def alembic_config(connection: Connection | None = None) -> Config:
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The latest migration(s) of the code."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def database_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """The migration(s) the database is at (empty when it was never migrated); raises what
+    the driver raises when the database does not answer."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        if not await conn.run_sync(lambda sync: inspect(sync).has_table(VERSION_TABLE)):
+            return frozenset()
+        heads = await conn.scalars(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+        return frozenset(heads)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:

@@ -348,6 +348,14 @@ class Reader:
         key = SortKey("NAME", table.c.name, table.c.id, direction is SortDirection.DESC, "str")
         return await self._listing(table, conditions, key, page, build)
 
+    async def list_api_tokens(self, user_id: int | None, page: PageRequest) -> Listing:
+        """API tokens, newest first: the viewer's own (admins: anyone's, or those of
+        `user_id`). Revoked and expired ones are listed too."""
+        c = api_tokens.c
+        conditions = [c.user_id == user_id] if user_id is not None else []
+        key = SortKey("CREATED_AT", c.created_at, c.id, True, "datetime")
+        return await self._listing(api_tokens, conditions, key, page, rows.api_token)
+
     async def list_commission_models(
         self, filter: NamedFilter, direction: SortDirection, page: PageRequest
     ) -> Listing:

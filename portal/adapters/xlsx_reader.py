@@ -3,10 +3,13 @@ read-only mode (`data_only=False`) reads them: shared strings, inline and rich t
 strings, numbers as int or float, date-formatted numbers as datetime (1900 or 1904 calendar),
 booleans, error values as their text (`#N/A`), formulas as `=` + the formula.
 
-openpyxl reads the package (content types, workbook, relationships, styles and which of them
-are dates); the rows go through the standard library's C XML parser, which is ~5× faster per
-row than openpyxl's reader and keeps only the current row: memory holds the shared-string
-table (as any XLSX reader must) and one row, whatever the number of rows."""
+The package's parts are found through its relationships (portal.adapters.xlsx_package, the
+standard library and openpyxl's public number-format rules); the rows go through the standard
+library's C XML parser, which keeps only the current row: memory holds the shared-string table
+(as any XLSX reader must) and one row, whatever the number of rows. python-calamine reads
+~6× faster but holds the whole sheet as a dense grid — a 5 kB workbook with two far-apart
+cells makes it allocate 100 GB and abort the process — and cannot show formulas
+(bench/README.md, "Reading workbooks")."""
 
 from __future__ import annotations
 
@@ -16,12 +19,11 @@ from typing import IO, Any
 from xml.etree.ElementTree import Element, iterparse
 from zipfile import ZipFile
 
-from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
-from openpyxl.styles.stylesheet import apply_stylesheet  # type: ignore[import-untyped]
 from openpyxl.utils.datetime import from_excel, from_ISO8601  # type: ignore[import-untyped]
-from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS  # type: ignore[import-untyped]
 
-_NS = f"{{{SHEET_MAIN_NS}}}"
+from portal.adapters.xlsx_package import MAIN_NS, DamagedWorkbook, open_part, read_package
+
+_NS = f"{{{MAIN_NS}}}"
 _ROW, _CELL, _VALUE, _FORMULA, _INLINE = (f"{_NS}{tag}" for tag in ("row", "c", "v", "f", "is"))
 _SHARED_ITEM, _TEXT, _RUN, _PHONETIC = (f"{_NS}{tag}" for tag in ("si", "t", "r", "rPh"))
 _SHEET_DATA = f"{_NS}sheetData"
@@ -35,38 +37,26 @@ _WIDE_COLUMN = re.compile(rb'<(?:\w+:)?c r="([A-Za-z]{3,})\d')
 
 # Excel's last column is XFD (16,384): a reference beyond it is a damaged (or hostile) file.
 MAX_COLUMNS = 16_384
-# Bytes before the root element (XML declaration, comments) a part may have.
-_PROLOG_LIMIT = 1 << 16
-
-
-class DamagedWorkbook(ValueError):
-    """A part of the workbook breaks the rules Excel's own files keep."""
+__all__ = ["MAX_COLUMNS", "DamagedWorkbook", "XlsxSheet"]
 
 
 class XlsxSheet:
     """The first worksheet of the workbook open at `handle` (a binary file, kept open by the
-    caller). Raises what openpyxl raises on a broken package."""
+    caller). Raises BadZipFile, KeyError, ValueError or the XML parser's error on a package
+    that is not a workbook."""
 
     def __init__(self, handle: IO[bytes]) -> None:
-        package = ExcelReader(handle, read_only=True, keep_links=False)
-        package.read_manifest()
-        package.read_workbook()
-        apply_stylesheet(package.archive, package.parser.wb)
-        workbook = package.parser.wb
-        self._archive: ZipFile = package.archive
-        self._epoch = workbook.epoch
-        self._dates = frozenset(getattr(workbook, "_date_formats", ()))
-        self._durations = frozenset(getattr(workbook, "_timedelta_formats", ()))
-        self._sheet_path = next(
-            (
-                rel.target
-                for _, rel in package.parser.find_sheets()
-                if "chartsheet" not in rel.Type and rel.target in package.valid_files
-            ),
-            None,
-        )
-        strings = package.package.find(SHARED_STRINGS)
-        self._strings_path = strings.PartName[1:] if strings is not None else None
+        self._archive = ZipFile(handle)
+        try:
+            package = read_package(self._archive)
+        except BaseException:
+            self._archive.close()
+            raise
+        self._epoch = package.epoch
+        self._dates = package.date_styles
+        self._durations = package.duration_styles
+        self._sheet_path = package.sheet_path
+        self._strings_path = package.strings_path
         self._strings: list[str] | None = None
 
     @property
@@ -186,32 +176,10 @@ class XlsxSheet:
     def _open(self, part: str) -> IO[bytes]:
         """A part to parse, once its prolog is known to hold no document type declaration:
         one could define entities that expand into rows the upload never counted."""
-        with self._archive.open(part) as head:
-            _check_prolog(head.read(_PROLOG_LIMIT))
-        return self._archive.open(part)
+        return open_part(self._archive, part)
 
     def close(self) -> None:
         self._archive.close()
-
-
-def _check_prolog(head: bytes) -> None:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DamagedWorkbook("a UTF-16 part (Excel writes UTF-8)")
-    at = 3 if head.startswith(b"\xef\xbb\xbf") else 0
-    while True:
-        while at < len(head) and head[at] in b" \t\r\n":
-            at += 1
-        for start, end in ((b"<?", b"?>"), (b"<!--", b"-->")):
-            if head.startswith(start, at):
-                closing = head.find(end, at)
-                if closing < 0:
-                    raise DamagedWorkbook("the part's prolog does not end")
-                at = closing + len(end)
-                break
-        else:
-            if head.startswith(b"<!", at):
-                raise DamagedWorkbook("a document type declaration")
-            return
 
 
 def _text(element: Element) -> str:
@@ -224,14 +192,6 @@ def _text(element: Element) -> str:
         elif child.tag == _RUN:
             runs.append(child.findtext(_TEXT) or "")
     return plain + "".join(runs) if runs else plain
-
-
-def _has_value(cell: Element) -> bool:
-    return (
-        cell.find(_VALUE) is not None
-        or cell.find(_INLINE) is not None
-        or (cell.find(_FORMULA) is not None)
-    )
 
 
 _COLUMNS: dict[str, int] = {}

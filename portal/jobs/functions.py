@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from portal.jobs.context import JobContext
+from portal.observability.jobs import observed_job
 
 
 async def process_conversion_request(ctx: JobContext, request_id: int) -> str:
@@ -27,7 +28,10 @@ async def run_import(ctx: JobContext, job_id: int) -> str:
 
 
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "run_import": run_import,
-    "process_conversion_request": process_conversion_request,
-    "run_export": run_export,
+    name: observed_job(name, job)
+    for name, job in (
+        ("run_import", run_import),
+        ("process_conversion_request", process_conversion_request),
+        ("run_export", run_export),
+    )
 }

@@ -10,6 +10,7 @@ job that runs twice or dies half-way is harmless (arq runs a job again after a w
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,10 @@ log = logging.getLogger("portal.jobs")
 
 class JobQueue(Protocol):
     async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None: ...
+
+    async def depth(self) -> int:
+        """Jobs waiting or running in this queue."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -59,6 +64,9 @@ class ArqQueue:
         if job_id is not None and self.namespace:
             job_id = f"{self.namespace}:{job_id}"
         await self.pool.enqueue_job(function, *args, _job_id=job_id)
+
+    async def depth(self) -> int:
+        return int(await self.pool.zcard(self.pool.default_queue_name))
 
     async def close(self) -> None:
         await self.pool.aclose()
@@ -95,7 +103,11 @@ class InProcessQueue:
                 return
             self._ids.add(job_id)
         assert self.context is not None, "bind the queue to a JobContext first"
-        task = asyncio.create_task(self._run(JOBS[function], args, job_id))
+        # A context of its own: the job is not part of the request that queued it (its SQL
+        # statements and log lines are the job's).
+        task = asyncio.create_task(
+            self._run(JOBS[function], args, job_id), context=contextvars.Context()
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -107,6 +119,9 @@ class InProcessQueue:
         finally:
             if job_id is not None:
                 self._ids.discard(job_id)
+
+    async def depth(self) -> int:
+        return len(self._tasks)
 
     async def drain(self) -> None:
         """Wait until every queued job (and the jobs they enqueue) has finished."""

@@ -13,10 +13,12 @@ from portal.heap import freeze_startup_heap
 from portal.jobs.context import JobContext
 from portal.jobs.functions import JOBS
 from portal.jobs.queue import ArqQueue, namespace_of, queue_name_of
+from portal.observability.logs import configure_logging
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
+    configure_logging(secrets=[settings.secret_key])  # the secret key is redacted too
     engine = create_engine(settings.database_url)
     ctx["portal"] = JobContext(
         engine=engine,

@@ -20,6 +20,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from portal.config import Settings
+from portal.observability.graphql import ObserveOperation
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.schema.limits import QueryCostLimiter, coded_limits
@@ -29,6 +30,7 @@ from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
+from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
 
@@ -65,12 +67,16 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: ValidationCache(maxsize=512),
         RefuseNulCharacters,  # before the cost limiter: a refused request is not charged
         lambda: QueryCostLimiter(max_cost=max_cost),
+        ObserveOperation,
     ]
     if settings is not None and not settings.introspection:
         extensions.append(DisableIntrospection)
     return PortalSchema(
         query=described(
-            merge_types("Query", (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries)),
+            merge_types(
+                "Query",
+                (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries, TokenQueries),
+            ),
             "Reads. Every list and object is limited to what the viewer may see.",
         ),
         mutation=described(

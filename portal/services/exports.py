@@ -3,6 +3,7 @@ its author. The job re-reads its author and applies the same visibility as every
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.requests import RequestKind, RequestStatus
 from portal.services.job_runs import run_leased
 
+log = logging.getLogger("portal.exports")
 EXPORT_JOB = "run_export"
 BATCH = 1000
 
@@ -144,6 +146,7 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None
             file_path=str(path),
         )
         await uow.commit()
+    log.info("export %s: %s rows written (%s, %s)", job_id, count, job.kind.value, fmt.value)
 
 
 async def _request_rows(

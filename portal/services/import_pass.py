@@ -27,6 +27,7 @@ from portal.adapters.request_files import CellError, TableSource
 from portal.adapters.tables import import_errors
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
+from portal.observability.jobs import observe_import_batch
 from portal.services.import_rows import ParsedRow, RowParser, column_of, resolve_lookups
 from portal.services.request_batch import (
     CheckedRequests,
@@ -53,6 +54,7 @@ class Tally:
     created: int = 0
     existing: int = 0
     errors: int = 0
+    creatable: int = 0  # rows that passed every check: what a dry run would create
     analyzed_at: int = 0  # `created` when this job last analysed conversion_requests
 
 
@@ -285,8 +287,11 @@ class _Writer:
                 self.tally.existing += 1
             elif outcome.created:
                 self.tally.created += 1
+            if not outcome.existing and not outcome.errors:
+                self.tally.creatable += 1
         errors = [e for r in batch.rows for e in r.errors]
         self.tally.processed += len(batch.rows)
+        observe_import_batch(len(batch.rows), self.tally.processed, applied=self.apply)
         self.tally.errors += len(errors)
         return errors
 

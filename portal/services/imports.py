@@ -168,7 +168,7 @@ async def start_import(
 
 async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> str:
     async def work(lease: Lease) -> None:
-        tally, created = await _import(engine, lease)
+        tally, created, dry_run = await _import(engine, lease)
         if tally.errors:
             from portal.services.import_reports import write_error_reports
 
@@ -187,10 +187,11 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
             )
             await uow.commit()
         log.info(
-            "import %s: %s rows, %s requests created, %s raised by an earlier upload, %s errors",
+            "import %s: %s rows, %s requests %s, %s raised by an earlier upload, %s errors",
             job_id,
             tally.processed,
             created,
+            "would be created (dry run)" if dry_run else "created",
             tally.existing,
             tally.errors,
         )
@@ -198,12 +199,13 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
     return await run_leased(engine, job_id, "import", work)
 
 
-async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int]:
-    """The passes of the job, and how many requests it created. Taken over from a worker that
-    died, an import that applies row by row goes on after its last committed batch (requests,
-    cell errors and progress are committed together); a dry run and an allOrNothing import
-    start again — and count the requests the file created since its upload, as the run that
-    died may have committed them before it could count them."""
+async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int, bool]:
+    """The passes of the job, how many requests it created (a dry run: would create) and
+    whether it was a dry run. Taken over from a worker that died, an import that applies row
+    by row goes on after its last committed batch (requests, cell errors and progress are
+    committed together); a dry run and an allOrNothing import start again — and count the
+    requests the file created since its upload, as the run that died may have committed them
+    before it could count them."""
     job_id, taken_over = lease.job_id, lease.taken_over
     async with UnitOfWork(engine) as uow:
         job = await load_job(uow, job_id)
@@ -224,7 +226,9 @@ async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int]:
         )
     file = ImportFile(engine, lease, source, parser, viewer, first_upload)
     if params["dry_run"]:
-        return await run_pass(file, apply=False), 0
+        # A dry run's createdCount: the requests it would create.
+        tally = await run_pass(file, apply=False)
+        return tally, tally.creatable, True
     if params["all_or_nothing"]:
         tally = await run_pass(file, apply=False)
         if tally.errors == 0:
@@ -233,9 +237,9 @@ async def _import(engine: AsyncEngine, lease: Lease) -> tuple[Tally, int]:
         done = Tally(job.processed, job.created_count, 0, job.error_count) if taken_over else None
         tally = await run_pass(file, apply=True, resume=done)
     if not taken_over:
-        return tally, tally.created
+        return tally, tally.created, False
     async with UnitOfWork(engine) as uow:
-        return tally, await _created_from(uow, job, parser.file_key)
+        return tally, await _created_from(uow, job, parser.file_key), False
 
 
 async def _created_from(uow: UnitOfWork, job: Job, file_key: str | None) -> int:

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -19,6 +19,11 @@ from portal.adapters.database import create_engine
 from portal.config import Settings
 from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
+from portal.observability import metrics as portal_metrics
+from portal.observability import tracing
+from portal.observability.logs import configure_logging
+from portal.observability.requests import ObserveRequests
+from portal.observability.sql import instrument_engine
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
 from portal.schema.types.imports import IMPORT_FILES_PATH
@@ -28,6 +33,8 @@ from portal.web.body_limit import LimitRequestBody
 from portal.web.downloads import export_download, import_error_report, template_download
 from portal.web.faults import AnswerUnavailable
 from portal.web.graphql import PortalGraphQL
+from portal.web.health import health, ready
+from portal.web.metrics import metrics
 from portal.web.throttles import Throttles
 
 
@@ -58,6 +65,7 @@ def create_app(
     settings = settings or Settings.from_env()
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
+    instrument_engine(engine)
     graphql = PortalGraphQL(build_schema(settings), settings, engine, queue)
 
     @contextlib.asynccontextmanager
@@ -81,29 +89,31 @@ def create_app(
             await throttles.close()
             if owns_engine:
                 await engine.dispose()
-
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+            portal_metrics.process_ended()
 
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    middleware = [Middleware(AnswerUnavailable)]
+    # Outermost: the request line, the metrics and the span cover everything below.
+    middleware = [Middleware(ObserveRequests)]
     if settings.cors_origins:
-        middleware.insert(  # outermost: refusals and 503s carry the CORS headers too
-            0,
+        middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_credentials=True,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type", CSRF_HEADER],
-            ),
+            )
         )
+    # Inside CORS, so its 503 answers carry the CORS headers too.
+    middleware.append(Middleware(AnswerUnavailable))
     return Starlette(
         routes=[
             Route("/", root),
             Route("/health", health),
+            Route("/ready", ready(engine, settings)),
+            Route("/metrics", metrics(engine, _queue_of)),
             Route(
                 "/graphql",
                 LimitRequestBody(AuthenticateGraphQL(graphql, engine)),
@@ -132,6 +142,15 @@ def create_app(
     )
 
 
+def _queue_of(request: Request) -> Any:
+    """The app's job queue, once its lifespan has started it."""
+    return getattr(request.app.state, "queue", None)
+
+
 def create_served_app() -> Starlette:
-    """The app as `portal serve` runs it (uvicorn's factory): its start-up heap is frozen."""
-    return create_app(freeze_heap=True)
+    """The app as `portal serve` runs it (uvicorn's factory, in each worker process): logging
+    and tracing set up from the environment, its start-up heap frozen."""
+    settings = Settings.from_env()
+    configure_logging(secrets=[settings.secret_key])
+    tracing.configure_from_env()
+    return create_app(settings, freeze_heap=True)

@@ -13,6 +13,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from portal.config import Settings
+from portal.observability.graphql import observe_response
 from portal.schema.context import Context
 from portal.schema.errors import format_error
 from portal.web.auth import RequestAuth
@@ -60,6 +61,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             data["errors"] = [format_error(e) for e in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
+        observe_response(data)
         return data
 
     def create_response(

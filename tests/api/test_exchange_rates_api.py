@@ -469,6 +469,7 @@ def test_the_command_line_imports_a_rate_file(
     monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "eurofxref-hist.csv"
     path.write_bytes(SAMPLE_CSV)
+    assert main(["migrate"]) == 0
 
     assert main(["rates", "import", str(path)]) == 0
     first = capsys.readouterr().out
@@ -497,13 +498,22 @@ def test_the_command_line_fails_with_the_coded_message(
     monkeypatch.setenv("PORTAL_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "broken.xml"
     path.write_bytes(BROKEN_XML)
+    # No database yet: refused, and none is created.
+    assert main(["rates", "import", str(path)]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "cli.db").exists()
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
 
     assert main(["rates", "import", str(path)]) == 1
-    assert main(["rates", "import", str(tmp_path / "missing.csv")]) == 2
+    assert main(["rates", "import", str(tmp_path / "missing.csv")]) == 1
 
-    err = capsys.readouterr().err
-    assert "INVALID_RATE_FILE: broken.xml, line" in err
-    assert "cannot read" in err
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines  # one line per failure, no traceback
+    assert lines[0].startswith("portal rates: error: INVALID_RATE_FILE: broken.xml, line")
+    assert lines[1] == (
+        f"portal rates: error: cannot open {tmp_path / 'missing.csv'}: No such file or directory"
+    )
 
 
 async def test_the_demo_data_holds_the_sample_rates(engine: AsyncEngine) -> None:

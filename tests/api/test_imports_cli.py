@@ -144,7 +144,7 @@ def test_a_clean_file_exits_0(server: Server) -> None:
 def test_a_clean_workbook_exits_0(server: Server) -> None:
     code, output = _import(server, "clean.xlsx", xlsx_bytes(HEADER, [_row("CLI-X1")]))
     assert code == 0, output
-    assert "1 requests created" in output
+    assert "1 request created, 0 cell errors" in output
 
 
 def test_row_errors_exit_2_and_name_the_report(server: Server) -> None:
@@ -152,7 +152,7 @@ def test_row_errors_exit_2_and_name_the_report(server: Server) -> None:
         server, "rows.csv", csv_bytes(HEADER, [_row("CLI-3"), _row("CLI-4", "-5")], delimiter=";")
     )
     assert code == 2, output
-    assert "1 requests created, 1 cell errors" in output
+    assert "1 request created, 1 cell error" in output
     assert "/errors.csv" in output
 
 
@@ -164,9 +164,9 @@ def test_a_dry_run_with_row_errors_exits_2_and_writes_nothing(server: Server) ->
         dry_run=True,
     )
     assert code == 2, output
-    assert "dry run" in output and "0 requests created, 1 cell errors" in output
+    assert "dry run: 1 request would be created, 1 cell error; nothing was written" in output
     again = _import(server, "dry-clean.csv", csv_bytes(HEADER, [_row("CLI-5")], delimiter=";"))
-    assert again[0] == 0 and "1 requests created" in again[1]
+    assert again[0] == 0 and "1 request created" in again[1]
 
 
 @pytest.mark.parametrize(

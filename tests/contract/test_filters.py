@@ -49,6 +49,7 @@ OTHER_ARGUMENTS = {
     ("exchangeRates", "from"),
     ("exchangeRates", "to"),
     ("exchangeRates", "base"),
+    ("apiTokens", "userId"),  # tests/api/test_api_token_listing.py
 }
 
 Nodes = list[dict[str, Any]]

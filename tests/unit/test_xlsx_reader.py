@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,46 @@ def test_the_last_column_is_xfd() -> None:
     content = with_sheet_xml(_small_workbook(), lambda xml: xml.replace(b'r="B3"', b'r="XFD3"'))
     rows = dict(_our_rows(content))
     assert len(rows[3]) == MAX_COLUMNS and rows[3][-1] == "O-1"
+
+
+def _with_part(content: bytes, part: str, edit: Any) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(content))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, edit(data) if item.filename == part else data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("part", ["xl/workbook.xml", "xl/styles.xml", "xl/_rels/workbook.xml.rels"])
+def test_a_declaration_in_a_part_of_the_package_is_refused(part: str) -> None:
+    """The package's own parts are read with the same checks as the worksheet."""
+    content = _with_part(
+        _small_workbook(),
+        part,
+        lambda xml: (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]>' + xml.split(b"?>", 1)[-1]
+        ),
+    )
+    with pytest.raises(DamagedWorkbook, match="document type declaration"):
+        XlsxSheet(io.BytesIO(content))
+
+
+def test_far_apart_cells_cost_no_memory() -> None:
+    """The workbook that made python-calamine allocate a dense grid (100 GB, then abort): one
+    cell far down and far right. Read as it is: two rows."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer)
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["request_type", "program"])
+    sheet.write(199_999, 15_999, "x")
+    book.close()
+    workbook = XlsxSheet(io.BytesIO(buffer.getvalue()))
+    tracemalloc.start()
+    rows = [(number, len(values)) for number, values in workbook.rows()]
+    top = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    workbook.close()
+    assert rows == [(1, 2), (200_000, 16_000)]
+    assert top < 5_000_000  # the one wide row, not a grid of 3.2 billion cells

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from portal.adapters.pagination import PageRequest
 from portal.domain import access as domain
 from portal.schema.ids import encode_id
-from portal.schema.types.base import Node
+from portal.schema.types.base import Connection, Node
 from portal.schema.types.enums import RoleEnum
 from portal.schema.types.partners import Partner
 from portal.schema.types.programs import Advertiser
@@ -50,7 +51,10 @@ class User(Node):
         return Partner.from_domain(found) if found else None
 
 
-@strawberry.type(description="An API token (the secret is shown only once, on creation).")
+@strawberry.type(
+    description="An API token (the secret is shown only once, on creation). Listed by "
+    "`viewer.apiTokens` and (admins) `apiTokens`; revoke it with `revokeApiToken`."
+)
 class ApiToken(Node):
     name: str = strawberry.field(description="What the token is for.")
     prefix: str = strawberry.field(description="First characters of the secret, to recognise it.")
@@ -60,6 +64,7 @@ class ApiToken(Node):
         description="Last authenticated request (updated at most once a minute)."
     )
     revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
+    user_pk: strawberry.Private[int]
 
     @classmethod
     def from_domain(cls, t: domain.ApiToken) -> ApiToken:
@@ -71,7 +76,13 @@ class ApiToken(Node):
             expires_at=t.expires_at,
             last_used_at=t.last_used_at,
             revoked_at=t.revoked_at,
+            user_pk=t.user_id,
         )
+
+    @strawberry.field(description="The user the token acts as.")
+    async def user(self, info: strawberry.Info[Context, None]) -> User | None:
+        found = await info.context.loaders.load("User", self.user_pk)
+        return User.from_domain(found) if found else None
 
 
 @strawberry.type(description="Who is asking: the authenticated user and its organisation.")
@@ -83,3 +94,23 @@ class Viewer:
         found = await info.context.loaders.load("User", self.user_pk)
         assert found is not None
         return User.from_domain(found)
+
+    @strawberry.field(
+        description="The viewer's own API tokens, newest first, revoked and expired ones "
+        "included (to find and revoke the ones no longer needed)."
+    )
+    async def api_tokens(
+        self,
+        info: strawberry.Info[Context, None],
+        first: Annotated[
+            int | None, strawberry.argument(description="First n (1–100, default 50).")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Before this cursor.")
+        ] = None,
+    ) -> Connection[ApiToken]:
+        from portal.schema.token_queries import token_connection
+
+        return await token_connection(info, self.user_pk, PageRequest(first, after, last, before))

@@ -54,7 +54,9 @@ class ImportJob(Node):
     dry_run: bool = strawberry.field(description="Validated only; nothing written.")
     all_or_nothing: bool = strawberry.field(description="Nothing applied when any row fails.")
     progress: JobProgress = strawberry.field(description="Rows handled of all.")
-    created_count: int = strawberry.field(description="Requests created.")
+    created_count: int = strawberry.field(
+        description="Requests created; in a dry run, the requests it would create."
+    )
     error_count: int = strawberry.field(description="Cell errors found.")
     error_report_url: str | None = strawberry.field(
         description=(

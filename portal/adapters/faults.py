@@ -23,6 +23,9 @@ RETRY_AFTER_SECONDS = 5
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53")
 # … and those meaning "this transaction lost a race; the same work may succeed again".
 _RACE_STATES = ("40001", "40P01")
+# … and those of a connection that could not be opened: the database refuses connections (it is
+# being restarted or taken down: ALLOW_CONNECTIONS false), does not exist (yet), or refuses us.
+_CONNECT_STATES = ("08", "57P", "53", "55000", "3D000", "28")
 _NETWORK_ERRNOS = {
     errno.ECONNREFUSED,
     errno.ECONNRESET,
@@ -51,10 +54,11 @@ def is_unavailable(error: BaseException) -> bool:
     """Whether the error (or what caused it) says the database or Redis cannot be reached."""
     for cause in _causes(error):
         if isinstance(cause, DBAPIError):
-            if cause.connection_invalidated or cause.statement is None:
-                return True  # a cut connection, or one that could not be opened
-            if _sqlstate(cause).startswith(_UNAVAILABLE_STATES):
-                return True
+            state = _sqlstate(cause)
+            if cause.connection_invalidated or state.startswith(_UNAVAILABLE_STATES):
+                return True  # a cut connection
+            if cause.statement is None and (not state or state.startswith(_CONNECT_STATES)):
+                return True  # one that could not be opened
         if isinstance(
             cause,
             PoolTimeout

@@ -145,10 +145,6 @@ class RedisLoginAttempts:
         self._begin = redis.register_script(_BEGIN)
         self._succeeded = redis.register_script(_SUCCEEDED)
 
-    @classmethod
-    def from_url(cls, url: str, prefix: str) -> RedisLoginAttempts:
-        return cls(Redis.from_url(url), prefix)
-
     async def begin(self, counters: Sequence[Counter]) -> int:
         # The server's clock, so every instance agrees on time.
         seconds, micros = await self.redis.time()

@@ -63,12 +63,12 @@ def _programs(viewer: Viewer) -> ColumnElement[bool]:
     return or_(programs.c.id.in_(_program_ids_of_partner(viewer)), programs.c.publicly_listed)
 
 
-def listed_only(viewer: Viewer) -> ColumnElement[bool]:
-    """True for a program the viewer sees only because it is publicly listed (a partner
-    without a relationship): names in a partner's file mean its own programs first."""
+def own_programs_first(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """An ordering that puts, for a partner, the programs of its relationships before those it
+    sees only because they are publicly listed (names in its files mean its own programs)."""
     if viewer.role is not Role.PARTNER:
-        return false()
-    return programs.c.id.not_in(_program_ids_of_partner(viewer))
+        return []
+    return [programs.c.id.not_in(_program_ids_of_partner(viewer))]
 
 
 def _partners(viewer: Viewer) -> ColumnElement[bool]:

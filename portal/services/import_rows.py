@@ -20,7 +20,7 @@ from portal.adapters.request_files import (
 )
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import listed_only, visible
+from portal.adapters.visibility import own_programs_first, visible
 from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError
@@ -95,7 +95,7 @@ class RowParser:
         for r in await uow.conn.execute(
             select(programs.c.id, programs.c.name)
             .where(visible(programs, self.viewer))
-            .order_by(listed_only(self.viewer), programs.c.id)  # the first of a name wins
+            .order_by(*own_programs_first(self.viewer), programs.c.id)  # the first name wins
         ):
             self.program_names.setdefault(r.name.strip().casefold(), r.id)
             self.program_ids.add(r.id)

@@ -54,7 +54,7 @@ def _csv_cell(value: Cell) -> str:
 def xlsx_text(text: str) -> str:
     """Text for a workbook cell: neutralised, and the control characters XML cannot hold
     (which the API and CSV files can) shown as U+FFFD instead of failing the whole file."""
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", neutralize(text))
+    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", neutralize(text)))
 
 
 def _xlsx_cell(value: Cell) -> Any:

@@ -28,6 +28,7 @@ def database_url_from_env(data_dir: Path | None = None) -> str:
         return url
     return f"sqlite+aiosqlite:///{(data_dir or data_dir_from_env()) / 'portal.db'}"
 
+
 SOURCE_OPERATIONS_DIR = Path(__file__).resolve().parents[1] / "frontend_contract" / "operations"
 """The dashboards' operations, the default trusted documents when running from a checkout."""
 
@@ -87,6 +88,9 @@ class Settings:
     rate_limit_restore_rate: int = 10_000
     trusted_documents_dir: Path | None = field(default_factory=_default_operations_dir)
     trusted_documents_only: bool = False
+    # Anonymous requests (login, introspection) are charged per client address.
+    anonymous_rate_limit_capacity: int = 2_000
+    anonymous_rate_limit_restore_rate: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -111,4 +115,6 @@ class Settings:
             rate_limit_restore_rate=_int("PORTAL_RATE_LIMIT_RESTORE_RATE", 10_000),
             trusted_documents_dir=_trusted_documents_dir(),
             trusted_documents_only=_bool("PORTAL_TRUSTED_DOCUMENTS_ONLY", False),
+            anonymous_rate_limit_capacity=_int("PORTAL_ANONYMOUS_RATE_LIMIT_CAPACITY", 2_000),
+            anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
         )

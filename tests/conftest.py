@@ -111,7 +111,7 @@ def postgres_database() -> Iterator[str]:
     run_in_thread(drop())
 
 
-async def _truncate(engine: AsyncEngine) -> None:
+async def truncate(engine: AsyncEngine) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
@@ -125,7 +125,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         engine = create_engine(f"sqlite+aiosqlite:///{path}")
     else:
         engine = create_engine(request.getfixturevalue("postgres_database"))
-        await _truncate(engine)
+        await truncate(engine)
     yield engine
     await engine.dispose()
 

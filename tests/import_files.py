@@ -180,3 +180,29 @@ def drop_downs(book: Any) -> dict[str, list[str]]:
         for rng in str(validation.sqref).split():
             found[header[sheet[rng.split(":")[0]].column - 1]] = values
     return found
+
+
+async def start_import_of(
+    engine: AsyncEngine, settings: Any, who: str, content: bytes, queue: Any = None
+) -> int:
+    """Starts an import of a CSV file through the service, as `who` of the test world (no
+    HTTP: for tests that run the job themselves, or with real workers)."""
+    from portal.adapters.unit_of_work import UnitOfWork
+    from portal.services import imports
+    from tests import request_factories as rf
+
+    path = settings.data_dir / f"upload-{who}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    async with UnitOfWork(engine, queue=queue) as uow:
+        job_id = await imports.start_import(
+            uow,
+            await rf.viewer(engine, who),
+            settings,
+            path,
+            "requests.csv",
+            imports.ImportOptions(),
+            imports.ImportLimits(max_bytes=10**8, max_rows=10**6),
+        )
+        await uow.commit()
+    return job_id

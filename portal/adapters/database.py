@@ -28,6 +28,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # A pooled connection is checked before use: after a restart or failover of the server (or
+    # its connections being cut) a dead one is replaced instead of failing a request.
+    kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
 
 

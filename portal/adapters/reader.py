@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.job_store import job_from_row
+from portal.adapters.named_filters import NamedFilter, named_conditions
 from portal.adapters.pagination import Page, PageRequest, SortKey, fetch_page
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
@@ -78,15 +79,6 @@ class RelationshipFilter:
     program_ids: tuple[int, ...] = ()
     partner_ids: tuple[int, ...] = ()
     statuses: tuple[RelationshipStatus, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class NamedFilter:
-    """Filter of the small lists (programs, partners, commission models)."""
-
-    search: str | None = None
-    program_ids: tuple[int, ...] = ()
-    advertiser_ids: tuple[int, ...] = ()
 
 
 def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
@@ -432,20 +424,7 @@ class Reader:
             "Partner": (partners, rows.partner),
             "Advertiser": (advertisers, rows.advertiser),
         }[kind]
-        conditions: list[ColumnElement[bool]] = []
-        if filter.search:
-            pattern = "%" + filter.search.replace("%", r"\%").replace("_", r"\_") + "%"
-            conditions.append(func.lower(table.c.name).like(pattern.lower(), escape="\\"))
-        if filter.advertiser_ids and "advertiser_id" in table.c:
-            conditions.append(table.c.advertiser_id.in_(filter.advertiser_ids))
-        if filter.program_ids and kind == "Partner":
-            conditions.append(
-                table.c.id.in_(
-                    select(relationships.c.partner_id).where(
-                        relationships.c.program_id.in_(filter.program_ids)
-                    )
-                )
-            )
+        conditions = named_conditions(kind, filter, self.viewer)
         key = SortKey("NAME", table.c.name, table.c.id, direction is SortDirection.DESC, "str")
         return await self._listing(table, conditions, key, page, build)
 
@@ -461,9 +440,7 @@ class Reader:
         self, filter: NamedFilter, direction: SortDirection, page: PageRequest
     ) -> Listing:
         c = commission_models.c
-        conditions: list[ColumnElement[bool]] = []
-        if filter.program_ids:
-            conditions.append(c.program_id.in_(filter.program_ids))
+        conditions = named_conditions("CommissionModel", filter, self.viewer)
         key = SortKey("NAME", c.name, c.id, direction is SortDirection.DESC, "str")
         listing = await self._listing(commission_models, conditions, key, page, lambda r: r.id)
         models = await self._commission_models(ids=listing.page.items)

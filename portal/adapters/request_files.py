@@ -321,6 +321,8 @@ def cell_text(value: Any) -> str | None:
     if isinstance(value, str):
         if len(value) > MAX_CELL_CHARS:
             raise ValueError(f"CELL_TOO_LARGE:a cell holds at most {MAX_CELL_CHARS} characters")
+        if "\x00" in value:  # no database stores it in text; a CSV may hold it
+            raise ValueError("NUL_CHARACTER:a cell may not contain the NUL character (U+0000)")
         text = value.strip()
         if text.startswith("'") and text[1:2] in NEUTRALIZED:
             text = text[1:]

@@ -81,6 +81,7 @@ def program(r: Row[Any]) -> Program:
         follow_up_window_days=m["follow_up_window_days"],
         allow_self_acceptance=m["allow_self_acceptance"],
         created_at=m["created_at"],
+        publicly_listed=m["publicly_listed"],
     )
 
 

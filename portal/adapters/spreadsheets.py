@@ -16,6 +16,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from portal.domain.money import canonical, minor_units
@@ -75,11 +76,19 @@ def _csv_cell(value: Cell) -> str:
     return neutralize(value)
 
 
+def xlsx_text(text: str) -> str:
+    """Text for a workbook cell, shown as typed: the control characters XML cannot hold (which
+    the API and CSV files can) become U+FFFD instead of failing the whole file. No apostrophe:
+    a formula-looking text is written as a string cell (`xlsx_cell`), which Excel never runs."""
+    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", text))
+
+
 def xlsx_cell(sheet: Any, value: Cell) -> Any:
     """A value for a write-only sheet's row. Text is a string cell, shown as typed: openpyxl
     would store text starting with "=" as a formula, so such text gets a cell of its own, typed
     as a string. A money amount is a number with its currency's minor digits."""
     if isinstance(value, str):
+        value = xlsx_text(value)
         if not value.startswith("="):
             return value
         cell = WriteOnlyCell(sheet, value=value)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from portal.adapters.types import ExactDecimal, UtcDateTime
@@ -121,6 +122,7 @@ programs = Table(
     Column("follow_up_window_days", Integer(), nullable=False),
     Column("allow_self_acceptance", Boolean(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("publicly_listed", Boolean(), nullable=False, server_default=false()),
     Index(None, "advertiser_id"),
 )
 

@@ -75,18 +75,12 @@ return {allowed, tostring(available)}
 
 
 class RedisCostBucket:
-    def __init__(
-        self, redis: Redis, capacity: int, restore_rate: int, prefix: str = "portal:cost:"
-    ) -> None:
+    def __init__(self, redis: Redis, capacity: int, restore_rate: int, prefix: str) -> None:
         self.redis = redis
         self.capacity = capacity
         self.restore_rate = restore_rate
         self.prefix = prefix
         self._script = redis.register_script(_LUA)
-
-    @classmethod
-    def from_url(cls, url: str, capacity: int, restore_rate: int) -> RedisCostBucket:
-        return cls(Redis.from_url(url), capacity, restore_rate)
 
     async def take(self, key: str, cost: int) -> ThrottleStatus:
         # The server's clock, so every instance agrees on time.

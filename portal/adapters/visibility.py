@@ -4,7 +4,7 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
 
 from portal.adapters.tables import (
     advertisers,
@@ -53,16 +53,24 @@ def visible(table: Table, viewer: Viewer) -> ColumnElement[bool]:
 def _advertisers(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.role is Role.ADVERTISER:
         return advertisers.c.id == viewer.advertiser_id
-    # A partner sees the advertisers of the programs it has a relationship with.
-    return advertisers.c.id.in_(
-        select(programs.c.advertiser_id).where(programs.c.id.in_(_program_ids_of_partner(viewer)))
-    )
+    # A partner sees the advertisers of the programs it sees.
+    return advertisers.c.id.in_(select(programs.c.advertiser_id).where(_programs(viewer)))
 
 
 def _programs(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.role is Role.ADVERTISER:
         return _advertiser_programs(viewer)
-    return programs.c.id.in_(_program_ids_of_partner(viewer))
+    # A partner sees the programs it has a relationship with (any status: it applied, works
+    # there, or was rejected or blocked) and the publicly listed ones, which it may apply to.
+    return or_(programs.c.id.in_(_program_ids_of_partner(viewer)), programs.c.publicly_listed)
+
+
+def own_programs_first(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """An ordering that puts, for a partner, the programs of its relationships before those it
+    sees only because they are publicly listed (names in its files mean its own programs)."""
+    if viewer.role is not Role.PARTNER:
+        return []
+    return [programs.c.id.not_in(_program_ids_of_partner(viewer))]
 
 
 def _partners(viewer: Viewer) -> ColumnElement[bool]:

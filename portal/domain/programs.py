@@ -73,6 +73,8 @@ class Program:
     follow_up_window_days: int
     allow_self_acceptance: bool
     created_at: datetime
+    # Partners without a relationship see a listed program (its public fields) and may apply.
+    publicly_listed: bool = False
 
     def with_currency(self, currency: str, has_conversions: bool) -> Program:
         """A program's currency is fixed once it has conversions."""
@@ -94,6 +96,7 @@ class Program:
         follow_up_policy: FollowUpPolicy | None = None,
         follow_up_window_days: int | None = None,
         allow_self_acceptance: bool | None = None,
+        publicly_listed: bool | None = None,
     ) -> Program:
         """The program with the given settings changed (None keeps one), validated as a whole."""
         revised = replace(
@@ -104,6 +107,7 @@ class Program:
             follow_up_policy=_keep(follow_up_policy, self.follow_up_policy),
             follow_up_window_days=_keep(follow_up_window_days, self.follow_up_window_days),
             allow_self_acceptance=_keep(allow_self_acceptance, self.allow_self_acceptance),
+            publicly_listed=_keep(publicly_listed, self.publicly_listed),
         )
         validate_program_settings(
             revised.cookie_lifetime_days, revised.follow_up_window_days, revised.name

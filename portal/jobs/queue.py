@@ -40,14 +40,24 @@ def namespace_of(database_url: str) -> str:
     return hashlib.sha256(database_url.encode()).hexdigest()[:12]
 
 
+def queue_name_of(database_url: str) -> str:
+    """The deployment's own queue: a worker of one deployment sharing a Redis with another
+    must not run the other's jobs (their ids name rows of another database)."""
+    return f"arq:queue:{namespace_of(database_url)}"
+
+
 class ArqQueue:
     def __init__(self, pool: ArqRedis, namespace: str = "") -> None:
         self.pool = pool
         self.namespace = namespace
 
     @classmethod
-    async def connect(cls, redis_url: str, namespace: str = "") -> ArqQueue:
-        return cls(await create_pool(RedisSettings.from_dsn(redis_url)), namespace)
+    async def connect(cls, redis_url: str, database_url: str) -> ArqQueue:
+        """The queue of the deployment whose database is `database_url`."""
+        pool = await create_pool(
+            RedisSettings.from_dsn(redis_url), default_queue_name=queue_name_of(database_url)
+        )
+        return cls(pool, namespace_of(database_url))
 
     async def enqueue(self, function: str, *args: Any, job_id: str | None = None) -> None:
         # A None result means a job with this id is queued or its result is kept: it runs once.

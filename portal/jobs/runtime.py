@@ -8,12 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.config import Settings
 from portal.jobs.context import JobContext
-from portal.jobs.queue import ArqQueue, InProcessQueue, JobQueue, namespace_of
+from portal.jobs.queue import ArqQueue, InProcessQueue, JobQueue
 
 
 async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
     if settings.redis_url:
-        return await ArqQueue.connect(settings.redis_url, namespace_of(settings.database_url))
+        return await ArqQueue.connect(settings.redis_url, settings.database_url)
     queue = InProcessQueue()
     queue.bind(JobContext(engine=engine, settings=settings, queue=queue))
     # Embedded mode has no worker to pick up what a previous run left: resume it now, and

@@ -12,7 +12,7 @@ from portal.config import Settings
 from portal.heap import freeze_startup_heap
 from portal.jobs.context import JobContext
 from portal.jobs.functions import JOBS
-from portal.jobs.queue import ArqQueue, namespace_of
+from portal.jobs.queue import ArqQueue, namespace_of, queue_name_of
 from portal.observability.logs import configure_logging
 
 
@@ -23,6 +23,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["portal"] = JobContext(
         engine=engine,
         settings=settings,
+        # The worker's pool enqueues on the queue the worker serves.
         queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url)),
     )
     # What the jobs import lazily, imported now, so it is frozen with the rest.
@@ -73,15 +74,21 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
+# How often a worker looks for jobs whose worker died: with heartbeats every 15 s and a lease
+# of 60 s, such a job is taken over 60–70 s after its last heartbeat.
+RECOVERY_SECONDS = set(range(0, 60, 10))
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [_adapt(name) for name in JOBS]
     cron_jobs: ClassVar[list[Any]] = [
         cron(requeue_accepted, second={0}, run_at_startup=True),
-        cron(requeue_jobs, second={30}, run_at_startup=True),
+        cron(requeue_jobs, second=RECOVERY_SECONDS, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
+    queue_name = queue_name_of(Settings.from_env().database_url)
     max_tries = 5
     job_timeout = 600
     keep_result = 60

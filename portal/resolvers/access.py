@@ -19,12 +19,17 @@ from portal.resolvers.support import (
     to_user_errors,
     user_error_type,
 )
+from portal.schema.errors import Forbidden
 from portal.schema.types.access import ApiToken, User
 from portal.schema.types.enums import RoleEnum
 from portal.services import access
-from portal.web.auth import SESSION_COOKIE
+from portal.services.sign_in import TooManyAttempts, sign_in
+from portal.web.auth import DEVICE_COOKIE, SESSION_COOKIE, is_json_request
 
-LoginErrorCode, LoginUserError = user_error_type("Login", ["INVALID_CREDENTIALS"])
+LoginErrorCode, LoginUserError = user_error_type(
+    "Login", ["INVALID_CREDENTIALS", "TOO_MANY_ATTEMPTS"]
+)
+DEVICE_COOKIE_DAYS = 180
 LogoutErrorCode, LogoutUserError = user_error_type("Logout", [])
 CreateUserErrorCode, CreateUserUserError = user_error_type(
     "CreateUser", ["INVALID_EMAIL", "EMAIL_TAKEN", "ORGANISATION_REQUIRED", "PASSWORD_TOO_SHORT"]
@@ -48,6 +53,11 @@ class LoginPayload:
         description="Send as the X-CSRF-Token header with every cookie-authenticated request."
     )
     expires_at: datetime | None = strawberry.field(description="When the session ends.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With TOO_MANY_ATTEMPTS: seconds to wait before the next attempt (also the "
+        "Retry-After header). The password was not checked.",
+    )
     user_errors: list[LoginUserError] = strawberry.field(description="Problems.")  # type: ignore[valid-type]
 
 
@@ -109,35 +119,61 @@ class RevokeApiTokenPayload:
 
 @strawberry.type
 class AccessMutations:
-    @strawberry.mutation(description="Sign in with e-mail and password; sets a session cookie.")
+    @strawberry.mutation(
+        description="Sign in with e-mail and password; sets a session cookie. Only a JSON body "
+        "(Content-Type: application/json) may sign in: a form a foreign page submits cannot "
+        "(login CSRF), it is refused with FORBIDDEN. Failed attempts are throttled per account "
+        "and per client address (TOO_MANY_ATTEMPTS with retryAfterSeconds)."
+    )
     async def login(self, info: Info, input: Annotated[LoginInput, MUTATION_INPUT]) -> LoginPayload:
-        settings = info.context.settings
-        async with UnitOfWork(info.context.engine) as uow:
+        context = info.context
+        if not is_json_request(context.request):
+            raise Forbidden("login accepts only a JSON body (Content-Type: application/json)")
+        settings = context.settings
+        response = context.response
+        assert response is not None
+        async with UnitOfWork(context.engine) as uow:
             try:
-                session = await access.login(
+                signed_in = await sign_in(
                     uow,
+                    context.login_attempts,
+                    settings.secret_key,
                     email=input.email,
                     password=input.password,
+                    address=context.client_address,
+                    device_token=context.request.cookies.get(DEVICE_COOKIE),
                     session_hours=settings.session_hours,
                 )
             except DomainError as error:
+                wait = error.retry_after_seconds if isinstance(error, TooManyAttempts) else None
+                if wait is not None:
+                    response.headers["Retry-After"] = str(wait)
                 return LoginPayload(
                     user=None,
                     csrf_token=None,
                     expires_at=None,
+                    retry_after_seconds=wait,
                     user_errors=to_user_errors(error, LoginUserError, LoginErrorCode),
                 )
             await uow.commit()
-        response = info.context.response
-        assert response is not None
+        session = signed_in.session
+        cookie = {
+            "httponly": True,
+            "samesite": "lax" if not settings.cookie_secure else "strict",
+            "secure": settings.cookie_secure,
+            "path": "/",
+        }
         response.set_cookie(
             SESSION_COOKIE,
             session.secret,
             max_age=int(timedelta(hours=settings.session_hours).total_seconds()),
-            httponly=True,
-            samesite="lax" if not settings.cookie_secure else "strict",
-            secure=settings.cookie_secure,
-            path="/",
+            **cookie,  # type: ignore[arg-type]
+        )
+        response.set_cookie(
+            DEVICE_COOKIE,
+            signed_in.device_token,
+            max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
+            **cookie,  # type: ignore[arg-type]
         )
         return LoginPayload(
             user=User.from_domain(session.user),
@@ -157,7 +193,11 @@ class AccessMutations:
             info.context.response.delete_cookie(SESSION_COOKIE, path="/")
         return LogoutPayload(ok=bool(secret), user_errors=[])
 
-    @strawberry.mutation(description="Create a user (admins: any; others: of their organisation).")
+    @strawberry.mutation(
+        description="Create a user (admins only). E-mail addresses are sign-in names, unique "
+        "across the network, so the answer tells whether an address is in use: advertisers and "
+        "partners ask the operator, and get PERMISSION_DENIED here whatever the address."
+    )
     async def create_user(
         self, info: Info, input: Annotated[CreateUserInput, MUTATION_INPUT]
     ) -> CreateUserPayload:

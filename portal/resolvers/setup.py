@@ -88,6 +88,13 @@ class CreateProgramInput:
     allow_self_acceptance: bool = strawberry.field(
         default=False, description="Whether users may accept requests they raised themselves."
     )
+    publicly_listed: bool = strawberry.field(
+        default=False,
+        description="Whether partners without a relationship see the program (its public "
+        "fields) and may apply to it (`applyToProgram`). Partners never see an unlisted program "
+        "they have no relationship with; its advertiser adds partners it already works with, "
+        "an admin any partner (`setRelationship`).",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat a call with the same key to get the first call's program."
     )
@@ -122,6 +129,13 @@ class UpdateProgramInput:
     )
     allow_self_acceptance: bool | None = strawberry.field(
         default=None, description="Whether users may accept requests they raised themselves."
+    )
+    publicly_listed: bool | None = strawberry.field(
+        default=None,
+        description="Whether partners without a relationship see the program (its public "
+        "fields) and may apply to it (`applyToProgram`). Partners never see an unlisted program "
+        "they have no relationship with; its advertiser adds partners it already works with, "
+        "an admin any partner (`setRelationship`).",
     )
 
 
@@ -222,6 +236,7 @@ class ProgramSetupMutations:
                 follow_up_policy=input.follow_up_policy or FollowUpPolicy.WHENEVER_TRACKED,
                 follow_up_window_days=input.follow_up_window_days,
                 allow_self_acceptance=input.allow_self_acceptance,
+                publicly_listed=input.publicly_listed,
                 idempotency_key=input.idempotency_key,
             )
             return Program.from_domain(created)
@@ -246,6 +261,7 @@ class ProgramSetupMutations:
                 follow_up_policy=input.follow_up_policy,
                 follow_up_window_days=input.follow_up_window_days,
                 allow_self_acceptance=input.allow_self_acceptance,
+                publicly_listed=input.publicly_listed,
             )
             program_id = require_pk(input.program_id, "Program", "programId")
             return Program.from_domain(await setup.update_program(uow, viewer, program_id, changes))

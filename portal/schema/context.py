@@ -89,10 +89,19 @@ class Context:
     viewer: Viewer | None
     queue: Any
     authenticated_by_cookie: bool = False
-    cost_bucket: Any = None
+    cost_bucket: Any = None  # query-cost budgets of users (portal.adapters.throttle)
+    address_bucket: Any = None  # … of anonymous requests, per client address
+    login_attempts: Any = None  # portal.adapters.login_attempts
     trusted_document: TrustedDocument | None = None
     _reader: Reader | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def client_address(self) -> str:
+        """The client's address as the server sees it (behind a proxy, uvicorn's
+        --forwarded-allow-ips makes it the client's, from X-Forwarded-For)."""
+        client = self.request.client
+        return client.host if client else "unknown"
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from portal.adapters.faults import RETRY_AFTER_SECONDS, is_unavailable
 from portal.domain.errors import DomainError
 
 log = logging.getLogger("portal.errors")
@@ -75,6 +76,12 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     elif isinstance(original, ValueError) and error.path is None:
         # Variable coercion failures (a custom scalar refusing a value) come as ValueErrors.
         extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
+    elif is_unavailable(original):
+        log.warning("database unavailable at %s: %s", error.path, original)
+        formatted["message"] = (
+            f"The service cannot reach its database right now; retry in {RETRY_AFTER_SECONDS} s."
+        )
+        extensions = {"code": "SERVICE_UNAVAILABLE", "retryAfterSeconds": RETRY_AFTER_SECONDS}
     else:
         error_id = uuid.uuid4().hex[:12]
         log.error("unexpected error %s at %s", error_id, error.path, exc_info=original)

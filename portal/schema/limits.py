@@ -9,6 +9,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -20,8 +21,11 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     VariableNode,
+    Visitor,
     get_named_type,
     is_leaf_type,
+    value_from_ast_untyped,
+    visit,
 )
 from graphql.pyutils import AwaitableOrValue
 from strawberry.extensions import AddValidationRules, SchemaExtension
@@ -46,9 +50,29 @@ class _CodedContext:
         self._context.report_error(QueryTooComplex(error.message, error.nodes))
 
 
+def spreads_unknown_fragments(document: DocumentNode) -> bool:
+    """Whether the document spreads a fragment it does not define (graphql-core's
+    KnownFragmentNamesRule reports it as a validation error)."""
+    defined = {d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    found = False
+
+    class Spreads(Visitor):
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+            nonlocal found
+            found = found or node.name.value not in defined
+
+    visit(document, Spreads())
+    return found
+
+
 def _coded_rule(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
     class CodedRule(rule):  # type: ignore[valid-type,misc]
         def __init__(self, context: ValidationContext) -> None:
+            if spreads_unknown_fragments(context.document):
+                # strawberry's limiters look fragments up without a default and would raise;
+                # the document is invalid anyway, and the standard rules say why.
+                ASTValidationRule.__init__(self, context)
+                return
             super().__init__(_CodedContext(context))
 
     CodedRule.__name__ = rule.__name__
@@ -61,6 +85,18 @@ def coded_limits(*limiters: AddValidationRules) -> list[type[ASTValidationRule]]
     return [_coded_rule(rule) for limiter in limiters for rule in limiter.validation_rules]
 
 
+def execution_values(operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any]:
+    """The variable values execution will use: those given (null included), else the
+    defaults the operation declares. Costing only the given ones let `$n: Int = 100` pass as
+    the default page size."""
+    values = dict(given)
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in values and definition.default_value is not None:
+            values[name] = value_from_ast_untyped(definition.default_value)
+    return values
+
+
 class QueryCost:
     def __init__(
         self,
@@ -70,12 +106,14 @@ class QueryCost:
     ) -> None:
         self.schema = schema
         self.fragments = fragments
-        self.variables = variables
+        self.given = variables
+        self.variables: dict[str, Any] = {}
 
     def of_operation(self, operation: OperationDefinitionNode) -> int:
         root = self.schema.get_root_type(operation.operation)
         if root is None:
             return 0
+        self.variables = execution_values(operation, self.given)
         base = MUTATION_COST if operation.operation.value == "mutation" else 0
         return base + self._selection(operation.selection_set, root, set())
 
@@ -120,7 +158,7 @@ class QueryCost:
                 )
                 try:
                     return max(1, int(value)) if value is not None else DEFAULT_PAGE_SIZE
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     return DEFAULT_PAGE_SIZE
         return DEFAULT_PAGE_SIZE
 
@@ -134,7 +172,7 @@ class QueryCostLimiter(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         ctx = self.execution_context
         document = ctx.graphql_document
-        if document is not None:
+        if document is not None and ctx.result is None:  # None: no extension refused it yet
             fragments = {
                 d.name.value: d
                 for d in document.definitions
@@ -165,13 +203,19 @@ class QueryCostLimiter(SchemaExtension):
         yield
 
     async def _charge(self) -> None:
-        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses."""
+        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses. An
+        anonymous request is charged to its client address; every request takes at least one
+        point, so none is free of the limit."""
         context = self.execution_context.context
-        bucket = getattr(context, "cost_bucket", None)
         viewer = getattr(context, "viewer", None)
-        if bucket is None or viewer is None or self.cost == 0:
+        if viewer is not None:
+            bucket, key = getattr(context, "cost_bucket", None), f"user:{viewer.user_id}"
+        else:
+            bucket = getattr(context, "address_bucket", None)
+            key = f"address:{getattr(context, 'client_address', 'unknown')}"
+        if bucket is None:
             return
-        status = await bucket.take(f"user:{viewer.user_id}", self.cost)
+        status = await bucket.take(key, max(self.cost, 1))
         self.throttle = {
             "maximumAvailable": status.maximum_available,
             "currentlyAvailable": status.currently_available,

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 
 import strawberry
 
+from portal.adapters.named_filters import MAX_SEARCH_LENGTH, NamedFilter
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import (
     NODE_KINDS,
     ConversionFilter,
     ConversionSortField,
     Listing,
-    NamedFilter,
     RelationshipFilter,
     SortDirection,
 )
@@ -136,14 +136,27 @@ class ConversionOrder:
     )
 
 
-@strawberry.input(description="Filter of programs, partners and commission models.")
+@strawberry.input(
+    description="Filter of the advertisers, programs, partners and commission models lists; "
+    "every field works on each of them, and all given conditions apply."
+)
 class NamedFilterInput:
-    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    search: str | None = strawberry.field(
+        default=None,
+        description=f"Part of the name, case-insensitive; at most {MAX_SEARCH_LENGTH} characters "
+        "(longer is BAD_USER_INPUT, reason TOO_LONG).",
+    )
     program_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Partners of / models of these programs."
+        default=None,
+        description="These programs: `programs` lists them, `advertisers` their advertisers, "
+        "`partners` the partners with a relationship to one of them, `commissionModels` "
+        "their models.",
     )
     advertiser_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Programs of these advertisers."
+        default=None,
+        description="These advertisers: `advertisers` lists them, `programs` their programs, "
+        "`partners` the partners with a relationship to one of their programs, "
+        "`commissionModels` the models of their programs.",
     )
 
 

@@ -24,6 +24,7 @@ from portal.resolvers.imports import ImportQueries
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
+from portal.schema.nul_characters import RefuseNulCharacters
 from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
@@ -62,6 +63,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: PreparedDocuments(maxsize=512),  # parse + validation caches, trusted documents
+        RefuseNulCharacters,  # before the cost limiter: a refused request is not charged
         lambda: QueryCostLimiter(max_cost=max_cost),
         ObserveOperation,
     ]

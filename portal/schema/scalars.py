@@ -7,6 +7,8 @@ import decimal
 from typing import Any, NewType
 
 import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
 
 from portal.domain.money import is_currency, parse_decimal
 
@@ -69,8 +71,27 @@ CurrencyCodeScalar = strawberry.scalar(
     parse_value=_parse_currency,
 )
 
+
+def _parse_upload(value: Any) -> UploadFile:
+    if not isinstance(value, UploadFile):
+        raise ValueError(
+            "Upload values are files: send the request as multipart/form-data and map a file "
+            "part to the variable (GraphQL multipart request spec)"
+        )
+    return value
+
+
+UploadScalar = strawberry.scalar(
+    name="Upload",
+    description="A file, sent as a part of a multipart/form-data request and mapped to a "
+    "variable (GraphQL multipart request spec). Any other value is refused.",
+    serialize=lambda value: value,
+    parse_value=_parse_upload,
+)
+
 SCALAR_MAP: dict[object, Any] = {
     decimal.Decimal: DecimalScalar,
     dt.datetime: DateTimeScalar,
     CurrencyCode: CurrencyCodeScalar,
+    Upload: UploadScalar,
 }

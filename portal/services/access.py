@@ -62,12 +62,13 @@ async def create_user(
     partner_id: int | None = None,
     password: str | None = None,
 ) -> User:
-    """Admins create any user; an advertiser user may add users to its own advertiser, a partner
-    user to its own partner. `viewer=None` is the command line (trusted)."""
-    if viewer is not None and not viewer.is_admin:
-        if role is Role.ADMIN or role is not viewer.role:
-            raise PermissionDenied("you may only create users of your own organisation", ("role",))
-        advertiser_id, partner_id = viewer.advertiser_id, viewer.partner_id
+    """Admins create users (`viewer=None` is the command line, trusted). E-mail addresses are
+    the sign-in names of the whole network, unique across it, so whoever may create a user
+    learns whether an address is in use anywhere: only the operator may (SPEC §2 gives
+    advertisers and partners no user management), and the answer to anyone else is the same
+    refusal whatever the address."""
+    if viewer is not None:
+        _require_admin(viewer)
     cleaned = _validate_email(email)
     if role is Role.ADVERTISER and advertiser_id is None:
         raise DomainError(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.request_files import REPORT_COLUMNS, open_table
-from portal.adapters.spreadsheets import TableFormat, TableWriter
+from portal.adapters.spreadsheets import TableFormat, TableWriter, xlsx_text
 from portal.adapters.tables import import_errors, jobs
 from portal.config import Settings
 
@@ -84,6 +84,8 @@ async def write_error_reports(engine: AsyncEngine, settings: Settings, job_id: i
 def _styled(
     sheet: Any, value: Any, *, font: Font | None = None, fill: PatternFill | None = None
 ) -> WriteOnlyCell:
+    if isinstance(value, str):
+        value = xlsx_text(value)
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # text as typed, never a formula (no apostrophe needed)

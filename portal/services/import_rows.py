@@ -20,7 +20,7 @@ from portal.adapters.request_files import (
 )
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.adapters.visibility import visible
+from portal.adapters.visibility import own_programs_first, visible
 from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError
@@ -93,7 +93,9 @@ class RowParser:
 
     async def load_names(self, uow: UnitOfWork) -> None:
         for r in await uow.conn.execute(
-            select(programs.c.id, programs.c.name).where(visible(programs, self.viewer))
+            select(programs.c.id, programs.c.name)
+            .where(visible(programs, self.viewer))
+            .order_by(*own_programs_first(self.viewer), programs.c.id)  # the first name wins
         ):
             self.program_names.setdefault(r.name.strip().casefold(), r.id)
             self.program_ids.add(r.id)
@@ -132,7 +134,7 @@ class RowParser:
         for name, value in cells.items():
             if name in REPORT_COLUMNS:
                 continue  # an error report's own columns, in a fixed report uploaded again
-            if type(value) is str and len(value) <= MAX_CELL_CHARS:
+            if type(value) is str and len(value) <= MAX_CELL_CHARS and "\x00" not in value:
                 stripped = value.strip()
                 if stripped[:1] not in _SPECIAL:  # the common case of cell_text, inline
                     text[name] = stripped or None
@@ -269,9 +271,11 @@ class RowParser:
 
 
 def _shown(value: Any) -> str | None:
+    """The cell as a cell error shows it: at most 200 characters, a NUL (which no database
+    stores) as U+FFFD."""
     if value is None:
         return None
-    text = str(value)
+    text = str(value).replace("\x00", "\ufffd")
     return text if len(text) <= 200 else text[:200] + "…"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.job_store import JOB_LEASE, MAX_ATTEMPTS, give_up_job, unfinished_jobs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.jobs import JobKind, JobStatus
+from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.services.exports import EXPORT_JOB
 from portal.services.imports import IMPORT_JOB
 
@@ -52,10 +52,19 @@ async def requeue_unfinished_jobs(
     again = [j for j in found if j not in dead]
     for job in again:
         function, prefix = _FUNCTIONS[job.kind]
-        # The id of the first enqueue: arq drops it while the job is still queued or running.
-        await queue.enqueue(function, job.id, job_id=f"{prefix}:{job.id}")
+        await queue.enqueue(function, job.id, job_id=_queue_id(prefix, job))
     if again or given_up:
         log.info(
             "jobs queued again: %s; given up: %s", [j.id for j in again], [j.id for j in given_up]
         )
     return len(again)
+
+
+def _queue_id(prefix: str, job: Job) -> str:
+    """A lost QUEUED job goes under the id of its first enqueue: should the queue still hold
+    it after all, arq drops the copy. A dead RUNNING job needs an id of its own, per attempt:
+    arq drops an enqueue while the same id's in-progress key lives, and the dead worker's key
+    lives for arq's whole job timeout (10 minutes) — the take-over would wait for it."""
+    if job.status is JobStatus.QUEUED:
+        return f"{prefix}:{job.id}"
+    return f"{prefix}:{job.id}:after-attempt:{job.attempts}"

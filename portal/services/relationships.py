@@ -24,20 +24,19 @@ from portal.domain.partners import (
     revise_follow_up,
 )
 from portal.domain.programs import FollowUpPolicy
-from portal.services.scope import managed_program
+from portal.services.scope import managed_program, visible_row
 
 
 async def apply_to_program(
     uow: UnitOfWork, viewer: Viewer, *, program_id: int, partner_id: int | None = None
 ) -> Relationship:
     """A partner applies to a program (again, after a rejection). Partners apply for themselves;
-    admins name the partner. The program need not be visible yet: applying is how a partner
-    gets to see it, so only its existence is checked and nothing else of it is read."""
+    admins name the partner. A partner applies to programs it sees: publicly listed ones, and
+    those it has a relationship with; any other reads as missing (SPEC §2), so applying
+    reveals nothing about unlisted programs."""
     applicant = _applicant(viewer, partner_id)
-    if await uow.first(select(programs.c.id).where(programs.c.id == program_id)) is None:
-        raise NotFound("program", ("programId",))
-    if await uow.first(select(partners.c.id).where(partners.c.id == applicant)) is None:
-        raise NotFound("partner", ("partnerId",))
+    await visible_row(uow, viewer, programs, program_id, "program", ("programId",))
+    await visible_row(uow, viewer, partners, applicant, "partner", ("partnerId",))
     existing = await _locked(uow, applicant, program_id)
     check_application(None if existing is None else RelationshipStatus(existing.status))
     values = {"status": RelationshipStatus.APPLIED.value, "updated_at": uow.now}
@@ -88,9 +87,10 @@ async def set_relationship(
     to bar it) or moves an existing relationship along its status machine, sets its commission
     model and its follow-up override."""
     await managed_program(uow, viewer, program_id, ("programId",))
-    # An advertiser may invite any partner, including one it cannot see yet.
-    if await uow.first(select(partners.c.id).where(partners.c.id == partner_id)) is None:
-        raise NotFound("partner", ("partnerId",))
+    # Only partners the viewer sees: an advertiser sees those that applied to or work with one
+    # of its programs; any other reads as missing. Partners find programs that are publicly
+    # listed and apply; an admin may set up any relationship.
+    await visible_row(uow, viewer, partners, partner_id, "partner", ("partnerId",))
     if change.commission_model_id is not None:
         await _model_of_program(uow, change.commission_model_id, program_id)
     existing = await _locked(uow, partner_id, program_id)

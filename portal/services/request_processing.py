@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
@@ -21,10 +21,11 @@ from portal.adapters.request_store import load_request, move_request
 from portal.adapters.tables import conversion_requests, conversions, programs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import RevisionSource, check_conversion_may_change
-from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.errors import DomainError
 from portal.domain.programs import Program
 from portal.domain.requests import ConversionRequest, Mover, RequestKind, RequestStatus
 from portal.services.claims import reassign
+from portal.services.job_failures import failure_message, retrying
 from portal.services.request_drafts import converted_error
 from portal.services.request_revision import revise
 
@@ -33,8 +34,11 @@ STALE_AFTER = timedelta(minutes=2)
 
 
 async def process_request(engine: AsyncEngine, request_id: int) -> str:
-    """Applies the request if it is ACCEPTED; answers what happened."""
-    try:
+    """Applies the request if it is ACCEPTED; answers what happened. A transient failure of the
+    database is tried again with backoff; any other failure is kept on the request (FAILED)
+    as a code and a message — internals only in the log, under the error id it names."""
+
+    async def apply(_: int) -> str:
         async with UnitOfWork(engine) as uow:
             request = await load_request(uow, request_id, for_update=True)
             if request is None:
@@ -57,11 +61,13 @@ async def process_request(engine: AsyncEngine, request_id: int) -> str:
             assert moved, "the row is locked; its status cannot have changed"
             await uow.commit()
             return "processed"
+
+    name = f"processing conversion request {request_id}"
+    try:
+        return await retrying(name, apply)
     except Exception as error:  # every failure is kept on the request, expected or not
-        message = _describe(error)[:4000]
-        log.warning(
-            "processing conversion request %s failed: %s", request_id, message, exc_info=error
-        )
+        message = failure_message(error, name)[:4000]
+        log.warning("%s failed: %s", name, message)
         async with UnitOfWork(engine) as uow:
             await move_request(
                 uow,
@@ -85,17 +91,6 @@ async def _count_attempt(uow: UnitOfWork, request_id: int) -> None:
         .where(conversion_requests.c.id == request_id)
         .values(attempts=conversion_requests.c.attempts + 1)
     )
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ValidationFailed):
-        return "; ".join(f"{e.code}: {e.message}" for e in error.errors)
-    if isinstance(error, DomainError):
-        return f"{error.code}: {error.message}"
-    if isinstance(error, StatementError) and error.orig is not None:
-        # The driver's message only: never the SQL and its parameters.
-        return f"{type(error).__name__}: {error.orig}"
-    return f"{type(error).__name__}: {error}"
 
 
 async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:

@@ -74,6 +74,7 @@ async def create_program(
     follow_up_policy: FollowUpPolicy = FollowUpPolicy.WHENEVER_TRACKED,
     follow_up_window_days: int = 30,
     allow_self_acceptance: bool = False,
+    publicly_listed: bool = False,
     idempotency_key: str | None = None,
 ) -> Program:
     """Creates a program with its `default` category, the standard conversion targets and the
@@ -101,6 +102,7 @@ async def create_program(
             follow_up_policy=follow_up_policy.value,
             follow_up_window_days=follow_up_window_days,
             allow_self_acceptance=allow_self_acceptance,
+            publicly_listed=publicly_listed,
             created_at=uow.now,
         )
     )
@@ -143,6 +145,7 @@ class ProgramChanges:
     follow_up_policy: FollowUpPolicy | None = None
     follow_up_window_days: int | None = None
     allow_self_acceptance: bool | None = None
+    publicly_listed: bool | None = None
 
 
 async def update_program(
@@ -161,6 +164,7 @@ async def update_program(
         follow_up_policy=changes.follow_up_policy,
         follow_up_window_days=changes.follow_up_window_days,
         allow_self_acceptance=changes.allow_self_acceptance,
+        publicly_listed=changes.publicly_listed,
     )
     if changes.currency is not None and changes.currency != program.currency:
         has_conversions = await uow.first(
@@ -178,6 +182,7 @@ async def update_program(
             follow_up_policy=program.follow_up_policy.value,
             follow_up_window_days=program.follow_up_window_days,
             allow_self_acceptance=program.allow_self_acceptance,
+            publicly_listed=program.publicly_listed,
         )
     )
     return program

@@ -16,7 +16,6 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
-from portal.adapters.throttle import CostBucket, MemoryCostBucket, RedisCostBucket
 from portal.config import Settings
 from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
@@ -35,11 +34,13 @@ from portal.web.body_limit import LimitRequestBody
 from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.faults import AnswerUnavailable
 from portal.web.graphiql import ASSETS_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
 from portal.web.health import health, ready
 from portal.web.metrics import metrics
 from portal.web.security_headers import SecurityHeaders
+from portal.web.throttles import Throttles
 
 
 class AuthenticateGraphQL:
@@ -57,15 +58,6 @@ class AuthenticateGraphQL:
                 return
             scope["portal.auth"] = outcome
         await self.app(scope, receive, send)
-
-
-def cost_bucket(settings: Settings) -> CostBucket:
-    """Per-viewer query-cost budgets: in Redis when configured (shared by every instance)."""
-    if settings.redis_url:
-        return RedisCostBucket.from_url(
-            settings.redis_url, settings.rate_limit_capacity, settings.rate_limit_restore_rate
-        )
-    return MemoryCostBucket(settings.rate_limit_capacity, settings.rate_limit_restore_rate)
 
 
 def create_app(
@@ -89,7 +81,10 @@ def create_app(
         if owns_queue:
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
-        graphql.cost_bucket = cost_bucket(settings)
+        throttles = Throttles.for_settings(settings)
+        graphql.cost_bucket = throttles.users
+        graphql.address_bucket = throttles.addresses
+        graphql.login_attempts = throttles.login_attempts
         if freeze_heap:
             freeze_startup_heap()
         try:
@@ -97,7 +92,7 @@ def create_app(
         finally:
             if owns_queue:
                 await graphql.queue.close()
-            await graphql.cost_bucket.close()
+            await throttles.close()
             if owns_engine:
                 await engine.dispose()
             portal_metrics.process_ended()
@@ -117,6 +112,8 @@ def create_app(
                 allow_headers=["authorization", "content-type", CSRF_HEADER],
             )
         )
+    # Inside CORS, so its 503 answers carry the CORS headers too.
+    middleware.append(Middleware(AnswerUnavailable))
     return Starlette(
         routes=[
             Route("/", root),

@@ -25,6 +25,8 @@ from portal.adapters.credentials import (
 from portal.web.error_bodies import error_body
 
 SESSION_COOKIE = "portal_session"
+# Set at sign-in: the browser signed in to that account before (portal.services.sign_in).
+DEVICE_COOKIE = "portal_device"
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -68,3 +70,10 @@ async def authenticate(request: Request, engine: AsyncEngine) -> RequestAuth | J
                 return _error(403, "FORBIDDEN", f"missing or wrong {CSRF_HEADER} header")
         return RequestAuth(found, by_cookie=True)
     return RequestAuth(None)
+
+
+def is_json_request(request: Request) -> bool:
+    """Whether the body is JSON by its Content-Type: a foreign page's form can send
+    multipart/form-data, urlencoded or text/plain without a preflight, never JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return request.method == "POST" and media_type == "application/json"

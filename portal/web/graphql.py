@@ -44,6 +44,7 @@ from portal.schema.documents import TrustedDocument, TrustedDocuments
 from portal.web.auth import RequestAuth, authenticate
 from portal.web.body_limit import BodyTooLarge
 from portal.web.error_bodies import RequestError, bad_request, error_response
+from portal.web.faults import unavailable_error
 from portal.web.graphiql import GraphiQLPage
 from portal.web.graphql_request import GraphQLRequest, read_graphql_request
 from portal.web.graphql_response import graphql_response, request_error_result, response_body
@@ -95,7 +96,10 @@ class PortalGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.engine = engine
         self.queue = queue
+        # Set by the app's lifespan (portal.web.app).
         self.cost_bucket: Any = None
+        self.address_bucket: Any = None
+        self.login_attempts: Any = None
         self.documents = documents or TrustedDocuments()
         self.hooks: list[RequestHook] = []
         login = self.documents.by_operation("Login")
@@ -118,7 +122,10 @@ class PortalGraphQL(GraphQL[Context, None]):
             response = error_response(error, media_type)
         except (ClientDisconnect, BodyTooLarge):  # answered by the server / LimitRequestBody
             raise
-        except Exception:
+        except Exception as error:
+            if (unavailable := unavailable_error(error)) is not None:
+                await error_response(unavailable, media_type)(scope, receive, send)
+                return
             error_id = uuid.uuid4().hex[:12]
             log.exception("unexpected error %s in the HTTP layer", error_id)
             response = error_response(
@@ -248,6 +255,8 @@ class PortalGraphQL(GraphQL[Context, None]):
             viewer=auth.authenticated.user.as_viewer() if auth.authenticated else None,
             queue=self.queue,
             cost_bucket=self.cost_bucket,
+            address_bucket=self.address_bucket,
+            login_attempts=self.login_attempts,
             authenticated_by_cookie=auth.by_cookie,
         )
 

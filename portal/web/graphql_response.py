@@ -21,6 +21,7 @@ from strawberry.types import ExecutionResult
 from portal.observability.graphql import observe_response
 from portal.schema.errors import format_error
 from portal.web.error_bodies import json_response
+from portal.web.faults import mark_unavailable
 from portal.web.media_types import MediaType
 
 REQUEST_ERROR_STATUS = {
@@ -66,6 +67,8 @@ def graphql_response(
     """The answer to a GraphQL request, with the headers and status resolvers set (cookies,
     Retry-After) on the per-request `sub_response`."""
     body, errors = response_body(result)
+    if sub_response is not None:
+        mark_unavailable(errors, sub_response)
     status = (sub_response.status_code if sub_response else None) or status_code(
         body, errors, media_type
     )

@@ -14,7 +14,7 @@ from tests.conftest import Api
 
 ERRORS = "userErrors { field code message }"
 PROGRAM_FIELDS = """id name currency cookieLifetimeDays consentMode followUpPolicy
-  followUpWindowDays allowSelfAcceptance"""
+  followUpWindowDays allowSelfAcceptance publiclyListed"""
 RELATIONSHIP_FIELDS = """id status followUpPolicy followUpWindowDays
   partner { id } program { id } commissionModel { id name }"""
 MODEL_FIELDS = """id name discountRating

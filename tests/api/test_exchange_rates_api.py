@@ -286,13 +286,14 @@ async def test_a_file_at_the_size_limit_is_accepted(
 async def test_a_file_sent_as_a_json_value_is_refused(api: Api, engine: AsyncEngine) -> None:
     world = await build_world(engine, conversions_per_partner=0)
 
-    data = await api.data(
+    body = await api.query(
         IMPORT, {"input": {"file": SAMPLE_CSV.decode()}}, token=world.tokens["admin"]
     )
 
-    errors = data["importExchangeRates"]["userErrors"]
-    assert [e["code"] for e in errors] == ["INVALID_RATE_FILE"]
-    assert "multipart" in errors[0]["message"]
+    # Every Upload refuses a value that is not a file (portal.schema.scalars).
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "multipart" in body["errors"][0]["message"]
     assert await row_count(engine) == 0
 
 

@@ -4,14 +4,18 @@ RATE_LIMITED with Retry-After. Introspection can be switched off for production.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.config import Settings
+from portal.jobs.queue import namespace_of
 from portal.web.app import create_app
+from tests.conftest import REDIS_URL, unavailable
 from tests.factories import build_world
 
 LIST = "{ conversions(first: 20) { nodes { id partner { name } } } }"  # costs 22
@@ -85,3 +89,36 @@ async def test_introspection_can_be_switched_off(client_with, engine: AsyncEngin
             "/graphql", json={"query": "{ viewer { user { role } } }"}, headers=headers
         )
     ).json()["data"] == {"viewer": {"user": {"role": "ADMIN"}}}
+
+
+@pytest.mark.redis
+async def test_buckets_in_redis_are_namespaced_per_deployment(
+    client_with, engine: AsyncEngine
+) -> None:  # type: ignore[no-untyped-def]
+    """Two deployments sharing a Redis (production and staging, or two test runs) have users
+    with the same ids: each keeps its own buckets, under its own key prefix."""
+    if not REDIS_URL:
+        unavailable("Redis (PORTAL_TEST_REDIS_URL)")
+    world = await build_world(engine)
+    headers = {"Authorization": f"Bearer {world.tokens['A']}"}
+    deployment = f"postgresql+asyncpg://db/{uuid.uuid4().hex}"
+    tight = {"redis_url": REDIS_URL, "rate_limit_capacity": 30, "rate_limit_restore_rate": 1}
+    production = await client_with(database_url=deployment, **tight)
+    staging = await client_with(database_url=deployment + "-staging", **tight)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert (await production.post("/graphql", json={"query": LIST}, headers=headers)).json()[
+            "extensions"
+        ]["cost"]["throttleStatus"]["currentlyAvailable"] == 8
+        assert (await staging.post("/graphql", json={"query": LIST}, headers=headers)).json()[
+            "extensions"
+        ]["cost"]["throttleStatus"]["currentlyAvailable"] == 8
+        for url in (deployment, deployment + "-staging"):
+            prefix = f"portal:{namespace_of(url)}:cost:"
+            assert [k async for k in redis.scan_iter(match=prefix + "user:*")]
+    finally:
+        for url in (deployment, deployment + "-staging"):
+            stale = [k async for k in redis.scan_iter(match=f"portal:{namespace_of(url)}:*")]
+            if stale:
+                await redis.delete(*stale)
+        await redis.aclose()

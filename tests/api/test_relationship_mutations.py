@@ -1,23 +1,46 @@
 """applyToProgram and setRelationship: the relationship status machine through HTTP.
 
-The world: partners A and B are ACTIVE in program 1 (advertiser 1, model m1); partner C is
-ACTIVE in program 2 (advertiser 2, model m2) and has no relationship with program 1."""
+The world: partners A and B are ACTIVE in program 1 (advertiser 1, model m1), which is publicly
+listed; partner C is ACTIVE in program 2 (advertiser 2, model m2) and has no relationship with
+program 1. Program 3 (advertiser 1, model m3) is not listed and has no partners.
+
+Discovery is explicit: a partner sees and applies to listed programs; an advertiser invites the
+partners it sees (those working with or applying to one of its programs). Anything else reads
+exactly like something that does not exist."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.demo_data import add_model
+from portal.services import setup
 from tests.api.setup_calls import PROGRAM, call, codes, gid, read_relationship, setup_rows
 from tests.conftest import Api
-from tests.factories import World, build_world
+from tests.factories import ADMIN, World, build_world
 
 
 @pytest.fixture
 async def world(engine: AsyncEngine) -> World:
-    return await build_world(engine, conversions_per_partner=1)
+    world = await build_world(engine, conversions_per_partner=1)
+    async with UnitOfWork(engine) as uow:
+        await setup.update_program(
+            uow, ADMIN, world.ids["p1"], setup.ProgramChanges(publicly_listed=True)
+        )
+        p3 = await setup.create_program(
+            uow, ADMIN, advertiser_id=world.ids["adv1"], name="Nordwind AT", currency="EUR"
+        )
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        world.ids.update(
+            p3=p3.id, m3=await add_model(uow, p3.id, "default", since, Decimal(5), None)
+        )
+        await uow.commit()
+    return world
 
 
 async def apply(api: Api, world: World, partner: str, program: str = "p1") -> dict[str, Any]:
@@ -27,14 +50,20 @@ async def apply(api: Api, world: World, partner: str, program: str = "p1") -> di
 
 
 async def set_status(
-    api: Api, world: World, partner: str, status: str | None, token: str = "adv1", **more: Any
+    api: Api,
+    world: World,
+    partner: str,
+    status: str | None,
+    token: str = "adv1",
+    program: str = "p1",
+    **more: Any,
 ) -> dict[str, Any]:
     extra = {"status": status} if status else {}
     return await call(
         api,
         "setRelationship",
         world.tokens[token],
-        programId=gid("Program", world.ids["p1"]),
+        programId=gid("Program", world.ids[program]),
         partnerId=gid("Partner", world.ids[partner]),
         **extra,
         **more,
@@ -49,11 +78,11 @@ async def status_of(api: Api, world: World, partner: str) -> str | None:
 # -- applyToProgram ----------------------------------------------------------------------------
 
 
-async def test_partner_applies_to_a_program_it_could_not_see(api: Api, world: World) -> None:
+async def test_partner_sees_a_listed_program_and_applies(api: Api, world: World) -> None:
     p1 = gid("Program", world.ids["p1"])
-    # Given partner C, which does not see program 1
+    # Given partner C, which has no relationship with the listed program 1 but sees it
     before = await api.data(PROGRAM, {"id": p1}, token=world.tokens["C"])
-    assert before["program"] is None
+    assert before["program"]["publiclyListed"] is True
     # When it applies
     payload = await apply(api, world, "C")
     # Then the relationship is APPLIED, the advertiser sees it, and C now sees the program
@@ -101,6 +130,21 @@ async def test_applying_to_a_missing_program_is_not_found(api: Api, world: World
         api, "applyToProgram", world.tokens["C"], programId=gid("Program", 999_999)
     )
     assert codes(payload) == [(["input", "programId"], "NOT_FOUND")]
+
+
+async def test_applying_to_an_unlisted_program_reads_exactly_like_a_missing_one(
+    api: Api, world: World, engine: AsyncEngine
+) -> None:
+    before = await setup_rows(engine)
+    unlisted = await apply(api, world, "C", program="p3")
+    missing = await call(
+        api, "applyToProgram", world.tokens["C"], programId=gid("Program", 999_999)
+    )
+    assert unlisted == missing
+    assert codes(unlisted) == [(["input", "programId"], "NOT_FOUND")]
+    assert await setup_rows(engine) == before
+    seen = await api.data(PROGRAM, {"id": gid("Program", world.ids["p3"])}, world.tokens["C"])
+    assert seen["program"] is None
 
 
 async def test_admins_apply_for_a_named_partner(api: Api, world: World) -> None:
@@ -208,28 +252,55 @@ async def test_an_active_relationship_cannot_go_back(api: Api, world: World, ref
     assert await status_of(api, world, "A") == "ACTIVE"
 
 
-async def test_advertiser_invites_a_partner_as_active(api: Api, world: World) -> None:
-    m1 = gid("CommissionModel", world.ids["m1"])
-    payload = await set_status(api, world, "C", None, commissionModelId=m1)
+async def test_advertiser_invites_a_partner_it_sees_as_active(api: Api, world: World) -> None:
+    # adv1 sees A (A works in program 1) and invites it into program 3
+    m3 = gid("CommissionModel", world.ids["m3"])
+    payload = await set_status(api, world, "A", None, program="p3", commissionModelId=m3)
     assert payload["userErrors"] == []
     assert payload["relationship"]["status"] == "ACTIVE"
-    assert await status_of(api, world, "C") == "ACTIVE"
+    found = await read_relationship(api, world.tokens["A"], world.ids["p3"], world.ids["A"])
+    assert found is not None and found["status"] == "ACTIVE"
+
+
+async def test_inviting_a_partner_the_advertiser_cannot_see_reads_like_a_missing_one(
+    api: Api, world: World, engine: AsyncEngine
+) -> None:
+    # C works only with advertiser 2: to adv1 it is as unknown as a partner that does not exist
+    before = await setup_rows(engine)
+    m1 = gid("CommissionModel", world.ids["m1"])
+    unseen = await set_status(api, world, "C", None, commissionModelId=m1)
+    missing = await call(
+        api,
+        "setRelationship",
+        world.tokens["adv1"],
+        programId=gid("Program", world.ids["p1"]),
+        partnerId=gid("Partner", 999_999),
+        commissionModelId=m1,
+    )
+    assert unseen == missing
+    assert codes(unseen) == [(["input", "partnerId"], "NOT_FOUND")]
+    assert await setup_rows(engine) == before
+    # Once C applied (program 1 is listed), adv1 sees it and may accept it
+    await apply(api, world, "C")
+    accepted = await set_status(api, world, "C", "ACTIVE", commissionModelId=m1)
+    assert accepted["userErrors"] == []
 
 
 async def test_an_invitation_starts_active_or_blocked_only(
     api: Api, world: World, engine: AsyncEngine
 ) -> None:
     before = await setup_rows(engine)
-    paused = await set_status(
-        api, world, "C", "PAUSED", commissionModelId=gid("CommissionModel", world.ids["m1"])
-    )
+    m3 = gid("CommissionModel", world.ids["m3"])
+    paused = await set_status(api, world, "A", "PAUSED", program="p3", commissionModelId=m3)
     assert codes(paused) == [(["input", "status"], "INVALID_TRANSITION")]
-    without_model = await set_status(api, world, "C", None)
+    without_model = await set_status(api, world, "A", None, program="p3")
     assert codes(without_model) == [(["input", "commissionModelId"], "COMMISSION_MODEL_REQUIRED")]
     assert await setup_rows(engine) == before
-    barred = await set_status(api, world, "C", "BLOCKED")
+    barred = await set_status(api, world, "A", "BLOCKED", program="p3")
     assert barred["relationship"]["status"] == "BLOCKED"
-    assert codes(await apply(api, world, "C")) == [(["input", "programId"], "BLOCKED")]
+    assert codes(await apply(api, world, "A", program="p3")) == [
+        (["input", "programId"], "BLOCKED")
+    ]
 
 
 # -- setRelationship: follow-up override -------------------------------------------------------
@@ -308,8 +379,11 @@ async def test_partners_cannot_set_relationships(
     # Partner A sees program 1 (it works there) but may not manage it
     own = await set_status(api, world, "A", None, token="A", followUpPolicy="LIFETIME")
     assert codes(own) == [(["input", "programId"], "PERMISSION_DENIED")]
-    # Partner C does not see program 1
-    outside = await set_status(api, world, "C", "ACTIVE", token="C")
+    # Partner C sees the listed program 1, but may not manage it either
+    listed = await set_status(api, world, "C", "ACTIVE", token="C")
+    assert codes(listed) == [(["input", "programId"], "PERMISSION_DENIED")]
+    # Partner A does not see the unlisted program 3
+    outside = await set_status(api, world, "A", "ACTIVE", token="A", program="p3")
     assert codes(outside) == [(["input", "programId"], "NOT_FOUND")]
     assert await setup_rows(engine) == before
 

@@ -44,11 +44,15 @@ mutation Revoke($input: RevokeApiTokenInput!) {
 """
 
 
-@pytest.fixture
-async def world(engine: AsyncEngine) -> World:
+async def world_with_spa_user(engine: AsyncEngine) -> World:
     world = await build_world(engine)
     await add_partner_login(engine, world, EMAIL, PASSWORD)
     return world
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> World:
+    return await world_with_spa_user(engine)
 
 
 async def login(api: Api) -> tuple[httpx.Response, dict[str, Any]]:

@@ -51,6 +51,7 @@ async def test_advertiser_changes_the_settings_of_its_program(api: Api, world: W
         followUpPolicy="FIRST_ORDER_AND_WINDOW",
         followUpWindowDays=60,
         allowSelfAcceptance=True,
+        publiclyListed=True,
     )
     # Then the payload and a later read show the new settings
     expected = {
@@ -62,6 +63,7 @@ async def test_advertiser_changes_the_settings_of_its_program(api: Api, world: W
         "followUpPolicy": "FIRST_ORDER_AND_WINDOW",
         "followUpWindowDays": 60,
         "allowSelfAcceptance": True,
+        "publiclyListed": True,
     }
     assert payload == {"program": expected, "userErrors": []}
     assert await read_program(api, world.tokens["admin"], world.ids["p1"]) == expected

@@ -74,7 +74,13 @@ class ImportJob(Node):
         description="Requests created; in a dry run, the requests it would create."
     )
     error_count: int = strawberry.field(description="Cell errors found.")
-    error: str | None = strawberry.field(description="Why the job failed as a whole.")
+    error: str | None = strawberry.field(
+        description="Why the job failed as a whole (one bad cell never fails it): "
+        "`CODE: message`, for people. INTERNAL (an unexpected fault: the message names an "
+        "error id that is in the server log) and SERVICE_UNAVAILABLE (the database could not be "
+        "used for minutes; a shorter outage is waited out) are the service's; the others name "
+        "a problem of the input, e.g. WORKER_LOST (it stopped its worker three times)."
+    )
     filename: str | None = strawberry.field(description="Name of the uploaded file.")
     created_at: datetime = strawberry.field(description="When it was uploaded.")
     finished_at: datetime | None = strawberry.field(description="When it ended.")

@@ -31,7 +31,13 @@ class ExportJob(Node):
     download_url: str | None = strawberry.field(
         description="Plain HTTP GET (same authentication) once SUCCEEDED; null before."
     )
-    error: str | None = strawberry.field(description="Why it failed.")
+    error: str | None = strawberry.field(
+        description="Why it failed: "
+        "`CODE: message`, for people. INTERNAL (an unexpected fault: the message names an "
+        "error id that is in the server log) and SERVICE_UNAVAILABLE (the database could not be "
+        "used for minutes; a shorter outage is waited out) are the service's; the others name "
+        "a problem of the input, e.g. WORKER_LOST (it stopped its worker three times)."
+    )
     created_at: datetime = strawberry.field(description="When it was started.")
     finished_at: datetime | None = strawberry.field(description="When it ended.")
 

@@ -101,6 +101,12 @@ class Program(Node):
     allow_self_acceptance: bool = strawberry.field(
         description="Whether a user may accept a conversion request the same user raised."
     )
+    publicly_listed: bool = strawberry.field(
+        description="Whether partners without a relationship see the program (its public "
+        "fields) and may apply to it (`applyToProgram`). Partners never see an unlisted program "
+        "they have no relationship with; its advertiser adds partners it already works with, "
+        "an admin any partner (`setRelationship`)."
+    )
     created_at: datetime = strawberry.field(description="When the program was created.")
     pk: strawberry.Private[int]
     advertiser_pk: strawberry.Private[int]
@@ -118,6 +124,7 @@ class Program(Node):
             follow_up_policy=p.follow_up_policy,
             follow_up_window_days=p.follow_up_window_days,
             allow_self_acceptance=p.allow_self_acceptance,
+            publicly_listed=p.publicly_listed,
             created_at=p.created_at,
         )
 

@@ -215,7 +215,11 @@ class ConversionRequest(Node):
     commission_model_name: str | None = strawberry.field(
         description="Name of that commission model."
     )
-    failure: str | None = strawberry.field(description="Why processing failed (FAILED only).")
+    failure: str | None = strawberry.field(
+        description="Why processing failed (FAILED only): `CODE: message`; INTERNAL names an "
+        "error id that is in the server log. A transient database failure is retried, never "
+        "kept here."
+    )
     created_at: datetime = strawberry.field(description="When it was raised.")
     updated_at: datetime = strawberry.field(description="Last change.")
     processed_at: datetime | None = strawberry.field(description="When it was applied.")

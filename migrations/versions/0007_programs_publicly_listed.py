@@ -1,0 +1,30 @@
+"""programs.publicly_listed: partners discover (see and apply to) listed programs only
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-03 09:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("programs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("publicly_listed", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("programs", schema=None) as batch_op:
+        batch_op.drop_column("publicly_listed")

@@ -23,7 +23,7 @@ from portal.config import Settings
 from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.requests import RequestStatus
 from portal.services import exports, imports, request_processing
-from portal.services.conversion_export import conversion_filter_to_json
+from portal.adapters.filter_json import filter_to_json
 from tests import request_factories as rf
 from tests.factories import build_world
 from tests.import_files import csv_bytes, start_import_of
@@ -119,7 +119,7 @@ async def test_an_export_started_while_the_database_is_down_waits_for_it_and_suc
     engine, settings = await _own(url, tmp_path)
     try:
         await build_world(engine)
-        job_id = await _export_job(engine, "adv1", conversion_filter_to_json(ConversionFilter()))
+        job_id = await _export_job(engine, "adv1", filter_to_json(ConversionFilter()))
         await allow_connections(admin, name, False)
         assert await cut_connections(admin, name) > 0
         run = asyncio.create_task(exports.run_export(engine, settings, job_id))
@@ -147,7 +147,7 @@ async def test_connections_cut_in_the_middle_of_jobs_do_not_fail_them(
         for request_id in requests:
             await rf.accept(engine, request_id)
         export_ids = [
-            await _export_job(engine, "adv1", conversion_filter_to_json(ConversionFilter()))
+            await _export_job(engine, "adv1", filter_to_json(ConversionFilter()))
             for _ in range(4)
         ]
         work = [

@@ -306,10 +306,13 @@ def _xlsx_count(source: TableSource, limit: int) -> int:
 
 # -- cells -----------------------------------------------------------------------------------
 
-_GERMAN = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$")
-_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
-_DOTTED = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$")
-_DE_DATETIME = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+# ASCII digits only (re.ASCII), as in the API (`PLAIN_DECIMAL`): Python would read "١٠٠".
+_GERMAN = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$", re.ASCII)
+_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?", re.ASCII)
+_DOTTED = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$", re.ASCII)
+_DE_DATETIME = re.compile(
+    r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII
+)
 
 
 def cell_text(value: Any) -> str | None:

@@ -23,7 +23,8 @@ DecimalScalar = strawberry.scalar(
     name="Decimal",
     description=(
         'An exact decimal number, serialized as a string such as "1234.50". Input accepts a '
-        'string of digits with an optional point ("-12.50"; never an exponent such as "1e2") '
+        'string of ASCII digits with an optional point ("-12.50"; never an exponent such as '
+        '"1e2") '
         "or an integer (never a float); at most 15 integer and 6 fractional digits."
     ),
     serialize=lambda value: format(value, "f"),

@@ -163,6 +163,9 @@ async def test_datetime_with_offset_is_accepted(api: Api, world: World) -> None:
         ("1E2", "'1E2' is not a decimal number"),
         ("-2.5e-3", "'-2.5e-3' is not a decimal number"),
         ("1e20", "'1e20' is not a decimal number"),
+        # digits are ASCII: Python's Decimal also reads Arabic-Indic or full-width digits
+        ("\u0661\u0660\u0660", "'\u0661\u0660\u0660' is not a decimal number"),
+        ("\uff11\uff10.5", "'\uff11\uff10.5' is not a decimal number"),
         ("1000000000000000", "too large"),
         ("0.0000001", "decimal places"),
         (True, "strings"),

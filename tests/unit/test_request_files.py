@@ -90,6 +90,8 @@ def test_parse_amount_of_spreadsheet_numbers(value: float, expected: str) -> Non
         ("5 €", True),
         ("1000000000000000", False),  # 16 integer digits
         ("1.1234567", False),  # 7 decimal places
+        ("\u0661\u0660\u0660", False),  # Arabic-Indic digits: ASCII ones only, as in the API
+        ("\uff11\uff10,5", True),  # full-width digits
     ],
 )
 def test_parse_amount_refuses(text: str, german: bool) -> None:

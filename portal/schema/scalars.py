@@ -41,6 +41,10 @@ def _parse_datetime(value: Any) -> dt.datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{value!r} has no UTC offset (add Z or +01:00)")
+    try:  # "9999-12-31T23:59:59-14:00" is no instant Python (or a database) can hold
+        parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} lies outside the years 1–9999 in UTC") from None
     return parsed
 
 

@@ -142,6 +142,48 @@ async def test_datetime_without_offset_is_a_validation_error(
     )
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+async def test_a_datetime_beyond_the_years_a_database_holds_is_a_validation_error(
+    api: Api, world: World, value: str
+) -> None:
+    """Its UTC instant lies outside the years 1–9999: converting it used to raise an
+    OverflowError in the resolver (INTERNAL)."""
+    for variables, query in [
+        ({"first": 10, "filter": {"trackedTo": value}}, CONVERSIONS),
+        (
+            {
+                "input": {
+                    "programId": encode_id("Program", world.ids["p1"]),
+                    "orderId": "o-1",
+                    "trackingTime": value,
+                    "orderValue": "1.00",
+                }
+            },
+            RECORD_ORDER,
+        ),
+    ]:
+        await expect_error(
+            api,
+            query,
+            variables,
+            world.tokens["adv1"],
+            "GRAPHQL_VALIDATION_FAILED",
+            mentions="outside the years 1–9999",
+        )
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+async def test_the_first_and_last_instants_work_as_filter_bounds(
+    api: Api, world: World, value: str
+) -> None:
+    data = await api.data(
+        CONVERSIONS,
+        {"first": 10, "filter": {"trackedFrom": value, "trackedTo": value}},
+        token=world.tokens["A"],
+    )
+    assert data["conversions"]["totalCount"] == 0
+
+
 async def test_datetime_with_offset_is_accepted(api: Api, world: World) -> None:
     data = await api.data(
         CONVERSIONS,

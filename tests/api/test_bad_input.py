@@ -420,6 +420,9 @@ BAD_CURSORS: list[tuple[str, str | None]] = [
     (_cursor(["TRACKING_TIME", 12, 1]), None),
     # A time without an offset cannot be compared with the stored (aware) times.
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00", 1]), None),
+    # Times with no UTC instant in the years 1–9999 (the comparison raised OverflowError).
+    (_cursor(["TRACKING_TIME", "9999-12-31T23:59:59-14:00", 1]), None),
+    (_cursor(["TRACKING_TIME", "0001-01-01T00:00:00+14:00", 1]), None),
     # Row ids beyond BIGINT.
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00+00:00", 2**63]), None),
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00+00:00", 10**30]), None),

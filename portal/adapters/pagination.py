@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -112,6 +112,7 @@ def _load(raw: Any, kind: str) -> Any:
         value = datetime.fromisoformat(raw)
         if value.tzinfo is None:
             raise ValueError("a cursor time has an offset")
+        value.astimezone(UTC)  # OverflowError outside the years 1–9999 in UTC
         return value
     if kind == "decimal":
         if not isinstance(raw, str):

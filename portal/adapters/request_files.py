@@ -16,7 +16,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -306,10 +306,13 @@ def _xlsx_count(source: TableSource, limit: int) -> int:
 
 # -- cells -----------------------------------------------------------------------------------
 
-_GERMAN = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$")
-_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
-_DOTTED = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$")
-_DE_DATETIME = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+# ASCII digits only (re.ASCII), as in the API (`PLAIN_DECIMAL`): Python would read "١٠٠".
+_GERMAN = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$", re.ASCII)
+_PLAIN = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?", re.ASCII)
+_DOTTED = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$", re.ASCII)
+_DE_DATETIME = re.compile(
+    r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII
+)
 
 
 def cell_text(value: Any) -> str | None:
@@ -365,6 +368,19 @@ def parse_amount(value: Any, german: bool) -> Decimal:
 
 
 def parse_time(value: Any, zone: ZoneInfo) -> datetime:
+    """A time cell: ISO 8601 or dd.mm.yyyy hh:mm, in `zone` without an offset; refused when
+    its UTC instant lies outside the years 1–9999 (as the API's DateTime refuses it)."""
+    moment = _parse_time(value, zone)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"INVALID_DATETIME:{value!s} lies outside the years 1–9999 in UTC"
+        ) from None
+    return moment
+
+
+def _parse_time(value: Any, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=zone)
     text = str(value).strip()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,11 +77,19 @@ def _csv_cell(value: Cell) -> str:
     return neutralize(value)
 
 
+# What XML 1.0 cannot hold: the C0 controls other than tab, newline and carriage return
+# (openpyxl's ILLEGAL_CHARACTERS_RE), the non-characters U+FFFE and U+FFFF, and lone
+# surrogates (a JSON "\ud800" decodes to one; UTF-8 cannot even encode it).
+_NOT_IN_XML = re.compile(f"{ILLEGAL_CHARACTERS_RE.pattern}|[\ufffe\uffff\ud800-\udfff]")
+
+
 def xlsx_text(text: str) -> str:
-    """Text for a workbook cell, shown as typed: the control characters XML cannot hold (which
-    the API and CSV files can) become U+FFFD instead of failing the whole file. No apostrophe:
-    a formula-looking text is written as a string cell (`xlsx_cell`), which Excel never runs."""
-    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", text))
+    """Text for a workbook cell, shown as typed: the characters XML cannot hold (which the API
+    and CSV files can) become U+FFFD instead of failing the whole file. No apostrophe: a
+    formula-looking text is written as a string cell (`xlsx_cell`), which Excel never runs.
+    Every workbook the portal writes (exports, import reports, templates) passes its text
+    through here."""
+    return _NOT_IN_XML.sub("\ufffd", text)
 
 
 def xlsx_cell(sheet: Any, value: Cell) -> Any:

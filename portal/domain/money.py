@@ -139,8 +139,9 @@ def unit_of(amount: Decimal, currency: str) -> Decimal:
 
 
 # The only form an amount is written in: digits, optionally a sign and a decimal point with
-# digits after it ("12.50", "-3", "0.5"); never an exponent ("1e2"), never ".5" or "5.".
-PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+# digits after it ("12.50", "-3", "0.5"); never an exponent ("1e2"), never ".5" or "5.", and
+# ASCII digits only (Decimal would also read "١٠" or full-width digits).
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_decimal(raw: str | int | float | Decimal) -> Decimal:

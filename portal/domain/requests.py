@@ -68,8 +68,9 @@ _S = RequestStatus
 _M = Mover
 TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], frozenset[Mover]] = {
     (_S.INQUIRED, _S.ACCEPTED): frozenset({_M.DECIDER}),
-    # by the SYSTEM: another request for the same order was accepted, or the conversion a
-    # change request is about was reassigned to another partner
+    # by the SYSTEM: another request for the same order was accepted, the conversion a
+    # change request is about was reassigned to another partner, or tracking recorded the
+    # order a CREATE_NEW request asks for as its own partner's conversion
     (_S.INQUIRED, _S.REJECTED): frozenset({_M.DECIDER, _M.SYSTEM}),
     (_S.INQUIRED, _S.WITHDRAWN): frozenset({_M.AUTHOR}),
     (_S.ACCEPTED, _S.PROCESSED): frozenset({_M.SYSTEM}),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from arq import cron, func
 from arq.connections import RedisSettings
 
 from portal.adapters.database import create_engine
-from portal.config import Settings
+from portal.config import Settings, database_url_from_env
 from portal.heap import freeze_startup_heap
 from portal.jobs.context import JobContext
 from portal.jobs.functions import JOBS
@@ -70,7 +71,9 @@ async def requeue_jobs(ctx: dict[str, Any]) -> int:
 
 
 def redis_settings() -> RedisSettings:
-    url = Settings.from_env().redis_url or "redis://127.0.0.1:6379/0"
+    """From PORTAL_REDIS_URL alone: the class below is built at import, and importing it must
+    have no side effects (`Settings.from_env` makes the data directory and a secret key)."""
+    url = os.environ.get("PORTAL_REDIS_URL") or "redis://127.0.0.1:6379/0"
     return RedisSettings.from_dsn(url)
 
 
@@ -88,7 +91,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
-    queue_name = queue_name_of(Settings.from_env().database_url)
+    queue_name = queue_name_of(database_url_from_env())  # as Settings, with no file made
     max_tries = 5
     job_timeout = 600
     keep_result = 60

@@ -23,7 +23,8 @@ DecimalScalar = strawberry.scalar(
     name="Decimal",
     description=(
         'An exact decimal number, serialized as a string such as "1234.50". Input accepts a '
-        'string of digits with an optional point ("-12.50"; never an exponent such as "1e2") '
+        'string of ASCII digits with an optional point ("-12.50"; never an exponent such as '
+        '"1e2") '
         "or an integer (never a float); at most 15 integer and 6 fractional digits."
     ),
     serialize=lambda value: format(value, "f"),
@@ -40,6 +41,10 @@ def _parse_datetime(value: Any) -> dt.datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{value!r} has no UTC offset (add Z or +01:00)")
+    try:  # "9999-12-31T23:59:59-14:00" is no instant Python (or a database) can hold
+        parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} lies outside the years 1–9999 in UTC") from None
     return parsed
 
 

@@ -12,22 +12,33 @@ for an order that tracking recorded for another partner.
   again under that partner's relationship, a revision with source REQUEST, a reassignment
   record the former partner can read (not who claimed), and the former partner's INQUIRED
   change requests on them rejected. A rejected claim changes nothing.
+- A request raised before tracking records its order is linked when tracking does
+  (`link_tracked_orders`): recorded for another partner, it becomes a claim against that
+  conversion (seen, previewed and checked as one); recorded for the request's own partner,
+  it has nothing left to create and the system closes it, naming the conversion.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from collections.abc import Sequence
+
+from sqlalchemy import and_, insert, select, tuple_, update
 
 from portal.adapters.conversion_store import created, update_conversion
+from portal.adapters.request_keys import OrderId, conversions_of_orders
 from portal.adapters.request_store import move_request
-from portal.adapters.tables import conversion_reassignments, conversion_requests
+from portal.adapters.tables import (
+    conversion_reassignments,
+    conversion_requests,
+    conversion_targets,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import (
     Conversion,
     RevisionSource,
     check_conversion_may_change,
 )
-from portal.domain.programs import Program
+from portal.domain.programs import Program, TargetKind
 from portal.domain.requests import (
     OPEN_STATUSES,
     ConversionRequest,
@@ -35,10 +46,64 @@ from portal.domain.requests import (
     RequestKind,
     RequestStatus,
 )
+from portal.services.request_drafts import order_state
 from portal.services.request_revision import reassigned
 
 SETTLED = "another request for this order was accepted"
 REASSIGNED = "the conversion was reassigned to another partner"
+TRACKED_FOR_YOU = (
+    "tracking recorded the order as your conversion; raise a CHANGE_EXISTING request to "
+    "change its values"
+)
+
+
+async def link_tracked_orders(uow: UnitOfWork, orders: Sequence[OrderId]) -> None:
+    """Tracking has just recorded conversions of these (program, order id) pairs: the open
+    CREATE_NEW requests raised for them before are linked to the order as a request raised now
+    would be (`order_state`). Another partner's order makes the request a claim against its
+    conversion; the request's own partner's (same target kind) leaves it nothing to create, so
+    an INQUIRED one is rejected by the system with the conversion named (an ACCEPTED one fails
+    on processing, saying so). One statement when no request waits for these orders."""
+    unique = list(dict.fromkeys(orders))
+    if not unique:
+        return
+    r, t = conversion_requests.c, conversion_targets.c
+    waiting = (
+        await uow.conn.execute(
+            select(r.id, r.program_id, r.order_id, r.partner_id, r.status, t.kind)
+            .select_from(
+                conversion_requests.outerjoin(
+                    conversion_targets, and_(t.program_id == r.program_id, t.key == r.target)
+                )
+            )
+            .where(
+                tuple_(r.program_id, r.order_id).in_(unique),
+                r.kind == RequestKind.CREATE_NEW.value,
+                r.status.in_([s.value for s in OPEN_STATUSES]),
+                r.conversion_id.is_(None),
+            )
+            .order_by(r.id)
+        )
+    ).all()
+    if not waiting:
+        return
+    found = await conversions_of_orders(uow.conn, [(w.program_id, w.order_id) for w in waiting])
+    for w in waiting:
+        kind = TargetKind(w.kind) if w.kind else TargetKind.SALE
+        state = order_state(found.get((w.program_id, w.order_id), ()), w.partner_id, kind, "")
+        if state.claimed is not None:
+            await uow.execute(
+                update(conversion_requests)
+                .where(r.id == w.id)
+                .values(conversion_id=state.claimed, updated_at=uow.now)
+            )
+        elif state.error is not None and w.status == RequestStatus.INQUIRED.value:
+            own = next(
+                c.id
+                for c in found[(w.program_id, w.order_id)]
+                if c.partner_id == w.partner_id and c.target_kind is kind
+            )
+            await _reject_by_system(uow, w.id, TRACKED_FOR_YOU, conversion_id=own)
 
 
 async def settle_competitors(uow: UnitOfWork, accepted: ConversionRequest) -> int:
@@ -68,7 +133,7 @@ async def settle_competitors(uow: UnitOfWork, accepted: ConversionRequest) -> in
     return rejected
 
 
-async def _reject_by_system(uow: UnitOfWork, request_id: int, reason: str) -> int:
+async def _reject_by_system(uow: UnitOfWork, request_id: int, reason: str, **values: object) -> int:
     moved = await move_request(
         uow,
         request_id,
@@ -80,6 +145,7 @@ async def _reject_by_system(uow: UnitOfWork, request_id: int, reason: str) -> in
         action="rejected",
         decided_at=uow.now,
         decision_reason=reason,
+        **values,
     )
     return int(moved)
 

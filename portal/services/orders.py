@@ -48,6 +48,7 @@ from portal.domain.errors import DomainError, NotFound, PermissionDenied, Valida
 from portal.domain.programs import TargetKind
 from portal.domain.rating import Rating
 from portal.global_ids import encode_id
+from portal.services.claims import link_tracked_orders
 from portal.services.conversion_rating import (
     RatedValues,
     explicit_commission,
@@ -250,7 +251,8 @@ async def _write(uow: UnitOfWork, viewer: Viewer, planned: list[Planned]) -> Non
     """All planned conversions in one savepoint and two statements. When that collides with a
     concurrent send of the same order (unique constraint), the savepoint is rolled back and the
     orders are written one by one, each in its own savepoint; a colliding one answers with the
-    conversion the other send stored."""
+    conversion the other send stored. Requests raised for these orders before are then linked
+    to them (`link_tracked_orders`)."""
     if not planned:
         return
     await _open_transaction(uow)
@@ -263,10 +265,13 @@ async def _write(uow: UnitOfWork, viewer: Viewer, planned: list[Planned]) -> Non
     except IntegrityError:
         for item in planned:
             await _write_one(uow, actor, item)
-        return
-    for item, conversion_id in zip(planned, ids, strict=True):
-        item.result.conversion = _stored(item.new, conversion_id, uow.now)
-        item.result.created = True
+    else:
+        for item, conversion_id in zip(planned, ids, strict=True):
+            item.result.conversion = _stored(item.new, conversion_id, uow.now)
+            item.result.created = True
+    await link_tracked_orders(
+        uow, [(p.new.program_id, p.new.order_id) for p in planned if p.result.created]
+    )
 
 
 async def _write_one(uow: UnitOfWork, actor: int | None, item: Planned) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.reader import Reader
 from portal.adapters.request_files import Column, columns_for
+from portal.adapters.spreadsheets import xlsx_text
 from portal.domain.access import Viewer
 from portal.domain.money import MINOR_UNITS
 
@@ -36,6 +37,16 @@ async def template_columns(engine: AsyncEngine, viewer: Viewer) -> tuple[Column,
     )
 
 
+def _for_workbook(column: Column) -> Column:
+    """The column with the text a workbook can hold (`xlsx_text`): a program named with a
+    control character must not break the template."""
+    return replace(
+        column,
+        description=xlsx_text(column.description),
+        allowed=tuple(xlsx_text(value) for value in column.allowed),
+    )
+
+
 def template_csv(columns: tuple[Column, ...]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer).writerow([c.name for c in columns])
@@ -43,6 +54,7 @@ def template_csv(columns: tuple[Column, ...]) -> bytes:
 
 
 def template_xlsx(columns: tuple[Column, ...]) -> bytes:
+    columns = tuple(_for_workbook(c) for c in columns)
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None

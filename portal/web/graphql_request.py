@@ -246,6 +246,13 @@ async def read_graphql_request(request: Request, *, uploads: bool) -> AsyncItera
             yield _from_multipart(form)
         finally:
             await form.close()
+    elif media_type == "application/json":
+        raise RequestError(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"unsupported charset {parameters['charset'][:40]!r} of application/json; send "
+            "the body as UTF-8 (`charset=utf-8`, or no charset)",
+        )
     else:
         raise RequestError(
             415,

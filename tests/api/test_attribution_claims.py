@@ -383,3 +383,111 @@ async def test_tracking_time_of_a_claim_is_the_partners_statement_only(
         "conversion"
     ]
     assert moved["commission"]["amount"] == "8.00"  # 8 % of the tracked 100.00, not of 999.00
+
+
+# -- requests raised before tracking records the order ------------------------------------
+
+RECORD_LATE = """
+mutation Record($input: RecordOrdersInput!) {
+  recordOrders(input: $input) {
+    results { conversion { id partner { id } } userErrors { code } }
+    userErrors { code }
+  }
+}"""
+
+
+async def track(api: Api, w: RequestWorld, order_id: str, partner: str) -> str:
+    """Tracking records `order_id` (a sale of 100.00, in the window of `partner`'s cookie)
+    through the API, as the advertiser's shop does; answers the conversion's id."""
+    order = {
+        "programId": w.program(),
+        "orderId": order_id,
+        "trackingTime": "2026-06-01T12:00:00+00:00",
+        "orderValue": "100.00",
+        "touchpoints": [
+            {"kind": "COOKIE", "partnerId": w.partner(partner), "at": "2026-06-01T11:00:00+00:00"}
+        ],
+    }
+    payload = (await api.data(RECORD_LATE, {"input": {"orders": [order]}}, token=w.token("adv1")))[
+        "recordOrders"
+    ]
+    [result] = payload["results"]
+    assert result["userErrors"] == [] and result["conversion"]["partner"]["id"] == w.partner(
+        partner
+    ), payload
+    return str(result["conversion"]["id"])
+
+
+async def test_a_request_raised_before_tracking_becomes_a_claim_when_another_partner_gets_it(
+    api: Api, w: RequestWorld
+) -> None:
+    """A asks for an order tracking missed; then tracking records it for B. The advertiser must
+    see A's request as a claim against B's conversion (not as a creation that would silently
+    move B's conversion on processing), D's request beside it; A still learns nothing."""
+    by_a = (await claim(api, w, "A", "LATE-1"))["conversionRequest"]
+    by_d = (await claim(api, w, "D", "LATE-1"))["conversionRequest"]
+    assert by_a["claimedConversion"] is None  # nobody has the order yet
+
+    tracked = await track(api, w, "LATE-1", "B")
+
+    seen = await read(api, w, "adv1", by_a["id"])
+    assert seen["claimedConversion"] is not None, seen
+    assert seen["claimedConversion"]["id"] == tracked
+    assert seen["claimedConversion"]["partner"]["id"] == w.partner("B")
+    assert seen["conversion"]["id"] == tracked
+    assert [r["id"] for r in seen["competingRequests"]] == [by_d["id"]]
+    changes = {c["field"]: (c["from"], c["to"]) for c in seen["preview"]["changes"]}
+    assert changes["partner"] == (w.partner("B"), w.partner("A"))
+    # The claimant is told nothing about B's conversion.
+    as_a = await read(api, w, "A", by_a["id"])
+    assert as_a["claimedConversion"] is None and as_a["conversion"] is None
+    assert as_a["competingRequests"] == []
+    assert all(c["from"] is None for c in as_a["preview"]["changes"])
+
+    # Accepting settles the order and processing moves B's conversion to A.
+    assert (await decide(api, w.token("adv1"), by_a["id"]))["userErrors"] == []
+    await api.drain_jobs()
+    assert (await read(api, w, "D", by_d["id"]))["status"] == "REJECTED"
+    done = await read(api, w, "A", by_a["id"])
+    assert done["status"] == "PROCESSED" and done["conversion"]["id"] == tracked
+    moved = (await api.data(CONVERSION, {"id": tracked}, token=w.token("A")))["conversion"]
+    assert moved["partner"]["id"] == w.partner("A")
+
+
+async def test_a_claim_raised_before_tracking_of_a_paid_conversion_cannot_be_accepted(
+    api: Api, w: RequestWorld, engine: AsyncEngine
+) -> None:
+    by_a = (await claim(api, w, "A", "LATE-2"))["conversionRequest"]
+    tracked = await track(api, w, "LATE-2", "B")
+    from portal.global_ids import decode_id
+
+    await execute(
+        engine,
+        update(conversions)
+        .where(conversions.c.id == decode_id(tracked)[1])
+        .values(payout_entry_id=1),
+    )
+
+    accepted = await decide(api, w.token("adv1"), by_a["id"])
+
+    assert [e["code"] for e in accepted["userErrors"]] == ["CONVERSION_PAID"]
+
+
+async def test_a_request_raised_before_tracking_records_the_order_for_its_own_partner(
+    api: Api, w: RequestWorld
+) -> None:
+    """Tracking recorded the order for the partner that asked for it: the request has nothing
+    left to create. It is closed by the system, naming the conversion, and another partner's
+    request for the order becomes a claim against it."""
+    by_a = (await claim(api, w, "A", "LATE-3"))["conversionRequest"]
+    by_d = (await claim(api, w, "D", "LATE-3"))["conversionRequest"]
+
+    tracked = await track(api, w, "LATE-3", "A")
+
+    closed = await read(api, w, "A", by_a["id"])
+    assert closed["status"] == "REJECTED"
+    assert closed["conversion"]["id"] == tracked
+    assert closed["history"][-1]["fromStatus"] == "INQUIRED"
+    assert closed["history"][-1]["actor"] is None  # the system
+    assert "tracking recorded" in closed["decision"]["reason"]
+    assert (await read(api, w, "adv1", by_d["id"]))["claimedConversion"]["id"] == tracked

@@ -142,6 +142,48 @@ async def test_datetime_without_offset_is_a_validation_error(
     )
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+async def test_a_datetime_beyond_the_years_a_database_holds_is_a_validation_error(
+    api: Api, world: World, value: str
+) -> None:
+    """Its UTC instant lies outside the years 1–9999: converting it used to raise an
+    OverflowError in the resolver (INTERNAL)."""
+    for variables, query in [
+        ({"first": 10, "filter": {"trackedTo": value}}, CONVERSIONS),
+        (
+            {
+                "input": {
+                    "programId": encode_id("Program", world.ids["p1"]),
+                    "orderId": "o-1",
+                    "trackingTime": value,
+                    "orderValue": "1.00",
+                }
+            },
+            RECORD_ORDER,
+        ),
+    ]:
+        await expect_error(
+            api,
+            query,
+            variables,
+            world.tokens["adv1"],
+            "GRAPHQL_VALIDATION_FAILED",
+            mentions="outside the years 1–9999",
+        )
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+async def test_the_first_and_last_instants_work_as_filter_bounds(
+    api: Api, world: World, value: str
+) -> None:
+    data = await api.data(
+        CONVERSIONS,
+        {"first": 10, "filter": {"trackedFrom": value, "trackedTo": value}},
+        token=world.tokens["A"],
+    )
+    assert data["conversions"]["totalCount"] == 0
+
+
 async def test_datetime_with_offset_is_accepted(api: Api, world: World) -> None:
     data = await api.data(
         CONVERSIONS,
@@ -163,6 +205,9 @@ async def test_datetime_with_offset_is_accepted(api: Api, world: World) -> None:
         ("1E2", "'1E2' is not a decimal number"),
         ("-2.5e-3", "'-2.5e-3' is not a decimal number"),
         ("1e20", "'1e20' is not a decimal number"),
+        # digits are ASCII: Python's Decimal also reads Arabic-Indic or full-width digits
+        ("\u0661\u0660\u0660", "'\u0661\u0660\u0660' is not a decimal number"),
+        ("\uff11\uff10.5", "'\uff11\uff10.5' is not a decimal number"),
         ("1000000000000000", "too large"),
         ("0.0000001", "decimal places"),
         (True, "strings"),
@@ -375,6 +420,9 @@ BAD_CURSORS: list[tuple[str, str | None]] = [
     (_cursor(["TRACKING_TIME", 12, 1]), None),
     # A time without an offset cannot be compared with the stored (aware) times.
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00", 1]), None),
+    # Times with no UTC instant in the years 1–9999 (the comparison raised OverflowError).
+    (_cursor(["TRACKING_TIME", "9999-12-31T23:59:59-14:00", 1]), None),
+    (_cursor(["TRACKING_TIME", "0001-01-01T00:00:00+14:00", 1]), None),
     # Row ids beyond BIGINT.
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00+00:00", 2**63]), None),
     (_cursor(["TRACKING_TIME", "2026-03-01T00:00:00+00:00", 10**30]), None),

@@ -218,6 +218,24 @@ async def test_unsupported_content_types_are_415(
     coded_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
+@pytest.mark.parametrize("charset", ["latin1", "ISO-8859-1", "utf-16"])
+async def test_a_json_body_in_another_charset_is_415_naming_the_charset(
+    http_client: httpx.AsyncClient, charset: str
+) -> None:
+    """The media type is right; the charset is not. The message says so (it used to call
+    application/json unsupported and ask for application/json)."""
+    response = await http_client.post(
+        "/graphql",
+        content=json.dumps(TYPENAME),
+        headers={"Content-Type": f"application/json; charset={charset}"},
+    )
+
+    error = coded_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert charset in error["message"] and "charset" in error["message"], error
+    assert "UTF-8" in error["message"], error
+    assert "unsupported Content-Type 'application/json'" not in error["message"], error
+
+
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 async def test_other_methods_are_405_with_allow(
     http_client: httpx.AsyncClient, method: str

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
+from portal.adapters.filter_json import filter_to_json
 from portal.adapters.reader import ConversionFilter
 from portal.adapters.spreadsheets import TableFormat
 from portal.adapters.tables import import_errors, jobs
@@ -23,7 +24,6 @@ from portal.config import Settings
 from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.requests import RequestStatus
 from portal.services import exports, imports, request_processing
-from portal.adapters.filter_json import filter_to_json
 from tests import request_factories as rf
 from tests.factories import build_world
 from tests.import_files import csv_bytes, start_import_of
@@ -147,8 +147,7 @@ async def test_connections_cut_in_the_middle_of_jobs_do_not_fail_them(
         for request_id in requests:
             await rf.accept(engine, request_id)
         export_ids = [
-            await _export_job(engine, "adv1", filter_to_json(ConversionFilter()))
-            for _ in range(4)
+            await _export_job(engine, "adv1", filter_to_json(ConversionFilter())) for _ in range(4)
         ]
         work = [
             *(exports.run_export(engine, settings, job_id) for job_id in export_ids),

@@ -46,7 +46,23 @@ def test_rounding_happens_once_not_per_step() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["abc", "NaN", "Infinity", "1e20", "1e2", "1E2", ".5", "5.", "0.0000001", "", 1.5, True]
+    "raw",
+    [
+        "abc",
+        "NaN",
+        "Infinity",
+        "1e20",
+        "1e2",
+        "1E2",
+        ".5",
+        "5.",
+        "0.0000001",
+        "",
+        1.5,
+        True,
+        "\u0661\u0660",
+        "\uff15",
+    ],
 )
 def test_parse_decimal_refuses_what_is_not_an_exact_bounded_amount(raw: object) -> None:
     with pytest.raises(ValueError):

@@ -90,6 +90,8 @@ def test_parse_amount_of_spreadsheet_numbers(value: float, expected: str) -> Non
         ("5 €", True),
         ("1000000000000000", False),  # 16 integer digits
         ("1.1234567", False),  # 7 decimal places
+        ("\u0661\u0660\u0660", False),  # Arabic-Indic digits: ASCII ones only, as in the API
+        ("\uff11\uff10,5", True),  # full-width digits
     ],
 )
 def test_parse_amount_refuses(text: str, german: bool) -> None:
@@ -161,6 +163,10 @@ def test_parse_time_of_spreadsheet_dates() -> None:
         "yesterday",
         "",
         "01.06.26 10:00",
+        # no UTC instant in the years 1–9999 (converting it raised OverflowError)
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "01.01.0001 00:30",  # Berlin is ahead of UTC
     ],
 )
 def test_parse_time_refuses(text: str) -> None:

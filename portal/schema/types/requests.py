@@ -313,7 +313,9 @@ class ConversionRequest(Node):
 
     @strawberry.field(
         description="An attribution claim: a CREATE_NEW request for an order that tracking "
-        "recorded for another partner. This is that partner's conversion, which accepting "
+        "recorded for another partner (before the request was raised, or after: tracking "
+        "links the waiting requests of the order it records). This is that partner's "
+        "conversion, which accepting "
         "moves to the request's partner (rated again under its relationship). Null for any "
         "other request, once processed, and wherever the viewer may not see that conversion: "
         "the claiming partner is never told whether the order exists."

@@ -14,7 +14,7 @@ checked, in rule order; never every rule per position.
 Comparison: a category path is split at ` > `, each segment stripped and compared
 case-insensitively (so is a brand); a SKU is compared exactly (stripped). A condition on an
 attribute a position does not carry never matches. The unit price is the position's value
-divided by its quantity; the range is inclusive at both ends.
+divided by its quantity (in the program currency); the range is inclusive at both ends.
 """
 
 from __future__ import annotations
@@ -76,13 +76,28 @@ class MappingRule:
 
 @dataclass(frozen=True, slots=True)
 class ShopPosition:
-    """What the mapping sees of a basket position (all but the unit price optional)."""
+    """What the mapping sees of a basket position: its value (the position's total, in the
+    program currency) and quantity give the unit price; the rest is optional."""
 
-    unit_price: Decimal
+    value: Decimal
     shop_category: str | None = None
     sku: str | None = None
     brand: str | None = None
     on_sale: bool | None = None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShopAttributes:
+    """How the shop describes a basket position (each optional)."""
+
+    shop_category: str | None = None
+    sku: str | None = None
+    brand: str | None = None
+    on_sale: bool | None = None
+
+    def position(self, value: Decimal, quantity: int) -> ShopPosition:
+        return ShopPosition(value, self.shop_category, self.sku, self.brand, self.on_sale, quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +225,8 @@ class _Seen:
     sku: str | None
     brand: str | None
     on_sale: bool | None
-    unit_price: Decimal
+    value: Decimal
+    quantity: int
 
     @classmethod
     def of(cls, p: ShopPosition) -> _Seen:
@@ -220,7 +236,8 @@ class _Seen:
             _norm(p.sku),
             brand.casefold() if brand else None,
             p.on_sale,
-            p.unit_price,
+            p.value,
+            max(p.quantity, 1),
         )
 
 
@@ -242,9 +259,10 @@ def _holds(r: _Prepared, s: _Seen) -> bool:
         return False
     if rule.on_sale is not None and s.on_sale is not rule.on_sale:
         return False
-    if rule.min_unit_price is not None and s.unit_price < rule.min_unit_price:
+    # The unit price is value / quantity; compared exactly as value against price × quantity.
+    if rule.min_unit_price is not None and s.value < rule.min_unit_price * s.quantity:
         return False
-    return rule.max_unit_price is None or s.unit_price <= rule.max_unit_price
+    return rule.max_unit_price is None or s.value <= rule.max_unit_price * s.quantity
 
 
 def rule_matches(rule: MappingRule, position: ShopPosition) -> bool:
@@ -338,6 +356,10 @@ class CompiledMapping:
                 return index
         return None
 
+    def match_values(self, value: Decimal, quantity: int) -> Match:
+        """The match of a position the shop described by nothing but its value."""
+        return self.match(ShopPosition(value, quantity=quantity))
+
     def match(self, position: ShopPosition) -> Match:
         index = self.match_index(position)
         if index is None:
@@ -352,6 +374,23 @@ def version_at(versions: Sequence[MappingVersion], instant: datetime) -> Mapping
         if version.valid_from <= instant and (best is None or version.valid_from > best.valid_from):
             best = version
     return best
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramMappings:
+    """A program's mapping history, compiled, latest `valid_from` first: the version in effect
+    at an instant is the latest one whose `valid_from` is not after it. Empty: no mapping."""
+
+    versions: tuple[tuple[datetime, CompiledMapping], ...]
+
+    def at(self, instant: datetime) -> tuple[datetime, CompiledMapping] | None:
+        for valid_from, compiled in self.versions:
+            if valid_from <= instant:
+                return valid_from, compiled
+        return None
+
+
+NO_MAPPINGS = ProgramMappings(())
 
 
 # --- validation -------------------------------------------------------------------------------

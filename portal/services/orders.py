@@ -358,7 +358,7 @@ def _already_recorded(existing: Conversion) -> DomainError:
     )
 
 
-def _values(checked: CheckedOrder, target: str) -> RatedValues:
+def _values(setup: ProgramSetup, checked: CheckedOrder, target: str) -> RatedValues:
     return RatedValues(
         target=target,
         category=checked.category,
@@ -368,6 +368,7 @@ def _values(checked: CheckedOrder, target: str) -> RatedValues:
         discount=checked.discount,
         positions=checked.basket,
         exchange=checked.exchange,
+        mappings=setup.mappings,
     )
 
 
@@ -400,7 +401,7 @@ def _new_conversion(
     partner_id: int,
     keys: CustomerKeys,
 ) -> NewConversion:
-    values = _values(checked, target)
+    values = _values(setup, checked, target)
     rating = _rate(setup, batch, checked, values, partner_id)
     if checked.commission is not None:
         breakdown = explicit_commission(

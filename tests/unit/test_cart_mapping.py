@@ -38,6 +38,12 @@ def pos(
     return ShopPosition(Decimal(price), category, sku, brand, on_sale)
 
 
+def test_unit_price_is_the_value_per_piece() -> None:
+    rule = MappingRule("sale", max_unit_price=Decimal("5"))
+    assert rule_matches(rule, ShopPosition(Decimal("15"), quantity=3))
+    assert not rule_matches(rule, ShopPosition(Decimal("15.01"), quantity=3))
+
+
 def compiled(*rules: MappingRule) -> CompiledMapping:
     return CompiledMapping(7, rules, "default")
 

@@ -19,6 +19,7 @@ from portal.domain.programs import DEFAULT_TARGETS
 from tests.api.order_world import SINCE, T0, OrderWorld, build_order_world, record
 from tests.api.request_helpers import DETAIL, change_input, decide, raise_request
 from tests.conftest import Api, StatementCounter
+from tests.contract.test_operations import operation
 
 SET = """
 mutation Set($input: SetCartMappingInput!) {
@@ -374,3 +375,26 @@ async def test_recording_with_a_mapping_adds_a_fixed_number_of_statements(
     async with world.engine.connect() as conn:
         stored = (await conn.execute(select(conversions.c.basket))).all()
     assert len(stored) == 3
+
+
+async def test_the_editor_operations_of_the_contract(api: Api, world: OrderWorld) -> None:
+    saved = await api.data(
+        operation("saveCartMapping"),
+        {"input": {"programId": program(world), "validFrom": SINCE.isoformat(), "rules": RULES}},
+        token=world.tokens["adv"],
+    )
+    assert saved["setCartMapping"]["userErrors"] == []
+    variables = {"programId": program(world), "at": T0.isoformat()}
+    editor = await api.data(operation("cartMappingEditor"), variables, token=world.tokens["adv"])
+    assert [r["trackingCategory"] for r in editor["cartMapping"]["rules"]] == [
+        r["trackingCategory"] for r in RULES
+    ]
+    assert len(editor["cartMappingVersions"]) == 1
+    preview = await api.data(
+        operation("previewCartMapping"),
+        {**variables, "positions": [{"orderValue": "10", "brand": "NoPay"}]},
+        token=world.tokens["adv"],
+    )
+    assert preview["previewCartMapping"]["lines"][0]["ruleNumber"] == 3
+    refused = await api.query(operation("cartMappingEditor"), variables, world.tokens["A"])
+    assert refused["errors"][0]["extensions"]["reason"] == "NOT_FOUND"

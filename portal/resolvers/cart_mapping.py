@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from portal.adapters.cart_mapping_store import VersionHead
 from portal.adapters.unit_of_work import UnitOfWork
@@ -15,9 +17,20 @@ from portal.domain.access import Viewer
 from portal.domain.cart_mapping import MAX_RULES, ShopAttributes
 from portal.domain.errors import DomainError, ValidationFailed
 from portal.global_ids import encode_id
-from portal.resolvers.support import Info, pk, require_pk, run_in_uow, user_error_type
+from portal.resolvers.imports import save_upload
+from portal.resolvers.support import (
+    MUTATION_INPUT,
+    Info,
+    pk,
+    require_pk,
+    run_in_uow,
+    user_error_type,
+)
 from portal.schema.errors import bad_input
-from portal.services import cart_mappings
+from portal.services import cart_mapping_files, cart_mappings
+
+CART_MAPPING_FILES_PATH = "/files/cart-mappings/"
+MAX_MAPPING_FILE_BYTES = 20 * 1024 * 1024
 
 CategoryMatchEnum = strawberry.enum(
     domain.CategoryMatch,
@@ -235,6 +248,73 @@ class CartMappingPreview:
     commission_model_name: str | None = strawberry.field(description="The model rated with.")
 
 
+ImportCartMappingErrorCode, ImportCartMappingUserError = user_error_type(
+    "ImportCartMapping",
+    [
+        "INVALID_DATETIME",
+        "CONVERSION_PAID",
+        "VERSION_EXISTS",
+        "FILE_TOO_LARGE",
+        "EMPTY_FILE",
+        "UNREADABLE_FILE",
+        "INVALID_ENCODING",
+        "CELL_TOO_LARGE",
+        "EXTRA_CELLS",
+        "UNKNOWN_COLUMN",
+        "MISSING_COLUMN",
+        "TOO_MANY_RULES",
+    ],
+)
+
+
+@strawberry.input(
+    description="A cart-mapping version as a file (CSV or XLSX; see `cartMappingFiles`)."
+)
+class ImportCartMappingInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    valid_from: datetime = strawberry.field(
+        description="First instant the version is in effect (as in `setCartMapping`)."
+    )
+    file: Upload = strawberry.field(
+        description="One rule per row, in order; columns in any order (headers "
+        "case-insensitive): tracking_category (required), shop_category, category_match "
+        "(EXACT, PREFIX, GLOB), skus (separated by `|`), brand, on_sale (true/false), "
+        "min_unit_price, max_unit_price. GraphQL multipart request."
+    )
+    dry_run: bool = strawberry.field(default=False, description="Check only, write nothing.")
+
+
+@strawberry.type(description="A bad cell (or row, when `column` is empty) of a mapping file.")
+class CartMappingFileError:
+    row: int = strawberry.field(description="1-based row (the header is row 1; 0: the file).")
+    column: str = strawberry.field(description="The column, e.g. `shop_category`.")
+    value: str | None = strawberry.field(description="The cell as read, where it helps.")
+    code: str = strawberry.field(description="Stable code, as in setCartMapping's errors.")
+    message: str = strawberry.field(description="What is wrong, for people.")
+
+
+@strawberry.type(description="The imported version, or the file's bad cells.")
+class ImportCartMappingPayload:
+    version: CartMappingVersion | None = strawberry.field(
+        description="The stored (dry run: checked) version; null when anything is wrong."
+    )
+    cell_errors: list[CartMappingFileError] = strawberry.field(
+        description="Every bad cell; nothing is written when there is one."
+    )
+    user_errors: list[ImportCartMappingUserError] = strawberry.field(  # type: ignore[valid-type]
+        description="Problems of the input as a whole (program, validFrom, the file)."
+    )
+
+
+@strawberry.type(description="Where to download a program's cart mapping as a file.")
+class CartMappingFiles:
+    csv_url: str = strawberry.field(
+        description="The version in effect now as CSV (add `?at=<ISO date-time>` for another "
+        "instant); the header alone when none is: the template."
+    )
+    xlsx_url: str = strawberry.field(description="The same as XLSX.")
+
+
 SetCartMappingArgument = Annotated[
     SetCartMappingInput, strawberry.argument(description="The program, validFrom and rules.")
 ]
@@ -267,6 +347,48 @@ class CartMappingMutations:
         )
         return SetCartMappingPayload(version=version, user_errors=errors)
 
+    @strawberry.mutation(
+        description="Import a cart-mapping version from a CSV or XLSX file (admins, or the "
+        "program's advertiser): the same checks as setCartMapping, each bad cell named by row "
+        "and column; nothing is written when anything is wrong."
+    )
+    async def import_cart_mapping(
+        self, info: Info, input: Annotated[ImportCartMappingInput, MUTATION_INPUT]
+    ) -> ImportCartMappingPayload:
+        cells: list[CartMappingFileError] = []
+        saved: list[Path] = []
+
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> CartMappingVersion | None:
+            program = require_pk(input.program_id, "Program", "programId")
+            await cart_mappings.mapping_program(uow, viewer, program)
+            path = await save_upload(input.file, MAX_MAPPING_FILE_BYTES)
+            saved.append(path)
+            result = await cart_mapping_files.import_cart_mapping(
+                uow,
+                viewer,
+                program,
+                input.valid_from,
+                path,
+                getattr(input.file, "filename", None),
+                dry_run=input.dry_run,
+            )
+            cells.extend(
+                CartMappingFileError(
+                    row=e.row, column=e.column, value=e.value, code=e.code, message=e.message
+                )
+                for e in result.errors
+            )
+            return CartMappingVersion.of(result.version) if result.version else None
+
+        try:
+            version, errors = await run_in_uow(
+                info, ImportCartMappingUserError, ImportCartMappingErrorCode, use_case
+            )
+        finally:
+            for path in saved:
+                path.unlink(missing_ok=True)
+        return ImportCartMappingPayload(version=version, cell_errors=cells, user_errors=errors)
+
 
 async def _read(info: Info, call):  # type: ignore[no-untyped-def]
     viewer = info.context.require_viewer()
@@ -281,6 +403,15 @@ async def _read(info: Info, call):  # type: ignore[no-untyped-def]
 
 @strawberry.type
 class CartMappingQueries:
+    @strawberry.field(
+        description="Where to download the program's cart mapping (and its template) as CSV or "
+        "XLSX. The download answers 404 to partners and to other advertisers."
+    )
+    def cart_mapping_files(self, info: Info, program_id: ProgramArg) -> CartMappingFiles:
+        info.context.require_viewer()
+        base = f"{CART_MAPPING_FILES_PATH}{program_id}"
+        return CartMappingFiles(csv_url=base + ".csv", xlsx_url=base + ".xlsx")
+
     @strawberry.field(
         description="The version of a program's cart mapping in effect at `at` (null: none is). "
         "Admins and the program's advertiser; partners get NOT_FOUND."

@@ -79,6 +79,12 @@ BASKET: list[dict[str, Any]] = [
 
 @pytest.fixture
 async def world(engine: AsyncEngine) -> OrderWorld:
+    return await mapping_world(engine)
+
+
+async def mapping_world(engine: AsyncEngine) -> OrderWorld:
+    """The order world with the categories electronics, sale and zero, and partner A on a
+    model with a rate for each."""
     world = await build_order_world(engine)
     async with engine.begin() as conn:
         await conn.execute(

@@ -122,8 +122,10 @@ class Match:
     category: str
 
 
+@lru_cache(maxsize=65536)
 def split_path(path: str) -> tuple[str, ...]:
-    """A category path's segments, stripped and case-folded; empty segments dropped."""
+    """A category path's segments, stripped and case-folded; empty segments dropped (cached:
+    a shop sends the same paths again and again)."""
     return tuple(s for s in (p.strip().casefold() for p in path.split(SEPARATOR.strip())) if s)
 
 
@@ -183,6 +185,32 @@ def glob_matches(glob: Sequence[str], path: Sequence[str]) -> bool:
     return glob_matches(glob[1:], path[1:])
 
 
+_SEP = "\x1f"  # joins a split path into one string for a glob's regular expression
+
+
+def glob_regex(glob: Sequence[str]) -> re.Pattern[str]:
+    """A parsed glob as one regular expression over a split path joined with `_SEP` (what
+    `glob_matches` decides segment by segment, in one match)."""
+    tokens = [t for i, t in enumerate(glob) if not (t == "**" and i > 0 and glob[i - 1] == "**")]
+    if tokens == ["**"]:
+        return re.compile(f"[^{_SEP}]*(?:{_SEP}[^{_SEP}]*)*", re.DOTALL)
+    pieces: list[str] = []
+    for index, token in enumerate(tokens):
+        if token == "**":
+            # Leading: any whole segments before the next; else: any segments after the last.
+            pieces.append(f"(?:[^{_SEP}]*{_SEP})*" if index == 0 else f"(?:{_SEP}[^{_SEP}]*)*")
+            continue
+        if index > 0 and not (index == 1 and tokens[0] == "**"):
+            pieces.append(_SEP)
+        pieces.append(
+            "".join(
+                f"[^{_SEP}]" if c == "?" else f"[^{_SEP}]*" if c == "*" else re.escape(c)
+                for c in token
+            )
+        )
+    return re.compile("".join(pieces), re.DOTALL)
+
+
 def _is_literal(segment: str) -> bool:
     return "*" not in segment and "?" not in segment
 
@@ -198,9 +226,10 @@ class _Prepared:
     path: tuple[str, ...] | None
     skus: frozenset[str]
     brand: str | None
+    glob: re.Pattern[str] | None = None  # compiled: a GLOB rule's regular expression
 
 
-def _prepare(rule: MappingRule) -> _Prepared:
+def _prepare(rule: MappingRule, compiled: bool = False) -> _Prepared:
     path = None
     if rule.shop_category is not None:
         path = (
@@ -209,15 +238,19 @@ def _prepare(rule: MappingRule) -> _Prepared:
             else split_path(rule.shop_category)
         )
     brand = _norm(rule.brand)
+    glob = None
+    if compiled and path is not None and rule.category_match is CategoryMatch.GLOB:
+        glob = glob_regex(path)
     return _Prepared(
         rule,
         path,
         frozenset(s for s in (_norm(x) for x in rule.skus) if s),
         brand.casefold() if brand else None,
+        glob,
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Seen:
     """A position in the form it is compared in."""
 
@@ -227,6 +260,7 @@ class _Seen:
     on_sale: bool | None
     value: Decimal
     quantity: int
+    joined: str | None = None  # the path joined with `_SEP` (for compiled globs)
 
     @classmethod
     def of(cls, p: ShopPosition) -> _Seen:
@@ -251,8 +285,15 @@ def _holds(r: _Prepared, s: _Seen) -> bool:
             return False
         if kind is CategoryMatch.PREFIX and s.path[: len(r.path)] != r.path:
             return False
-        if kind is CategoryMatch.GLOB and not glob_matches(r.path, s.path):
-            return False
+        if kind is CategoryMatch.GLOB:
+            if r.glob is not None:
+                joined = s.joined
+                if joined is None:
+                    joined = s.joined = _SEP.join(s.path)
+                if r.glob.fullmatch(joined) is None:
+                    return False
+            elif not glob_matches(r.path, s.path):
+                return False
     if r.skus and s.sku not in r.skus:
         return False
     if r.brand is not None and s.brand != r.brand:
@@ -288,6 +329,9 @@ class _Trie:
     children: dict[str, _Trie] = field(default_factory=dict)
 
 
+_MEMO_SIZE = 50_000
+
+
 class CompiledMapping:
     """A version's rules compiled for matching: each rule is indexed under its most selective
     condition (exact path; prefix trie; a glob's first literal segment; SKUs; brand); rules
@@ -297,7 +341,7 @@ class CompiledMapping:
         self.version_id = version_id
         self.default = default
         self.rules = tuple(rules)
-        self._prepared = [_prepare(r) for r in rules]
+        self._prepared = [_prepare(r, compiled=True) for r in rules]
         self._exact: dict[tuple[str, ...], list[int]] = {}
         self._trie = _Trie()
         self._globs: dict[str, list[int]] = {}
@@ -306,6 +350,8 @@ class CompiledMapping:
         self.unindexed: list[int] = []
         for index, prepared in enumerate(self._prepared):
             self._index(index, prepared)
+        # Candidates per (path, SKU, brand), sorted: a shop sends the same products again.
+        self._memo: dict[tuple[tuple[str, ...] | None, str | None, str | None], list[int]] = {}
 
     def _index(self, index: int, p: _Prepared) -> None:
         kind = p.rule.category_match
@@ -348,8 +394,14 @@ class CompiledMapping:
     def match_index(self, position: ShopPosition) -> int | None:
         """The index of the first rule (in rule order) that matches `position`."""
         seen = _Seen.of(position)
-        candidates = self._candidates(seen)
-        candidates.sort()
+        key = (seen.path, seen.sku, seen.brand)
+        candidates = self._memo.get(key)
+        if candidates is None:
+            candidates = self._candidates(seen)
+            candidates.sort()
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = candidates
         prepared = self._prepared
         for index in candidates:
             if _holds(prepared[index], seen):

@@ -18,8 +18,11 @@ from portal.domain.cart_mapping import (
     MappingVersion,
     ShopPosition,
     first_match,
+    glob_matches,
+    glob_regex,
     parse_glob,
     rule_matches,
+    split_path,
     validate_rules,
     version_at,
 )
@@ -238,3 +241,34 @@ def test_compiled_matcher_equals_a_naive_first_match_scan(
     mapping = CompiledMapping(1, valid, "default")
     for position in shop_positions:
         assert mapping.match_index(position) == first_match(valid, position)
+
+
+@settings(max_examples=500, deadline=None)
+@given(GLOBS, PATHS)
+def test_a_compiled_glob_decides_as_the_segment_matcher(glob: str, path: str) -> None:
+    try:
+        parsed = parse_glob(glob)
+    except DomainError:
+        return
+    split = split_path(path)
+    assert (glob_regex(parsed).fullmatch("\x1f".join(split)) is not None) == glob_matches(
+        parsed, split
+    )
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("** > b", "a > x > b", True),
+        ("a > ** > b", "a > b", True),
+        ("a > ** > b", "a > x > y > b", True),
+        ("a > ** > b", "ab", False),
+        ("** > **", "a", True),
+        ("a > **", "a", True),
+        ("a > **", "b > a", False),
+    ],
+)
+def test_double_star_globs(glob: str, path: str, matches: bool) -> None:
+    parsed = parse_glob(glob)
+    assert glob_matches(parsed, split_path(path)) is matches
+    assert (glob_regex(parsed).fullmatch("\x1f".join(split_path(path))) is not None) is matches

@@ -351,6 +351,9 @@ class CompiledMapping:
         for index, prepared in enumerate(self._prepared):
             self._index(index, prepared)
         # Candidates per (path, SKU, brand), sorted: a shop sends the same products again.
+        self.uses_price = any(
+            r.min_unit_price is not None or r.max_unit_price is not None for r in self.rules
+        )
         self._memo: dict[tuple[tuple[str, ...] | None, str | None, str | None], list[int]] = {}
 
     def _index(self, index: int, p: _Prepared) -> None:

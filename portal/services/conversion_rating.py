@@ -20,6 +20,8 @@ from portal.domain.money import minor_unit, round_half_up, spread
 from portal.domain.programs import DEFAULT_CATEGORY
 from portal.domain.rating import OrderLine, Rating, RatingInput, rate_conversion
 
+_ZERO = Decimal(0)
+
 
 # A value all the same; not frozen: one is built per row of an import (see RatingInput).
 @dataclass(slots=True)
@@ -53,49 +55,58 @@ def map_basket(values: RatedValues) -> None:
     if values.mappings is None or not any(line.mapped for line in values.positions):
         return
     found = values.mappings.at(values.tracking_time)
+    compiled = found[1] if found is not None else None
     lines = []
     for line in values.positions:
         if not line.mapped:
             lines.append(line)
-        elif found is None:
-            lines.append(replace(line, category=DEFAULT_CATEGORY, match=None))
-        else:
+            continue
+        match = None
+        category = DEFAULT_CATEGORY
+        if compiled is not None:
+            # Only a price rule needs the amount in the program currency.
+            value = program_amount(line.order_value, values) if compiled.uses_price else _ZERO
             shop = line.shop
-            value = program_amount(line.order_value, values)
             if shop is None:
-                match = found[1].match_values(value, line.quantity)
+                match = compiled.match_values(value, line.quantity)
             else:
-                match = found[1].match(shop.position(value, line.quantity))
-            lines.append(replace(line, category=match.category, match=match))
+                match = compiled.match(shop.position(value, line.quantity))
+            category = match.category
+        lines.append(
+            OrderLine(
+                category,
+                line.order_value,
+                line.discount,
+                line.product_id,
+                line.quantity,
+                line.shop,
+                True,
+                match,
+            )
+        )
     values.positions = tuple(lines)
 
 
 def rate(model: CommissionModel, values: RatedValues) -> Rating:
-    """The rating of `values` under `model` (SPEC §4), after the cart mapping; the snapshot
-    names, per mapped position, the mapping version and the rule that gave its category."""
+    """The rating of `values` under `model` (SPEC §4), after the cart mapping. When a mapping
+    version was in effect, the snapshot names it (`cartMapping`: version id and validFrom) and,
+    per mapped position, the 1-based number of the rule that gave its category
+    (`cartMappingRule`; null: no rule matched, the default category)."""
     map_basket(values)
     rating = _rate(model, values)
-    if values.mappings is not None and any(line.mapped for line in values.positions):
-        found = values.mappings.at(values.tracking_time)
+    found = values.mappings.at(values.tracking_time) if values.mappings is not None else None
+    if found is not None and any(line.mapped for line in values.positions):
+        rating.breakdown["cartMapping"] = {
+            "versionId": found[1].version_id,
+            "validFrom": found[0].isoformat(),
+        }
         snapshots = rating.breakdown.get("lines")
         assert isinstance(snapshots, list)
         for line, snapshot in zip(values.positions, snapshots, strict=True):
             if line.mapped:
-                snapshot["cartMapping"] = _matched(line, found)
+                rule = line.match.rule if line.match is not None else None
+                snapshot["cartMappingRule"] = None if rule is None else rule + 1
     return rating
-
-
-def _matched(line: OrderLine, found: object) -> dict[str, Any]:
-    match = line.match
-    if match is None or found is None:
-        return {"versionId": None, "validFrom": None, "rule": None, "ruleNumber": None}
-    valid_from = found[0]  # type: ignore[index]
-    return {
-        "versionId": match.version_id,
-        "validFrom": valid_from.isoformat(),
-        "rule": match.rule,
-        "ruleNumber": None if match.rule is None else match.rule + 1,
-    }
 
 
 def _rate(model: CommissionModel, values: RatedValues) -> Rating:

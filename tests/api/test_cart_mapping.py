@@ -168,11 +168,10 @@ async def test_a_mixed_basket_is_rated_by_the_mapping(api: Api, world: OrderWorl
     assert found["commission"]["amount"] == "29.00"
     assert found["basket"][6]["sku"] == "HAT-1"  # the product id is the SKU
     lines = found["commissionBreakdown"]["lines"]
-    assert [line.get("cartMapping", {}).get("ruleNumber") for line in lines] == [
-        4, 1, 3, 2, None, None, 5,
-    ]  # fmt: skip
-    assert "cartMapping" not in lines[5]  # explicit: no mapping involved
-    assert lines[0]["cartMapping"]["versionId"] is not None
+    assert [line.get("cartMappingRule", "-") for line in lines] == [4, 1, 3, 2, None, "-", 5]
+    # (the explicit position has no rule: no mapping involved)
+    assert found["commissionBreakdown"]["cartMapping"]["versionId"] is not None
+    assert found["commissionBreakdown"]["cartMapping"]["validFrom"] == SINCE.isoformat()
     assert lines[0]["rateCategory"] == "electronics"
 
 
@@ -222,7 +221,8 @@ async def test_versions_are_effective_dated_and_requests_rerate_with_them(
     found = await conversion(api, world, conversion_id)
     assert found["basket"][0]["trackingCategory"] == "fashion"
     assert found["commission"]["amount"] == "20.00"
-    assert found["commissionBreakdown"]["lines"][0]["cartMapping"]["ruleNumber"] == 1
+    assert found["commissionBreakdown"]["lines"][0]["cartMappingRule"] == 1
+    assert found["commissionBreakdown"]["cartMapping"]["validFrom"] == v2_from.isoformat()
 
 
 @pytest.mark.parametrize(

@@ -329,7 +329,16 @@ async def test_preview_maps_and_rates_and_writes_nothing(api: Api, world: OrderW
 
 
 async def test_who_sees_and_sets_a_mapping(api: Api, world: OrderWorld) -> None:
-    assert (await set_mapping(api, world, RULES, SINCE, token="admin"))["userErrors"] == []
+    created = await set_mapping(api, world, RULES, SINCE, token="admin")
+    assert created["userErrors"] == []
+    # A version is no node: node(id:) answers INVALID_ID to everyone, the same for any id.
+    for token in ("adv", "admin", "other", "A"):
+        body = await api.query(
+            "query($id: ID!) { node(id: $id) { id } }",
+            {"id": created["version"]["id"]},
+            world.tokens[token],
+        )
+        assert [e["extensions"]["reason"] for e in body["errors"]] == ["INVALID_ID"], token
     for token in ("other", "A"):
         payload = await set_mapping(api, world, RULES, T0, token=token)
         assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"], token

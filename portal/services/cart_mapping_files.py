@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def _parse_row(
             errors.append(
                 CellError(row, "on_sale", texts["on_sale"], "INVALID_VALUE", "true or false")
             )
-    prices = {}
+    prices: dict[str, Decimal | None] = {}
     for column in ("min_unit_price", "max_unit_price"):
         text = texts[column]
         if text is None:

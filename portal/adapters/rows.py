@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from portal.domain.access import ApiToken, Role, User
+from portal.domain.cart_mapping import ShopAttributes
 from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
 from portal.domain.conversions import (
     BasketPosition,
@@ -82,6 +83,7 @@ def program(r: Row[Any]) -> Program:
         allow_self_acceptance=m["allow_self_acceptance"],
         created_at=m["created_at"],
         publicly_listed=m["publicly_listed"],
+        strict_tracking_categories=m["strict_tracking_categories"],
     )
 
 
@@ -142,7 +144,21 @@ def basket_position(raw: dict[str, Any]) -> BasketPosition:
         status=ConversionStatus(raw["status"]),
         product_id=raw.get("productId"),
         quantity=int(raw.get("quantity", 1)),
+        shop=_shop(raw),
+        mapped=bool(raw.get("mapped", False)),
+        mapping_version=raw.get("mappingVersionId"),
+        mapping_rule=raw.get("mappingRule"),
     )
+
+
+def _shop(raw: dict[str, Any]) -> ShopAttributes | None:
+    shop = ShopAttributes(
+        raw.get("shopCategory"), raw.get("sku"), raw.get("brand"), raw.get("onSale")
+    )
+    return None if shop == _NO_SHOP else shop
+
+
+_NO_SHOP = ShopAttributes()
 
 
 def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]]:
@@ -155,9 +171,23 @@ def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]
             "status": p.status.value,
             "productId": p.product_id,
             "quantity": p.quantity,
+            **_mapping_json(p),
         }
         for p in positions
     ]
+
+
+def _mapping_json(p: BasketPosition) -> dict[str, Any]:
+    """The cart-mapping keys of a stored position, only where there is something to keep."""
+    found: dict[str, Any] = {}
+    if p.shop is not None:
+        shop = p.shop
+        found.update(
+            shopCategory=shop.shop_category, sku=shop.sku, brand=shop.brand, onSale=shop.on_sale
+        )
+    if p.mapped:
+        found.update(mapped=True, mappingVersionId=p.mapping_version, mappingRule=p.mapping_rule)
+    return found
 
 
 def conversion(r: Row[Any]) -> Conversion:

@@ -123,6 +123,8 @@ programs = Table(
     Column("allow_self_acceptance", Boolean(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("publicly_listed", Boolean(), nullable=False, server_default=false()),
+    # Issue 16 (cart mapping): existing programs keep accepting unknown keys as `default`.
+    Column("strict_tracking_categories", Boolean(), nullable=False, server_default=false()),
     Index(None, "advertiser_id"),
 )
 
@@ -431,4 +433,22 @@ import_errors = Table(
     # ALREADY_IMPORTED rows: the request an earlier upload of the file raised.
     Column("request_id", Id, nullable=True),
     Index(None, "job_id", "row", "id"),
+)
+
+# --- Issue 16: shopping-cart mapping ------------------------------------------------------------
+
+cart_mapping_versions = Table(
+    "cart_mapping_versions",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("valid_from", UtcDateTime(), nullable=False),
+    Column("rule_count", Integer(), nullable=False),
+    # The ordered rules as JSON (`cart_mapping_store.rules_to_json`), and their SHA-256: a
+    # version never changes, its compiled matcher is cached per process under (id, digest).
+    Column("rules", JSON(), nullable=False),
+    Column("digest", String(64), nullable=False),
+    _fk("created_by", "users.id", nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "valid_from"),
 )

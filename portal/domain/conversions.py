@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from portal.domain.cart_mapping import ShopAttributes
 from portal.domain.errors import DomainError
 from portal.domain.programs import TargetKind
 
@@ -38,6 +39,14 @@ class BasketPosition:
     status: ConversionStatus
     product_id: str | None = None
     quantity: int = 1
+    # Cart mapping (issue 16): the shop's description; `mapped`: the category came from the
+    # cart mapping (re-rating maps it again, with the version in effect at the tracking time);
+    # `mapping_version` / `mapping_rule`: the version and the 0-based rule that matched (rule
+    # None: none did, the default category).
+    shop: ShopAttributes | None = None
+    mapped: bool = False
+    mapping_version: int | None = None
+    mapping_rule: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

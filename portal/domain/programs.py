@@ -75,6 +75,10 @@ class Program:
     created_at: datetime
     # Partners without a relationship see a listed program (its public fields) and may apply.
     publicly_listed: bool = False
+    # Strict: an explicit tracking category an order names must be a known, active key of the
+    # program (UNKNOWN_CATEGORY / INACTIVE_CATEGORY); not strict: an unknown key becomes
+    # `default` (the behaviour of programs created before issue 16).
+    strict_tracking_categories: bool = False
 
     def with_currency(self, currency: str, has_conversions: bool) -> Program:
         """A program's currency is fixed once it has conversions."""
@@ -97,6 +101,7 @@ class Program:
         follow_up_window_days: int | None = None,
         allow_self_acceptance: bool | None = None,
         publicly_listed: bool | None = None,
+        strict_tracking_categories: bool | None = None,
     ) -> Program:
         """The program with the given settings changed (None keeps one), validated as a whole."""
         revised = replace(
@@ -108,6 +113,9 @@ class Program:
             follow_up_window_days=_keep(follow_up_window_days, self.follow_up_window_days),
             allow_self_acceptance=_keep(allow_self_acceptance, self.allow_self_acceptance),
             publicly_listed=_keep(publicly_listed, self.publicly_listed),
+            strict_tracking_categories=_keep(
+                strict_tracking_categories, self.strict_tracking_categories
+            ),
         )
         validate_program_settings(
             revised.cookie_lifetime_days, revised.follow_up_window_days, revised.name

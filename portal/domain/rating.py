@@ -16,6 +16,7 @@ from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import lru_cache
 from typing import Any
 
+from portal.domain.cart_mapping import Match, ShopAttributes
 from portal.domain.commission import CommissionModel, CommissionPeriod, CommissionRate
 from portal.domain.errors import DomainError
 from portal.domain.exchange_rates import QUOTIENT_PRECISION, ExchangeRate
@@ -43,6 +44,12 @@ class OrderLine:
     discount: Decimal = Decimal(0)
     product_id: str | None = None
     quantity: int = 1
+    # Cart mapping (issue 16): how the shop describes the position; `mapped`: its category is
+    # the one the program's cart mapping gives it (no explicit category was sent), `match` the
+    # rule that gave it (set by `conversion_rating.map_basket`).
+    shop: ShopAttributes | None = None
+    mapped: bool = False
+    match: Match | None = None
 
 
 # RatingInput, RatedLine and Rating are values all the same, but not frozen: one of each is

@@ -82,7 +82,7 @@ class ExportConversionsInput:
     )
 
 
-async def _save_upload(upload: Any, limit: int) -> Path:
+async def save_upload(upload: Any, limit: int) -> Path:
     """Copies the upload to a temporary file, refusing it past `limit` bytes without reading on."""
     handle, name = tempfile.mkstemp(prefix="portal-upload-")
     size = 0
@@ -114,7 +114,7 @@ class ImportMutations:
         saved: list[Path] = []
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> ImportJob:
-            path = await _save_upload(input.file, limits.max_bytes)
+            path = await save_upload(input.file, limits.max_bytes)
             saved.append(path)
             job_id = await start_import(
                 uow,

@@ -89,7 +89,9 @@ class TouchpointInputType:
 
 @strawberry.input(
     name="BasketPositionInput",
-    description="One line of the order, rated with its own tracking category.",
+    description="One line of the order, rated with its own tracking category: the one given, "
+    "else the one the program's cart mapping gives it (`setCartMapping`) by the shop's "
+    "category, SKU, brand, sale flag and unit price.",
 )
 class BasketPositionInputType:
     order_value: Decimal = strawberry.field(
@@ -97,13 +99,30 @@ class BasketPositionInputType:
     )
     tracking_category: str | None = strawberry.field(
         default=None,
-        description="Category key; null or unknown = `default`; an inactive one is an error.",
+        description="Category key; it wins over the cart mapping. Null: the cart mapping's "
+        "category (`default` when no rule matches or the program has no mapping). An unknown "
+        "key is refused (UNKNOWN_CATEGORY) by a program with `strictTrackingCategories`, else "
+        "booked as `default`; an inactive one is an error.",
     )
     discount: Decimal | None = strawberry.field(
         default=None, description="Discount on the line (default 0; at most the line value)."
     )
     product_id: str | None = strawberry.field(default=None, description="The shop's product id.")
     quantity: int | None = strawberry.field(default=None, description="Quantity (default 1).")
+    shop_category: str | None = strawberry.field(
+        default=None,
+        description="The shop's own category path, segments separated by ` > ` (e.g. `Fashion > "
+        "Shoes > Sneakers`); compared by the cart mapping, case-insensitively.",
+    )
+    sku: str | None = strawberry.field(
+        default=None, description="The shop's SKU (default: productId); compared exactly."
+    )
+    brand: str | None = strawberry.field(
+        default=None, description="The product's brand; compared case-insensitively."
+    )
+    on_sale: bool | None = strawberry.field(
+        default=None, description="Whether the item was sold at a reduced price."
+    )
 
 
 @strawberry.input(description="A tracked order of a program, as the shop reports it.")
@@ -252,6 +271,10 @@ def _order_input(raw: RecordOrderInput) -> OrderInput:
             discount=line.discount if line.discount is not None else Decimal(0),
             product_id=line.product_id,
             quantity=line.quantity if line.quantity is not None else 1,
+            shop_category=line.shop_category,
+            sku=line.sku,
+            brand=line.brand,
+            on_sale=line.on_sale,
         )
         for line in raw.basket or ()
     )

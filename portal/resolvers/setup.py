@@ -95,6 +95,14 @@ class CreateProgramInput:
         "they have no relationship with; its advertiser adds partners it already works with, "
         "an admin any partner (`setRelationship`).",
     )
+    strict_tracking_categories: bool = strawberry.field(
+        default=True,
+        description="Whether an explicit tracking category an order names (on the order or a "
+        "basket "
+        "position) must be a known, active key of the program: strict refuses others "
+        "(UNKNOWN_CATEGORY / INACTIVE_CATEGORY); not strict books an unknown key as `default`. "
+        "New programs are strict; programs created before are not.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat a call with the same key to get the first call's program."
     )
@@ -136,6 +144,14 @@ class UpdateProgramInput:
         "fields) and may apply to it (`applyToProgram`). Partners never see an unlisted program "
         "they have no relationship with; its advertiser adds partners it already works with, "
         "an admin any partner (`setRelationship`).",
+    )
+    strict_tracking_categories: bool | None = strawberry.field(
+        default=None,
+        description="Whether an explicit tracking category an order names (on the order or a "
+        "basket "
+        "position) must be a known, active key of the program: strict refuses others "
+        "(UNKNOWN_CATEGORY / INACTIVE_CATEGORY); not strict books an unknown key as `default`. "
+        "New programs are strict; programs created before are not.",
     )
 
 
@@ -237,6 +253,7 @@ class ProgramSetupMutations:
                 follow_up_window_days=input.follow_up_window_days,
                 allow_self_acceptance=input.allow_self_acceptance,
                 publicly_listed=input.publicly_listed,
+                strict_tracking_categories=input.strict_tracking_categories,
                 idempotency_key=input.idempotency_key,
             )
             return Program.from_domain(created)
@@ -262,6 +279,7 @@ class ProgramSetupMutations:
                 follow_up_window_days=input.follow_up_window_days,
                 allow_self_acceptance=input.allow_self_acceptance,
                 publicly_listed=input.publicly_listed,
+                strict_tracking_categories=input.strict_tracking_categories,
             )
             program_id = require_pk(input.program_id, "Program", "programId")
             return Program.from_domain(await setup.update_program(uow, viewer, program_id, changes))

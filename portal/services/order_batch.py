@@ -5,12 +5,13 @@ conversions the batch's order ids already have, and the customers' earliest know
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
 from portal.adapters import rows
+from portal.adapters.cart_mapping_store import load_mappings
 from portal.adapters.commission_store import load_models
 from portal.adapters.rate_store import rate_tables
 from portal.adapters.tables import (
@@ -26,6 +27,7 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.attribution import AttributionSettings, CustomerKeys
+from portal.domain.cart_mapping import NO_MAPPINGS, ProgramMappings
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import Conversion
 from portal.domain.exchange_rates import RateTable
@@ -49,6 +51,7 @@ class ProgramSetup:
     settings: AttributionSettings
     eligible_partner_ids: frozenset[int]  # partners whose relationship earns commission
     partner_names: dict[int, str]  # of the partners with a relationship
+    mappings: ProgramMappings = NO_MAPPINGS  # the cart mapping (issue 16)
 
     @classmethod
     def of(
@@ -283,6 +286,10 @@ async def load_batch(
     )
     tables = await rate_tables(uow.conn, foreign_days) if foreign_days else {}
     relevant = [(o, k) for o, k in zip(orders, keys, strict=True) if o.program_id in setups]
+    mapped = {o.program_id for o in orders if any(not (b.category or "").strip() for b in o.basket)}
+    if mapped & setups.keys():
+        for pid, found in (await load_mappings(uow, mapped & setups.keys())).items():
+            setups[pid] = replace(setups[pid], mappings=found)
     existing = await _existing(uow, {(o.program_id, o.order_id.strip()) for o, _ in relevant})
     customers = await _customers(uow, set(setups), [k for _, k in relevant])
     return Batch(setups, models, tables, existing, customers)

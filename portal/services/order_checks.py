@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from portal.domain.attribution import Touchpoint
+from portal.domain.cart_mapping import MAX_TEXT, ShopAttributes
 from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
 from portal.domain.errors import DomainError, ErrorCollector
 from portal.domain.exchange_rates import ExchangeRate, RateTable
@@ -33,7 +34,7 @@ from portal.domain.order_values import (
 from portal.domain.programs import DEFAULT_CATEGORY
 from portal.domain.rating import OrderLine
 from portal.services.order_batch import ProgramSetup, tracking_day
-from portal.services.order_types import OrderInput
+from portal.services.order_types import BasketLineInput, OrderInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,19 @@ class CheckedOrder:
 
 
 def resolve_category(setup: ProgramSetup, key: str | None, field: tuple[str, ...]) -> str:
-    """An unknown (or absent) category falls back to `default`; an inactive one is an error.
-    A category of another program is unknown here."""
+    """An absent category is `default`; an unknown one is refused (UNKNOWN_CATEGORY) by a
+    strict program, else falls back to `default`; an inactive one is an error. A category of
+    another program is unknown here."""
     cleaned = (key or "").strip()
-    category = setup.categories.get(cleaned) or setup.categories.get(DEFAULT_CATEGORY)
+    known = setup.categories.get(cleaned)
+    if known is None and cleaned and setup.program.strict_tracking_categories:
+        raise DomainError(
+            "UNKNOWN_CATEGORY",
+            f"the program has no tracking category {cleaned!r} (it refuses unknown keys: "
+            "strictTrackingCategories)",
+            field,
+        )
+    category = known or setup.categories.get(DEFAULT_CATEGORY)
     if category is None:
         raise DomainError("UNKNOWN_CATEGORY", "the program has no `default` category", field)
     if not category.active:
@@ -97,6 +107,22 @@ def _resolved(errors: ErrorCollector, resolve: object, *args: object) -> str | N
     except DomainError as error:
         errors.errors.append(error)
         return None
+
+
+def check_shop(
+    errors: ErrorCollector, line: BasketLineInput, field: tuple[str, ...]
+) -> ShopAttributes | None:
+    """How the shop describes a position (texts stripped, each at most `MAX_TEXT`); the SKU
+    is the product id unless given. None when it describes nothing."""
+    category = check_text(errors, line.shop_category, MAX_TEXT, (*field, "shopCategory"))
+    sku = check_text(errors, line.sku, MAX_TEXT, (*field, "sku"))
+    brand = check_text(errors, line.brand, MAX_TEXT, (*field, "brand"))
+    product = (line.product_id or "").strip() or None
+    shop = ShopAttributes(category, sku or product, brand, line.on_sale)
+    return None if shop == _NO_SHOP else shop
+
+
+_NO_SHOP = ShopAttributes()
 
 
 def order_exchange(
@@ -168,12 +194,17 @@ def check_order(
 
     if len(order.basket) > MAX_POSITIONS:
         errors.add("TOO_MANY_POSITIONS", f"at most {MAX_POSITIONS} positions", ("basket",))
-    line_categories = []
+    line_categories: list[str | None] = []
+    shops: list[ShopAttributes | None] = []
     for i, line in enumerate(order.basket):
         field = ("basket", str(i))
         if line.quantity < 1:
             errors.add("OUT_OF_RANGE", "the quantity is at least 1", (*field, "quantity"))
         check_text(errors, line.product_id, MAX_PRODUCT_ID, (*field, "productId"))
+        shops.append(check_shop(errors, line, field))
+        if line.category is None or not line.category.strip():
+            line_categories.append(None)  # the cart mapping's
+            continue
         line_categories.append(
             _resolved(errors, resolve_category, setup, line.category, (*field, "trackingCategory"))
         )
@@ -195,9 +226,11 @@ def check_order(
             position.discount,
             (line.product_id or "").strip() or None,
             line.quantity,
+            shop,
+            line_category is None,
         )
-        for line, line_category, position in zip(
-            order.basket, line_categories, amounts.positions, strict=True
+        for line, line_category, position, shop in zip(
+            order.basket, line_categories, amounts.positions, shops, strict=True
         )
     )
     return CheckedOrder(

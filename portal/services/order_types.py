@@ -26,13 +26,19 @@ class TouchpointInput:
 
 @dataclass(frozen=True, slots=True)
 class BasketLineInput:
-    """One basket position in the order's currency; `category` None means `default`."""
+    """One basket position in the order's currency; `category` None: the category the
+    program's cart mapping gives it (`default` without a mapping). `product_id` is the SKU a
+    mapping rule compares unless `sku` is given."""
 
     order_value: Decimal
     category: str | None = None
     discount: Decimal = Decimal(0)
     product_id: str | None = None
     quantity: int = 1
+    shop_category: str | None = None
+    sku: str | None = None
+    brand: str | None = None
+    on_sale: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -363,7 +363,7 @@ def _already_recorded(existing: Conversion) -> DomainError:
     )
 
 
-def _values(checked: CheckedOrder, target: str) -> RatedValues:
+def _values(setup: ProgramSetup, checked: CheckedOrder, target: str) -> RatedValues:
     return RatedValues(
         target=target,
         category=checked.category,
@@ -373,6 +373,7 @@ def _values(checked: CheckedOrder, target: str) -> RatedValues:
         discount=checked.discount,
         positions=checked.basket,
         exchange=checked.exchange,
+        mappings=setup.mappings,
     )
 
 
@@ -405,7 +406,7 @@ def _new_conversion(
     partner_id: int,
     keys: CustomerKeys,
 ) -> NewConversion:
-    values = _values(checked, target)
+    values = _values(setup, checked, target)
     rating = _rate(setup, batch, checked, values, partner_id)
     if checked.commission is not None:
         breakdown = explicit_commission(

@@ -202,6 +202,8 @@ async def _amounts(
     rates of the (new) tracking day when it was reported in another currency. A basket keeps
     its positions; a new order value is shared out over them in proportion."""
 
+    mappings = await cache.mappings(program.id)
+
     def values(
         order_value: Decimal,
         positions: tuple[OrderLine, ...] = (),
@@ -209,7 +211,7 @@ async def _amounts(
     ) -> RatedValues:
         return RatedValues(
             target, category, tracking_time, program.currency, order_value, _ZERO, positions,
-            exchange,
+            exchange, mappings,
         )  # fmt: skip
 
     positions = lines_of(base.basket) if base is not None else ()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from portal.adapters.cart_mapping_store import load_mappings
 from portal.adapters.commission_store import load_models
 from portal.adapters.rate_store import rate_table
 from portal.adapters.tables import (
@@ -18,6 +19,7 @@ from portal.adapters.tables import (
     tracking_categories,
 )
 from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.cart_mapping import ProgramMappings
 from portal.domain.commission import CommissionModel
 from portal.domain.exchange_rates import RateTable
 from portal.domain.partners import RelationshipStatus, earns_commission
@@ -47,6 +49,7 @@ class RevisionCache:
         self._relationships: dict[tuple[int, int], tuple[str, int | None] | None] = {}
         self._models: dict[int, CommissionModel] = {}
         self._rates: dict[date, RateTable] = {}
+        self._mappings: dict[int, ProgramMappings] = {}
 
     async def vocabulary(self, program_id: int) -> Vocabulary:
         if program_id not in self._vocabulary:
@@ -111,6 +114,12 @@ class RevisionCache:
         if model_id not in self._models:
             self._models.update(await load_models(self.uow, [model_id]))
         return self._models.get(model_id)
+
+    async def mappings(self, program_id: int) -> ProgramMappings:
+        """The program's cart-mapping history, compiled (issue 16)."""
+        if program_id not in self._mappings:
+            self._mappings.update(await load_mappings(self.uow, [program_id]))
+        return self._mappings[program_id]
 
     async def rates(self, day: date) -> RateTable:
         """The rate table of a day; the most recently used `RATE_DAYS` days are kept (a file

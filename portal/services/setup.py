@@ -75,6 +75,7 @@ async def create_program(
     follow_up_window_days: int = 30,
     allow_self_acceptance: bool = False,
     publicly_listed: bool = False,
+    strict_tracking_categories: bool = True,
     idempotency_key: str | None = None,
 ) -> Program:
     """Creates a program with its `default` category, the standard conversion targets and the
@@ -103,6 +104,7 @@ async def create_program(
             follow_up_window_days=follow_up_window_days,
             allow_self_acceptance=allow_self_acceptance,
             publicly_listed=publicly_listed,
+            strict_tracking_categories=strict_tracking_categories,
             created_at=uow.now,
         )
     )
@@ -146,6 +148,7 @@ class ProgramChanges:
     follow_up_window_days: int | None = None
     allow_self_acceptance: bool | None = None
     publicly_listed: bool | None = None
+    strict_tracking_categories: bool | None = None
 
 
 async def update_program(
@@ -165,6 +168,7 @@ async def update_program(
         follow_up_window_days=changes.follow_up_window_days,
         allow_self_acceptance=changes.allow_self_acceptance,
         publicly_listed=changes.publicly_listed,
+        strict_tracking_categories=changes.strict_tracking_categories,
     )
     if changes.currency is not None and changes.currency != program.currency:
         has_conversions = await uow.first(
@@ -183,6 +187,7 @@ async def update_program(
             follow_up_window_days=program.follow_up_window_days,
             allow_self_acceptance=program.allow_self_acceptance,
             publicly_listed=program.publicly_listed,
+            strict_tracking_categories=program.strict_tracking_categories,
         )
     )
     return program

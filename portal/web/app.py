@@ -24,6 +24,7 @@ from portal.observability import tracing
 from portal.observability.logs import configure_logging
 from portal.observability.requests import ObserveRequests
 from portal.observability.sql import instrument_engine
+from portal.resolvers.cart_mapping import CART_MAPPING_FILES_PATH
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.schema import build_schema
 from portal.schema.documents import TrustedDocuments
@@ -33,7 +34,12 @@ from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
 from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
-from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.downloads import (
+    cart_mapping_download,
+    export_download,
+    import_error_report,
+    template_download,
+)
 from portal.web.faults import AnswerUnavailable
 from portal.web.graphiql import ASSETS_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
@@ -143,6 +149,11 @@ def create_app(
             Route(
                 TEMPLATE_PATH + ".{format:str}",
                 AuthenticateGraphQL(request_response(template_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                CART_MAPPING_FILES_PATH + "{program_id}.{format:str}",
+                AuthenticateGraphQL(request_response(cart_mapping_download(engine)), engine),
                 methods=["GET"],
             ),
         ],

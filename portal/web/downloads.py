@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,6 +112,41 @@ def template_download(engine: AsyncEngine) -> Endpoint:
                     f'attachment; filename="conversion-requests-template.{fmt.extension}"'
                 )
             },
+        )
+
+    return download
+
+
+def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
+    """`/files/cart-mappings/<program id>.<csv|xlsx>[?at=<ISO date-time>]`: the version of the
+    program's cart mapping in effect at `at` (default now) as a file, or its header alone (the
+    template) when none is. 404 for partners, other advertisers and unknown programs."""
+
+    async def download(request: Request) -> Response:
+        from portal.adapters.unit_of_work import UnitOfWork
+        from portal.services.cart_mapping_files import export_cart_mapping
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        raw_at = request.query_params.get("at")
+        try:
+            at = datetime.fromisoformat(raw_at) if raw_at else datetime.now(UTC)
+        except ValueError:
+            return _error(400, "INVALID_DATETIME", "`at` is an ISO 8601 date-time with offset")
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        try:
+            program_id = decode_typed(request.path_params["program_id"], "Program")
+            async with UnitOfWork(engine) as uow:
+                body = await export_cart_mapping(uow, viewer, program_id, at, fmt)
+        except DomainError as error:
+            if error.code == "INVALID_DATETIME":
+                return _error(400, error.code, error.message)
+            return _not_found()
+        return Response(
+            body,
+            media_type=fmt.media_type,
+            headers={"Content-Disposition": f'attachment; filename="cart-mapping.{fmt.extension}"'},
         )
 
     return download

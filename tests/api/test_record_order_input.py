@@ -90,9 +90,23 @@ async def test_an_admin_records_for_any_program(api: Api, world: OrderWorld) -> 
     assert payload["conversion"]["commission"]["amount"] == "5.00"
 
 
-async def test_a_category_of_another_program_falls_back_to_default(
+async def test_a_category_of_another_program_falls_back_to_default_unless_strict(
     api: Api, world: OrderWorld
 ) -> None:
+    # New programs are strict (issue 16): an unknown explicit key is refused, on the order and
+    # on a basket position, and nothing is written.
+    basket = [{"orderValue": "10.00", "trackingCategory": "electronics"}]
+    payload = await record(api, world, with_cookie(world, "O-1", trackingCategory="electronics"))
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+        (["input", "trackingCategory"], "UNKNOWN_CATEGORY")
+    ]
+    payload = await record(api, world, with_cookie(world, "O-1", basket=basket, orderValue=None))
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+        (["input", "basket", "0", "trackingCategory"], "UNKNOWN_CATEGORY")
+    ]
+    assert await world.count() == 0
+    # A program that is not strict (as every program created before) books it as `default`.
+    await world.program_settings(strict_tracking_categories=False)
     payload = await record(api, world, with_cookie(world, "O-1", trackingCategory="electronics"))
     assert payload["userErrors"] == []
     assert payload["conversion"]["trackingCategory"] == "default"

@@ -109,6 +109,8 @@ async def test_a_basket_rates_each_position_with_its_own_category(
         {"orderValue": "50.00", "productId": "socks", "quantity": 2},
         {"orderValue": "10.05", "trackingCategory": "unknown-here"},
     ]
+    # A program created before issue 16: an unknown key is booked as `default`.
+    await world.program_settings(strict_tracking_categories=False)
     payload = await record(api, world, by_a(world, "O-1", value="160.05", basket=basket))
     conversion = payload["conversion"]
     # 20 % of 100 + 10 % of 50 + 10 % of 10.05 = 20 + 5 + 1.005 → 26.005 → 26.01 (once)

@@ -30,6 +30,17 @@ class BasketPosition:
     status: ConversionStatusEnum = strawberry.field(description="Status of the line.")
     product_id: str | None = strawberry.field(description="The shop's product id, if sent.")
     quantity: int = strawberry.field(description="Quantity.")
+    shop_category: str | None = strawberry.field(
+        default=None, description="The shop's category path, if sent."
+    )
+    sku: str | None = strawberry.field(default=None, description="The shop's SKU, if any.")
+    brand: str | None = strawberry.field(default=None, description="The brand, if sent.")
+    on_sale: bool | None = strawberry.field(default=None, description="The sale flag, if sent.")
+    mapped: bool = strawberry.field(
+        default=False,
+        description="Whether the category came from the program's cart mapping (no explicit "
+        "category was sent); the commission breakdown names the rule.",
+    )
 
 
 @strawberry.type(description="One changed field of a revision: old → new (as text).")
@@ -128,6 +139,11 @@ class Conversion(Node):
                     status=p.status,
                     product_id=p.product_id,
                     quantity=p.quantity,
+                    shop_category=p.shop.shop_category if p.shop else None,
+                    sku=p.shop.sku if p.shop else None,
+                    brand=p.shop.brand if p.shop else None,
+                    on_sale=p.shop.on_sale if p.shop else None,
+                    mapped=p.mapped,
                 )
                 for p in c.basket
             ],

@@ -107,6 +107,13 @@ class Program(Node):
         "they have no relationship with; its advertiser adds partners it already works with, "
         "an admin any partner (`setRelationship`)."
     )
+    strict_tracking_categories: bool = strawberry.field(
+        description="Whether an explicit tracking category an order names (on the order or a "
+        "basket "
+        "position) must be a known, active key of the program: strict refuses others "
+        "(UNKNOWN_CATEGORY / INACTIVE_CATEGORY); not strict books an unknown key as `default`. "
+        "New programs are strict; programs created before are not."
+    )
     created_at: datetime = strawberry.field(description="When the program was created.")
     pk: strawberry.Private[int]
     advertiser_pk: strawberry.Private[int]
@@ -125,6 +132,7 @@ class Program(Node):
             follow_up_window_days=p.follow_up_window_days,
             allow_self_acceptance=p.allow_self_acceptance,
             publicly_listed=p.publicly_listed,
+            strict_tracking_categories=p.strict_tracking_categories,
             created_at=p.created_at,
         )
 

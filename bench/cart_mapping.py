@@ -1,0 +1,322 @@
+"""Cart mapping (issue 16): `recordOrders` with 10 basket positions per order, mapped by a
+version of 2,000 rules, against the same orders without mapping; each run in a database of its
+own, over HTTP (ASGI transport, the whole GraphQL stack), in batches of 500.
+
+    PORTAL_BENCH_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+        .venv/bin/python bench/cart_mapping.py [--batches 6] [--rules 2000]
+
+Prints orders/s, SQL statements per request and peak memory (the compiled matcher, measured
+with tracemalloc, and the process's maximum RSS), and the matcher alone in positions/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import random
+import resource
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.record_orders import MUTATION, SINCE, SYSTEM, build, orders
+from portal.adapters.database import create_engine, migrate
+from portal.adapters.tables import tracking_categories
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.config import Settings
+from portal.domain.attribution import TouchpointKind
+from portal.domain.cart_mapping import (
+    CategoryMatch,
+    CompiledMapping,
+    MappingRule,
+    ShopPosition,
+    first_match,
+)
+from portal.global_ids import decode_id
+from portal.services.cart_mappings import set_cart_mapping
+from portal.services.order_types import BasketLineInput, OrderInput, TouchpointInput
+from portal.services.orders import record_orders
+from portal.web.app import create_app
+
+POSITIONS = 10
+DEPARTMENTS = 40
+SUBS = 25
+CATEGORIES = ("electronics", "fashion", "home", "sale", "zero")
+
+
+def make_rules(count: int, rng: random.Random) -> list[MappingRule]:
+    """A realistic plan: sale and price rules first, then SKUs, brands, globs, prefixes and
+    many exact category paths."""
+    rules: list[MappingRule] = [
+        MappingRule("sale", on_sale=True, max_unit_price=Decimal("20")),
+        MappingRule("zero", "Gift Cards", CategoryMatch.PREFIX),
+    ]
+    kinds = ["exact"] * 8 + ["prefix"] * 4 + ["sku"] * 4 + ["brand"] + ["glob"] * 2
+    n = 0
+    while len(rules) < count:
+        n += 1
+        kind = rng.choice(kinds)
+        category = rng.choice(CATEGORIES)
+        d, s = rng.randrange(DEPARTMENTS), rng.randrange(SUBS)
+        if kind == "exact":
+            rules.append(MappingRule(category, f"Dept {d} > Sub {s} > Leaf {n % 7}"))
+        elif kind == "prefix":
+            rules.append(MappingRule(category, f"Dept {d} > Sub {s}", CategoryMatch.PREFIX))
+        elif kind == "sku":
+            rules.append(MappingRule(category, skus=tuple(f"SKU-{n}-{i}" for i in range(5))))
+        elif kind == "brand":
+            rules.append(MappingRule(category, brand=f"Brand {n}"))
+        else:
+            rules.append(MappingRule(category, f"Dept {d} > * > Outlet*", CategoryMatch.GLOB))
+    return rules
+
+
+def basket(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    lines = []
+    for i in range(POSITIONS):
+        d, s = rng.randrange(DEPARTMENTS), rng.randrange(SUBS)
+        lines.append(
+            {
+                "orderValue": f"{rng.randint(100, 20000) / 100:.2f}",
+                "quantity": rng.randint(1, 3),
+                "shopCategory": f"Dept {d} > Sub {s} > Leaf {rng.randrange(9)}",
+                "sku": f"SKU-{rng.randrange(4 * n + 10)}-{i % 5}",
+                "brand": f"Brand {rng.randrange(3000)}",
+                "onSale": rng.random() < 0.1,
+            }
+        )
+    return lines
+
+
+@asynccontextmanager
+async def database() -> AsyncIterator[AsyncEngine]:
+    base_url = os.environ.get("PORTAL_BENCH_POSTGRES_URL")
+    if not base_url:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = create_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
+            try:
+                yield engine
+            finally:
+                await engine.dispose()
+        return
+    admin_url = make_url(base_url)
+    name = f"portal_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def _order_input(raw: dict[str, Any], rng: random.Random) -> OrderInput:
+    return OrderInput(
+        program_id=decode_id(raw["programId"])[1],
+        order_id=raw["orderId"],
+        tracking_time=datetime.fromisoformat(raw["trackingTime"]),
+        order_value=None,
+        discount=Decimal(raw["discount"]),
+        customer_id=raw["customerId"],
+        customer_email=raw["customerEmail"],
+        sub_ids=tuple(raw["subIds"]),
+        touchpoints=tuple(
+            TouchpointInput(
+                TouchpointKind(t["kind"]),
+                decode_id(t["partnerId"])[1],
+                datetime.fromisoformat(t["at"]),
+                None,
+                t["reference"],
+            )
+            for t in raw["touchpoints"]
+        ),
+        basket=tuple(
+            BasketLineInput(
+                order_value=Decimal(line["orderValue"]),
+                quantity=line["quantity"],
+                shop_category=line["shopCategory"],
+                sku=line["sku"],
+                brand=line["brand"],
+                on_sale=line["onSale"],
+            )
+            for line in basket(rng, 1)
+        ),
+    )
+
+
+async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, float]:
+    """Orders/s over HTTP, SQL statements per request, and orders/s of the service alone, of
+    one run (0 rules: no mapping)."""
+    async with database() as engine:
+        await migrate(engine)
+        token, program_id, partner_ids = await build(engine)
+        async with UnitOfWork(engine) as uow:
+            await uow.execute(
+                insert(tracking_categories),
+                [
+                    {"program_id": program_id, "key": k, "name": k, "active": True}
+                    for k in CATEGORIES
+                ],
+            )
+            if rule_count:
+                rules = make_rules(rule_count, random.Random(7))
+                await set_cart_mapping(uow, SYSTEM, program_id, SINCE, rules)
+            await uow.commit()
+        statements = 0
+
+        def count(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        settings = Settings(
+            database_url="unused",
+            redis_url=None,
+            secret_key="bench-secret",
+            data_dir=Path(tempfile.mkdtemp()),
+            max_tokens=1_000_000,
+        )
+        app = create_app(settings, engine=engine)
+        rng = random.Random(42)
+        payloads = []
+        for b in range(batches + 1):
+            batch = orders(b, size, program_id, partner_ids, rng)
+            for n, order in enumerate(batch):
+                order["basket"] = basket(rng, n)
+                order.pop("orderValue")
+            payloads.append(batch)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=300
+            ) as client,
+        ):
+
+            async def send(batch: list[dict[str, Any]]) -> None:
+                response = await client.post(
+                    "/graphql",
+                    headers=headers,
+                    json={"query": MUTATION, "variables": {"input": {"orders": batch}}},
+                )
+                body = response.json()
+                assert "errors" not in body, body["errors"]
+                assert body["data"]["recordOrders"]["errorCount"] == 0, body
+
+            await send(payloads[0])  # warm-up: caches, connections, the compiled matcher
+            gc.collect()
+            statements = 0
+            started = time.perf_counter()
+            for batch in payloads[1:]:
+                await send(batch)
+            elapsed = time.perf_counter() - started
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+        # The service alone (what recordOrders calls, without HTTP and GraphQL coercion).
+        service_payloads = [
+            orders(b, size, program_id, partner_ids, rng)
+            for b in range(batches + 1, 2 * batches + 1)
+        ]
+        inputs = [[_order_input(o, rng) for o in batch] for batch in service_payloads]
+        viewer = SYSTEM
+        started = time.perf_counter()
+        for batch_inputs in inputs:
+            async with UnitOfWork(engine) as uow:
+                results = await record_orders(uow, viewer, batch_inputs, b"bench-secret")
+                assert all(not r.errors for r in results), [r.errors for r in results][:3]
+                await uow.commit()
+        service_elapsed = time.perf_counter() - started
+        total = batches * size
+        return total / elapsed, statements / batches, total / service_elapsed
+
+
+def bench_matcher(rule_count: int) -> None:
+    rng = random.Random(7)
+    rules = make_rules(rule_count, rng)
+    tracemalloc.start()
+    compiled = CompiledMapping(1, rules, "default")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    positions = [
+        ShopPosition(
+            Decimal(line["orderValue"]),
+            line["shopCategory"],
+            line["sku"],
+            line["brand"],
+            line["onSale"],
+            line["quantity"],
+        )
+        for n in range(200)
+        for line in basket(rng, n)
+    ]
+    started = time.perf_counter()
+    rounds = 0
+    while time.perf_counter() - started < 1.0:
+        for p in positions:
+            compiled.match_index(p)
+        rounds += 1
+    compiled_rate = rounds * len(positions) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    sample = positions[:200]
+    for p in sample:
+        assert first_match(rules, p) == compiled.match_index(p)
+    naive_rate = len(sample) / (time.perf_counter() - started)
+    print(
+        f"  matcher of {rule_count} rules: compiled in memory {peak / 1024:,.0f} KiB; "
+        f"{compiled_rate:,.0f} positions/s compiled vs {naive_rate:,.0f} positions/s by a "
+        "first-match scan"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rules", type=int, default=2000)
+    args = parser.parse_args()
+    dialect = "postgresql" if os.environ.get("PORTAL_BENCH_POSTGRES_URL") else "sqlite"
+    print(
+        f"recordOrders over HTTP ({dialect}), batches of {args.batch_size}, "
+        f"{POSITIONS} positions per order:"
+    )
+    results = {}
+    for rules in (0, args.rules, 0, args.rules):  # interleaved: the machine is shared
+        rate, per_request, service = await run(rules, args.batches, args.batch_size)
+        results.setdefault(rules, []).append((rate, service))
+        label = f"{rules} rules" if rules else "no mapping"
+        print(
+            f"  {label}: {rate:,.0f} orders/s over HTTP, {per_request:.1f} SQL statements per "
+            f"request; the service alone {service:,.0f} orders/s"
+        )
+    for index, what in ((0, "over HTTP"), (1, "service alone")):
+        best = {k: max(r[index] for r in v) for k, v in results.items()}
+        print(
+            f"  best of two, {what}: no mapping {best[0]:,.0f} orders/s, {args.rules} rules "
+            f"{best[args.rules]:,.0f} orders/s ({best[args.rules] / best[0] - 1:+.1%})"
+        )
+    bench_matcher(args.rules)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"  process peak RSS: {peak_kib / 1024:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,565 @@
+"""Shopping-cart mapping: a program's rules that turn a shop's own description of a basket
+position (its category path, SKU, brand, sale flag, unit price) into one of the program's
+tracking categories (issue 16).
+
+A mapping is effective-dated: each version holds an ordered list of rules and is valid from
+its `valid_from` until the next version's. The first rule that matches a position wins; a
+position no rule matches gets the program's default category.
+
+Matching (`CompiledMapping`) is compiled once per version: exact category paths and SKUs and
+brands are dictionary look-ups, category prefixes a trie over the path's segments, globs are
+grouped by their first literal segment. Only the rules a position can possibly match are
+checked, in rule order; never every rule per position.
+
+Comparison: a category path is split at ` > `, each segment stripped and compared
+case-insensitively (so is a brand); a SKU is compared exactly (stripped). A condition on an
+attribute a position does not carry never matches. The unit price is the position's value
+divided by its quantity (in the program currency); the range is inclusive at both ends.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from portal.domain.errors import DomainError, ErrorCollector, ValidationFailed
+
+SEPARATOR = " > "
+MAX_RULES = 5000
+"""The most rules one mapping version may hold."""
+MAX_SKUS = 1000
+"""The most SKUs one rule may list."""
+MAX_TEXT = 500
+"""The longest category path, SKU or brand (in characters)."""
+
+
+class CategoryMatch(enum.Enum):
+    """How a rule's shop category compares with a position's: EXACT the whole path; PREFIX the
+    path or any path below it (segment by segment: `Fashion > Shoes` matches `Fashion > Shoes >
+    Sneakers`, not `Fashion > Shoestring`); GLOB a pattern (see `parse_glob`)."""
+
+    EXACT = "EXACT"
+    PREFIX = "PREFIX"
+    GLOB = "GLOB"
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRule:
+    """One rule: every condition given must hold (at least one is given); it names the
+    tracking category the position gets."""
+
+    tracking_category: str
+    shop_category: str | None = None
+    category_match: CategoryMatch = CategoryMatch.EXACT
+    skus: tuple[str, ...] = ()
+    brand: str | None = None
+    on_sale: bool | None = None
+    min_unit_price: Decimal | None = None
+    max_unit_price: Decimal | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            self.shop_category is None
+            and not self.skus
+            and self.brand is None
+            and self.on_sale is None
+            and self.min_unit_price is None
+            and self.max_unit_price is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShopPosition:
+    """What the mapping sees of a basket position: its value (the position's total, in the
+    program currency) and quantity give the unit price; the rest is optional."""
+
+    value: Decimal
+    shop_category: str | None = None
+    sku: str | None = None
+    brand: str | None = None
+    on_sale: bool | None = None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShopAttributes:
+    """How the shop describes a basket position (each optional)."""
+
+    shop_category: str | None = None
+    sku: str | None = None
+    brand: str | None = None
+    on_sale: bool | None = None
+
+    def position(self, value: Decimal, quantity: int) -> ShopPosition:
+        return ShopPosition(value, self.shop_category, self.sku, self.brand, self.on_sale, quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingVersion:
+    """A stored version of a program's mapping: valid from `valid_from` (inclusive) until the
+    next version's `valid_from` (exclusive)."""
+
+    id: int
+    program_id: int
+    valid_from: datetime
+    rules: tuple[MappingRule, ...]
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The rule (0-based index into its version's rules) a position matched, and its
+    category; `rule` None: no rule matched, the category is the default."""
+
+    version_id: int
+    rule: int | None
+    category: str
+
+
+@lru_cache(maxsize=65536)
+def split_path(path: str) -> tuple[str, ...]:
+    """A category path's segments, stripped and case-folded; empty segments dropped (cached:
+    a shop sends the same paths again and again)."""
+    return tuple(s for s in (p.strip().casefold() for p in path.split(SEPARATOR.strip())) if s)
+
+
+def _norm(text: str | None) -> str | None:
+    if text is None:
+        return None
+    cleaned = text.strip()
+    return cleaned or None
+
+
+# --- globs ------------------------------------------------------------------------------------
+
+_RESERVED = set("[]{}")
+
+
+def parse_glob(pattern: str) -> tuple[str, ...]:
+    """A glob's segments (split and folded like a path). Within a segment `*` matches any run of
+    characters and `?` one character; a segment that is just `**` matches any number of
+    segments (none included). Invalid (INVALID_GLOB): no segment, a `**` next to other text in
+    a segment, the reserved characters `[ ] { }`, or no wildcard at all (use EXACT)."""
+    segments = split_path(pattern)
+    if not segments:
+        raise DomainError("INVALID_GLOB", "the glob has no segment", ())
+    if any(c in _RESERVED for c in pattern):
+        raise DomainError("INVALID_GLOB", "the characters [ ] { } are reserved in a glob", ())
+    wild = False
+    for segment in segments:
+        if "**" in segment and segment != "**":
+            raise DomainError(
+                "INVALID_GLOB",
+                f"`**` must be a segment of its own, not part of {segment!r}",
+                (),
+            )
+        wild = wild or "*" in segment or "?" in segment
+    if not wild:
+        raise DomainError(
+            "INVALID_GLOB", "the glob has no wildcard (* or ?): match it EXACT instead", ()
+        )
+    return segments
+
+
+@lru_cache(maxsize=4096)
+def _segment_regex(segment: str) -> re.Pattern[str]:
+    parts = ["." if c == "?" else ".*" if c == "*" else re.escape(c) for c in segment]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def glob_matches(glob: Sequence[str], path: Sequence[str]) -> bool:
+    """Whether a parsed glob matches a split path."""
+    if not glob:
+        return not path
+    head = glob[0]
+    if head == "**":
+        return any(glob_matches(glob[1:], path[i:]) for i in range(len(path) + 1))
+    if not path or not _segment_regex(head).fullmatch(path[0]):
+        return False
+    return glob_matches(glob[1:], path[1:])
+
+
+_SEP = "\x1f"  # joins a split path into one string for a glob's regular expression
+
+
+def glob_regex(glob: Sequence[str]) -> re.Pattern[str]:
+    """A parsed glob as one regular expression over a split path joined with `_SEP` (what
+    `glob_matches` decides segment by segment, in one match)."""
+    tokens = [t for i, t in enumerate(glob) if not (t == "**" and i > 0 and glob[i - 1] == "**")]
+    if tokens == ["**"]:
+        return re.compile(f"[^{_SEP}]*(?:{_SEP}[^{_SEP}]*)*", re.DOTALL)
+    pieces: list[str] = []
+    for index, token in enumerate(tokens):
+        if token == "**":
+            # Leading: any whole segments before the next; else: any segments after the last.
+            pieces.append(f"(?:[^{_SEP}]*{_SEP})*" if index == 0 else f"(?:{_SEP}[^{_SEP}]*)*")
+            continue
+        if index > 0 and not (index == 1 and tokens[0] == "**"):
+            pieces.append(_SEP)
+        pieces.append(
+            "".join(
+                f"[^{_SEP}]" if c == "?" else f"[^{_SEP}]*" if c == "*" else re.escape(c)
+                for c in token
+            )
+        )
+    return re.compile("".join(pieces), re.DOTALL)
+
+
+def _is_literal(segment: str) -> bool:
+    return "*" not in segment and "?" not in segment
+
+
+# --- one rule, naively -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A rule with its texts in the form they are compared in."""
+
+    rule: MappingRule
+    path: tuple[str, ...] | None
+    skus: frozenset[str]
+    brand: str | None
+    glob: re.Pattern[str] | None = None  # compiled: a GLOB rule's regular expression
+
+
+def _prepare(rule: MappingRule, compiled: bool = False) -> _Prepared:
+    path = None
+    if rule.shop_category is not None:
+        path = (
+            parse_glob(rule.shop_category)
+            if rule.category_match is CategoryMatch.GLOB
+            else split_path(rule.shop_category)
+        )
+    brand = _norm(rule.brand)
+    glob = None
+    if compiled and path is not None and rule.category_match is CategoryMatch.GLOB:
+        glob = glob_regex(path)
+    return _Prepared(
+        rule,
+        path,
+        frozenset(s for s in (_norm(x) for x in rule.skus) if s),
+        brand.casefold() if brand else None,
+        glob,
+    )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """A position in the form it is compared in."""
+
+    path: tuple[str, ...] | None
+    sku: str | None
+    brand: str | None
+    on_sale: bool | None
+    value: Decimal
+    quantity: int
+    joined: str | None = None  # the path joined with `_SEP` (for compiled globs)
+
+    @classmethod
+    def of(cls, p: ShopPosition) -> _Seen:
+        brand = _norm(p.brand)
+        return cls(
+            split_path(p.shop_category) if _norm(p.shop_category) else None,
+            _norm(p.sku),
+            brand.casefold() if brand else None,
+            p.on_sale,
+            p.value,
+            max(p.quantity, 1),
+        )
+
+
+def _holds(r: _Prepared, s: _Seen) -> bool:
+    rule = r.rule
+    if r.path is not None:
+        if s.path is None:
+            return False
+        kind = rule.category_match
+        if kind is CategoryMatch.EXACT and s.path != r.path:
+            return False
+        if kind is CategoryMatch.PREFIX and s.path[: len(r.path)] != r.path:
+            return False
+        if kind is CategoryMatch.GLOB:
+            if r.glob is not None:
+                joined = s.joined
+                if joined is None:
+                    joined = s.joined = _SEP.join(s.path)
+                if r.glob.fullmatch(joined) is None:
+                    return False
+            elif not glob_matches(r.path, s.path):
+                return False
+    if r.skus and s.sku not in r.skus:
+        return False
+    if r.brand is not None and s.brand != r.brand:
+        return False
+    if rule.on_sale is not None and s.on_sale is not rule.on_sale:
+        return False
+    # The unit price is value / quantity; compared exactly as value against price × quantity.
+    if rule.min_unit_price is not None and s.value < rule.min_unit_price * s.quantity:
+        return False
+    return rule.max_unit_price is None or s.value <= rule.max_unit_price * s.quantity
+
+
+def rule_matches(rule: MappingRule, position: ShopPosition) -> bool:
+    """Whether `rule` matches `position` (every condition it gives holds)."""
+    return _holds(_prepare(rule), _Seen.of(position))
+
+
+def first_match(rules: Sequence[MappingRule], position: ShopPosition) -> int | None:
+    """The index of the first rule that matches, by a scan over every rule (the reference the
+    compiled matcher is tested against)."""
+    for index, rule in enumerate(rules):
+        if rule_matches(rule, position):
+            return index
+    return None
+
+
+# --- compiled ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Trie:
+    rules: list[int] = field(default_factory=list)
+    children: dict[str, _Trie] = field(default_factory=dict)
+
+
+_MEMO_SIZE = 50_000
+
+
+class CompiledMapping:
+    """A version's rules compiled for matching: each rule is indexed under its most selective
+    condition (exact path; prefix trie; a glob's first literal segment; SKUs; brand); rules
+    with only a sale flag or a price range are checked for every position (`unindexed`)."""
+
+    def __init__(self, version_id: int, rules: Sequence[MappingRule], default: str) -> None:
+        self.version_id = version_id
+        self.default = default
+        self.rules = tuple(rules)
+        self._prepared = [_prepare(r, compiled=True) for r in rules]
+        self._exact: dict[tuple[str, ...], list[int]] = {}
+        self._trie = _Trie()
+        self._globs: dict[str, list[int]] = {}
+        self._skus: dict[str, list[int]] = {}
+        self._brands: dict[str, list[int]] = {}
+        self.unindexed: list[int] = []
+        for index, prepared in enumerate(self._prepared):
+            self._index(index, prepared)
+        # Candidates per (path, SKU, brand), sorted: a shop sends the same products again.
+        self.uses_price = any(
+            r.min_unit_price is not None or r.max_unit_price is not None for r in self.rules
+        )
+        self._memo: dict[tuple[tuple[str, ...] | None, str | None, str | None], list[int]] = {}
+
+    def _index(self, index: int, p: _Prepared) -> None:
+        kind = p.rule.category_match
+        if p.path is not None and kind is CategoryMatch.EXACT:
+            self._exact.setdefault(p.path, []).append(index)
+        elif p.path is not None and kind is CategoryMatch.PREFIX:
+            node = self._trie
+            for segment in p.path:
+                node = node.children.setdefault(segment, _Trie())
+            node.rules.append(index)
+        elif p.path is not None and _is_literal(p.path[0]):
+            self._globs.setdefault(p.path[0], []).append(index)
+        elif p.skus:
+            for sku in p.skus:
+                self._skus.setdefault(sku, []).append(index)
+        elif p.brand is not None:
+            self._brands.setdefault(p.brand, []).append(index)
+        else:  # a leading-wildcard glob, a sale flag, a price range
+            self.unindexed.append(index)
+
+    def _candidates(self, s: _Seen) -> list[int]:
+        found: list[int] = list(self.unindexed)
+        if s.path is not None:
+            found.extend(self._exact.get(s.path, ()))
+            node = self._trie
+            found.extend(node.rules)
+            for segment in s.path:
+                child = node.children.get(segment)
+                if child is None:
+                    break
+                node = child
+                found.extend(node.rules)
+            found.extend(self._globs.get(s.path[0], ()))
+        if s.sku is not None:
+            found.extend(self._skus.get(s.sku, ()))
+        if s.brand is not None:
+            found.extend(self._brands.get(s.brand, ()))
+        return found
+
+    def match_index(self, position: ShopPosition) -> int | None:
+        """The index of the first rule (in rule order) that matches `position`."""
+        seen = _Seen.of(position)
+        key = (seen.path, seen.sku, seen.brand)
+        candidates = self._memo.get(key)
+        if candidates is None:
+            candidates = self._candidates(seen)
+            candidates.sort()
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = candidates
+        prepared = self._prepared
+        for index in candidates:
+            if _holds(prepared[index], seen):
+                return index
+        return None
+
+    def match_values(self, value: Decimal, quantity: int) -> Match:
+        """The match of a position the shop described by nothing but its value."""
+        return self.match(ShopPosition(value, quantity=quantity))
+
+    def match(self, position: ShopPosition) -> Match:
+        index = self.match_index(position)
+        if index is None:
+            return Match(self.version_id, None, self.default)
+        return Match(self.version_id, index, self.rules[index].tracking_category)
+
+
+def version_at(versions: Sequence[MappingVersion], instant: datetime) -> MappingVersion | None:
+    """The version in effect at `instant`: the latest whose `valid_from` is not after it."""
+    best: MappingVersion | None = None
+    for version in versions:
+        if version.valid_from <= instant and (best is None or version.valid_from > best.valid_from):
+            best = version
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramMappings:
+    """A program's mapping history, compiled, latest `valid_from` first: the version in effect
+    at an instant is the latest one whose `valid_from` is not after it. Empty: no mapping."""
+
+    versions: tuple[tuple[datetime, CompiledMapping], ...]
+
+    def at(self, instant: datetime) -> tuple[datetime, CompiledMapping] | None:
+        for valid_from, compiled in self.versions:
+            if valid_from <= instant:
+                return valid_from, compiled
+        return None
+
+
+NO_MAPPINGS = ProgramMappings(())
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate_rules(
+    rules: Sequence[MappingRule], categories: Mapping[str, bool], field: tuple[str, ...] = ()
+) -> tuple[MappingRule, ...]:
+    """The rules, cleaned (texts stripped, SKUs de-duplicated in order), or ValidationFailed
+    naming every offending field (`rules.<i>.<field>`). `categories`: the program's tracking
+    category keys → active. Codes: TOO_MANY_RULES (past `MAX_RULES`), EMPTY_RULE (no
+    condition), INVALID_GLOB, UNKNOWN_CATEGORY, INACTIVE_CATEGORY, INVALID_PRICE_RANGE (min >
+    max), NEGATIVE_VALUE / INVALID_AMOUNT (a price), TOO_LONG, TOO_MANY_SKUS, BLANK."""
+    errors = ErrorCollector()
+    base = (*field, "rules")
+    if len(rules) > MAX_RULES:
+        errors.add(
+            "TOO_MANY_RULES",
+            f"a mapping version has at most {MAX_RULES} rules, not {len(rules)}",
+            base,
+        )
+        errors.raise_if_any()
+    cleaned: list[MappingRule] = []
+    for index, rule in enumerate(rules):
+        cleaned.append(_validate_rule(errors, rule, categories, (*base, str(index))))
+    errors.raise_if_any()
+    return tuple(cleaned)
+
+
+def _validate_rule(
+    errors: ErrorCollector,
+    rule: MappingRule,
+    categories: Mapping[str, bool],
+    at: tuple[str, ...],
+) -> MappingRule:
+    key = rule.tracking_category.strip()
+    if not key:
+        errors.add("BLANK", "a rule names a tracking category", (*at, "trackingCategory"))
+    elif key not in categories:
+        errors.add(
+            "UNKNOWN_CATEGORY",
+            f"the program has no tracking category {key!r}",
+            (*at, "trackingCategory"),
+        )
+    elif not categories[key]:
+        errors.add(
+            "INACTIVE_CATEGORY",
+            f"the tracking category {key!r} is inactive",
+            (*at, "trackingCategory"),
+        )
+    shop_category = _norm(rule.shop_category)
+    if shop_category is not None:
+        if len(shop_category) > MAX_TEXT:
+            errors.add("TOO_LONG", f"at most {MAX_TEXT} characters", (*at, "shopCategory"))
+        elif rule.category_match is CategoryMatch.GLOB:
+            try:
+                parse_glob(shop_category)
+            except DomainError as error:
+                errors.add(error.code, error.message, (*at, "shopCategory"))
+        elif not split_path(shop_category):
+            errors.add("BLANK", "the category path has no segment", (*at, "shopCategory"))
+    skus: list[str] = []
+    for sku in rule.skus:
+        s = _norm(sku)
+        if s is not None and s not in skus:
+            skus.append(s)
+    if len(skus) > MAX_SKUS:
+        errors.add("TOO_MANY_SKUS", f"a rule lists at most {MAX_SKUS} SKUs", (*at, "skus"))
+    if any(len(s) > MAX_TEXT for s in skus):
+        errors.add("TOO_LONG", f"a SKU has at most {MAX_TEXT} characters", (*at, "skus"))
+    brand = _norm(rule.brand)
+    if brand is not None and len(brand) > MAX_TEXT:
+        errors.add("TOO_LONG", f"at most {MAX_TEXT} characters", (*at, "brand"))
+    low, high = rule.min_unit_price, rule.max_unit_price
+    prices_valid = True
+    for name, value in (("minUnitPrice", low), ("maxUnitPrice", high)):
+        if value is None:
+            continue
+        if not value.is_finite():
+            errors.add("INVALID_AMOUNT", "the price is not a finite number", (*at, name))
+            prices_valid = False
+        elif value < 0:
+            errors.add("NEGATIVE_VALUE", "a price must not be negative", (*at, name))
+            prices_valid = False
+    if prices_valid and low is not None and high is not None and low > high:
+        errors.add(
+            "INVALID_PRICE_RANGE",
+            f"the minimum unit price {low} exceeds the maximum {high}",
+            (*at, "minUnitPrice"),
+        )
+    result = MappingRule(
+        tracking_category=key,
+        shop_category=shop_category,
+        category_match=rule.category_match,
+        skus=tuple(skus),
+        brand=brand,
+        on_sale=rule.on_sale,
+        min_unit_price=low,
+        max_unit_price=high,
+    )
+    if result.is_empty:
+        errors.add(
+            "EMPTY_RULE",
+            "a rule needs at least one condition (shop category, SKU, brand, onSale or a price)",
+            at,
+        )
+    return result
+
+
+def check_valid_from(valid_from: datetime, field: tuple[str, ...] = ()) -> None:
+    """INVALID_DATETIME when `valid_from` has no UTC offset. (Whether it lies in a paid period
+    is the CONVERSION_PAID rule of `conversions.check_conversion_may_change`, applied by the
+    service to the paid conversions it finds.)"""
+    if valid_from.tzinfo is None or valid_from.utcoffset() is None:
+        raise ValidationFailed(
+            [DomainError("INVALID_DATETIME", "validFrom needs a UTC offset", (*field, "validFrom"))]
+        )

@@ -483,9 +483,7 @@ partner_billing = Table(
 advertiser_billing = Table(
     "advertiser_billing",
     metadata,
-    Column(
-        "advertiser_id", Id, ForeignKey("advertisers.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("advertiser_id", Id, ForeignKey("advertisers.id", ondelete="CASCADE"), primary_key=True),
     Column("country", String(2), nullable=True),
     Column("vat_id", String(32), nullable=True),
     Column("billing_address", String(1000), nullable=True),

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 
 from portal.config import Settings
 from portal.observability.graphql import ObserveOperation
+from portal.resolvers.billing import BillingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.schema.documents import PreparedDocuments
@@ -73,7 +74,15 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         query=described(
             merge_types(
                 "Query",
-                (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries, TokenQueries),
+                (
+                    Query,
+                    RequestQueries,
+                    ExportQueries,
+                    RatesQuery,
+                    ImportQueries,
+                    TokenQueries,
+                    BillingQueries,
+                ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from portal.resolvers.access import AccessMutations
+from portal.resolvers.billing import BillingMutations
 from portal.resolvers.exports import ExportMutations
 from portal.resolvers.imports import ImportMutations
 from portal.resolvers.orders import OrderMutations
@@ -22,5 +23,6 @@ Mutation = merge_types(
         ExportMutations,
         RatesMutations,
         ImportMutations,
+        BillingMutations,
     ),
 )

@@ -9,12 +9,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.adapters.billing_store import (
     advertiser_billing_of,
-    issuer_of,
+    load_issuer,
     network_fee_of,
     partner_billing_of,
     vat_rate_of,
@@ -261,7 +261,7 @@ class IssuerChange:
 
 async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -> Issuer:
     require_admin(viewer)
-    current = issuer_of(await uow.first(select(billing_issuer).where(billing_issuer.c.id == 1)))
+    current = await load_issuer(uow)
     errors: list[DomainError] = []
     values: dict[str, Any] = {}
     if change.legal_name is not None:
@@ -295,13 +295,26 @@ async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -
         )
     if errors:
         raise ValidationFailed(errors)
-    if values:
-        await uow.execute(
-            update(billing_issuer)
-            .where(billing_issuer.c.id == 1)
-            .values(**values, updated_at=uow.now)
+    row = {
+        "id": 1,
+        "legal_name": current.legal_name,
+        "address": current.address,
+        "vat_id": current.vat_id,
+        "country": current.country,
+        "credit_note_prefix": current.credit_note_prefix,
+        "invoice_prefix": current.invoice_prefix,
+        "default_payout_minimum": current.default_payout_minimum,
+        **values,
+        "updated_at": uow.now,
+    }
+    stmt = _module(uow).insert(billing_issuer).values(**row)
+    await uow.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[billing_issuer.c.id],
+            set_={k: stmt.excluded[k] for k in row if k != "id"},
         )
-    return issuer_of(await uow.first(select(billing_issuer).where(billing_issuer.c.id == 1)))
+    )
+    return await load_issuer(uow)
 
 
 async def set_vat_rate(

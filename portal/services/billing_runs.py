@@ -330,7 +330,8 @@ async def _bill_advertisers(
             ["conversion_id", "invoice_id"],
             select(c.id, inv.id)
             .join(advertiser_invoices, and_(inv.program_id == c.program_id, inv.run_id == run.id))
-            .where(*candidates, _uninvoiced()),
+            .where(*candidates, _uninvoiced())
+            .order_by(c.id),  # concurrent runs lock conversions in one order: no deadlock
         )
     )
     f = network_fees.c
@@ -489,7 +490,8 @@ async def _bill_partners(
             ["conversion_id", "entry_id"],
             select(c.id, e.id)
             .join(payout_entries, and_(e.partner_id == c.partner_id, e.run_id == run.id))
-            .where(*candidates, _unpaid()),
+            .where(*candidates, _unpaid())
+            .order_by(c.id),
         )
     )
     sums = (

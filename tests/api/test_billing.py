@@ -40,7 +40,7 @@ from tests.api.billing_helpers import (
     start_run,
 )
 from tests.api.request_helpers import change_input, create
-from tests.conftest import Api
+from tests.conftest import Api, StatementCounter
 
 TODAY = datetime.now(UTC).date()
 
@@ -247,3 +247,39 @@ async def test_bad_input_is_coded_and_writes_nothing(api: Api, engine: AsyncEngi
         api, PARTNER_BILLING, w.tokens["A"], partnerId=gid("Partner", w.ids["B"]), bic="COBADEFFXXX"
     )
     assert [e["code"] for e in other["userErrors"]] == ["NOT_FOUND"]
+
+
+PAGES = [
+    """query Page($first: Int!) {
+      payoutEntries(first: $first) {
+        totalCount
+        nodes { id net { amount } partner { id name } run { id report { conversionCount } }
+                lines { count program { id name } } history { confirmedBy { id } } }
+      }
+    }""",
+    """query Page($first: Int!) {
+      advertiserInvoices(first: $first) {
+        nodes { id program { id } lines { kind amount { amount } } run { id } }
+      }
+    }""",
+]
+
+
+async def test_billing_lists_run_a_fixed_number_of_statements(
+    api: Api, engine: AsyncEngine, statements: StatementCounter
+) -> None:
+    w = await billing_world(engine)
+    admin = w.tokens["admin"]
+    for round in range(3):  # 3 runs: 9 entries (6 cancelled, releasing their conversions)
+        await start_run(api, admin)
+        for entry in await entries(api, admin, statuses=["PREVIEW"]):
+            if round < 2:
+                await mutate(api, CANCEL_ENTRY, admin, id=entry["id"])
+    assert len(await entries(api, admin)) == 9
+    for page in PAGES:
+        counts = {}
+        for first in (1, 9):
+            statements.reset()
+            await api.data(page, {"first": first}, admin)
+            counts[first] = statements.count
+        assert counts[1] == counts[9], statements.statements

@@ -603,16 +603,9 @@ async def _bill_partners(
         await uow.execute(
             update(conversions)
             .where(
-                c.id.in_(
-                    select(payout_items.c.conversion_id)
-                    .join(payout_entries, e.id == payout_items.c.entry_id)
-                    .where(e.run_id == run.id)
-                )
+                c.id == payout_items.c.conversion_id,
+                payout_items.c.entry_id == e.id,
+                e.run_id == run.id,
             )
-            .values(
-                payout_entry_id=select(payout_items.c.entry_id)
-                .where(payout_items.c.conversion_id == c.id)
-                .scalar_subquery(),
-                payout_reserved=True,
-            )
+            .values(payout_entry_id=payout_items.c.entry_id, payout_reserved=True)
         )

@@ -31,6 +31,7 @@ PARTNER_DE = Party(
     country="DE",
     vat_id="DE811907980",
 )
+NETWORK_ACCOUNT = BankAccount("Netzwerk Süd GmbH", "DE02 1203 0000 0000 2020 51", "BYLADEM1001")
 ADVERTISER_FR = Party(
     name="Boutique Élégance SARL",
     address_lines=("12 rue de la Paix", "75002 Paris"),
@@ -73,6 +74,7 @@ def credit_note(**changes: object) -> BillingDocument:
         vat=Vat(Decimal("19"), Decimal("1932.10")),
         gross=Decimal("12101.05"),
         payment_reference="GS-2026-000042",
+        payment_account=BankAccount("Jürgen Müller", "DE89370400440532013000", "COBADEFFXXX"),
     )
     return replace(document, **changes)  # type: ignore[arg-type]
 
@@ -106,6 +108,7 @@ def reverse_charge_invoice(**changes: object) -> BillingDocument:
         ),
         gross=Decimal("5347.62"),
         payment_reference="RE-2026-000007",
+        payment_account=NETWORK_ACCOUNT,
     )
     return replace(document, **changes)  # type: ignore[arg-type]
 

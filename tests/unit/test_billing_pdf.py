@@ -62,6 +62,11 @@ def test_a_credit_note_shows_parties_number_dates_lines_rates_vat_and_totals() -
     assert "Netto / Net 10,168.95 EUR" in text
     assert "USt. / VAT 19 % 1,932.10 EUR" in text
     assert "Brutto / Total 12,101.05 EUR" in text
+    # Where the payout goes.
+    assert (
+        "12,101.05 EUR is transferred to: Jürgen Müller · IBAN DE89 3704 0044 0532 0130 00 "
+        "· BIC COBADEFFXXX Verwendungszweck / Reference: GS-2026-000042"
+    ) in text
 
 
 def test_an_invoice_with_reverse_charge_shows_its_note_and_no_vat() -> None:
@@ -79,6 +84,16 @@ def test_an_invoice_with_reverse_charge_shows_its_note_and_no_vat() -> None:
     assert "USt. / VAT 0 % 0.00 EUR" in text
     assert "Brutto / Total 5,347.62 EUR" in text
     assert "Steuerschuldnerschaft des Leistungsempfängers (Art. 196 Directive 2006/112/EC)" in text
+    assert (
+        "Please transfer 5,347.62 EUR to: Netzwerk Süd GmbH · IBAN DE02 1203 0000 0000 2020 51 "
+        "· BIC BYLADEM1001 Verwendungszweck / Reference: RE-2026-000007"
+    ) in text
+
+
+def test_without_an_account_no_payment_block_is_printed() -> None:
+    text = _text(render_pdf(credit_note(payment_account=None)))
+    assert "IBAN" not in text
+    assert "Brutto / Total 12,101.05 EUR" in text
 
 
 def test_vat_notes_of_small_business_and_outside_the_eu_are_printed() -> None:

@@ -167,8 +167,8 @@ def render_pdf(document: BillingDocument) -> bytes:
     if document.payment_reference:
         facts.append(("Verwendungszweck / Payment reference", document.payment_reference))
     with pdf.table(
-        col_widths=(40, 60),
-        width=width,
+        col_widths=(45, 55),
+        width=width * 0.8,
         text_align=(Align.L, Align.L),
         borders_layout=TableBordersLayout.NONE,
         first_row_as_headings=False,
@@ -186,12 +186,46 @@ def render_pdf(document: BillingDocument) -> bytes:
     _totals(pdf, document)
 
     pdf.set_font(FONT, size=8)
+    pdf.ln(2)
     note = document.vat.note or _DEFAULT_VAT_NOTES[document.vat.treatment]
     for text in (note, *document.notes):
         if text:
             pdf.ln(1)
             pdf.multi_cell(width, 4, text, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if document.payment_account is not None:
+        pdf.ln(3)
+        pdf.set_font(FONT, size=9)
+        pdf.multi_cell(
+            width,
+            4.5,
+            _payment_text(document),
+            align=Align.L,
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
     return bytes(pdf.output())
+
+
+def format_iban(iban: str) -> str:
+    """ "DE89370400440532013000" → "DE89 3704 0044 0532 0130 00" (groups of four, as printed)."""
+    compact = re.sub(r"\s+", "", iban).upper()
+    return " ".join(compact[at : at + 4] for at in range(0, len(compact), 4))
+
+
+def _payment_text(document: BillingDocument) -> str:
+    account = document.payment_account
+    assert account is not None
+    total = format_amount(document.gross, document.currency)
+    if document.kind is DocumentKind.CREDIT_NOTE:
+        lead = f"Der Betrag von {total} wird überwiesen an / {total} is transferred to:"
+    else:
+        lead = f"Bitte überweisen Sie {total} an / Please transfer {total} to:"
+    lines = [lead, f"{account.holder} · IBAN {format_iban(account.iban)}"]
+    if account.bic:
+        lines[-1] += f" · BIC {account.bic}"
+    if document.payment_reference:
+        lines.append(f"Verwendungszweck / Reference: {document.payment_reference}")
+    return "\n".join(lines)
 
 
 def _label(kind: DocumentKind, what: str) -> str:

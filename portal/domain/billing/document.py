@@ -95,6 +95,15 @@ class Vat:
 
 
 @dataclass(frozen=True, slots=True)
+class BankAccount:
+    """An account as printed and transferred to; the IBAN as entered (spaces allowed)."""
+
+    holder: str
+    iban: str
+    bic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BillingDocument:
     kind: DocumentKind
     number: str  # e.g. "GS-2026-000001"; a PREVIEW has none yet and gets no document
@@ -109,6 +118,9 @@ class BillingDocument:
     vat: Vat
     gross: Decimal
     payment_reference: str = ""
+    # Credit note: the partner's account the payout goes to; invoice: the network's account
+    # the advertiser pays to. None: no payment block is printed.
+    payment_account: BankAccount | None = None
     notes: tuple[str, ...] = field(default=())  # further lines printed at the end
 
     def __post_init__(self) -> None:
@@ -211,13 +223,6 @@ class BillingDocument:
     def converted(self) -> bool:
         """Whether any line was converted into the document's currency."""
         return any(line.amount_currency != self.currency for line in self.lines)
-
-
-@dataclass(frozen=True, slots=True)
-class BankAccount:
-    holder: str
-    iban: str
-    bic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

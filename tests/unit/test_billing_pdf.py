@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from portal.adapters.billing_documents.pdf import (
@@ -24,6 +26,7 @@ from portal.domain.billing.document import (
     Vat,
     VatTreatment,
 )
+from portal.domain.money import minor_units
 from tests.billing_documents import credit_note, reverse_charge_invoice
 
 
@@ -175,3 +178,28 @@ def test_file_names_and_amount_formatting() -> None:
     assert format_amount(Decimal("-3"), "JPY") == "-3 JPY"
     # Never rounded here: digits beyond the minor unit would show (a document refuses them).
     assert format_amount(Decimal("0.125"), "EUR") == "0.125 EUR"
+
+
+def test_a_name_outside_the_font_still_renders_and_keeps_the_rest() -> None:
+    """The shipped font covers Latin, Greek and Cyrillic; other scripts print as empty boxes
+    (fpdf2 logs the missing glyphs) and never break the document."""
+    recipient = Party("東京メディア Ελληνικά Кириллица", ("Tōkyō",), "JP", None)
+    text = _text(render_pdf(credit_note(recipient=recipient)))
+    assert "Ελληνικά Кириллица" in text
+    assert "Tōkyō" in text
+    assert "Brutto / Total 12,101.05 EUR" in text
+
+
+@given(
+    currency=st.sampled_from(["EUR", "JPY", "KWD", "CLF", "USD"]),
+    units=st.integers(min_value=-(10**15), max_value=10**15),
+)
+def test_an_amount_is_formatted_with_every_digit_and_reads_back_exactly(
+    currency: str, units: int
+) -> None:
+    amount = Decimal(units).scaleb(-minor_units(currency))
+    text = format_amount(amount, currency)
+    number, _, code = text.partition(" ")
+    assert code == currency
+    assert Decimal(number.replace(",", "")) == amount
+    assert len(number.partition(".")[2]) == minor_units(currency)

@@ -121,6 +121,18 @@ def test_vat_notes_of_small_business_and_outside_the_eu_are_printed() -> None:
     assert "VAT ID: " + "None" not in text
 
 
+def test_without_a_note_the_treatment_prints_its_standard_wording() -> None:
+    def note_of(treatment: VatTreatment) -> str:
+        vat = Vat(Decimal("0"), Decimal("0.00"), treatment, None)
+        return _text(render_pdf(reverse_charge_invoice(vat=vat)))
+
+    assert "Reverse charge: the recipient is liable for the VAT." in note_of(
+        VatTreatment.REVERSE_CHARGE
+    )
+    assert "Not taxable in DE." in note_of(VatTreatment.NOT_TAXABLE)
+    assert "No VAT charged: small business." in note_of(VatTreatment.SMALL_BUSINESS)
+
+
 def test_a_fractional_vat_rate_and_a_three_digit_currency_are_shown_as_given() -> None:
     document = reverse_charge_invoice(
         currency="KWD",

@@ -49,7 +49,7 @@ _DEFAULT_VAT_NOTES = {
     VatTreatment.STANDARD: "",
     VatTreatment.SMALL_BUSINESS: "No VAT charged: small business.",
     VatTreatment.REVERSE_CHARGE: "Reverse charge: the recipient is liable for the VAT.",
-    VatTreatment.NOT_TAXABLE: "Not taxable in the issuer's country.",
+    VatTreatment.NOT_TAXABLE: "Not taxable in {country}.",
 }
 
 
@@ -187,7 +187,9 @@ def render_pdf(document: BillingDocument) -> bytes:
 
     pdf.set_font(FONT, size=8)
     pdf.ln(2)
-    note = document.vat.note or _DEFAULT_VAT_NOTES[document.vat.treatment]
+    note = document.vat.note or _DEFAULT_VAT_NOTES[document.vat.treatment].format(
+        country=document.issuer.country or "the issuer's country"
+    )
     for text in (note, *document.notes):
         if text:
             pdf.ln(1)

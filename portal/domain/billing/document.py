@@ -91,7 +91,9 @@ class Vat:
     rate: Decimal
     amount: Decimal
     treatment: VatTreatment = VatTreatment.STANDARD
-    note: str | None = None  # e.g. "Reverse charge …", "Not taxable in DE"; printed as given
+    # e.g. "Reverse charge …", "Not taxable in DE"; printed as given. None: the renderer prints
+    # a standard wording of the treatment.
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +197,6 @@ class BillingDocument:
             f"{self.vat.treatment.value} charges no VAT",
             "vat",
             "amount",
-        )
-        check(
-            self.vat.treatment is VatTreatment.STANDARD or bool(self.vat.note),
-            "DOCUMENT_VAT_NOTE_MISSING",
-            f"{self.vat.treatment.value} needs its note on the document",
-            "vat",
-            "note",
         )
         if not errors:
             check(

@@ -50,6 +50,8 @@ def upgrade() -> None:
             portal.adapters.types.ExactDecimal(precision=21, scale=6),
             nullable=False,
         ),
+        sa.Column("iban", sa.String(length=34), nullable=True),
+        sa.Column("bic", sa.String(length=11), nullable=True),
         sa.Column("updated_at", portal.adapters.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_issuer")),
     )

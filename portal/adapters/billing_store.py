@@ -49,6 +49,8 @@ def issuer_of(r: Row[Any]) -> Issuer:
         credit_note_prefix=m["credit_note_prefix"],
         invoice_prefix=m["invoice_prefix"],
         default_payout_minimum=m["default_payout_minimum"],
+        iban=m["iban"],
+        bic=m["bic"],
     )
 
 

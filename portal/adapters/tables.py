@@ -454,6 +454,8 @@ billing_issuer = Table(
     Column("credit_note_prefix", String(8), nullable=False),
     Column("invoice_prefix", String(8), nullable=False),
     Column("default_payout_minimum", ExactDecimal(), nullable=False),
+    Column("iban", String(34), nullable=True),  # the account SEPA payouts are made from
+    Column("bic", String(11), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 

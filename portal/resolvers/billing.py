@@ -56,7 +56,16 @@ NetworkFeeCode, NetworkFeeError = user_error_type(
 )
 IssuerCode, IssuerError = user_error_type(
     "UpdateBillingIssuer",
-    ["INVALID_VAT_ID", "INVALID_COUNTRY", "INVALID_PREFIX", "BLANK", "TOO_LONG", "OUT_OF_RANGE"],
+    [
+        "INVALID_VAT_ID",
+        "INVALID_COUNTRY",
+        "INVALID_PREFIX",
+        "BLANK",
+        "TOO_LONG",
+        "OUT_OF_RANGE",
+        "INVALID_IBAN",
+        "INVALID_BIC",
+    ],
 )
 VatRateCode, VatRateError = user_error_type("SetVatRate", ["INVALID_COUNTRY", "OUT_OF_RANGE"])
 StartRunCode, StartRunError = user_error_type(
@@ -172,6 +181,10 @@ class UpdateBillingIssuerInput:
     default_payout_minimum: Decimal | None = strawberry.field(
         default=None, description="Payout minimum of partners without their own."
     )
+    iban: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The account payouts are made from (SEPA)."
+    )
+    bic: str | None = strawberry.field(default=strawberry.UNSET, description="Its BIC.")
 
 
 @strawberry.type(description="The issuer after the change.")
@@ -422,6 +435,8 @@ class BillingMutations:
             credit_note_prefix=input.credit_note_prefix,
             invoice_prefix=input.invoice_prefix,
             default_payout_minimum=input.default_payout_minimum,
+            iban=_unset(input.iban),
+            bic=_unset(input.bic),
         )
 
         async def use_case(uow: UnitOfWork, viewer: Viewer) -> BillingIssuer:

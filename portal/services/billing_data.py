@@ -257,6 +257,8 @@ class IssuerChange:
     credit_note_prefix: str | None = None
     invoice_prefix: str | None = None
     default_payout_minimum: Decimal | None = None
+    iban: str | None = UNSET
+    bic: str | None = UNSET
 
 
 async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -> Issuer:
@@ -293,6 +295,10 @@ async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -
         values["default_payout_minimum"] = _collect(
             errors, _amount, change.default_payout_minimum, ("defaultPayoutMinimum",)
         )
+    if change.iban is not UNSET:
+        values["iban"] = _collect(errors, check_iban, change.iban) if change.iban else None
+    if change.bic is not UNSET:
+        values["bic"] = _collect(errors, check_bic, change.bic) if change.bic else None
     if errors:
         raise ValidationFailed(errors)
     row = {
@@ -304,6 +310,8 @@ async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -
         "credit_note_prefix": current.credit_note_prefix,
         "invoice_prefix": current.invoice_prefix,
         "default_payout_minimum": current.default_payout_minimum,
+        "iban": current.iban,
+        "bic": current.bic,
         **values,
         "updated_at": uow.now,
     }

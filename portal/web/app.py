@@ -33,7 +33,12 @@ from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
 from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
-from portal.web.downloads import export_download, import_error_report, template_download
+from portal.web.downloads import (
+    billing_download,
+    export_download,
+    import_error_report,
+    template_download,
+)
 from portal.web.faults import AnswerUnavailable
 from portal.web.graphiql import ASSETS_PATH, graphiql_asset
 from portal.web.graphql import PortalGraphQL
@@ -138,6 +143,11 @@ def create_app(
                 AuthenticateGraphQL(
                     request_response(import_error_report(engine, settings)), engine
                 ),
+                methods=["GET"],
+            ),
+            Route(
+                "/files/billing/{kind:str}/{id:str}.{ext:str}",
+                AuthenticateGraphQL(request_response(billing_download(engine)), engine),
                 methods=["GET"],
             ),
             Route(

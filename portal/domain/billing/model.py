@@ -84,6 +84,8 @@ class Issuer:
     invoice_prefix: str
     default_payout_minimum: Decimal
     id: int = 1
+    iban: str | None = None  # the account payouts are made from (SEPA debtor)
+    bic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

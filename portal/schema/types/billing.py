@@ -19,9 +19,12 @@ from portal.schema.types.base import Money, Node, to_money
 from portal.schema.types.jobs import JobStatusEnum
 from portal.schema.types.partners import Partner
 from portal.schema.types.programs import Program
+from portal.web.downloads import billing_url
 
 if TYPE_CHECKING:
     from portal.schema.context import Context
+
+_ISSUED = (domain.BillingStatus.CONFIRMED, domain.BillingStatus.PAID)
 
 BillingStatusEnum = strawberry.enum(
     domain.BillingStatus,
@@ -202,6 +205,15 @@ class PayoutEntry(Node):
         found = await info.context.loaders.load("BillingRun", self.run_pk)
         return BillingRun.from_domain(found) if found else None
 
+    @strawberry.field(
+        description="The self-billing credit note (PDF; plain GET, same authentication) once "
+        "CONFIRMED or PAID; for the partner itself and admins, null otherwise."
+    )
+    def document_url(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.entry.status not in _ISSUED or not self._totals_visible(info):
+            return None
+        return billing_url("payout-entries", str(self.id), "pdf")
+
 
 @strawberry.type(description="A line of an advertiser invoice.")
 class InvoiceLine:
@@ -255,6 +267,14 @@ class AdvertiserInvoice(Node):
     @strawberry.field(description="The program invoiced.")
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
         return await _program(info, self.program_pk)
+
+    @strawberry.field(
+        description="The invoice (PDF; plain GET, same authentication) once CONFIRMED or PAID."
+    )
+    def document_url(self) -> str | None:
+        if self.status not in _ISSUED:
+            return None
+        return billing_url("advertiser-invoices", str(self.id), "pdf")
 
     @strawberry.field(description="Commissions, then the network fee.")
     async def lines(self, info: strawberry.Info[Context, None]) -> list[InvoiceLine]:
@@ -390,6 +410,26 @@ class BillingRun(Node):
             pk=r.id,
             program_pks=r.program_ids,
         )
+
+    @strawberry.field(
+        description="The run's payout entries as CSV (plain GET, same authentication; bank "
+        "accounts for admins only); null for a dry run."
+    )
+    def csv_url(self) -> str | None:
+        return None if self.dry_run else billing_url("runs", str(self.id), "csv")
+
+    @strawberry.field(description="The same as XLSX; null for a dry run.")
+    def xlsx_url(self) -> str | None:
+        return None if self.dry_run else billing_url("runs", str(self.id), "xlsx")
+
+    @strawberry.field(
+        description="SEPA credit transfer (pain.001) of the run's CONFIRMED EUR entries, from "
+        "the issuer's account (admins only; null for others and for a dry run)."
+    )
+    def sepa_url(self, info: strawberry.Info[Context, None]) -> str | None:
+        if self.dry_run or not info.context.require_viewer().is_admin:
+            return None
+        return billing_url("runs", str(self.id), "xml")
 
     @strawberry.field(description="The programs billed.")
     async def programs(self, info: strawberry.Info[Context, None]) -> list[Program]:

@@ -88,6 +88,8 @@ class BillingIssuer:
     default_payout_minimum: Decimal = strawberry.field(
         description="Payout minimum of partners without their own (in their payout currency)."
     )
+    iban: str | None = strawberry.field(description="The account payouts are made from.")
+    bic: str | None = strawberry.field(description="Its BIC.")
 
     @staticmethod
     def of(i: domain.Issuer) -> BillingIssuer:
@@ -99,6 +101,8 @@ class BillingIssuer:
             credit_note_prefix=i.credit_note_prefix,
             invoice_prefix=i.invoice_prefix,
             default_payout_minimum=without_padding(i.default_payout_minimum),
+            iban=i.iban,
+            bic=i.bic,
         )
 
 

@@ -107,6 +107,7 @@ def import_file(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from portal.cli_billing import add_billing_commands
     from portal.cli_rates import add_rates_commands
 
     parser = argparse.ArgumentParser(prog="portal", description="portal: private affiliate network")
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=token)
 
     add_rates_commands(commands)
+    add_billing_commands(commands)
     return parser
 
 

@@ -131,7 +131,17 @@ _KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
     "ImportJob": jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
 }
 NODE_KINDS = frozenset(
-    [*_SIMPLE, *_IN_PROGRAM, "CommissionModel", "CommissionPeriod", "RequestComment"]
+    [
+        *_SIMPLE,
+        *_IN_PROGRAM,
+        "CommissionModel",
+        "CommissionPeriod",
+        "RequestComment",
+        # billing (portal.adapters.billing_reader)
+        "BillingRun",
+        "PayoutEntry",
+        "AdvertiserInvoice",
+    ]
 )
 
 
@@ -161,6 +171,10 @@ class Reader:
             from portal.adapters.request_reader import RequestReader
 
             found = await RequestReader(self.engine, self.viewer).comments_by_id(ids)
+        elif kind in ("BillingRun", "PayoutEntry", "AdvertiserInvoice"):
+            from portal.adapters.billing_reader import BillingReader
+
+            found = await BillingReader(self.engine, self.viewer).by_id(kind, ids)
         elif kind in _IN_PROGRAM:
             table, build = _IN_PROGRAM[kind]
             stmt = (

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
@@ -246,6 +247,9 @@ conversions = Table(
     Column("customer_id_hash", String(64), nullable=True),
     Column("email_hash", String(64), nullable=True),
     Column("payout_entry_id", Id, nullable=True),
+    # Billing (migration 0009): true while the payout entry is a PREVIEW (reserved), false once
+    # it is CONFIRMED or PAID (paid); see domain.conversions.check_conversion_may_change.
+    Column("payout_reserved", Boolean(), nullable=False, server_default=false()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("program_id", "order_id", "target_kind"),
@@ -435,6 +439,7 @@ import_errors = Table(
     Index(None, "job_id", "row", "id"),
 )
 
+
 # --- Issue 16: shopping-cart mapping ------------------------------------------------------------
 
 cart_mapping_versions = Table(
@@ -451,4 +456,199 @@ cart_mapping_versions = Table(
     _fk("created_by", "users.id", nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("program_id", "valid_from"),
+)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Billing (issue 11, migration 0009): billing data, runs, payout entries, advertiser invoices.
+# The item tables hold one row per billed conversion; their primary key on the conversion id
+# is what makes billing a conversion twice impossible, whatever runs at the same time.
+
+billing_issuer = Table(
+    "billing_issuer",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("legal_name", String(200), nullable=False),
+    Column("address", String(1000), nullable=False),
+    Column("vat_id", String(32), nullable=True),
+    Column("country", String(2), nullable=False),
+    Column("credit_note_prefix", String(8), nullable=False),
+    Column("invoice_prefix", String(8), nullable=False),
+    Column("default_payout_minimum", ExactDecimal(), nullable=False),
+    Column("iban", String(34), nullable=True),  # the account SEPA payouts are made from
+    Column("bic", String(11), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+vat_rates = Table(
+    "vat_rates",
+    metadata,
+    _id(),
+    Column("country", String(2), nullable=False),
+    Column("valid_from", Date(), nullable=False),
+    Column("rate", ExactDecimal(7, 4), nullable=False),
+    UniqueConstraint("country", "valid_from"),
+)
+
+partner_billing = Table(
+    "partner_billing",
+    metadata,
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True),
+    Column("vat_id", String(32), nullable=True),
+    Column("tax_status", String(16), nullable=False),
+    Column("payout_minimum", ExactDecimal(), nullable=True),
+    Column("iban", String(34), nullable=True),
+    Column("bic", String(11), nullable=True),
+    Column("billing_address", String(1000), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+advertiser_billing = Table(
+    "advertiser_billing",
+    metadata,
+    Column("advertiser_id", Id, ForeignKey("advertisers.id", ondelete="CASCADE"), primary_key=True),
+    Column("country", String(2), nullable=True),
+    Column("vat_id", String(32), nullable=True),
+    Column("billing_address", String(1000), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+network_fees = Table(
+    "network_fees",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("valid_from", UtcDateTime(), nullable=False),
+    Column("percentage", ExactDecimal(9, 4), nullable=True),
+    Column("fixed_amount", ExactDecimal(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "valid_from"),
+)
+
+document_counters = Table(
+    "document_counters",
+    metadata,
+    Column("issuer_id", Integer(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("year", Integer(), nullable=False),
+    Column("last", Integer(), nullable=False),
+    PrimaryKeyConstraint("issuer_id", "kind", "year"),
+)
+
+billing_runs = Table(
+    "billing_runs",
+    metadata,
+    _id(),
+    _fk("job_id", "jobs.id"),
+    _fk("created_by", "users.id"),
+    Column("period_end", Date(), nullable=False),
+    Column("program_ids", JSON(), nullable=False),
+    Column("dry_run", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("report", JSON(), nullable=True),
+    UniqueConstraint("job_id"),
+    Index(None, "created_at", "id"),
+)
+
+
+def _history() -> list[Column[object]]:
+    return [
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("confirmed_at", UtcDateTime(), nullable=True),
+        _fk("confirmed_by", "users.id", nullable=True),
+        Column("paid_at", UtcDateTime(), nullable=True),
+        _fk("paid_by", "users.id", nullable=True),
+        Column("payment_reference", String(140), nullable=True),
+        Column("payment_date", Date(), nullable=True),
+        Column("cancelled_at", UtcDateTime(), nullable=True),
+        _fk("cancelled_by", "users.id", nullable=True),
+    ]  # type: ignore[return-value]
+
+
+payout_entries = Table(
+    "payout_entries",
+    metadata,
+    _id(),
+    _fk("run_id", "billing_runs.id"),
+    _fk("partner_id", "partners.id"),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("number", String(32), nullable=True),
+    Column("period_end", Date(), nullable=False),
+    Column("net", ExactDecimal(), nullable=False),
+    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
+    Column("vat_amount", ExactDecimal(), nullable=False),
+    Column("vat_note", String(500), nullable=True),
+    Column("gross", ExactDecimal(), nullable=False),
+    *_history(),
+    UniqueConstraint("number"),
+    Index(None, "partner_id", "id"),
+    Index(None, "run_id", "id"),
+)
+
+payout_entry_lines = Table(
+    "payout_entry_lines",
+    metadata,
+    _id(),
+    _fk("entry_id", "payout_entries.id", ondelete="CASCADE"),
+    _fk("program_id", "programs.id"),
+    Column("count", Integer(), nullable=False),
+    Column("program_currency", String(3), nullable=False),
+    Column("program_amount", ExactDecimal(), nullable=False),
+    Column("exchange_rate", ExactDecimal(28, 12), nullable=False),
+    Column("rate_date", Date(), nullable=False),
+    Column("amount", ExactDecimal(), nullable=False),
+    Index(None, "entry_id", "program_id"),
+    Index(None, "program_id"),
+)
+
+payout_items = Table(
+    "payout_items",
+    metadata,
+    Column("conversion_id", Id, ForeignKey("conversions.id"), primary_key=True),
+    _fk("entry_id", "payout_entries.id", ondelete="CASCADE"),
+    Index(None, "entry_id"),
+)
+
+advertiser_invoices = Table(
+    "advertiser_invoices",
+    metadata,
+    _id(),
+    _fk("run_id", "billing_runs.id"),
+    _fk("program_id", "programs.id"),
+    _fk("advertiser_id", "advertisers.id"),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("number", String(32), nullable=True),
+    Column("period_end", Date(), nullable=False),
+    Column("conversion_count", Integer(), nullable=False),
+    Column("net", ExactDecimal(), nullable=False),
+    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
+    Column("vat_amount", ExactDecimal(), nullable=False),
+    Column("vat_note", String(500), nullable=True),
+    Column("gross", ExactDecimal(), nullable=False),
+    *_history(),
+    UniqueConstraint("number"),
+    Index(None, "program_id", "id"),
+    Index(None, "run_id", "id"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    _id(),
+    _fk("invoice_id", "advertiser_invoices.id", ondelete="CASCADE"),
+    Column("kind", String(16), nullable=False),
+    Column("quantity", Integer(), nullable=False),
+    Column("amount", ExactDecimal(), nullable=False),
+    Index(None, "invoice_id"),
+)
+
+invoice_items = Table(
+    "invoice_items",
+    metadata,
+    Column("conversion_id", Id, ForeignKey("conversions.id"), primary_key=True),
+    _fk("invoice_id", "advertiser_invoices.id", ondelete="CASCADE"),
+    Index(None, "invoice_id"),
 )

@@ -7,16 +7,21 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
 
 from portal.adapters.tables import (
+    advertiser_invoices,
     advertisers,
     api_tokens,
+    billing_runs,
     commission_models,
     conversion_reassignments,
     conversion_request_comments,
     conversion_requests,
     conversion_revisions,
     conversions,
+    invoice_lines,
     jobs,
     partners,
+    payout_entries,
+    payout_entry_lines,
     programs,
     relationships,
     users,
@@ -162,6 +167,46 @@ def _jobs(viewer: Viewer) -> ColumnElement[bool]:
     return jobs.c.created_by == viewer.user_id
 
 
+# -- billing (issue 11) -----------------------------------------------------------------------
+
+
+def _billing_runs(viewer: Viewer) -> ColumnElement[bool]:
+    # A run holds every partner's amounts of its programs: its author (an advertiser who
+    # started it for its programs) and admins see it.
+    return billing_runs.c.created_by == viewer.user_id
+
+
+def _payout_entries(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return payout_entries.c.partner_id == viewer.partner_id
+    # An advertiser sees the entries with lines of its programs (and of those only the lines).
+    return payout_entries.c.id.in_(
+        select(payout_entry_lines.c.entry_id).where(
+            payout_entry_lines.c.program_id.in_(_program_ids_of_advertiser(viewer))
+        )
+    )
+
+
+def _payout_entry_lines(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return payout_entry_lines.c.entry_id.in_(
+            select(payout_entries.c.id).where(payout_entries.c.partner_id == viewer.partner_id)
+        )
+    return payout_entry_lines.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _advertiser_invoices(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return false()
+    return advertiser_invoices.c.advertiser_id == viewer.advertiser_id
+
+
+def _invoice_lines(viewer: Viewer) -> ColumnElement[bool]:
+    return invoice_lines.c.invoice_id.in_(
+        select(advertiser_invoices.c.id).where(_advertiser_invoices(viewer))
+    )
+
+
 _RULES = {
     "advertisers": _advertisers,
     "programs": _programs,
@@ -176,4 +221,9 @@ _RULES = {
     "conversion_requests": _conversion_requests,
     "conversion_request_comments": _comments,
     "jobs": _jobs,
+    "billing_runs": _billing_runs,
+    "payout_entries": _payout_entries,
+    "payout_entry_lines": _payout_entry_lines,
+    "advertiser_invoices": _advertiser_invoices,
+    "invoice_lines": _invoice_lines,
 }

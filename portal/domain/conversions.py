@@ -76,18 +76,34 @@ class Conversion:
     payout_entry_id: int | None
     created_at: datetime
     updated_at: datetime
+    # In a PREVIEW payout entry (reserved); false once the entry is CONFIRMED or PAID.
+    payout_reserved: bool = False
 
     @property
     def paid(self) -> bool:
-        """A conversion in a payout entry is paid and can no longer change."""
-        return self.payout_entry_id is not None
+        """A conversion in a CONFIRMED or PAID payout entry is paid and can no longer change."""
+        return self.payout_entry_id is not None and not self.payout_reserved
+
+    @property
+    def reserved(self) -> bool:
+        """A conversion in a PREVIEW payout entry is reserved: it can no longer change unless
+        the entry is cancelled."""
+        return self.payout_entry_id is not None and self.payout_reserved
 
 
 def check_conversion_may_change(
     conversion: Conversion, field: tuple[str, ...] = ("conversionId",)
 ) -> None:
     """The one rule whether a conversion may still change (a request, a claim, a validation):
-    not once it is paid (SPEC §4). Raises CONVERSION_PAID naming `field`."""
+    not while a PREVIEW payout entry reserves it (CONVERSION_RESERVED), not once it is paid
+    (SPEC §4, CONVERSION_PAID). Raises naming `field`."""
+    if conversion.reserved:
+        raise DomainError(
+            "CONVERSION_RESERVED",
+            f"conversion {conversion.order_id} is reserved by a payout entry in preview and "
+            "cannot change unless that entry is cancelled",
+            field,
+        )
     if conversion.paid:
         raise DomainError(
             "CONVERSION_PAID",

@@ -27,11 +27,18 @@ async def run_import(ctx: JobContext, job_id: int) -> str:
     return await run(ctx.engine, ctx.settings, job_id)
 
 
+async def run_billing(ctx: JobContext, job_id: int) -> str:
+    from portal.services.billing_runs import run_billing as run
+
+    return await run(ctx.engine, job_id)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     name: observed_job(name, job)
     for name, job in (
         ("run_import", run_import),
         ("process_conversion_request", process_conversion_request),
         ("run_export", run_export),
+        ("run_billing", run_billing),
     )
 }

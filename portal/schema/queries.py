@@ -25,6 +25,7 @@ from portal.schema.errors import BadUserInput, bad_input
 from portal.schema.ids import decode_id, decode_typed
 from portal.schema.types.access import ApiToken, User, Viewer
 from portal.schema.types.base import Connection, Node
+from portal.schema.types.billing import BILLING_TYPES
 from portal.schema.types.commission import CommissionModel, CommissionPeriod
 from portal.schema.types.conversions import Conversion
 from portal.schema.types.enums import (
@@ -66,6 +67,7 @@ TYPES: dict[str, Any] = {
     "CommissionPeriod": CommissionPeriod,
     "RequestComment": RequestComment,
     "ConversionReassignment": ConversionReassignment,
+    **BILLING_TYPES,
 }
 MAX_NODES = 100
 

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from portal.config import Settings
 from portal.observability.graphql import ObserveOperation
 from portal.resolvers.cart_mapping import CartMappingQueries
+from portal.resolvers.billing import BillingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.schema.documents import PreparedDocuments
@@ -82,6 +83,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     ImportQueries,
                     TokenQueries,
                     CartMappingQueries,
+                    BillingQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",

@@ -36,6 +36,7 @@ from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import (
     cart_mapping_download,
+    billing_download,
     export_download,
     import_error_report,
     template_download,
@@ -144,6 +145,11 @@ def create_app(
                 AuthenticateGraphQL(
                     request_response(import_error_report(engine, settings)), engine
                 ),
+                methods=["GET"],
+            ),
+            Route(
+                "/files/billing/{kind:str}/{id:str}.{ext:str}",
+                AuthenticateGraphQL(request_response(billing_download(engine)), engine),
                 methods=["GET"],
             ),
             Route(

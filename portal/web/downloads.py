@@ -150,3 +150,80 @@ def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
         )
 
     return download
+
+
+# -- billing documents (issue 11) ------------------------------------------------------------
+
+BILLING_PATH = "/files/billing/"
+
+
+def billing_download(engine: AsyncEngine) -> Endpoint:
+    """GET /files/billing/{kind}/{id}.{ext}: a confirmed payout entry's credit note
+    (`payout-entries/<id>.pdf`), an advertiser invoice (`advertiser-invoices/<id>.pdf`), a run's
+    entries (`runs/<id>.csv|.xlsx`) or its SEPA file (`runs/<id>.xml`). Not visible: 404; a
+    document that cannot be made (not confirmed, no EUR entry …): 409 with a code."""
+    from datetime import UTC, datetime
+
+    from portal.domain.billing.document import BankAccount
+    from portal.domain.errors import ValidationFailed
+    from portal.services import billing_documents as documents
+    from portal.web import billing_files
+
+    kinds = {
+        ("payout-entries", "pdf"): "PayoutEntry",
+        ("advertiser-invoices", "pdf"): "AdvertiserInvoice",
+        ("runs", "csv"): "BillingRun",
+        ("runs", "xlsx"): "BillingRun",
+        ("runs", "xml"): "BillingRun",
+    }
+
+    async def download(request: Request) -> Response:
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        kind, ext = request.path_params["kind"], request.path_params["ext"]
+        node = kinds.get((kind, ext))
+        if node is None:
+            return _not_found()
+        try:
+            pk = decode_typed(request.path_params["id"], node)
+        except DomainError:
+            return _not_found()
+        try:
+            if node == "PayoutEntry":
+                document = await documents.credit_note(engine, viewer, pk)
+                if document is None:
+                    return _not_found()
+                return await billing_files.document_response(document)
+            if node == "AdvertiserInvoice":
+                document = await documents.invoice(engine, viewer, pk)
+                if document is None:
+                    return _not_found()
+                return await billing_files.document_response(document)
+            found = await documents.run_sheet(engine, viewer, pk, sepa=ext == "xml")
+            if found is None:
+                return _not_found()
+            rows, issuer = found
+            run_id = request.path_params["id"]
+            if ext != "xml":
+                return await billing_files.run_sheet_response(
+                    rows, TableFormat(ext.upper()), run_id
+                )
+            if not issuer.iban:
+                return billing_files.refusal(
+                    DomainError(
+                        "SEPA_DEBTOR_MISSING",
+                        "the issuer has no IBAN to pay from (updateBillingIssuer)",
+                        ("iban",),
+                    )
+                )
+            debtor = BankAccount(issuer.legal_name, issuer.iban, issuer.bic)
+            return await billing_files.sepa_response(rows, debtor, datetime.now(UTC).date(), run_id)
+        except (DomainError, ValidationFailed) as error:
+            return billing_files.refusal(error)
+
+    return download
+
+
+def billing_url(kind: str, gid: str, ext: str) -> str:
+    return f"{BILLING_PATH}{kind}/{gid}.{ext}"

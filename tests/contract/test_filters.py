@@ -44,6 +44,9 @@ SELECTIONS = {
         partner { id } createdBy { id } requested { orderId trackingTime }
         conversion { orderId trackingTime } commissionModelName decision { decidedAt }""",
     "conversionReassignments": "id program { id }",
+    "payoutEntries": "id status currency periodEnd partner { id } lines { program { id } } "
+    "run { id }",
+    "advertiserInvoices": "id status currency periodEnd program { id } run { id }",
 }
 PAGING = {"first", "after", "last", "before", "orderBy", "direction"}
 # Connection arguments that are filters without a `filter:` input, tested where they live.
@@ -195,7 +198,56 @@ def _request_models(snapshot: Snapshot) -> tuple[Any, set[str]]:
     return _proper(candidates, _ids(nodes))
 
 
+def until(connection: str, attribute: str) -> Probe:
+    """`…To` that includes its day (on or before)."""
+
+    def probe(snapshot: Snapshot) -> tuple[Any, set[str]]:
+        nodes = snapshot[connection]
+        days = sorted({n[attribute] for n in nodes})
+        return _proper(
+            ((d, _ids(n for n in nodes if n[attribute] <= d)) for d in days), _ids(nodes)
+        )
+
+    return probe
+
+
+def _entry_programs(snapshot: Snapshot) -> set[tuple[str, str]]:
+    return {
+        (e["id"], line["program"]["id"]) for e in snapshot["payoutEntries"] for line in e["lines"]
+    }
+
+
+def _invoice_partners(snapshot: Snapshot) -> set[tuple[str, str]]:
+    """An invoice holds the conversions of the partners paid for its program in its run."""
+    return {
+        (i["id"], e["partner"]["id"])
+        for i in snapshot["advertiserInvoices"]
+        for e in snapshot["payoutEntries"]
+        if e["run"]["id"] == i["run"]["id"]
+        and i["program"]["id"] in {line["program"]["id"] for line in e["lines"]}
+    }
+
+
+def _billing_probes(connection: str) -> dict[tuple[str, str], Probe]:
+    probes: dict[tuple[str, str], Probe] = {
+        (connection, "statuses"): equal_to(connection, lambda n: n["status"]),
+        (connection, "currencies"): equal_to(connection, lambda n: n["currency"]),
+        (connection, "billingRunIds"): equal_to(connection, lambda n: n["run"]["id"]),
+        (connection, "periodEndFrom"): since(connection, "periodEnd", inclusive=True),
+        (connection, "periodEndTo"): until(connection, "periodEnd"),
+    }
+    if connection == "payoutEntries":
+        probes[(connection, "partnerIds")] = equal_to(connection, lambda n: n["partner"]["id"])
+        probes[(connection, "programIds")] = related(connection, _entry_programs)
+    else:
+        probes[(connection, "programIds")] = equal_to(connection, lambda n: n["program"]["id"])
+        probes[(connection, "partnerIds")] = related(connection, _invoice_partners)
+    return probes
+
+
 PROBES: dict[tuple[str, str], Probe] = {
+    **_billing_probes("payoutEntries"),
+    **_billing_probes("advertiserInvoices"),
     ("advertisers", "search"): name_search("advertisers"),
     ("advertisers", "programIds"): related(
         "advertisers", lambda s: {(a, p) for p, a in _program_advertiser(s).items()}
@@ -343,7 +395,56 @@ async def _varied_world(engine: AsyncEngine) -> World:
                     reassigned_at=rf.TRACKED_AT,
                 )
             )
+    await _billed(engine, world)
     return world
+
+
+async def _billed(engine: AsyncEngine, world: World) -> None:
+    """Two billing runs: on Mar 1, A's confirmed conversion and C's (entries in EUR and USD,
+    invoices in EUR and JPY); on Mar 31, B's in program 1. A's entry and the JPY invoice are
+    confirmed."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from portal.adapters.tables import advertiser_invoices, billing_runs, payout_entries, users
+    from portal.domain.access import Role, Viewer
+    from portal.domain.billing.model import BillingAction
+    from portal.services import billing_actions
+    from portal.services import billing_runs as runs
+    from tests.api.billing_helpers import confirm_conversions, set_rates
+
+    await set_rates(engine, USD="1.1", JPY="160")
+    await confirm_conversions(engine, conversions.c.partner_id == world.ids["C"])
+    async with engine.connect() as conn:
+        admin_id = await conn.scalar(select(users.c.id).where(users.c.role == "ADMIN"))
+    admin = Viewer(user_id=admin_id, role=Role.ADMIN)
+
+    async def run(period_end: date, programs: tuple[int, ...]) -> None:
+        async with UnitOfWork(engine) as uow:
+            run_id = await runs.start_billing_run(uow, admin, period_end, programs, False)
+            await uow.commit()
+        async with engine.connect() as conn:
+            job_id = await conn.scalar(
+                select(billing_runs.c.job_id).where(billing_runs.c.id == run_id)
+            )
+        assert await runs.run_billing(engine, job_id) == "succeeded"
+
+    await run(date(2026, 3, 1), ())
+    await confirm_conversions(engine, conversions.c.partner_id == world.ids["B"])
+    await run(date(2026, 3, 31), (world.ids["p1"],))
+    async with UnitOfWork(engine) as uow:
+        entry = await uow.conn.scalar(
+            select(payout_entries.c.id).where(payout_entries.c.partner_id == world.ids["A"])
+        )
+        invoice = await uow.conn.scalar(
+            select(advertiser_invoices.c.id).where(
+                advertiser_invoices.c.program_id == world.ids["p2"]
+            )
+        )
+        await billing_actions.act(uow, admin, payout_entries, entry, BillingAction.CONFIRM)
+        await billing_actions.act(uow, admin, advertiser_invoices, invoice, BillingAction.CONFIRM)
+        await uow.commit()
 
 
 def _query(connection: str, filter_field: str | None) -> str:

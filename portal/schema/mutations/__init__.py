@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 
 from portal.resolvers.access import AccessMutations
 from portal.resolvers.cart_mapping import CartMappingMutations
+from portal.resolvers.billing import BillingMutations
 from portal.resolvers.exports import ExportMutations
 from portal.resolvers.imports import ImportMutations
 from portal.resolvers.orders import OrderMutations
@@ -24,5 +25,6 @@ Mutation = merge_types(
         RatesMutations,
         ImportMutations,
         CartMappingMutations,
+        BillingMutations,
     ),
 )

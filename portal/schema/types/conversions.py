@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +19,7 @@ from portal.schema.types.programs import Program
 
 if TYPE_CHECKING:
     from portal.schema.context import Context
+    from portal.schema.types.billing import PayoutEntry
 
 
 @strawberry.type(description="One line of an order, rated with its own category.")
@@ -101,12 +102,18 @@ class Conversion(Node):
     sub_ids: list[str | None] = strawberry.field(description="Sub IDs 1–6 (null where unset).")
     device: str | None = strawberry.field(description="Device class, if reported.")
     basket: list[BasketPosition] = strawberry.field(description="Basket positions, if any.")
-    paid: bool = strawberry.field(description="In a payout entry: can no longer change.")
+    paid: bool = strawberry.field(
+        description="In a CONFIRMED or PAID payout entry: can no longer change."
+    )
+    payout_reserved: bool = strawberry.field(
+        description="In a PREVIEW payout entry: cannot change unless the entry is cancelled."
+    )
     created_at: datetime = strawberry.field(description="When the conversion was stored.")
     updated_at: datetime = strawberry.field(description="Last change.")
     pk: strawberry.Private[int]
     program_pk: strawberry.Private[int]
     partner_pk: strawberry.Private[int]
+    payout_entry_pk: strawberry.Private[int | None]
 
     @classmethod
     def from_domain(cls, c: domain.Conversion) -> Conversion:
@@ -148,6 +155,8 @@ class Conversion(Node):
                 for p in c.basket
             ],
             paid=c.paid,
+            payout_reserved=c.reserved,
+            payout_entry_pk=c.payout_entry_id,
             created_at=c.created_at,
             updated_at=c.updated_at,
         )
@@ -156,6 +165,17 @@ class Conversion(Node):
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
         found = await info.context.loaders.load("Program", self.program_pk)
         return Program.from_domain(found) if found else None
+
+    @strawberry.field(
+        description="The payout entry that pays it (null: not billed yet, or not visible)."
+    )
+    async def payout_entry(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated[PayoutEntry, strawberry.lazy("portal.schema.types.billing")] | None:
+        from portal.schema.types.billing import PayoutEntry
+
+        found = await info.context.loaders.load("PayoutEntry", self.payout_entry_pk)
+        return PayoutEntry.from_domain(found) if found else None
 
     @strawberry.field(description="The partner that earns the commission.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:

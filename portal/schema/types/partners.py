@@ -11,6 +11,7 @@ from portal.domain import partners as domain
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Node
+from portal.schema.types.billing_data import PartnerBilling
 from portal.schema.types.commission import CommissionModel
 from portal.schema.types.enums import FollowUpPolicyEnum, RelationshipStatusEnum
 from portal.schema.types.programs import Program
@@ -39,6 +40,19 @@ class Partner(Node):
             country=p.country,
             created_at=p.created_at,
         )
+
+    @strawberry.field(
+        description="Billing data (VAT id, tax status, payout minimum, bank account, address): "
+        "the partner itself and admins only; null for others."
+    )
+    async def billing(self, info: strawberry.Info[Context, None]) -> PartnerBilling | None:
+        from portal.adapters.billing_reader import BillingReader
+
+        reader = BillingReader(info.context.engine, info.context.require_viewer())
+        found = await info.context.loaders.batched("partner_billing", reader.partner_billing).load(
+            self.pk
+        )
+        return None if found is None else PartnerBilling.of(found if found != "DEFAULT" else None)
 
 
 @strawberry.type(description="A partner's standing in a program, with its commission model.")

@@ -11,11 +11,13 @@ from portal.domain import programs as domain
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Node
+from portal.schema.types.billing_data import AdvertiserBilling, NetworkFee
 from portal.schema.types.enums import ConsentModeEnum, FollowUpPolicyEnum, TargetKindEnum
 
 if TYPE_CHECKING:
     from portal.schema.context import Context
     from portal.schema.types.commission import CommissionModel
+
 
 CommissionModelRef = Annotated["CommissionModel", strawberry.lazy("portal.schema.types.commission")]
 
@@ -33,6 +35,21 @@ class Advertiser(Node):
             pk=a.id,
             name=a.name,
             created_at=a.created_at,
+        )
+
+    @strawberry.field(
+        description="Billing data (country, VAT id, address): the advertiser itself and admins; "
+        "null for others."
+    )
+    async def billing(self, info: strawberry.Info[Context, None]) -> AdvertiserBilling | None:
+        from portal.adapters.billing_reader import BillingReader
+
+        reader = BillingReader(info.context.engine, info.context.require_viewer())
+        found = await info.context.loaders.batched(
+            "advertiser_billing", reader.advertiser_billing
+        ).load(self.pk)
+        return (
+            None if found is None else AdvertiserBilling.of(found if found != "DEFAULT" else None)
         )
 
 
@@ -135,6 +152,19 @@ class Program(Node):
             strict_tracking_categories=p.strict_tracking_categories,
             created_at=p.created_at,
         )
+
+    @strawberry.field(
+        description="The network fees charged to the advertiser, by start (the advertiser and "
+        "admins; empty for partners)."
+    )
+    async def network_fees(self, info: strawberry.Info[Context, None]) -> list[NetworkFee]:
+        from portal.adapters.billing_reader import BillingReader
+
+        reader = BillingReader(info.context.engine, info.context.require_viewer())
+        found = await info.context.loaders.batched("network_fees", reader.network_fees).load(
+            self.pk
+        )
+        return [NetworkFee.of(f) for f in found]
 
     @strawberry.field(description="The advertiser running the program.")
     async def advertiser(self, info: strawberry.Info[Context, None]) -> Advertiser | None:

@@ -1,0 +1,1 @@
+"""Renderers of billing documents: PDF credit notes and invoices, run sheets, SEPA files."""

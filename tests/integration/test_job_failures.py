@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
+from portal.adapters.filter_json import filter_to_json
 from portal.adapters.reader import ConversionFilter
 from portal.adapters.spreadsheets import TableFormat
 from portal.adapters.tables import import_errors, jobs
@@ -23,7 +24,6 @@ from portal.config import Settings
 from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.requests import RequestStatus
 from portal.services import exports, imports, request_processing
-from portal.adapters.filter_json import filter_to_json
 from tests import request_factories as rf
 from tests.factories import build_world
 from tests.import_files import csv_bytes, start_import_of

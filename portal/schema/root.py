@@ -29,6 +29,7 @@ from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
+from portal.schema.statistics_queries import StatisticsQueries
 from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -73,7 +74,15 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         query=described(
             merge_types(
                 "Query",
-                (Query, RequestQueries, ExportQueries, RatesQuery, ImportQueries, TokenQueries),
+                (
+                    Query,
+                    RequestQueries,
+                    ExportQueries,
+                    RatesQuery,
+                    ImportQueries,
+                    TokenQueries,
+                    StatisticsQueries,
+                ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",
         ),

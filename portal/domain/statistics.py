@@ -13,7 +13,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -280,16 +280,26 @@ class StatisticsRow:
     by_status: dict[ConversionStatus, Measures]
 
 
+Exact = Decimal | Fraction
+"""A sum kept exact: Decimal (added under `_SUMS`, far wider than any sum) while no amount was
+converted, else a Fraction (a converted amount may not end in decimal digits)."""
+_SUMS = Context(prec=100, traps=[Inexact])
+
+
 @dataclass
 class _Sums:
     count: int = 0
-    order_value: Fraction = Fraction(0)
-    commission: Fraction = Fraction(0)
+    order_value: Exact = Decimal(0)
+    commission: Exact = Decimal(0)
 
-    def add(self, count: int, order_value: Fraction, commission: Fraction) -> None:
+    def add(self, count: int, order_value: Exact, commission: Exact) -> None:
         self.count += count
-        self.order_value += order_value
-        self.commission += commission
+        if isinstance(order_value, Decimal):
+            self.order_value = _SUMS.add(self.order_value, order_value)
+            self.commission = _SUMS.add(self.commission, commission)
+        else:
+            self.order_value = Fraction(self.order_value) + order_value
+            self.commission = Fraction(self.commission) + commission
 
 
 @dataclass
@@ -304,12 +314,11 @@ RateLookup = Callable[[str, date], ExchangeRate]
 """(source currency, UTC day) → the rate into the target currency (RateTable.exchange_rate)."""
 
 
-def _exact(amount: Decimal, rate: ExchangeRate | None) -> Fraction:
-    return Fraction(amount) if rate is None else convert_exactly(amount, rate)
-
-
-def _rounded(value: Fraction, currency: str) -> Decimal:
-    return round_quotient(Decimal(value.numerator), Decimal(value.denominator), currency)
+def _rounded(value: Exact, currency: str, count: int = 1) -> Decimal:
+    """`value` ÷ `count` rounded once, half-up, to the currency's minor unit."""
+    if isinstance(value, Decimal):
+        return round_quotient(value, Decimal(count), currency)
+    return round_quotient(Decimal(value.numerator), Decimal(value.denominator * count), currency)
 
 
 def _measures(sums: _Sums, currency: str) -> Measures:
@@ -337,8 +346,15 @@ def aggregate(
                 assert rate is not None
                 rates[key] = rate(p.currency, p.utc_day)
             conversion = rates[key]
-        order_value = _exact(p.order_value, conversion)
-        commission = _exact(p.commission, conversion)
+        order_value: Exact
+        commission: Exact
+        if target is None:
+            order_value, commission = p.order_value, p.commission
+        elif conversion is None:
+            order_value, commission = Fraction(p.order_value), Fraction(p.commission)
+        else:
+            order_value = convert_exactly(p.order_value, conversion)
+            commission = convert_exactly(p.commission, conversion)
         bucket = bucket_start(query.grain, p.local_day) if query.grain else None
         for cell in (
             cells.setdefault((bucket, p.keys, currency), _Cell()),

@@ -234,6 +234,8 @@ async def test_group_keys_and_status_split(api: Api, engine: AsyncEngine) -> Non
     [
         ({"timeZone": "Mars/Olympus"}, "UNKNOWN_TIME_ZONE", ["timeZone"]),
         ({"timeZone": "../../etc/passwd"}, "UNKNOWN_TIME_ZONE", ["timeZone"]),
+        ({"timeZone": "Europe/" + "x" * 5000}, "UNKNOWN_TIME_ZONE", ["timeZone"]),
+        ({"timeZone": "europe/berlin"}, "UNKNOWN_TIME_ZONE", ["timeZone"]),
         (
             {"filter": {"period": {"from": "2025-01-01", "to": "2026-02-05"}}, "groupBy": ["DAY"]},
             "PERIOD_TOO_LONG",

@@ -147,8 +147,7 @@ async def test_connections_cut_in_the_middle_of_jobs_do_not_fail_them(
         for request_id in requests:
             await rf.accept(engine, request_id)
         export_ids = [
-            await _export_job(engine, "adv1", filter_to_json(ConversionFilter()))
-            for _ in range(4)
+            await _export_job(engine, "adv1", filter_to_json(ConversionFilter())) for _ in range(4)
         ]
         work = [
             *(exports.run_export(engine, settings, job_id) for job_id in export_ids),

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, Inexact
+from fractions import Fraction
 
 from portal.domain.errors import DomainError
 from portal.domain.money import require_currency, round_quotient
@@ -159,6 +160,15 @@ def convert_amount(amount: Decimal, rate: ExchangeRate, *, rounded: bool = False
     if rate.divisor == _ONE:
         return product
     return _QUOTIENT.divide(product, rate.divisor)
+
+
+def convert_exactly(amount: Decimal, rate: ExchangeRate) -> Fraction:
+    """`amount` of `rate.source` in `rate.target` exactly (amount × multiplier ÷ divisor, as in
+    `convert_amount`), as a fraction: for sums of converted amounts at different rates (the
+    statistics of many days), which must stay exact until they are rounded once, with
+    `round_quotient(numerator, denominator, currency)`."""
+    _require_decimal(amount, "the amount")
+    return Fraction(amount) * Fraction(rate.multiplier) / Fraction(rate.divisor)
 
 
 class RateTable:

@@ -19,8 +19,8 @@ from strawberry.types import ExecutionContext
 
 from portal.config import Settings
 from portal.observability.graphql import ObserveOperation
-from portal.resolvers.cart_mapping import CartMappingQueries
 from portal.resolvers.billing import BillingQueries
+from portal.resolvers.cart_mapping import CartMappingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.schema.documents import PreparedDocuments
@@ -31,6 +31,7 @@ from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
+from portal.schema.statistics_queries import StatisticsQueries
 from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -84,6 +85,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     TokenQueries,
                     CartMappingQueries,
                     BillingQueries,
+                    StatisticsQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",

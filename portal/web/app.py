@@ -35,8 +35,8 @@ from portal.web.body_limit import LimitRequestBody
 from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import (
-    cart_mapping_download,
     billing_download,
+    cart_mapping_download,
     export_download,
     import_error_report,
     template_download,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from portal.resolvers.access import AccessMutations
-from portal.resolvers.cart_mapping import CartMappingMutations
 from portal.resolvers.billing import BillingMutations
+from portal.resolvers.cart_mapping import CartMappingMutations
 from portal.resolvers.exports import ExportMutations
 from portal.resolvers.imports import ImportMutations
 from portal.resolvers.orders import OrderMutations

@@ -39,13 +39,13 @@ WHERE datname = current_database() AND query ILIKE 'UPDATE conversions%'
 """
 
 
-async def _scalar(engine: AsyncEngine, stmt: object) -> int:
-    async with engine.connect() as conn:
+async def _scalar(db: AsyncEngine, stmt: object) -> int:
+    async with db.connect() as conn:
         return int(await conn.scalar(stmt))  # type: ignore[arg-type]
 
 
-async def _backends(engine: AsyncEngine, *, waiting: bool) -> int:
-    return await _scalar(engine, text(WAITING).bindparams(waiting=waiting))
+async def _backends(db: AsyncEngine, *, waiting: bool) -> int:
+    return await _scalar(db, text(WAITING).bindparams(waiting=waiting))
 
 
 async def test_a_killed_worker_s_billing_run_is_taken_over_and_bills_each_conversion_once(

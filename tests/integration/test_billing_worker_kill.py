@@ -49,7 +49,8 @@ async def _backends(db: AsyncEngine, *, waiting: bool) -> int:
 
 
 async def test_a_killed_worker_s_billing_run_is_taken_over_and_bills_each_conversion_once(
-    engine: AsyncEngine, workers: Workers  # noqa: F811
+    engine: AsyncEngine,  # noqa: F811
+    workers: Workers,  # noqa: F811
 ) -> None:
     assert REDIS_URL
     w = await billing_world(engine)

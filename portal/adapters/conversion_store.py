@@ -8,10 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Label, Select, insert, select, update
 
 from portal.adapters.rows import basket_to_json
-from portal.adapters.tables import conversion_revisions, conversions
+from portal.adapters.tables import (
+    advertiser_invoices,
+    conversion_revisions,
+    conversions,
+    invoice_items,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import BasketPosition, ConversionStatus, FieldChange, RevisionSource
 from portal.domain.programs import TargetKind
@@ -177,3 +182,22 @@ async def update_conversion(
         )
     )
     return number
+
+
+def invoice_status() -> Label[Any]:
+    """The status of the advertiser invoice a conversion is on (None: none; a cancelled
+    invoice has released its items), as the column `invoice_status` of `rows.conversion`."""
+    return (
+        select(advertiser_invoices.c.status)
+        .join(invoice_items, invoice_items.c.invoice_id == advertiser_invoices.c.id)
+        .where(invoice_items.c.conversion_id == conversions.c.id)
+        .limit(1)
+        .scalar_subquery()
+        .label("invoice_status")
+    )
+
+
+def with_invoice_status() -> Select[Any]:
+    """Conversions as a change is checked against them: with the invoice side of the lock
+    (`domain.conversions.check_conversion_may_change`)."""
+    return select(conversions, invoice_status())

@@ -217,6 +217,7 @@ def conversion(r: Row[Any]) -> Conversion:
         basket=tuple(basket_position(p) for p in m["basket"]),
         payout_entry_id=m["payout_entry_id"],
         payout_reserved=bool(m.get("payout_reserved", False)),
+        invoice_status=m.get("invoice_status"),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
     )

@@ -459,7 +459,6 @@ cart_mapping_versions = Table(
 )
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Billing (issue 11, migration 0009): billing data, runs, payout entries, advertiser invoices.
 # The item tables hold one row per billed conversion; their primary key on the conversion id

@@ -78,6 +78,10 @@ class Conversion:
     updated_at: datetime
     # In a PREVIEW payout entry (reserved); false once the entry is CONFIRMED or PAID.
     payout_reserved: bool = False
+    # The status of the advertiser invoice the conversion is on (PREVIEW, CONFIRMED or PAID;
+    # None: on none). Loaded with the conversion where a change is checked
+    # (`conversion_store.with_invoice_status`); the partner side may have carried it over.
+    invoice_status: str | None = None
 
     @property
     def paid(self) -> bool:
@@ -90,25 +94,40 @@ class Conversion:
         the entry is cancelled."""
         return self.payout_entry_id is not None and self.payout_reserved
 
+    @property
+    def invoice_reserved(self) -> bool:
+        """On an advertiser invoice in preview: it cannot change unless that invoice is
+        cancelled."""
+        return self.invoice_status == "PREVIEW"
+
+    @property
+    def invoiced(self) -> bool:
+        """On a CONFIRMED or PAID advertiser invoice: billed to the advertiser for good."""
+        return self.invoice_status in ("CONFIRMED", "PAID")
+
 
 def check_conversion_may_change(
     conversion: Conversion, field: tuple[str, ...] = ("conversionId",)
 ) -> None:
     """The one rule whether a conversion may still change (a request, a claim, a validation):
-    not while a PREVIEW payout entry reserves it (CONVERSION_RESERVED), not once it is paid
-    (SPEC §4, CONVERSION_PAID). Raises naming `field`."""
-    if conversion.reserved:
-        raise DomainError(
-            "CONVERSION_RESERVED",
-            f"conversion {conversion.order_id} is reserved by a payout entry in preview and "
-            "cannot change unless that entry is cancelled",
-            field,
-        )
-    if conversion.paid:
+    not while a PREVIEW payout entry or advertiser invoice reserves it (CONVERSION_RESERVED),
+    not once it is paid or invoiced for good (SPEC §4, CONVERSION_PAID) — on either side, so a
+    conversion whose partner was carried over is still locked by its advertiser invoice.
+    Raises naming `field`."""
+    if conversion.paid or conversion.invoiced:
+        side = "payout entry" if conversion.paid else "advertiser invoice"
         raise DomainError(
             "CONVERSION_PAID",
-            f"conversion {conversion.order_id} is in a payout entry (paid) and can no longer "
-            "change",
+            f"conversion {conversion.order_id} is in a confirmed {side} (paid) and can no "
+            "longer change",
+            field,
+        )
+    if conversion.reserved or conversion.invoice_reserved:
+        side = "a payout entry" if conversion.reserved else "an advertiser invoice"
+        raise DomainError(
+            "CONVERSION_RESERVED",
+            f"conversion {conversion.order_id} is reserved by {side} in preview and cannot "
+            "change unless it is cancelled",
             field,
         )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from portal.adapters import rows
 from portal.adapters.cart_mapping_store import (
@@ -24,7 +24,13 @@ from portal.adapters.cart_mapping_store import (
     version_with_start,
 )
 from portal.adapters.commission_store import load_models
-from portal.adapters.tables import commission_models, conversions, tracking_categories
+from portal.adapters.conversion_store import with_invoice_status
+from portal.adapters.tables import (
+    commission_models,
+    conversions,
+    invoice_items,
+    tracking_categories,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
 from portal.domain.cart_mapping import (
@@ -69,10 +75,13 @@ async def check_paid_period(uow: UnitOfWork, program_id: int, valid_from: dateti
     effect at their tracking time)."""
     c = conversions.c
     row = await uow.first(
-        select(conversions)
+        with_invoice_status()
         .where(
             c.program_id == program_id,
-            c.payout_entry_id.is_not(None),
+            or_(
+                c.payout_entry_id.is_not(None),
+                exists().where(invoice_items.c.conversion_id == c.id),
+            ),
             c.tracking_time >= valid_from,
         )
         .order_by(c.tracking_time.desc())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from portal.adapters import request_keys, rows
+from portal.adapters.conversion_store import with_invoice_status
 from portal.adapters.request_keys import OrderConversion, OrderId
 from portal.adapters.tables import conversions, partners, programs
 from portal.adapters.unit_of_work import UnitOfWork
@@ -96,7 +97,7 @@ class DraftScope:
         found = {
             r.id: rows.conversion(r)
             for r in await self.uow.conn.execute(
-                select(conversions).where(
+                with_invoice_status().where(
                     conversions.c.id.in_(missing), visible(conversions, self.viewer)
                 )
             )

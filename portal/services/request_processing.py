@@ -16,7 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
-from portal.adapters.conversion_store import insert_conversion, update_conversion
+from portal.adapters.conversion_store import (
+    insert_conversion,
+    update_conversion,
+    with_invoice_status,
+)
 from portal.adapters.request_store import load_request, move_request
 from portal.adapters.tables import conversion_requests, conversions, programs
 from portal.adapters.unit_of_work import UnitOfWork
@@ -101,7 +105,9 @@ async def _apply(uow: UnitOfWork, request: ConversionRequest) -> int:
         return await _create_or_claim(uow, program, request)
     assert request.conversion_id is not None
     row = await uow.first(
-        select(conversions).where(conversions.c.id == request.conversion_id).with_for_update()
+        with_invoice_status()
+        .where(conversions.c.id == request.conversion_id)
+        .with_for_update(of=conversions)
     )
     if row is None:
         raise DomainError("CONVERSION_GONE", "the conversion no longer exists")
@@ -142,10 +148,10 @@ async def _create_or_claim(uow: UnitOfWork, program: Program, request: Conversio
     of_order = [
         rows.conversion(r)
         for r in await uow.conn.execute(
-            select(conversions)
+            with_invoice_status()
             .where(c.program_id == new.program_id, c.order_id == new.order_id)
             .order_by(c.id)
-            .with_for_update()
+            .with_for_update(of=conversions)
         )
     ]
     same_kind = next((o for o in of_order if o.target_kind is new.target_kind), None)

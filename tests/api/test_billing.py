@@ -283,3 +283,44 @@ async def test_billing_lists_run_a_fixed_number_of_statements(
             await api.data(page, {"first": first}, admin)
             counts[first] = statements.count
         assert counts[1] == counts[9], statements.statements
+
+
+async def test_an_invoiced_conversion_is_locked_even_when_its_partner_was_carried_over(
+    api: Api, engine: AsyncEngine
+) -> None:
+    w = await billing_world(engine)
+    admin = w.tokens["admin"]
+    await mutate(
+        api, PARTNER_BILLING, admin, partnerId=gid("Partner", w.ids["A"]), payoutMinimum="100"
+    )
+    run = await start_run(api, admin)
+    assert [c["partner"]["id"] for c in run["report"]["carriedOver"]] == [
+        gid("Partner", w.ids["A"])
+    ]
+    conversion = gid("Conversion", w.conversions["A"][0])
+    seen = (await api.data(CONVERSION, {"id": conversion}, w.tokens["A"]))["conversion"]
+    assert seen["payoutEntry"] is None and seen["paid"] is False  # no payout side at all
+    change = change_input(conversion, {"orderValue": "80.00"})
+
+    # On the advertiser invoice in preview: reserved, as a payout entry in preview would.
+    refused = await create(api, w.tokens["A"], change)
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+        ("CONVERSION_RESERVED", ["input", "conversionId"])
+    ]
+    assert "advertiser invoice" in refused["userErrors"][0]["message"]
+
+    # Cancelled, the invoice releases it; the next run invoices it again, confirmed it is paid.
+    (p1,) = await invoices(api, admin, programIds=[gid("Program", w.ids["p1"])])
+    assert (await mutate(api, CANCEL_INVOICE, admin, id=p1["id"]))["userErrors"] == []
+    await start_run(api, admin)
+    (p1,) = await invoices(
+        api, admin, programIds=[gid("Program", w.ids["p1"])], statuses=["PREVIEW"]
+    )
+    assert (await mutate(api, CONFIRM_INVOICE, admin, id=p1["id"]))["userErrors"] == []
+    refused = await create(api, w.tokens["A"], change)
+    assert [e["code"] for e in refused["userErrors"]] == ["CONVERSION_PAID"]
+    async with engine.connect() as conn:
+        value = await conn.scalar(
+            select(conversions.c.order_value).where(conversions.c.id == w.conversions["A"][0])
+        )
+    assert value != Decimal("80.00")

@@ -52,6 +52,17 @@ def _module(uow: UnitOfWork) -> Any:
     return postgresql if uow.conn.dialect.name == "postgresql" else sqlite
 
 
+async def _upsert(uow: UnitOfWork, table: Any, key: str, row: dict[str, Any]) -> None:
+    """Writes the one billing-data row of `table` keyed by `key`: inserted, or every given
+    column replaced."""
+    stmt = _module(uow).insert(table).values(**row)
+    await uow.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c[key]], set_={k: stmt.excluded[k] for k in row if k != key}
+        )
+    )
+
+
 def _address(raw: str | None, field: tuple[str, ...]) -> str | None:
     if raw is None:
         return None
@@ -128,13 +139,7 @@ async def update_partner_billing(
         **values,
         "updated_at": uow.now,
     }
-    stmt = _module(uow).insert(partner_billing).values(**row)
-    await uow.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[partner_billing.c.partner_id],
-            set_={k: stmt.excluded[k] for k in row if k != "partner_id"},
-        )
-    )
+    await _upsert(uow, partner_billing, "partner_id", row)
     return await load_partner_billing(uow, partner_id)
 
 
@@ -191,13 +196,7 @@ async def update_advertiser_billing(
         "billing_address": address,
         "updated_at": uow.now,
     }
-    stmt = _module(uow).insert(advertiser_billing).values(**row)
-    await uow.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[advertiser_billing.c.advertiser_id],
-            set_={k: stmt.excluded[k] for k in row if k != "advertiser_id"},
-        )
-    )
+    await _upsert(uow, advertiser_billing, "advertiser_id", row)
     return AdvertiserBilling(advertiser_id, new_country, new_vat, address)
 
 
@@ -315,13 +314,7 @@ async def update_issuer(uow: UnitOfWork, viewer: Viewer, change: IssuerChange) -
         **values,
         "updated_at": uow.now,
     }
-    stmt = _module(uow).insert(billing_issuer).values(**row)
-    await uow.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[billing_issuer.c.id],
-            set_={k: stmt.excluded[k] for k in row if k != "id"},
-        )
-    )
+    await _upsert(uow, billing_issuer, "id", row)
     return await load_issuer(uow)
 
 

@@ -275,6 +275,25 @@ def _insert_ignoring_duplicates(table: Any, dialect: str) -> Any:
     return module.insert(table).on_conflict_do_nothing()
 
 
+def _totals(pk: int, plan: Any) -> dict[str, Any]:
+    """The totals of a planned invoice or payout entry as its row stores them: the net, the
+    VAT (rate, amount, note) and the gross."""
+    return {
+        "b_id": pk,
+        "net": plan.net,
+        "vat_rate": plan.vat.rate,
+        "vat_amount": plan.vat_amount,
+        "vat_note": plan.vat.note,
+        "gross": plan.gross,
+    }
+
+
+async def _write_totals(uow: UnitOfWork, table: Any, updates: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE of the documents' totals (`_totals`, plus any extra column)."""
+    columns = {k: bindparam(k) for k in updates[0] if k != "b_id"}
+    await uow.execute(update(table).where(table.c.id == bindparam("b_id")).values(columns), updates)
+
+
 async def bill(uow: UnitOfWork, run: BillingRun) -> dict[str, Any]:
     """Bills the run in the caller's transaction and returns its report."""
     dialect = uow.conn.dialect.name
@@ -399,17 +418,7 @@ async def _bill_advertisers(
             terms.vat_id if terms else None,
             issuer,
         )
-        updates.append(
-            {
-                "b_id": invoice.id,
-                "conversion_count": plan.count,
-                "net": plan.net,
-                "vat_rate": plan.vat.rate,
-                "vat_amount": plan.vat_amount,
-                "vat_note": plan.vat.note,
-                "gross": plan.gross,
-            }
-        )
+        updates.append({**_totals(invoice.id, plan), "conversion_count": plan.count})
         lines.append(
             {
                 "invoice_id": invoice.id,
@@ -440,19 +449,7 @@ async def _bill_advertisers(
             }
         )
     if updates:
-        await uow.execute(
-            update(advertiser_invoices)
-            .where(inv.id == bindparam("b_id"))
-            .values(
-                conversion_count=bindparam("conversion_count"),
-                net=bindparam("net"),
-                vat_rate=bindparam("vat_rate"),
-                vat_amount=bindparam("vat_amount"),
-                vat_note=bindparam("vat_note"),
-                gross=bindparam("gross"),
-            ),
-            updates,
-        )
+        await _write_totals(uow, advertiser_invoices, updates)
         await uow.execute(insert(invoice_lines), lines)
     if empty:
         await uow.execute(delete(advertiser_invoices).where(inv.id.in_(empty)))
@@ -545,16 +542,7 @@ async def _bill_partners(
             )
             continue
         assert isinstance(plan, PlannedEntry)
-        updates.append(
-            {
-                "b_id": entry.id,
-                "net": plan.net,
-                "vat_rate": plan.vat.rate,
-                "vat_amount": plan.vat_amount,
-                "vat_note": plan.vat.note,
-                "gross": plan.gross,
-            }
-        )
+        updates.append(_totals(entry.id, plan))
         count = 0
         for line in plan.lines:
             count += line.count
@@ -586,18 +574,7 @@ async def _bill_partners(
         await uow.execute(delete(payout_items).where(payout_items.c.entry_id.in_(dropped)))
         await uow.execute(delete(payout_entries).where(e.id.in_(dropped)))
     if updates:
-        await uow.execute(
-            update(payout_entries)
-            .where(e.id == bindparam("b_id"))
-            .values(
-                net=bindparam("net"),
-                vat_rate=bindparam("vat_rate"),
-                vat_amount=bindparam("vat_amount"),
-                vat_note=bindparam("vat_note"),
-                gross=bindparam("gross"),
-            ),
-            updates,
-        )
+        await _write_totals(uow, payout_entries, updates)
         await uow.execute(insert(payout_entry_lines), lines)
         # The conversions of the run's entries are reserved (PREVIEW) from now on.
         await uow.execute(

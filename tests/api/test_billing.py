@@ -39,6 +39,7 @@ from tests.api.billing_helpers import (
     mutate,
     start_run,
 )
+from tests.api.order_world import RECORD_ORDER
 from tests.api.request_helpers import change_input, create
 from tests.conftest import Api, StatementCounter
 
@@ -308,6 +309,19 @@ async def test_an_invoiced_conversion_is_locked_even_when_its_partner_was_carrie
         ("CONVERSION_RESERVED", ["input", "conversionId"])
     ]
     assert "advertiser invoice" in refused["userErrors"][0]["message"]
+    # A re-sent order of it (another order value) changes nothing: the existing conversion.
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(conversions).where(conversions.c.id == w.conversions["A"][0]))
+        ).one()
+    resent = await mutate(
+        api, RECORD_ORDER, admin, programId=gid("Program", row.program_id), orderId=row.order_id,
+        conversionTarget=row.target, trackingCategory=row.category,
+        trackingTime=row.tracking_time.isoformat(), orderValue="999.00",
+    )  # fmt: skip
+    assert resent["userErrors"] == [] and resent["created"] is False, resent
+    assert resent["conversion"]["id"] == conversion
+    assert resent["attribution"]["rule"] == "ALREADY_RECORDED"
 
     # Cancelled, the invoice releases it; the next run invoices it again, confirmed it is paid.
     (p1,) = await invoices(api, admin, programIds=[gid("Program", w.ids["p1"])])
@@ -323,4 +337,4 @@ async def test_an_invoiced_conversion_is_locked_even_when_its_partner_was_carrie
         value = await conn.scalar(
             select(conversions.c.order_value).where(conversions.c.id == w.conversions["A"][0])
         )
-    assert value != Decimal("80.00")
+    assert value == row.order_value  # neither the requests nor the re-sent order changed it

@@ -39,6 +39,17 @@ def _lines(text: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
+def _vat(document: Any) -> doc.Vat:
+    """The VAT block of a payout entry's or an invoice's document: rate, amount, treatment and
+    note, as the run stored them."""
+    return doc.Vat(
+        document.vat_rate,
+        document.vat_amount,
+        _treatment(document.vat_rate, document.vat_note),
+        document.vat_note,
+    )
+
+
 def _treatment(rate: Any, note: str | None) -> doc.VatTreatment:
     if rate != 0 or not note:
         return doc.VatTreatment.STANDARD
@@ -128,12 +139,7 @@ async def credit_note(engine: AsyncEngine, viewer: Viewer, pk: int) -> doc.Billi
             for line in lines
         ),
         net=entry.net,
-        vat=doc.Vat(
-            entry.vat_rate,
-            entry.vat_amount,
-            _treatment(entry.vat_rate, entry.vat_note),
-            entry.vat_note,
-        ),
+        vat=_vat(entry),
         gross=entry.gross,
         payment_reference=entry.number or "",
         payment_account=account,
@@ -198,12 +204,7 @@ async def invoice(engine: AsyncEngine, viewer: Viewer, pk: int) -> doc.BillingDo
             for line in lines
         ),
         net=found.net,
-        vat=doc.Vat(
-            found.vat_rate,
-            found.vat_amount,
-            _treatment(found.vat_rate, found.vat_note),
-            found.vat_note,
-        ),
+        vat=_vat(found),
         gross=found.gross,
         payment_reference=found.number or "",
         payment_account=account,

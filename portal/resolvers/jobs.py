@@ -12,10 +12,9 @@ from portal.adapters.reader import Listing
 from portal.adapters.spreadsheets import TableFormat
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
-from portal.domain.errors import DomainError
 from portal.domain.jobs import Job, JobKind
 from portal.resolvers.support import Info, run_in_uow
-from portal.schema.errors import bad_input
+from portal.schema.errors import as_bad_input
 from portal.schema.types.jobs import ExportJob
 from portal.services.exports import start_job_export
 
@@ -24,10 +23,8 @@ async def job_page(
     info: Info, kinds: Sequence[JobKind], first: int | None, after: str | None
 ) -> Listing:
     """The viewer's jobs of `kinds`, newest first; a bad page argument is a coded bad input."""
-    try:
+    with as_bad_input():
         return await info.context.reader.list_jobs(kinds, PageRequest(first=first, after=after))
-    except DomainError as error:
-        raise bad_input(error) from None
 
 
 async def started_job(uow: UnitOfWork, job_id: int) -> Job:

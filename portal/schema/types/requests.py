@@ -392,13 +392,10 @@ class ConversionRequest(Node):
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[RequestComment]:
         from portal.adapters.pagination import PageRequest
-        from portal.domain.errors import DomainError
-        from portal.schema.errors import bad_input
+        from portal.schema.errors import as_bad_input
 
-        try:
+        with as_bad_input():
             listing = await _reader(info).comments(
                 self.entity.id, PageRequest(first=first, after=after)
             )
-        except DomainError as error:
-            raise bad_input(error) from None
         return Connection.of(listing, RequestComment.from_domain)  # type: ignore[no-any-return]

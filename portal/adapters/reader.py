@@ -153,6 +153,33 @@ class Listing:
     count: Callable[[], Any]
 
 
+def counter(engine: AsyncEngine, table: Table, where: ColumnElement[bool]) -> Callable[[], Any]:
+    """Counts the rows of `table` matching `where`, only when asked (totalCount is lazy)."""
+
+    async def count() -> int:
+        async with engine.connect() as conn:
+            total = await conn.scalar(select(func.count()).select_from(table).where(where))
+        return int(total or 0)
+
+    return count
+
+
+async def page_listing(
+    engine: AsyncEngine,
+    stmt: Select[Any],
+    key: SortKey,
+    page: PageRequest,
+    build: Callable[[Row[Any]], Any],
+    table: Table,
+    where: ColumnElement[bool],
+) -> Listing:
+    """One keyset page of `stmt` plus the lazy count of `table` rows matching `where` (the
+    same rows `stmt` selects)."""
+    async with engine.connect() as conn:
+        result = await fetch_page(conn, stmt, key, page, build)
+    return Listing(result, counter(engine, table, where))
+
+
 class Reader:
     def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
         self.engine = engine
@@ -310,15 +337,7 @@ class Reader:
     ) -> Listing:
         where = and_(visible(table, self.viewer), *conditions)
         stmt: Select[Any] = select(table).where(where)
-        async with self.engine.connect() as conn:
-            result = await fetch_page(conn, stmt, key, page, build)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(select(func.count()).select_from(table).where(where))
-            return int(total or 0)
-
-        return Listing(result, count)
+        return await page_listing(self.engine, stmt, key, page, build, table, where)
 
     async def list_conversions(
         self,
@@ -365,19 +384,10 @@ class Reader:
             e.job_id.in_(select(jobs.c.id).where(visible(jobs, self.viewer))),
             imported if already_imported else ~imported,
         ]
-        stmt = select(import_errors).where(*conditions)
+        where = and_(*conditions)
+        stmt = select(import_errors).where(where)
         key = SortKey("ROW", e.row, e.id, False, "int")
-        async with self.engine.connect() as conn:
-            result = await fetch_page(conn, stmt, key, page, lambda r: r)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(
-                    select(func.count()).select_from(import_errors).where(*conditions)
-                )
-            return int(total or 0)
-
-        return Listing(result, count)
+        return await page_listing(self.engine, stmt, key, page, lambda r: r, import_errors, where)
 
     async def file_vocabulary(self) -> dict[str, list[str]]:
         """What the viewer's request files may name: its programs (names), and the active

@@ -81,9 +81,11 @@ class RelationshipFilter:
     statuses: tuple[RelationshipStatus, ...] = ()
 
 
-def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
-    """The filter as SQL conditions (the list, exports and file exports share it)."""
-    c = conversions.c
+def scope_conditions(
+    table: Table, filter: ConversionFilter | RelationshipFilter
+) -> list[ColumnElement[bool]]:
+    """The program, partner and status conditions both filters share (an empty tuple: any)."""
+    c = table.c
     conditions: list[ColumnElement[bool]] = []
     if filter.program_ids:
         conditions.append(c.program_id.in_(filter.program_ids))
@@ -91,6 +93,13 @@ def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]
         conditions.append(c.partner_id.in_(filter.partner_ids))
     if filter.statuses:
         conditions.append(c.status.in_([s.value for s in filter.statuses]))
+    return conditions
+
+
+def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (the list, exports and file exports share it)."""
+    c = conversions.c
+    conditions = scope_conditions(conversions, filter)
     if filter.tracked_from is not None:
         conditions.append(c.tracking_time >= filter.tracked_from)
     if filter.tracked_to is not None:
@@ -430,13 +439,7 @@ class Reader:
         self, filter: RelationshipFilter, direction: SortDirection, page: PageRequest
     ) -> Listing:
         c = relationships.c
-        conditions: list[ColumnElement[bool]] = []
-        if filter.program_ids:
-            conditions.append(c.program_id.in_(filter.program_ids))
-        if filter.partner_ids:
-            conditions.append(c.partner_id.in_(filter.partner_ids))
-        if filter.statuses:
-            conditions.append(c.status.in_([s.value for s in filter.statuses]))
+        conditions = scope_conditions(relationships, filter)
         key = SortKey("UPDATED_AT", c.updated_at, c.id, direction is SortDirection.DESC, "datetime")
         return await self._listing(relationships, conditions, key, page, rows.relationship)
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.filter_json import filter_from_json, filter_to_json
-from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
+from portal.adapters.job_store import Lease, enqueue_after_commit, finish_job, insert_job, load_job
 from portal.adapters.keyset import keyset_rows
 from portal.adapters.request_files import names_partners
 from portal.adapters.request_reader import RequestFilter, request_conditions
@@ -81,13 +81,7 @@ async def start_job_export(
     uow: UnitOfWork, viewer: Viewer, kind: JobKind, parameters: dict[str, Any], fmt: TableFormat
 ) -> int:
     job_id = await insert_job(uow, kind, viewer.user_id, parameters, fmt.value)
-    queue = uow.queue
-    if queue is not None:
-
-        async def enqueue() -> None:
-            await queue.enqueue(EXPORT_JOB, job_id, job_id=f"export:{job_id}")
-
-        uow.after_commit(enqueue)
+    enqueue_after_commit(uow, EXPORT_JOB, job_id, "export")
     return job_id
 
 

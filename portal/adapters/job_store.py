@@ -212,3 +212,16 @@ async def finish_job(
     )
     if lease is not None and ended.rowcount != 1:
         raise LeaseLost(f"job {job_id} was taken over from attempt {lease.attempt}")
+
+
+def enqueue_after_commit(uow: UnitOfWork, task: str, job_id: int, prefix: str) -> None:
+    """Queue `task` for the job once the transaction that created it has committed, so a worker
+    never sees a job that rolled back; arq's job id `<prefix>:<job_id>` keeps it queued once."""
+    queue = uow.queue
+    if queue is None:
+        return
+
+    async def enqueue() -> None:
+        await queue.enqueue(task, job_id, job_id=f"{prefix}:{job_id}")
+
+    uow.after_commit(enqueue)

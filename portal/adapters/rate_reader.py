@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters.pagination import InvalidPageRequest, Page, PageRequest
 from portal.adapters.rate_store import rate_table
-from portal.adapters.reader import Listing, SortDirection
+from portal.adapters.reader import Listing, SortDirection, counter
 from portal.adapters.tables import exchange_rates
 from portal.domain.exchange_rates import RateTable, ReferenceRate
 
@@ -114,15 +114,7 @@ class RateReader:
             has_next_page=more if forward else page.before is not None,
             has_previous_page=more if not forward else page.after is not None,
         )
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(
-                    select(func.count()).select_from(exchange_rates).where(where)
-                )
-            return int(total or 0)
-
-        return Listing(result, count)
+        return Listing(result, counter(self.engine, exchange_rates, where))
 
     async def table(self, day: date, base: str) -> RateTable:
         """The rates that convert on `day` (that day and the fallback days before it)."""

@@ -81,9 +81,11 @@ class RelationshipFilter:
     statuses: tuple[RelationshipStatus, ...] = ()
 
 
-def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
-    """The filter as SQL conditions (the list, exports and file exports share it)."""
-    c = conversions.c
+def scope_conditions(
+    table: Table, filter: ConversionFilter | RelationshipFilter
+) -> list[ColumnElement[bool]]:
+    """The program, partner and status conditions both filters share (an empty tuple: any)."""
+    c = table.c
     conditions: list[ColumnElement[bool]] = []
     if filter.program_ids:
         conditions.append(c.program_id.in_(filter.program_ids))
@@ -91,6 +93,13 @@ def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]
         conditions.append(c.partner_id.in_(filter.partner_ids))
     if filter.statuses:
         conditions.append(c.status.in_([s.value for s in filter.statuses]))
+    return conditions
+
+
+def conversion_conditions(filter: ConversionFilter) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (the list, exports and file exports share it)."""
+    c = conversions.c
+    conditions = scope_conditions(conversions, filter)
     if filter.tracked_from is not None:
         conditions.append(c.tracking_time >= filter.tracked_from)
     if filter.tracked_to is not None:
@@ -151,6 +160,33 @@ class Listing:
 
     page: Page[Any]
     count: Callable[[], Any]
+
+
+def counter(engine: AsyncEngine, table: Table, where: ColumnElement[bool]) -> Callable[[], Any]:
+    """Counts the rows of `table` matching `where`, only when asked (totalCount is lazy)."""
+
+    async def count() -> int:
+        async with engine.connect() as conn:
+            total = await conn.scalar(select(func.count()).select_from(table).where(where))
+        return int(total or 0)
+
+    return count
+
+
+async def page_listing(
+    engine: AsyncEngine,
+    stmt: Select[Any],
+    key: SortKey,
+    page: PageRequest,
+    build: Callable[[Row[Any]], Any],
+    table: Table,
+    where: ColumnElement[bool],
+) -> Listing:
+    """One keyset page of `stmt` plus the lazy count of `table` rows matching `where` (the
+    same rows `stmt` selects)."""
+    async with engine.connect() as conn:
+        result = await fetch_page(conn, stmt, key, page, build)
+    return Listing(result, counter(engine, table, where))
 
 
 class Reader:
@@ -310,15 +346,7 @@ class Reader:
     ) -> Listing:
         where = and_(visible(table, self.viewer), *conditions)
         stmt: Select[Any] = select(table).where(where)
-        async with self.engine.connect() as conn:
-            result = await fetch_page(conn, stmt, key, page, build)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(select(func.count()).select_from(table).where(where))
-            return int(total or 0)
-
-        return Listing(result, count)
+        return await page_listing(self.engine, stmt, key, page, build, table, where)
 
     async def list_conversions(
         self,
@@ -365,19 +393,10 @@ class Reader:
             e.job_id.in_(select(jobs.c.id).where(visible(jobs, self.viewer))),
             imported if already_imported else ~imported,
         ]
-        stmt = select(import_errors).where(*conditions)
+        where = and_(*conditions)
+        stmt = select(import_errors).where(where)
         key = SortKey("ROW", e.row, e.id, False, "int")
-        async with self.engine.connect() as conn:
-            result = await fetch_page(conn, stmt, key, page, lambda r: r)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(
-                    select(func.count()).select_from(import_errors).where(*conditions)
-                )
-            return int(total or 0)
-
-        return Listing(result, count)
+        return await page_listing(self.engine, stmt, key, page, lambda r: r, import_errors, where)
 
     async def file_vocabulary(self) -> dict[str, list[str]]:
         """What the viewer's request files may name: its programs (names), and the active
@@ -420,13 +439,7 @@ class Reader:
         self, filter: RelationshipFilter, direction: SortDirection, page: PageRequest
     ) -> Listing:
         c = relationships.c
-        conditions: list[ColumnElement[bool]] = []
-        if filter.program_ids:
-            conditions.append(c.program_id.in_(filter.program_ids))
-        if filter.partner_ids:
-            conditions.append(c.partner_id.in_(filter.partner_ids))
-        if filter.statuses:
-            conditions.append(c.status.in_([s.value for s in filter.statuses]))
+        conditions = scope_conditions(relationships, filter)
         key = SortKey("UPDATED_AT", c.updated_at, c.id, direction is SortDirection.DESC, "datetime")
         return await self._listing(relationships, conditions, key, page, rows.relationship)
 

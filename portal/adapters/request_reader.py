@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.pagination import PageRequest, SortKey, fetch_page
-from portal.adapters.reader import Listing, SortDirection
+from portal.adapters.pagination import PageRequest, SortKey
+from portal.adapters.reader import Listing, SortDirection, page_listing
 from portal.adapters.request_store import request_from_row
 from portal.adapters.tables import (
     commission_models,
@@ -172,17 +172,9 @@ class RequestReader:
         if sort is RequestSortField.TRACKING_TIME or sort is RequestSortField.COMMISSION:
             # Keyset comparison needs a value: rows without one are left out of such orderings.
             stmt = stmt.where(column.is_not(None))
-        async with self.engine.connect() as conn:
-            page_result = await fetch_page(conn, stmt, key, page, request_from_row)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(
-                    select(func.count()).select_from(conversion_requests).where(where)
-                )
-            return int(total or 0)
-
-        return Listing(page_result, count)
+        return await page_listing(
+            self.engine, stmt, key, page, request_from_row, conversion_requests, where
+        )
 
     async def comments(self, request_id: int, page: PageRequest) -> Listing:
         c = conversion_request_comments.c
@@ -197,17 +189,9 @@ class RequestReader:
             .where(where)
         )
         key = SortKey("CREATED_AT", c.created_at, c.id, False, "datetime")
-        async with self.engine.connect() as conn:
-            result = await fetch_page(conn, stmt, key, page, _comment)
-
-        async def count() -> int:
-            async with self.engine.connect() as conn:
-                total = await conn.scalar(
-                    select(func.count()).select_from(conversion_request_comments).where(where)
-                )
-            return int(total or 0)
-
-        return Listing(result, count)
+        return await page_listing(
+            self.engine, stmt, key, page, _comment, conversion_request_comments, where
+        )
 
     async def comments_by_id(self, ids: Sequence[int]) -> dict[int, Comment]:
         c = conversion_request_comments.c

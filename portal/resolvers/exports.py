@@ -6,19 +6,14 @@ from typing import Annotated
 
 import strawberry
 
-from portal.adapters.job_store import load_job
-from portal.adapters.pagination import PageRequest
+from portal.adapters.filter_json import filter_to_json
 from portal.adapters.spreadsheets import TableFormat
-from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.access import Viewer
-from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
-from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
-from portal.schema.errors import bad_input
+from portal.resolvers.jobs import job_page, start_export
+from portal.resolvers.support import MUTATION_INPUT, Info, user_error_type
 from portal.schema.request_queries import ConversionRequestFilterInput, request_filter
 from portal.schema.types.base import Connection
 from portal.schema.types.jobs import ExportJob, TableFormatEnum
-from portal.services.exports import start_request_export
 
 ExportRequestsCode, ExportRequestsError = user_error_type("ExportConversionRequests", [])
 
@@ -45,17 +40,14 @@ class ExportMutations:
     async def export_conversion_requests(
         self, info: Info, input: Annotated[ExportConversionRequestsInput, MUTATION_INPUT]
     ) -> ExportConversionRequestsPayload:
-        parsed = request_filter(input.filter)
-
-        async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:
-            job_id = await start_request_export(
-                uow, viewer, parsed, TableFormat(input.format.value)
-            )
-            job = await load_job(uow, job_id)
-            assert job is not None
-            return ExportJob.from_domain(job)
-
-        job, errors = await run_in_uow(info, ExportRequestsError, ExportRequestsCode, use_case)
+        job, errors = await start_export(
+            info,
+            JobKind.EXPORT_CONVERSION_REQUESTS,
+            filter_to_json(request_filter(input.filter)),
+            TableFormat(input.format.value),
+            ExportRequestsError,
+            ExportRequestsCode,
+        )
         return ExportConversionRequestsPayload(export=job, user_errors=errors)
 
 
@@ -71,10 +63,5 @@ class ExportQueries:
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ExportJob]:
         kinds = [JobKind.EXPORT_CONVERSION_REQUESTS, JobKind.EXPORT_CONVERSIONS]
-        try:
-            listing = await info.context.reader.list_jobs(
-                kinds, PageRequest(first=first, after=after)
-            )
-        except DomainError as error:
-            raise bad_input(error) from None
+        listing = await job_page(info, kinds, first, after)
         return Connection.of(listing, ExportJob.from_domain)  # type: ignore[return-value]

@@ -11,20 +11,17 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from portal.adapters.filter_json import filter_to_json
-from portal.adapters.job_store import load_job
-from portal.adapters.pagination import PageRequest
 from portal.adapters.spreadsheets import TableFormat
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
+from portal.resolvers.jobs import job_page, start_export, started_job
 from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
-from portal.schema.errors import bad_input
 from portal.schema.queries import ConversionFilterInput, conversion_filter
 from portal.schema.types.base import Connection
 from portal.schema.types.imports import ConversionRequestTemplate, ImportJob, TemplateColumn
 from portal.schema.types.jobs import ExportJob, TableFormatEnum
-from portal.services.exports import start_job_export
 from portal.services.imports import ImportLimits, ImportOptions, start_import
 from portal.services.templates import template_columns
 
@@ -125,9 +122,7 @@ class ImportMutations:
                 options,
                 limits,
             )
-            job = await load_job(uow, job_id)
-            assert job is not None
-            return ImportJob.from_domain(job)
+            return ImportJob.from_domain(await started_job(uow, job_id))
 
         try:
             job, errors = await run_in_uow(info, ImportError_, ImportCode, use_case)
@@ -142,22 +137,13 @@ class ImportMutations:
     async def export_conversions(
         self, info: Info, input: Annotated[ExportConversionsInput, MUTATION_INPUT]
     ) -> ExportConversionsPayload:
-        parsed = conversion_filter(input.filter)
-
-        async def use_case(uow: UnitOfWork, viewer: Viewer) -> ExportJob:
-            job_id = await start_job_export(
-                uow,
-                viewer,
-                JobKind.EXPORT_CONVERSIONS,
-                filter_to_json(parsed),
-                TableFormat(input.format.value),
-            )
-            job = await load_job(uow, job_id)
-            assert job is not None
-            return ExportJob.from_domain(job)
-
-        job, errors = await run_in_uow(
-            info, ExportConversionsError, ExportConversionsCode, use_case
+        job, errors = await start_export(
+            info,
+            JobKind.EXPORT_CONVERSIONS,
+            filter_to_json(conversion_filter(input.filter)),
+            TableFormat(input.format.value),
+            ExportConversionsError,
+            ExportConversionsCode,
         )
         return ExportConversionsPayload(export=job, user_errors=errors)
 
@@ -179,12 +165,7 @@ class ImportQueries:
         ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportJob]:
-        try:
-            listing = await info.context.reader.list_jobs(
-                [JobKind.IMPORT_CONVERSION_REQUESTS], PageRequest(first=first, after=after)
-            )
-        except DomainError as error:
-            raise bad_input(error) from None
+        listing = await job_page(info, [JobKind.IMPORT_CONVERSION_REQUESTS], first, after)
         return Connection.of(listing, ImportJob.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="The request file's columns for you, and template downloads.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +16,8 @@ from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.schema.documents import TrustedDocument
 from portal.schema.errors import Unauthenticated
+
+T = TypeVar("T")
 
 MAX_BATCH = 500
 
@@ -75,6 +77,12 @@ class Loaders:
 
     async def load(self, kind: str, pk: int | None) -> Any:
         return None if pk is None else await self.node(kind).load(pk)
+
+    async def load_as(self, kind: str, pk: int | None, make: Callable[[Any], T]) -> T | None:
+        """The node of `kind` with `pk` as a GraphQL object (`make`, e.g. `Partner.from_domain`);
+        None when there is no such node or the viewer may not see it."""
+        found = await self.load(kind, pk)
+        return make(found) if found else None
 
     def clear_all(self) -> None:
         self._loaders.clear()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from graphql import GraphQLError
@@ -51,6 +53,16 @@ class QueryTooComplex(PortalError):
 
 def bad_input(error: DomainError) -> BadUserInput:
     return BadUserInput(error.message, argument=list(error.field), reason=error.code)
+
+
+@contextmanager
+def as_bad_input() -> Iterator[None]:
+    """A query's argument refused by the domain (a malformed id, a bad page or filter) becomes
+    the coded bad-input error naming the argument, never a 500."""
+    try:
+        yield
+    except DomainError as error:
+        raise bad_input(error) from None
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from portal.adapters.reader import (
     RelationshipFilter,
     SortDirection,
 )
-from portal.domain.errors import DomainError
 from portal.schema.context import Context
-from portal.schema.errors import BadUserInput, bad_input
+from portal.schema.errors import BadUserInput, as_bad_input
 from portal.schema.ids import decode_id, decode_typed
 from portal.schema.types.access import ApiToken, User, Viewer
 from portal.schema.types.base import Connection, Node
@@ -88,17 +87,13 @@ Direction = Annotated[
 
 
 def _pks(ids: list[strawberry.ID] | None, kind: str, field: str) -> tuple[int, ...]:
-    try:
+    with as_bad_input():
         return tuple(decode_typed(i, kind, (field,)) for i in ids or ())
-    except DomainError as error:
-        raise bad_input(error) from None
 
 
 async def _list(fetch: Callable[[], Awaitable[Listing]], convert: Callable[[Any], Any]) -> Any:
-    try:
+    with as_bad_input():
         listing = await fetch()
-    except DomainError as error:
-        raise bad_input(error) from None
     return Connection.of(listing, convert)
 
 
@@ -208,26 +203,20 @@ def _named(filter: NamedFilterInput | None) -> NamedFilter:
 
 
 async def _one(info: Info, id: strawberry.ID, kind: str) -> Any:
-    try:
+    with as_bad_input():
         pk = decode_typed(id, kind)
-    except DomainError as error:
-        raise bad_input(error) from None
-    found = await info.context.loaders.node(kind).load(pk)
-    return TYPES[kind].from_domain(found) if found else None
+    return await info.context.loaders.load_as(kind, pk, TYPES[kind].from_domain)
 
 
 async def _node(info: Info, id: strawberry.ID) -> Any:
     info.context.require_viewer()
-    try:
+    with as_bad_input():
         kind, pk = decode_id(id)
-    except DomainError as error:
-        raise bad_input(error) from None
     if kind not in NODE_KINDS:
         raise BadUserInput(
             f"{id!r} is not the id of an object of this API", argument=["id"], reason="INVALID_ID"
         )
-    found = await info.context.loaders.node(kind).load(pk)
-    return TYPES[kind].from_domain(found) if found else None
+    return await info.context.loaders.load_as(kind, pk, TYPES[kind].from_domain)
 
 
 @strawberry.type(description="Reads. Every list and object is limited to what the viewer may see.")

@@ -12,9 +12,8 @@ from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.pagination import PageRequest
 from portal.adapters.rate_reader import RateFilter, RateReader
 from portal.adapters.reader import SortDirection
-from portal.domain.errors import DomainError
 from portal.schema.context import Context
-from portal.schema.errors import bad_input
+from portal.schema.errors import as_bad_input
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Connection
 from portal.schema.types.enums import SortDirectionEnum
@@ -66,13 +65,11 @@ class RatesQuery:
             first_day=from_,
             last_day=to,
         )
-        try:
+        with as_bad_input():
             page = PageRequest(first, after, last, before)
             listing = await RateReader(info.context.engine).list_rates(
                 rate_filter, direction or SortDirection.DESC, page
             )
-        except DomainError as error:
-            raise bad_input(error) from None
         return Connection.of(listing, ExchangeRate.from_domain)  # type: ignore[arg-type]
 
     @strawberry.field(
@@ -88,11 +85,9 @@ class RatesQuery:
         day: Annotated[date, strawberry.argument(description="The day of the conversion.")],
     ) -> ConvertedExchangeRate:
         info.context.require_viewer()
-        try:
+        with as_bad_input():
             table = await RateReader(info.context.engine).table(day, BASE_CURRENCY)
             rate, rate_day = table.cross_rate(base, quote, day)
-        except DomainError as error:
-            raise bad_input(error) from None
         return ConvertedExchangeRate(
             base=base, quote=quote, day=day, rate=rate.normalize(), rate_day=rate_day
         )

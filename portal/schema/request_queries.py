@@ -10,9 +10,8 @@ import strawberry
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import SortDirection
 from portal.adapters.request_reader import RequestFilter, RequestReader, RequestSortField
-from portal.domain.errors import DomainError
 from portal.schema.context import Context
-from portal.schema.errors import bad_input
+from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
 from portal.schema.types.base import Connection
 from portal.schema.types.enums import SortDirectionEnum
@@ -80,7 +79,7 @@ class ConversionRequestOrder:
 def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
     """The domain filter of the input; malformed ids are BAD_USER_INPUT."""
     f = f or ConversionRequestFilterInput()
-    try:
+    with as_bad_input():
         return RequestFilter(
             statuses=tuple(f.statuses or ()),
             kinds=tuple(f.kinds or ()),
@@ -108,8 +107,6 @@ def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
             decided_from=f.decided_from,
             decided_to=f.decided_to,
         )
-    except DomainError as error:
-        raise bad_input(error) from None
 
 
 @strawberry.type
@@ -137,15 +134,13 @@ class RequestQueries:
     ) -> Connection[ConversionRequest]:
         order = order_by or ConversionRequestOrder()
         reader = RequestReader(info.context.engine, info.context.require_viewer())
-        try:
+        with as_bad_input():
             listing = await reader.list_requests(
                 request_filter(filter),
                 order.field or RequestSortField.CREATED_AT,
                 order.direction or SortDirection.DESC,
                 PageRequest(first, after, last, before),
             )
-        except DomainError as error:
-            raise bad_input(error) from None
         return Connection.of(listing, ConversionRequest.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="One conversion request; null when missing or not visible.")
@@ -154,10 +149,8 @@ class RequestQueries:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
     ) -> ConversionRequest | None:
-        try:
+        with as_bad_input():
             pk = decode_typed(id, "ConversionRequest")
-        except DomainError as error:
-            raise bad_input(error) from None
         reader = RequestReader(info.context.engine, info.context.require_viewer())
         found = (await reader.get_many([pk]))[0]
         return ConversionRequest.from_domain(found) if found else None

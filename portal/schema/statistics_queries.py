@@ -155,13 +155,11 @@ class StatisticsRowType:
 
     @strawberry.field(description="The partner, if grouped by PARTNER.")
     async def partner(self, info: Info) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
     @strawberry.field(description="The program, if grouped by PROGRAM.")
     async def program(self, info: Info) -> Program | None:
-        found = await info.context.loaders.load("Program", self.program_pk)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
 
     @classmethod
     def of(cls, row: StatisticsRow) -> StatisticsRowType:
@@ -232,13 +230,11 @@ class RequestStatisticsRowType:
 
     @strawberry.field(description="The partner, if grouped by PARTNER.")
     async def partner(self, info: Info) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
     @strawberry.field(description="The program, if grouped by PROGRAM.")
     async def program(self, info: Info) -> Program | None:
-        found = await info.context.loaders.load("Program", self.program_pk)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
 
     @classmethod
     def of(cls, row: RequestStatisticsRow) -> RequestStatisticsRowType:

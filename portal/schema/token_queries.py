@@ -9,9 +9,8 @@ from typing import Annotated
 import strawberry
 
 from portal.adapters.pagination import PageRequest
-from portal.domain.errors import DomainError
 from portal.schema.context import Context
-from portal.schema.errors import bad_input
+from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Connection
@@ -22,10 +21,8 @@ Info = strawberry.Info[Context, None]
 async def token_connection(
     info: Info, user_id: int | None, page: PageRequest
 ) -> Connection[ApiToken]:
-    try:
+    with as_bad_input():
         listing = await info.context.reader.list_api_tokens(user_id, page)
-    except DomainError as error:
-        raise bad_input(error) from None
     return Connection.of(listing, ApiToken.from_domain)  # type: ignore[arg-type]
 
 
@@ -51,8 +48,6 @@ class TokenQueries:
             str | None, strawberry.argument(description="Before this cursor.")
         ] = None,
     ) -> Connection[ApiToken]:
-        try:
+        with as_bad_input():
             owner = decode_typed(user_id, "User", ("userId",)) if user_id is not None else None
-        except DomainError as error:
-            raise bad_input(error) from None
         return await token_connection(info, owner, PageRequest(first, after, last, before))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.filter_json import filter_from_json
+from portal.adapters.keyset import keyset_rows
 from portal.adapters.reader import ConversionFilter, conversion_conditions
 from portal.adapters.request_files import columns_for
 from portal.adapters.spreadsheets import Amount, Cell, TableFormat, TableWriter
@@ -32,48 +33,38 @@ async def _conversion_rows(
 ) -> AsyncIterator[dict[str, Cell]]:
     c = conversions.c
     where = and_(visible(conversions, viewer), *conversion_conditions(f))
-    last_id = 0
-    while True:
-        async with engine.connect() as conn:
-            batch = (
-                await conn.execute(
-                    select(
-                        conversions,
-                        programs.c.name.label("program_name"),
-                        partners.c.name.label("partner_name"),
-                    )
-                    .join(programs, programs.c.id == c.program_id)
-                    .join(partners, partners.c.id == c.partner_id)
-                    .where(where, c.id > last_id)
-                    .order_by(c.id)
-                    .limit(BATCH)
-                )
-            ).all()
-        if not batch:
-            return
-        for row in batch:
-            conv = rows.conversion(row)
-            values: dict[str, Cell] = {
-                "request_type": "CHANGE_EXISTING",
-                "program": row.program_name,
-                "partner": row.partner_name,
-                "conversion_id": encode_id("Conversion", conv.id),
-                "order_id": conv.order_id,
-                "conversion_target": conv.target,
-                "tracking_category": conv.category,
-                "tracking_time": conv.tracking_time.isoformat(),
-                "order_value": Amount(conv.order_value, conv.currency),
-                "currency": conv.currency,
-                "status": conv.status.value,
-                "commission": Amount(conv.commission, conv.currency),
-                "device": conv.device,
-                "conversion_note": conv.conversion_note,
-                "comment": None,
-            }
-            for i, sub_id in enumerate(conv.sub_ids, start=1):
-                values[f"sub_id_{i}"] = sub_id
-            yield values
-        last_id = batch[-1].id
+    query = (
+        select(
+            conversions,
+            programs.c.name.label("program_name"),
+            partners.c.name.label("partner_name"),
+        )
+        .join(programs, programs.c.id == c.program_id)
+        .join(partners, partners.c.id == c.partner_id)
+        .where(where)
+    )
+    async for row in keyset_rows(engine, query, c.id, BATCH):
+        conv = rows.conversion(row)
+        values: dict[str, Cell] = {
+            "request_type": "CHANGE_EXISTING",
+            "program": row.program_name,
+            "partner": row.partner_name,
+            "conversion_id": encode_id("Conversion", conv.id),
+            "order_id": conv.order_id,
+            "conversion_target": conv.target,
+            "tracking_category": conv.category,
+            "tracking_time": conv.tracking_time.isoformat(),
+            "order_value": Amount(conv.order_value, conv.currency),
+            "currency": conv.currency,
+            "status": conv.status.value,
+            "commission": Amount(conv.commission, conv.currency),
+            "device": conv.device,
+            "conversion_note": conv.conversion_note,
+            "comment": None,
+        }
+        for i, sub_id in enumerate(conv.sub_ids, start=1):
+            values[f"sub_id_{i}"] = sub_id
+        yield values
 
 
 async def write_conversions(

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.filter_json import filter_from_json, filter_to_json
-from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
+from portal.adapters.job_store import Lease, enqueue_after_commit, finish_job, insert_job, load_job
+from portal.adapters.keyset import keyset_rows
 from portal.adapters.request_files import names_partners
 from portal.adapters.request_reader import RequestFilter, request_conditions
 from portal.adapters.request_store import request_from_row
@@ -80,13 +81,7 @@ async def start_job_export(
     uow: UnitOfWork, viewer: Viewer, kind: JobKind, parameters: dict[str, Any], fmt: TableFormat
 ) -> int:
     job_id = await insert_job(uow, kind, viewer.user_id, parameters, fmt.value)
-    queue = uow.queue
-    if queue is not None:
-
-        async def enqueue() -> None:
-            await queue.enqueue(EXPORT_JOB, job_id, job_id=f"export:{job_id}")
-
-        uow.after_commit(enqueue)
+    enqueue_after_commit(uow, EXPORT_JOB, job_id, "export")
     return job_id
 
 
@@ -142,34 +137,24 @@ async def _request_rows(
     where = and_(visible(conversion_requests, viewer), *request_conditions(f))
     creator = users.alias("creator")
     current = select(conversions).where(visible(conversions, viewer)).subquery("current")
-    last_id = 0
-    while True:
-        async with engine.connect() as conn:
-            batch = (
-                await conn.execute(
-                    select(
-                        conversion_requests,
-                        advertisers.c.name.label("advertiser_name"),
-                        programs.c.name.label("program_name"),
-                        partners.c.name.label("partner_name"),
-                        creator.c.name.label("creator_name"),
-                        *(col.label(f"current_{col.name}") for col in current.c),
-                    )
-                    .join(programs, programs.c.id == c.program_id)
-                    .join(advertisers, advertisers.c.id == programs.c.advertiser_id)
-                    .join(partners, partners.c.id == c.partner_id)
-                    .join(creator, creator.c.id == c.created_by)
-                    .outerjoin(current, current.c.id == c.conversion_id)
-                    .where(where, c.id > last_id)
-                    .order_by(c.id)
-                    .limit(BATCH)
-                )
-            ).all()
-        if not batch:
-            return
-        for row in batch:
-            yield _request_row(row)
-        last_id = batch[-1].id
+    query = (
+        select(
+            conversion_requests,
+            advertisers.c.name.label("advertiser_name"),
+            programs.c.name.label("program_name"),
+            partners.c.name.label("partner_name"),
+            creator.c.name.label("creator_name"),
+            *(col.label(f"current_{col.name}") for col in current.c),
+        )
+        .join(programs, programs.c.id == c.program_id)
+        .join(advertisers, advertisers.c.id == programs.c.advertiser_id)
+        .join(partners, partners.c.id == c.partner_id)
+        .join(creator, creator.c.id == c.created_by)
+        .outerjoin(current, current.c.id == c.conversion_id)
+        .where(where)
+    )
+    async for row in keyset_rows(engine, query, c.id, BATCH):
+        yield _request_row(row)
 
 
 def _request_row(row: Any) -> dict[str, Cell]:

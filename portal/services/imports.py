@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
-from portal.adapters.job_store import Lease, finish_job, insert_job, load_job
+from portal.adapters.job_store import Lease, enqueue_after_commit, finish_job, insert_job, load_job
 from portal.adapters.request_files import (
     COLUMN_NAMES,
     REPORT_COLUMNS,
@@ -154,13 +154,7 @@ async def start_import(
         .where(jobs.c.id == job_id)
         .values(file_path=str(target), file_sha256=sha, total=count)
     )
-    queue = uow.queue
-    if queue is not None:
-
-        async def enqueue() -> None:
-            await queue.enqueue(IMPORT_JOB, job_id, job_id=f"import:{job_id}")
-
-        uow.after_commit(enqueue)
+    enqueue_after_commit(uow, IMPORT_JOB, job_id, "import")
     return job_id
 
 

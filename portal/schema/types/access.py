@@ -42,13 +42,13 @@ class User(Node):
 
     @strawberry.field(description="The advertiser an ADVERTISER user belongs to.")
     async def advertiser(self, info: strawberry.Info[Context, None]) -> Advertiser | None:
-        found = await info.context.loaders.load("Advertiser", self.advertiser_pk)
-        return Advertiser.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Advertiser", self.advertiser_pk, Advertiser.from_domain
+        )
 
     @strawberry.field(description="The partner a PARTNER user belongs to.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
 
 @strawberry.type(
@@ -81,8 +81,7 @@ class ApiToken(Node):
 
     @strawberry.field(description="The user the token acts as.")
     async def user(self, info: strawberry.Info[Context, None]) -> User | None:
-        found = await info.context.loaders.load("User", self.user_pk)
-        return User.from_domain(found) if found else None
+        return await info.context.loaders.load_as("User", self.user_pk, User.from_domain)
 
 
 @strawberry.type(description="Who is asking: the authenticated user and its organisation.")

@@ -94,8 +94,7 @@ class Touchpoint:
 
     @strawberry.field(description="The partner it names (null where not visible to the viewer).")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
 
 @strawberry.type(description="Who earns an order and why; also answered when nobody does.")
@@ -128,5 +127,4 @@ class Attribution:
 
     @strawberry.field(description="The partner that earns the order; null = nobody.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)

@@ -87,5 +87,4 @@ class CommissionModel(Node):
     async def program(self, info: strawberry.Info[Context, None]) -> ProgramRef | None:
         from portal.schema.types.programs import Program
 
-        found = await info.context.loaders.load("Program", self.program_pk)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)

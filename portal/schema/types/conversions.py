@@ -163,8 +163,7 @@ class Conversion(Node):
 
     @strawberry.field(description="The program.")
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
-        found = await info.context.loaders.load("Program", self.program_pk)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
 
     @strawberry.field(
         description="The payout entry that pays it (null: not billed yet, or not visible)."
@@ -174,13 +173,13 @@ class Conversion(Node):
     ) -> Annotated[PayoutEntry, strawberry.lazy("portal.schema.types.billing")] | None:
         from portal.schema.types.billing import PayoutEntry
 
-        found = await info.context.loaders.load("PayoutEntry", self.payout_entry_pk)
-        return PayoutEntry.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "PayoutEntry", self.payout_entry_pk, PayoutEntry.from_domain
+        )
 
     @strawberry.field(description="The partner that earns the commission.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
     @strawberry.field(description="Every revision, oldest first.")
     async def history(self, info: strawberry.Info[Context, None]) -> list[ConversionRevision]:

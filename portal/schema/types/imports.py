@@ -10,7 +10,6 @@ import strawberry
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import Listing
 from portal.domain import jobs as domain
-from portal.domain.errors import DomainError
 from portal.schema.ids import encode_id
 from portal.schema.types.base import Connection, Node
 from portal.schema.types.jobs import JobKindEnum, JobStatusEnum
@@ -171,14 +170,12 @@ async def _job_rows(
     *,
     already_imported: bool,
 ) -> Listing:
-    from portal.schema.errors import bad_input
+    from portal.schema.errors import as_bad_input
 
-    try:
+    with as_bad_input():
         return await info.context.reader.job_rows(
             job_id, PageRequest(first=first, after=after), already_imported=already_imported
         )
-    except DomainError as error:
-        raise bad_input(error) from None
 
 
 def _cell_error(row: Any) -> ImportCellError:

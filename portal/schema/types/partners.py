@@ -88,17 +88,16 @@ class Relationship(Node):
 
     @strawberry.field(description="The partner.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.partner_pk)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
 
     @strawberry.field(description="The program.")
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
-        found = await info.context.loaders.load("Program", self.program_pk)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
 
     @strawberry.field(description="The commission model the partner earns under (ACTIVE only).")
     async def commission_model(
         self, info: strawberry.Info[Context, None]
     ) -> CommissionModel | None:
-        found = await info.context.loaders.load("CommissionModel", self.model_pk)
-        return CommissionModel.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "CommissionModel", self.model_pk, CommissionModel.from_domain
+        )

@@ -168,8 +168,9 @@ class Program(Node):
 
     @strawberry.field(description="The advertiser running the program.")
     async def advertiser(self, info: strawberry.Info[Context, None]) -> Advertiser | None:
-        found = await info.context.loaders.load("Advertiser", self.advertiser_pk)
-        return Advertiser.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Advertiser", self.advertiser_pk, Advertiser.from_domain
+        )
 
     @strawberry.field(description="Tracking categories; `default` always exists.")
     async def tracking_categories(

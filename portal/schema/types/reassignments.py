@@ -50,29 +50,33 @@ class ConversionReassignment(Node):
 
     @strawberry.field(description="The program.")
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
-        found = await info.context.loaders.load("Program", self.entity.program_id)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Program", self.entity.program_id, Program.from_domain
+        )
 
     @strawberry.field(description="The partner the conversion was taken from.")
     async def from_partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.entity.from_partner_id)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Partner", self.entity.from_partner_id, Partner.from_domain
+        )
 
     @strawberry.field(
         description="The partner that claimed it; null for the former partner, which is not "
         "told who."
     )
     async def to_partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.entity.to_partner_id)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Partner", self.entity.to_partner_id, Partner.from_domain
+        )
 
     @strawberry.field(
         description="The conversion as it is now; null where the viewer may not see it (the "
         "former partner)."
     )
     async def conversion(self, info: strawberry.Info[Context, None]) -> Conversion | None:
-        found = await info.context.loaders.load("Conversion", self.entity.conversion_id)
-        return Conversion.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Conversion", self.entity.conversion_id, Conversion.from_domain
+        )
 
     @strawberry.field(
         description="The id of the accepted claim that moved it; null for the former partner."

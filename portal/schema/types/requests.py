@@ -244,13 +244,15 @@ class ConversionRequest(Node):
 
     @strawberry.field(description="The program.")
     async def program(self, info: strawberry.Info[Context, None]) -> Program | None:
-        found = await info.context.loaders.load("Program", self.entity.program_id)
-        return Program.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Program", self.entity.program_id, Program.from_domain
+        )
 
     @strawberry.field(description="The partner the request is for.")
     async def partner(self, info: strawberry.Info[Context, None]) -> Partner | None:
-        found = await info.context.loaders.load("Partner", self.entity.partner_id)
-        return Partner.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Partner", self.entity.partner_id, Partner.from_domain
+        )
 
     @strawberry.field(
         description="The conversion to change, the one an attribution claim would move (see "
@@ -258,8 +260,9 @@ class ConversionRequest(Node):
         "not see it."
     )
     async def conversion(self, info: strawberry.Info[Context, None]) -> Conversion | None:
-        found = await info.context.loaders.load("Conversion", self.entity.conversion_id)
-        return Conversion.from_domain(found) if found else None
+        return await info.context.loaders.load_as(
+            "Conversion", self.entity.conversion_id, Conversion.from_domain
+        )
 
     @strawberry.field(description="Who raised it.")
     async def created_by(self, info: strawberry.Info[Context, None]) -> Actor | None:
@@ -389,13 +392,10 @@ class ConversionRequest(Node):
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[RequestComment]:
         from portal.adapters.pagination import PageRequest
-        from portal.domain.errors import DomainError
-        from portal.schema.errors import bad_input
+        from portal.schema.errors import as_bad_input
 
-        try:
+        with as_bad_input():
             listing = await _reader(info).comments(
                 self.entity.id, PageRequest(first=first, after=after)
             )
-        except DomainError as error:
-            raise bad_input(error) from None
         return Connection.of(listing, RequestComment.from_domain)  # type: ignore[no-any-return]

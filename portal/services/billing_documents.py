@@ -29,6 +29,7 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
 from portal.domain.billing import document as doc
 from portal.domain.billing.model import BillingStatus, InvoiceLineKind, Issuer
+from portal.domain.billing.vat import VatRule, rule_of_stored
 from portal.domain.errors import DomainError
 from portal.global_ids import encode_id
 
@@ -50,14 +51,17 @@ def _vat(document: Any) -> doc.Vat:
     )
 
 
+_TREATMENTS = {
+    VatRule.DOMESTIC: doc.VatTreatment.STANDARD,
+    VatRule.EU_WITHOUT_VAT_ID: doc.VatTreatment.STANDARD,
+    VatRule.SMALL_BUSINESS: doc.VatTreatment.SMALL_BUSINESS,
+    VatRule.REVERSE_CHARGE: doc.VatTreatment.REVERSE_CHARGE,
+    VatRule.NOT_TAXABLE: doc.VatTreatment.NOT_TAXABLE,
+}
+
+
 def _treatment(rate: Any, note: str | None) -> doc.VatTreatment:
-    if rate != 0 or not note:
-        return doc.VatTreatment.STANDARD
-    if note.startswith("Reverse charge"):
-        return doc.VatTreatment.REVERSE_CHARGE
-    if note.startswith("Not taxable"):
-        return doc.VatTreatment.NOT_TAXABLE
-    return doc.VatTreatment.SMALL_BUSINESS
+    return _TREATMENTS[rule_of_stored(rate, note)]
 
 
 def _issuer_party(issuer: Issuer) -> doc.Party:

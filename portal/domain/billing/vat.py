@@ -23,6 +23,12 @@ class VatRule(enum.Enum):
     NOT_TAXABLE = "NOT_TAXABLE"  # outside the EU
 
 
+# The notes a document prints; `rule_of_stored` reads a stored (rate, note) back with them.
+SMALL_BUSINESS_NOTE = "No VAT: the recipient is a small business exempt from VAT."
+REVERSE_CHARGE_NOTE = "Reverse charge: VAT is due by the recipient ({vat_id})."
+NOT_TAXABLE_NOTE = "Not taxable in {country}."
+
+
 @dataclass(frozen=True, slots=True)
 class VatTreatment:
     rule: VatRule
@@ -49,18 +55,29 @@ def vat_for(
     `recipient_vat_id` is a VAT id that passed `vat_ids.check_vat_id`, or None."""
     if recipient_country == issuer_country:
         if tax_status is TaxStatus.SMALL_BUSINESS:
-            return VatTreatment(
-                VatRule.SMALL_BUSINESS,
-                Decimal(0),
-                "No VAT: the recipient is a small business exempt from VAT.",
-            )
+            return VatTreatment(VatRule.SMALL_BUSINESS, Decimal(0), SMALL_BUSINESS_NOTE)
         return VatTreatment(VatRule.DOMESTIC, issuer_rate, None)
     if is_eu(recipient_country):
         if recipient_vat_id:
             return VatTreatment(
                 VatRule.REVERSE_CHARGE,
                 Decimal(0),
-                f"Reverse charge: VAT is due by the recipient ({recipient_vat_id}).",
+                REVERSE_CHARGE_NOTE.format(vat_id=recipient_vat_id),
             )
         return VatTreatment(VatRule.EU_WITHOUT_VAT_ID, issuer_rate, None)
-    return VatTreatment(VatRule.NOT_TAXABLE, Decimal(0), f"Not taxable in {issuer_country}.")
+    return VatTreatment(
+        VatRule.NOT_TAXABLE, Decimal(0), NOT_TAXABLE_NOTE.format(country=issuer_country)
+    )
+
+
+def rule_of_stored(rate: Decimal, note: str | None) -> VatRule:
+    """The rule behind a (rate, note) that `vat_for` gave and a document stored: a rate or no
+    note is a charged rate (DOMESTIC stands for both charged rules); otherwise the note says
+    which exemption applied."""
+    if rate != 0 or not note:
+        return VatRule.DOMESTIC
+    if note.startswith(REVERSE_CHARGE_NOTE.split("{", 1)[0]):
+        return VatRule.REVERSE_CHARGE
+    if note.startswith(NOT_TAXABLE_NOTE.split("{", 1)[0]):
+        return VatRule.NOT_TAXABLE
+    return VatRule.SMALL_BUSINESS

@@ -63,9 +63,16 @@ def _on_error(exception_context: Any) -> None:
         span.end()
 
 
-def _checked_out(*_: Any) -> None:
+_COUNTED = "portal_counted_in_use"
+
+
+def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    record.info[_COUNTED] = True
     DB_IN_USE.inc()
 
 
-def _checked_in(*_: Any) -> None:
-    DB_IN_USE.dec()
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    # Only a checkout this process counted: a connection taken out before the engine was
+    # instrumented comes back uncounted and must not drive the gauge below zero.
+    if record is not None and record.info.pop(_COUNTED, False):
+        DB_IN_USE.dec()

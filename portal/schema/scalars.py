@@ -32,7 +32,9 @@ DecimalScalar = strawberry.scalar(
 )
 
 
-def _parse_datetime(value: Any) -> dt.datetime:
+def parse_datetime(value: Any) -> dt.datetime:
+    """The contract's DateTime: ISO 8601 with an offset, an instant of the years 1–9999 in UTC
+    (the API's scalar and the download URLs' `at` alike)."""
     if not isinstance(value, str):
         raise ValueError("DateTime values are ISO 8601 strings with an offset")
     try:
@@ -57,7 +59,7 @@ DateTimeScalar = strawberry.scalar(
     description='An ISO 8601 date-time with a UTC offset, e.g. "2026-11-20T14:03:00+01:00". '
     'Values without an offset are refused. Output is always UTC ("…Z").',
     serialize=_serialize_datetime,
-    parse_value=_parse_datetime,
+    parse_value=parse_datetime,
 )
 
 

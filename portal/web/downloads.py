@@ -17,6 +17,7 @@ from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
 from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.global_ids import decode_typed
+from portal.schema.scalars import parse_datetime
 from portal.web.auth import RequestAuth
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -131,9 +132,9 @@ def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
             return _unauthenticated()
         raw_at = request.query_params.get("at")
         try:
-            at = datetime.fromisoformat(raw_at) if raw_at else datetime.now(UTC)
-        except ValueError:
-            return _error(400, "INVALID_DATETIME", "`at` is an ISO 8601 date-time with offset")
+            at = parse_datetime(raw_at) if raw_at else datetime.now(UTC)
+        except ValueError as error:
+            return _error(400, "INVALID_DATETIME", f"`at`: {error}")
         fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
         try:
             program_id = decode_typed(request.path_params["program_id"], "Program")

@@ -183,3 +183,20 @@ async def test_who_may_upload_and_download(api: Api, world: OrderWorld) -> None:
         assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"], token
     assert (await api.client.get(url)).status_code == 401
     assert await world.count(cart_mapping_versions) == 1
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["yesterday", "2026-06-01T10:00:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
+)
+async def test_a_download_at_a_time_that_is_no_instant_is_a_coded_400(
+    api: Api, world: OrderWorld, at: str
+) -> None:
+    # The URL's `at` follows the API's DateTime: an offset, and an instant of the years 1-9999.
+    response = await api.client.get(
+        f"/files/cart-mappings/{program(world)}.csv",
+        params={"at": at},
+        headers=auth(world.tokens["adv"]),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_DATETIME"

@@ -565,23 +565,37 @@ def _history() -> list[Column[object]]:
     ]  # type: ignore[return-value]
 
 
+def _document_head() -> list[Column[object]]:
+    """What a billing document (payout entry, advertiser invoice) says first."""
+    return [
+        Column("currency", String(3), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("number", String(32), nullable=True),
+        Column("period_end", Date(), nullable=False),
+    ]
+
+
+def _document_totals() -> list[object]:
+    """A billing document's net, VAT and gross, its status history and its unique number."""
+    return [
+        Column("net", ExactDecimal(), nullable=False),
+        Column("vat_rate", ExactDecimal(7, 4), nullable=False),
+        Column("vat_amount", ExactDecimal(), nullable=False),
+        Column("vat_note", String(500), nullable=True),
+        Column("gross", ExactDecimal(), nullable=False),
+        *_history(),
+        UniqueConstraint("number"),
+    ]
+
+
 payout_entries = Table(
     "payout_entries",
     metadata,
     _id(),
     _fk("run_id", "billing_runs.id"),
     _fk("partner_id", "partners.id"),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("number", String(32), nullable=True),
-    Column("period_end", Date(), nullable=False),
-    Column("net", ExactDecimal(), nullable=False),
-    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
-    Column("vat_amount", ExactDecimal(), nullable=False),
-    Column("vat_note", String(500), nullable=True),
-    Column("gross", ExactDecimal(), nullable=False),
-    *_history(),
-    UniqueConstraint("number"),
+    *_document_head(),
+    *_document_totals(),
     Index(None, "partner_id", "id"),
     Index(None, "run_id", "id"),
 )
@@ -617,18 +631,9 @@ advertiser_invoices = Table(
     _fk("run_id", "billing_runs.id"),
     _fk("program_id", "programs.id"),
     _fk("advertiser_id", "advertisers.id"),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("number", String(32), nullable=True),
-    Column("period_end", Date(), nullable=False),
+    *_document_head(),
     Column("conversion_count", Integer(), nullable=False),
-    Column("net", ExactDecimal(), nullable=False),
-    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
-    Column("vat_amount", ExactDecimal(), nullable=False),
-    Column("vat_note", String(500), nullable=True),
-    Column("gross", ExactDecimal(), nullable=False),
-    *_history(),
-    UniqueConstraint("number"),
+    *_document_totals(),
     Index(None, "program_id", "id"),
     Index(None, "run_id", "id"),
 )

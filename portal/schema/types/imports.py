@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import Listing
 from portal.domain import jobs as domain
+from portal.schema.arguments import After, First
 from portal.schema.ids import encode_id
 from portal.schema.types.base import Connection, Node
 from portal.schema.types.jobs import JobKindEnum, JobStatusEnum
@@ -138,10 +139,8 @@ class ImportJob(Node):
     async def errors(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ImportCellError]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=False)
         return Connection.of(listing, _cell_error)
@@ -153,10 +152,8 @@ class ImportJob(Node):
     async def already_imported(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ImportedRow]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=True)
         return Connection.of(listing, _imported_row)

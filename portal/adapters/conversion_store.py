@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Label, Select, insert, select, update
 
+from portal.adapters import statistics_rollup as rollup
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -137,7 +138,11 @@ async def insert_conversion(
     request_id: int | None = None,
 ) -> int:
     """Stores the conversion and its first revision (every field, from nothing)."""
-    conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
+    values = conversion_values(new, uow.now)
+    conversion_id = await uow.insert(insert(conversions).values(**values))
+    counted = rollup.Deltas()
+    counted.add(values)
+    await rollup.add(uow, counted)
     await uow.execute(
         insert(conversion_revisions).values(
             revision_values(
@@ -164,9 +169,17 @@ async def update_conversion(
     """Stores the conversion's new values (its order and customer stay) and the revision that
     records `changes`; answers the revision's number."""
     values = conversion_values(new, uow.now)
+    before = await uow.first(
+        select(*rollup.contribution_columns()).where(conversions.c.id == conversion_id)
+    )
+    assert before is not None, f"conversion {conversion_id} to update does not exist"
+    counted = rollup.Deltas()
+    counted.add(before._mapping, -1)
+    counted.add(values)
     for key in _FIXED:
         values.pop(key)
     await uow.execute(update(conversions).where(conversions.c.id == conversion_id).values(**values))
+    await rollup.add(uow, counted)
     last = await uow.conn.scalar(
         select(conversion_revisions.c.number)
         .where(conversion_revisions.c.conversion_id == conversion_id)

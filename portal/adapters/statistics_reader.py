@@ -12,14 +12,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, Integer, case, cast, extract, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.rate_reader import stored_rates
-from portal.adapters.tables import conversions, partners, programs
+from portal.adapters.statistics_rollup import from_micros
+from portal.adapters.tables import conversions, partners, programs, statistics_daily
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
@@ -49,6 +50,26 @@ _COLUMNS = {
     Dimension.STATUS: conversions.c.status,
     Dimension.DEVICE: conversions.c.device,
 }
+
+
+_ROLLUP_COLUMNS = {
+    Dimension.PARTNER: statistics_daily.c.partner_id,
+    Dimension.PROGRAM: statistics_daily.c.program_id,
+    Dimension.STATUS: statistics_daily.c.status,
+}
+_EPOCH = date(1970, 1, 1)
+
+
+def _rollup_answers(query: StatisticsQuery, segments: Sequence[OffsetSegment]) -> bool:
+    """Whether the daily rollup holds the answer: its days are UTC days, so the period's time
+    zone must be UTC throughout, and it keeps only programs, partners and statuses, so neither
+    groups nor filters may name a target, category or device. Everything else reads
+    `conversions` (the same partials, just from more rows)."""
+    return (
+        all(segment.seconds == 0 for segment in segments)
+        and set(query.dimensions) <= _ROLLUP_COLUMNS.keys()
+        and not (query.targets or query.categories or query.devices)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +138,10 @@ class StatisticsReader:
         segments = offset_segments(zone, start, end)
         async with self.engine.connect() as conn:
             await check_visible_ids(conn, self.viewer, query.program_ids, query.partner_ids)
-            partials = await self._partials(conn, query, segments, start, end)
+            if _rollup_answers(query, segments):
+                partials = await self._rollup_partials(conn, query, start, end)
+            else:
+                partials = await self._partials(conn, query, segments, start, end)
             lookup = None
             if query.currency is not None:
                 lookup = await self._rates(conn, query.currency, partials)
@@ -198,6 +222,60 @@ class StatisticsReader:
                     count=row.n if grouped else 1,
                     order_value=row.order_value,
                     commission=row.commission,
+                )
+            )
+        return partials
+
+    async def _rollup_partials(
+        self, conn: AsyncConnection, query: StatisticsQuery, start: datetime, end: datetime
+    ) -> list[Partial]:
+        """The partials of `_partials`, read from the daily rollup (see `_rollup_answers`)."""
+        r = statistics_daily.c
+        # The day only where the answer needs it: to bucket by time, or to pick a rate.
+        by_day = query.grain is not None or query.currency is not None
+        dims = [_ROLLUP_COLUMNS[d].label(f"k{i}") for i, d in enumerate(query.dimensions)]
+        conditions = [visible(statistics_daily, self.viewer), r.day >= start.date()]
+        conditions += [r.day < end.date(), r.conversion_count != 0]
+        for column, values in (
+            (r.program_id, query.program_ids),
+            (r.partner_id, query.partner_ids),
+            (r.status, tuple(s.value for s in query.statuses)),
+        ):
+            if values:
+                conditions.append(column.in_(values))
+        keys = [*([r.day] if by_day else []), r.currency, r.status, *dims]
+        statement = (
+            select(
+                *keys,
+                func.sum(r.conversion_count).label("n"),
+                func.sum(r.order_value_micros).label("order_value"),
+                func.sum(r.commission_micros).label("commission"),
+            )
+            .where(*conditions)
+            .group_by(*keys)
+        )
+        status_index = (
+            query.dimensions.index(Dimension.STATUS)
+            if Dimension.STATUS in query.dimensions
+            else None
+        )
+        partials = []
+        for row in await conn.execute(statement):
+            mapping = row._mapping
+            keys_of_row: list[object] = [mapping[f"k{i}"] for i in range(len(dims))]
+            if status_index is not None:
+                keys_of_row[status_index] = ConversionStatus(keys_of_row[status_index])
+            row_day = mapping["day"] if by_day else _EPOCH
+            partials.append(
+                Partial(
+                    local_day=row_day,
+                    utc_day=row_day,
+                    currency=row.currency,
+                    status=ConversionStatus(row.status),
+                    keys=tuple(keys_of_row),
+                    count=int(row.n),
+                    order_value=from_micros(int(row.order_value)),
+                    commission=from_micros(int(row.commission)),
                 )
             )
         return partials

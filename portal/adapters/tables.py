@@ -260,6 +260,24 @@ conversions = Table(
     Index(None, "program_id", "email_hash"),
 )
 
+# Sums of `conversions` per program, partner, UTC day, currency and status, kept in the same
+# transaction as every write of a conversion (adapters/statistics_rollup.py): dashboards read
+# these instead of a million conversions. Amounts in integer micro-units (exact on SQLite too).
+statistics_daily = Table(
+    "statistics_daily",
+    metadata,
+    _fk("program_id", "programs.id"),
+    _fk("partner_id", "partners.id"),
+    Column("day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("conversion_count", BigInteger(), nullable=False),
+    Column("order_value_micros", BigInteger(), nullable=False),
+    Column("commission_micros", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("program_id", "day", "partner_id", "currency", "status"),
+    Index(None, "partner_id", "day"),
+)
+
 conversion_revisions = Table(
     "conversion_revisions",
     metadata,

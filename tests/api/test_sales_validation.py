@@ -9,9 +9,20 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.tables import users
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.access import Role, Viewer
+from portal.domain.conversions import ConversionStatus
 from portal.schema.ids import encode_id
+from portal.services.sales_validation import (
+    ValidationLine,
+    ValidationOutcome,
+    ValidationSource,
+    validate_lines,
+)
 from tests.api.validation_helpers import (
     add_lead,
     codes,
@@ -381,3 +392,35 @@ async def test_admins_validate_any_program(api: Api, engine: AsyncEngine) -> Non
     assert payload["results"][0]["outcome"] == "CONFIRMED"
     found = await history(api, w.tokens["admin"], conversion_gid(w, "C", 1))
     assert found["history"][-1]["actorEmail"] == "admin@portal.test"
+
+
+async def test_lines_may_name_the_conversion_by_id(engine: AsyncEngine) -> None:
+    """The tracking-difference report rejects conversions it knows by id, through the same
+    service (`source=TRACKING_DIFFERENCE`); an id of another program is NOT_FOUND."""
+    w = await build_world(engine)
+    async with UnitOfWork(engine) as uow:
+        user = await uow.conn.scalar(select(users.c.id).where(users.c.email == "adv1@portal.test"))
+        viewer = Viewer(user_id=user, role=Role.ADVERTISER, advertiser_id=w.ids["adv1"])
+        results = await validate_lines(
+            uow,
+            viewer,
+            w.ids["p1"],
+            [
+                ValidationLine(
+                    "A-1",
+                    ConversionStatus.REJECTED,
+                    conversion_note="INVALID_ORDER",
+                    conversion_id=w.conversions["A"][1],
+                ),
+                ValidationLine(
+                    "C-0", ConversionStatus.CONFIRMED, conversion_id=w.conversions["C"][0]
+                ),
+            ],
+            source=ValidationSource.TRACKING_DIFFERENCE,
+        )
+        await uow.commit()
+
+    assert [r.outcome for r in results] == [ValidationOutcome.REJECTED, ValidationOutcome.NOT_FOUND]
+    assert results[0].revision == 2 and results[1].errors[0].field == ("conversionId",)
+    row = await conversion_row(engine, w.conversions["A"][1])
+    assert (row.status, row.conversion_note) == ("REJECTED", "INVALID_ORDER")

@@ -424,3 +424,51 @@ async def test_lines_may_name_the_conversion_by_id(engine: AsyncEngine) -> None:
     assert results[0].revision == 2 and results[1].errors[0].field == ("conversionId",)
     row = await conversion_row(engine, w.conversions["A"][1])
     assert (row.status, row.conversion_note) == ("REJECTED", "INVALID_ORDER")
+
+
+async def test_every_change_is_a_revision_of_its_own(api: Api, engine: AsyncEngine) -> None:
+    # given A-0 confirmed with a new value, then rejected, in two calls of two lines each
+    w = await build_world(engine)
+    token, program = w.tokens["adv1"], program_gid(w)
+    await validate(
+        api,
+        token,
+        program,
+        [
+            {"orderId": "A-0", "status": "CONFIRMED", "orderValue": "120.00"},
+            {"orderId": "A-1", "status": "CONFIRMED"},
+        ],
+    )
+    await validate(
+        api,
+        token,
+        program,
+        [
+            {"orderId": "A-1", "status": "CONFIRMED"},
+            {"orderId": "A-0", "status": "REJECTED", "conversionNote": "RETURNED"},
+        ],
+    )
+
+    # then A-0's history has the creation and one revision per change, in order
+    found = await history(api, token, conversion_gid(w, "A", 0))
+    assert [(h["number"], h["source"]) for h in found["history"]] == [
+        (1, "TRACKING"),
+        (2, "VALIDATION"),
+        (3, "VALIDATION"),
+    ]
+    assert found["history"][1]["changes"] == [
+        {"field": "orderValue", "from": "100.00", "to": "120.00"},
+        {"field": "commission", "from": "5.00", "to": "6.00"},
+        {"field": "status", "from": "OPEN", "to": "CONFIRMED"},
+    ]
+    assert found["history"][2]["changes"] == [
+        {"field": "status", "from": "CONFIRMED", "to": "REJECTED"},
+        {"field": "conversionNote", "from": None, "to": "RETURNED"},
+    ]
+    assert (found["status"], found["orderValue"]["amount"], found["commission"]["amount"]) == (
+        "REJECTED",
+        "120.00",
+        "6.00",
+    )
+    other = await history(api, token, conversion_gid(w, "A", 1))
+    assert [h["number"] for h in other["history"]] == [1, 2]

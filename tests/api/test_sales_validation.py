@@ -36,7 +36,7 @@ from tests.api.validation_helpers import (
     two_periods,
     validate,
 )
-from tests.conftest import Api
+from tests.conftest import Api, StatementCounter
 from tests.factories import build_world
 
 
@@ -472,3 +472,27 @@ async def test_every_change_is_a_revision_of_its_own(api: Api, engine: AsyncEngi
     )
     other = await history(api, token, conversion_gid(w, "A", 1))
     assert [h["number"] for h in other["history"]] == [1, 2]
+
+
+async def test_the_statement_count_does_not_grow_with_the_lines(
+    api: Api, engine: AsyncEngine, statements: StatementCounter
+) -> None:
+    w = await build_world(engine, conversions_per_partner=40)
+    token, program = w.tokens["adv1"], program_gid(w)
+    await validate(api, token, program, [{"orderId": "A-39", "status": "CONFIRMED"}])
+
+    counts = {}
+    for partner, size in (("A", 4), ("B", 40)):
+        lines = [
+            {"orderId": f"{partner}-{i}", "status": "CONFIRMED"}
+            if i % 2
+            else {"orderId": f"{partner}-{i}", "status": "CONFIRMED", "orderValue": "90.00"}
+            for i in range(size)
+        ]
+        statements.reset()
+        payload = await validate(api, token, program, lines)
+        counts[size] = statements.count
+        assert {r["outcome"] for r in payload["results"]} == {"CONFIRMED", "VALUE_CHANGED"}
+        assert all(r["conversion"]["status"] == "CONFIRMED" for r in payload["results"])
+
+    assert counts[4] == counts[40], statements.statements

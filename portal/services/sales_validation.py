@@ -149,9 +149,11 @@ async def validate_lines(
     seen_conversions: set[int] | None = None,
 ) -> list[LineResult]:
     """Validates 1–`MAX_LINES` lines of program `program_id`; one result per line, in input
-    order. Each line is checked, matched, checked against billing and applied on its own (a
-    bad line never affects the others); unless `dry_run`, the changes are written in `uow`
-    (the caller commits) as revisions of source VALIDATION by `viewer`.
+    order. Each line is checked, matched and checked against billing on its own (a bad line
+    never affects the others); unless `dry_run`, the changes of the good lines are written
+    together in `uow` (the caller commits), each as a revision of source VALIDATION by
+    `viewer`. The matched conversions are locked (FOR UPDATE) until the caller's commit, so a
+    billing run or request processing cannot slip in between the checks and the writes.
 
     Raises (nothing validated) for the whole call: PERMISSION_DENIED for partners, NOT_FOUND
     (field programId) for a program the viewer does not manage, BATCH_EMPTY / BATCH_TOO_LARGE

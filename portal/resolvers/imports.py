@@ -157,14 +157,21 @@ class ExportConversionsPayload:
 
 @strawberry.type
 class ImportQueries:
-    @strawberry.field(description="Your import jobs, newest first.")
+    @strawberry.field(
+        description="Your import jobs (request files and sales validation files), newest first."
+    )
     async def imports(
         self,
         info: Info,
         first: First = None,
         after: After = None,
     ) -> Connection[ImportJob]:
-        listing = await job_page(info, [JobKind.IMPORT_CONVERSION_REQUESTS], first, after)
+        listing = await job_page(
+            info,
+            [JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION],
+            first,
+            after,
+        )
         return Connection.of(listing, ImportJob.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="The request file's columns for you, and template downloads.")

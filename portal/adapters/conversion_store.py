@@ -168,32 +168,8 @@ async def update_conversion(
 ) -> int:
     """Stores the conversion's new values (its order and customer stay) and the revision that
     records `changes`; answers the revision's number."""
-    values = conversion_values(new, uow.now)
-    before = await uow.first(
-        select(*rollup.contribution_columns()).where(conversions.c.id == conversion_id)
-    )
-    assert before is not None, f"conversion {conversion_id} to update does not exist"
-    counted = rollup.Deltas()
-    counted.add(before._mapping, -1)
-    counted.add(values)
-    for key in _FIXED:
-        values.pop(key)
-    await uow.execute(update(conversions).where(conversions.c.id == conversion_id).values(**values))
-    await rollup.add(uow, counted)
-    last = await uow.conn.scalar(
-        select(conversion_revisions.c.number)
-        .where(conversion_revisions.c.conversion_id == conversion_id)
-        .order_by(conversion_revisions.c.number.desc())
-        .limit(1)
-    )
-    number = (last or 0) + 1
-    await uow.execute(
-        insert(conversion_revisions).values(
-            revision_values(
-                conversion_id, number, changes, source, actor_user_id, request_id, uow.now
-            )
-        )
-    )
+    changed = [(conversion_id, new, changes)]
+    [number] = await update_conversions(uow, changed, source, actor_user_id, request_id)
     return number
 
 
@@ -202,25 +178,35 @@ async def update_conversions(
     changed: Sequence[tuple[int, NewConversion, Sequence[FieldChange]]],
     source: RevisionSource,
     actor_user_id: int | None,
+    request_id: int | None = None,
 ) -> list[int]:
     """`update_conversion` for many conversions at once (each at most once; the caller holds
-    their rows locked): one statement for the last revision numbers, one UPDATE and one INSERT
-    of revisions, each run for all of them. Answers the new revisions' numbers, in order."""
+    their rows locked): per 500 of them one statement for the last revision numbers and the
+    values before; then one UPDATE, one INSERT of revisions and one rollup upsert, each run for
+    all of them. Answers the new revisions' numbers, in order."""
     if not changed:
         return []
     r = conversion_revisions.c
     ids = [pk for pk, _, _ in changed]
     last: dict[int, int] = {}
+    counted = rollup.Deltas()
     for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
         found = await uow.conn.execute(
             select(r.conversion_id, func.max(r.number))
-            .where(r.conversion_id.in_(ids[start : start + 500]))
+            .where(r.conversion_id.in_(chunk))
             .group_by(r.conversion_id)
         )
         last.update({conversion_id: number for conversion_id, number in found})
+        before = await uow.conn.execute(
+            select(*rollup.contribution_columns()).where(conversions.c.id.in_(chunk))
+        )
+        for row in before:
+            counted.add(row._mapping, -1)
     rows = []
     for pk, new, _ in changed:
         values = conversion_values(new, uow.now)
+        counted.add(values)
         for key in _FIXED:
             values.pop(key)
         rows.append({"pk_": pk, **{f"new_{key}": value for key, value in values.items()}})
@@ -231,11 +217,12 @@ async def update_conversions(
         .values({key: bindparam(f"new_{key}", type_=conversions.c[key].type) for key in columns}),
         rows,
     )
+    await rollup.add(uow, counted)
     numbers = [last.get(pk, 0) + 1 for pk in ids]
     await uow.execute(
         insert(conversion_revisions),
         [
-            revision_values(pk, number, changes, source, actor_user_id, None, uow.now)
+            revision_values(pk, number, changes, source, actor_user_id, request_id, uow.now)
             for (pk, _, changes), number in zip(changed, numbers, strict=True)
         ],
     )

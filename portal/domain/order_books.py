@@ -71,13 +71,13 @@ def check_period(period: Period, field: Field = ("period",)) -> Period:
     """INVALID_PERIOD when the last day is before the first, PERIOD_TOO_LONG past the maximum."""
     if period.last_day < period.first_day:
         raise DomainError(
-            "INVALID_PERIOD", "the last day must not be before the first day", (*field, "lastDay")
+            "INVALID_PERIOD", "the last day must not be before the first day", (*field, "to")
         )
     if period.days > MAX_PERIOD_DAYS:
         raise DomainError(
             "PERIOD_TOO_LONG",
             f"a period has at most {MAX_PERIOD_DAYS} days (this one has {period.days})",
-            (*field, "lastDay"),
+            (*field, "to"),
         )
     return period
 

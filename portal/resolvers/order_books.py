@@ -28,11 +28,17 @@ from portal.global_ids import encode_id
 from portal.resolvers.imports import save_upload
 from portal.resolvers.support import MUTATION_INPUT, Info, require_pk, run_in_uow, user_error_type
 from portal.schema.errors import bad_input
+from portal.schema.statistics_queries import DatePeriodInput
 from portal.schema.types.base import Money, to_money
 from portal.services import order_book_files, order_books
 from portal.services.order_books import TrackingDifferenceReport
 
 ORDER_BOOK_FILES_PATH = "/files/order-books/"
+PERIOD_DESCRIPTION = (
+    f"The period the book covers: whole UTC days, `from` to `to` inclusive, at most "
+    f"{MAX_PERIOD_DAYS} days. A book is stored per program and period; the periods of one "
+    "program's books never share a day (PERIOD_OVERLAP)."
+)
 TRACKING_DIFFERENCE_FILES_PATH = "/files/tracking-difference/"
 MAX_BOOK_FILE_BYTES = 50 * 1024 * 1024
 
@@ -70,21 +76,6 @@ ImportOrderBookErrorCode, ImportOrderBookUserError = user_error_type(
 )
 
 
-@strawberry.input(
-    description=f"A period of an order book: whole UTC days, firstDay to lastDay inclusive, at "
-    f"most {MAX_PERIOD_DAYS} days. A book is stored per program and period; the periods of one "
-    "program's books never share a day."
-)
-class OrderBookPeriodInput:
-    first_day: date = strawberry.field(description="The first day (UTC) of the period.")
-    last_day: date = strawberry.field(
-        description="The last day (UTC) of the period, included; not before firstDay."
-    )
-
-    def to_domain(self) -> Period:
-        return Period(self.first_day, self.last_day)
-
-
 @strawberry.input(description="One order of the advertiser's order book.")
 class OrderBookLineInput:
     order_id: str = strawberry.field(
@@ -117,7 +108,7 @@ class OrderBookLineInput:
 @strawberry.input(description="A program's order book of a period, as lines.")
 class UploadOrderBookInput:
     program_id: strawberry.ID = strawberry.field(description="The program.")
-    period: OrderBookPeriodInput = strawberry.field(description="The period the book covers.")
+    period: DatePeriodInput = strawberry.field(description=PERIOD_DESCRIPTION)
     lines: list[OrderBookLineInput] = strawberry.field(
         description=f"Every order of the period (at most {MAX_LINES_PER_CALL}; larger books as "
         f"a file, importOrderBook, up to {MAX_FILE_LINES} rows). They replace the lines of an "
@@ -166,7 +157,7 @@ class UploadOrderBookPayload:
 @strawberry.input(description="A program's order book of a period, as a CSV or XLSX file.")
 class ImportOrderBookInput:
     program_id: strawberry.ID = strawberry.field(description="The program.")
-    period: OrderBookPeriodInput = strawberry.field(description="The period the book covers.")
+    period: DatePeriodInput = strawberry.field(description=PERIOD_DESCRIPTION)
     file: Upload = strawberry.field(
         description=f"One order per row (at most {MAX_FILE_LINES}); columns in any order "
         "(headers case-insensitive): order_id, order_time (ISO 8601, or dd.mm.yyyy hh:mm; "
@@ -351,6 +342,10 @@ class TrackingDifference:
         )
 
 
+def period_of(period: DatePeriodInput) -> Period:
+    return Period(period.from_, period.to)
+
+
 def report_url(program_id: int, period: Period) -> str:
     """`/files/tracking-difference/<program id>/<first day>_<last day>` (add .csv or .xlsx)."""
     return (
@@ -361,7 +356,8 @@ def report_url(program_id: int, period: Period) -> str:
 
 ProgramArg = Annotated[strawberry.ID, strawberry.argument(description="The program.")]
 PeriodArg = Annotated[
-    OrderBookPeriodInput, strawberry.argument(description="The book's period (as uploaded).")
+    DatePeriodInput,
+    strawberry.argument(description="The book's period, as uploaded (UTC days, both included)."),
 ]
 
 
@@ -388,7 +384,7 @@ class OrderBookMutations:
                 uow,
                 viewer,
                 require_pk(input.program_id, "Program", "programId"),
-                input.period.to_domain(),
+                period_of(input.period),
                 [line.to_domain() for line in input.lines],
             )
             return OrderBook.of(head)
@@ -418,7 +414,7 @@ class OrderBookMutations:
                 uow,
                 viewer,
                 program,
-                input.period.to_domain(),
+                period_of(input.period),
                 path,
                 getattr(input.file, "filename", None),
             )
@@ -470,7 +466,7 @@ class OrderBookQueries:
     ) -> OrderBook | None:
         async def call(uow: UnitOfWork, viewer: Viewer) -> OrderBook | None:
             program = require_pk(program_id, "Program", "programId")
-            head = await order_books.order_book(uow, viewer, program, period.to_domain())
+            head = await order_books.order_book(uow, viewer, program, period_of(period))
             return OrderBook.of(head) if head else None
 
         return await _read(info, call)  # type: ignore[no-any-return]
@@ -497,7 +493,7 @@ class OrderBookQueries:
         async def call(uow: UnitOfWork, viewer: Viewer) -> TrackingDifference:
             program = require_pk(program_id, "Program", "programId")
             report = await order_books.tracking_difference(
-                uow, viewer, program, period.to_domain(), row_limit
+                uow, viewer, program, period_of(period), row_limit
             )
             return TrackingDifference.of(report)
 

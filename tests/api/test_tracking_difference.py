@@ -34,7 +34,7 @@ mutation($input: ImportOrderBookInput!) {
   }
 }"""
 REPORT = """
-query($p: ID!, $period: OrderBookPeriodInput!, $limit: Int! = 100) {
+query($p: ID!, $period: DatePeriodInput!, $limit: Int! = 100) {
   trackingDifference(programId: $p, period: $period, rowLimit: $limit) {
     orderBook { lineCount }
     bookOrders { count value { amount currency } }
@@ -53,7 +53,7 @@ query($p: ID!, $period: OrderBookPeriodInput!, $limit: Int! = 100) {
     csvUrl xlsxUrl
   }
 }"""
-PERIOD = {"firstDay": "2024-05-01", "lastDay": "2024-06-30"}
+PERIOD = {"from": "2024-05-01", "to": "2024-06-30"}
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -277,7 +277,7 @@ async def test_uploading_the_period_again_replaces_it(
     assert found["percent"] == "0.00"
     # An overlapping other period is refused; the stored book stays.
     overlap = await upload(
-        api, world, lines(BOOK[:1]), period={"firstDay": "2024-06-01", "lastDay": "2024-07-31"}
+        api, world, lines(BOOK[:1]), period={"from": "2024-06-01", "to": "2024-07-31"}
     )
     assert [e["code"] for e in overlap["userErrors"]] == ["PERIOD_OVERLAP"]
     assert await stored_lines(engine) == 2
@@ -332,18 +332,14 @@ async def test_bad_lines_and_periods_are_coded(api: Api, world: OrderWorld) -> N
     assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
         (["input", "lines", "1", "currency"], "MISSING_EXCHANGE_RATE")
     ]
-    backwards = await upload(
-        api, world, [], period={"firstDay": "2024-06-30", "lastDay": "2024-06-01"}
-    )
+    backwards = await upload(api, world, [], period={"from": "2024-06-30", "to": "2024-06-01"})
     assert [e["code"] for e in backwards["userErrors"]] == ["INVALID_PERIOD"]
-    too_long = await upload(
-        api, world, [], period={"firstDay": "2024-01-01", "lastDay": "2025-01-01"}
-    )
+    too_long = await upload(api, world, [], period={"from": "2024-01-01", "to": "2025-01-01"})
     assert [e["code"] for e in too_long["userErrors"]] == ["PERIOD_TOO_LONG"]
     missing = await api.query(
         REPORT,
-        {"p": world.gid("Program", "P"), "period": {"firstDay": "2023-01-01",
-                                                    "lastDay": "2023-01-31"}},
+        {"p": world.gid("Program", "P"), "period": {"from": "2023-01-01",
+                                                    "to": "2023-01-31"}},
         token=world.tokens["adv"],
     )  # fmt: skip
     assert missing["errors"][0]["extensions"]["reason"] == "NOT_FOUND"
@@ -396,7 +392,7 @@ async def test_partners_and_other_advertisers_are_refused_everywhere(
     await upload(api, world, lines())
     for query in (
         REPORT,
-        "query($p: ID!, $period: OrderBookPeriodInput!) { "
+        "query($p: ID!, $period: DatePeriodInput!) { "
         "orderBook(programId: $p, period: $period) { lineCount } }",
     ):
         answer = await api.query(

@@ -137,7 +137,9 @@ _KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
     "ExportJob": jobs.c.kind.in_(
         [JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]
     ),
-    "ImportJob": jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
+    "ImportJob": jobs.c.kind.in_(
+        [JobKind.IMPORT_CONVERSION_REQUESTS.value, JobKind.IMPORT_SALES_VALIDATION.value]
+    ),
 }
 NODE_KINDS = frozenset(
     [

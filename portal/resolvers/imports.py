@@ -156,7 +156,9 @@ class ExportConversionsPayload:
 
 @strawberry.type
 class ImportQueries:
-    @strawberry.field(description="Your import jobs, newest first.")
+    @strawberry.field(
+        description="Your import jobs (request files and sales validation files), newest first."
+    )
     async def imports(
         self,
         info: Info,
@@ -165,7 +167,12 @@ class ImportQueries:
         ] = None,
         after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
     ) -> Connection[ImportJob]:
-        listing = await job_page(info, [JobKind.IMPORT_CONVERSION_REQUESTS], first, after)
+        listing = await job_page(
+            info,
+            [JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION],
+            first,
+            after,
+        )
         return Connection.of(listing, ImportJob.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="The request file's columns for you, and template downloads.")

@@ -24,6 +24,7 @@ from portal.resolvers.cart_mapping import CartMappingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.resolvers.order_books import OrderBookQueries
+from portal.resolvers.validation import ValidationQueries
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
@@ -88,6 +89,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     BillingQueries,
                     StatisticsQueries,
                     OrderBookQueries,
+                    ValidationQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",

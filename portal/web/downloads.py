@@ -57,7 +57,7 @@ def export_download(engine: AsyncEngine) -> Endpoint:
         if viewer is None:
             return _unauthenticated()
         job = await _visible_job(engine, viewer, request.path_params["job_id"], "ExportJob")
-        if job is None or job.kind is JobKind.IMPORT_CONVERSION_REQUESTS:
+        if job is None or job.kind in _IMPORTS:
             return _not_found()
         if job.status is not JobStatus.SUCCEEDED or not job.file_path:
             return _error(409, "NOT_READY", f"the export is {job.status.value}")
@@ -66,6 +66,36 @@ def export_download(engine: AsyncEngine) -> Endpoint:
             job.file_path,
             media_type=fmt.media_type,
             filename=f"{job.kind.value.lower()}-{job.id}.{fmt.extension}",
+        )
+
+    return download
+
+
+_IMPORTS = (JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION)
+
+
+def import_result_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
+    """`/files/imports/<import job id>/results.<csv|xlsx>`: a sales validation import's result
+    report, every row with its outcome. Only the job's author sees it (404 for anybody else)."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.sales_validation_files import report_path
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        job = await _visible_job(engine, viewer, request.path_params["job_id"], "ImportJob")
+        if job is None or job.kind is not JobKind.IMPORT_SALES_VALIDATION:
+            return _not_found()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        path = report_path(settings, job.id, fmt)
+        ready = Path(path).exists()  # noqa: ASYNC240 - one stat of a local file
+        if job.status is not JobStatus.SUCCEEDED or not ready:
+            return _error(409, "NOT_READY", "the import has no result report (yet)")
+        return FileResponse(
+            path,
+            media_type=fmt.media_type,
+            filename=f"sales-validation-{job.id}-results.{fmt.extension}",
         )
 
     return download
@@ -111,6 +141,32 @@ def template_download(engine: AsyncEngine) -> Endpoint:
             headers={
                 "Content-Disposition": (
                     f'attachment; filename="conversion-requests-template.{fmt.extension}"'
+                )
+            },
+        )
+
+    return download
+
+
+def validation_template_download() -> Endpoint:
+    """`/files/templates/sales-validation.<csv|xlsx>`: the sales validation file template."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.sales_validation_files import template_columns
+        from portal.services.templates import template_csv, template_xlsx
+
+        if _viewer(request) is None:
+            return _unauthenticated()
+        if request.path_params["format"] == "xlsx":
+            body, fmt = template_xlsx(template_columns()), TableFormat.XLSX
+        else:
+            body, fmt = template_csv(template_columns()), TableFormat.CSV
+        return Response(
+            body,
+            media_type=fmt.media_type,
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="sales-validation-template.{fmt.extension}"'
                 )
             },
         )

@@ -14,6 +14,7 @@ from portal.resolvers.orders import OrderMutations
 from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
 from portal.resolvers.setup import SetupMutations
+from portal.resolvers.validation import ValidationMutations
 
 Mutation = merge_types(
     "Mutation",
@@ -28,5 +29,6 @@ Mutation = merge_types(
         CartMappingMutations,
         BillingMutations,
         OrderBookMutations,
+        ValidationMutations,
     ),
 )

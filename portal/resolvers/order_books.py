@@ -27,11 +27,14 @@ from portal.domain.order_books import (
 from portal.global_ids import encode_id
 from portal.resolvers.imports import save_upload
 from portal.resolvers.support import MUTATION_INPUT, Info, require_pk, run_in_uow, user_error_type
+from portal.resolvers.validation import ValidationLineResult, ValidationOutcomeCount
+from portal.resolvers.validation import _result as validation_result
 from portal.schema.errors import bad_input
 from portal.schema.statistics_queries import DatePeriodInput
 from portal.schema.types.base import Money, to_money
 from portal.services import order_book_files, order_books
-from portal.services.order_books import TrackingDifferenceReport
+from portal.services.order_books import MAX_REJECTIONS, TrackingDifferenceReport
+from portal.services.sales_validation import ValidationOutcome
 
 ORDER_BOOK_FILES_PATH = "/files/order-books/"
 PERIOD_DESCRIPTION = (
@@ -354,6 +357,53 @@ def report_url(program_id: int, period: Period) -> str:
     )
 
 
+RejectNotInBookErrorCode, RejectNotInBookUserError = user_error_type(
+    "RejectConversionsNotInBook", ["OUT_OF_RANGE", "REQUIRED", "INVALID_PERIOD", "PERIOD_TOO_LONG"]
+)
+
+
+@strawberry.input(
+    description="Reject the conversions the order book of a period does not have (the "
+    "report's `notInBook`) that were tracked more than `olderThanDays` days ago."
+)
+class RejectConversionsNotInBookInput:
+    program_id: strawberry.ID = strawberry.field(description="The program.")
+    period: DatePeriodInput = strawberry.field(
+        description="The period of a stored book (UTC days, as uploaded)."
+    )
+    older_than_days: int = strawberry.field(
+        description="Only conversions tracked more than this many days ago (0–3650): younger "
+        "orders may still be missing from the book."
+    )
+    conversion_note: str = strawberry.field(
+        description="The conversion note code every rejection gets (a note of the program, "
+        "e.g. CANCELLED)."
+    )
+    dry_run: bool = strawberry.field(
+        default=False, description="Answer every outcome; write nothing."
+    )
+
+
+@strawberry.type(description="The outcome of `rejectConversionsNotInBook`.")
+class RejectConversionsNotInBookPayload:
+    results: list[ValidationLineResult] = strawberry.field(
+        description="One result per conversion, earliest tracking time first, as "
+        "validateConversions answers a line (`index`: the position in this list; a line's "
+        "userErrors name `lines.<index>`). Conversions already REJECTED are not listed."
+    )
+    counts: list[ValidationOutcomeCount] = strawberry.field(
+        description="Results per outcome (only outcomes that occurred)."
+    )
+    remaining_count: int = strawberry.field(
+        description=f"Conversions left for another call: one call takes at most {MAX_REJECTIONS}."
+    )
+    dry_run: bool = strawberry.field(description="Whether nothing was written.")
+    user_errors: list[RejectNotInBookUserError] = strawberry.field(  # type: ignore[valid-type]
+        description="Problems of the whole call (a partner, a program that is not yours, no "
+        "book of the period, olderThanDays out of range); then nothing was rejected."
+    )
+
+
 ProgramArg = Annotated[strawberry.ID, strawberry.argument(description="The program.")]
 PeriodArg = Annotated[
     DatePeriodInput,
@@ -393,6 +443,46 @@ class OrderBookMutations:
             info, UploadOrderBookUserError, UploadOrderBookErrorCode, use_case
         )
         return UploadOrderBookPayload(order_book=book, user_errors=errors)
+
+    @strawberry.mutation(
+        description="The opt-in step of the tracking difference (admins, or the program's "
+        "advertiser): reject the conversions not in the book of the period that are older than "
+        "`olderThanDays`, with `conversionNote`, through the sales validation "
+        "(validateConversions' code path: billing locks, the note check, a revision of source "
+        "VALIDATION each). Use dryRun to see what would happen."
+    )
+    async def reject_conversions_not_in_book(
+        self, info: Info, input: Annotated[RejectConversionsNotInBookInput, MUTATION_INPUT]
+    ) -> RejectConversionsNotInBookPayload:
+        async def use_case(uow: UnitOfWork, viewer: Viewer) -> order_books.Rejection:
+            return await order_books.reject_not_in_book(
+                uow,
+                viewer,
+                require_pk(input.program_id, "Program", "programId"),
+                period_of(input.period),
+                input.older_than_days,
+                input.conversion_note,
+                dry_run=input.dry_run,
+            )
+
+        done, errors = await run_in_uow(
+            info, RejectNotInBookUserError, RejectNotInBookErrorCode, use_case
+        )
+        results = done.results if done else []
+        counts: dict[ValidationOutcome, int] = {}
+        for r in results:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        return RejectConversionsNotInBookPayload(
+            results=[validation_result(r) for r in results],
+            counts=[
+                ValidationOutcomeCount(outcome=o, count=counts[o])
+                for o in ValidationOutcome
+                if o in counts
+            ],
+            remaining_count=done.remaining if done else 0,
+            dry_run=input.dry_run,
+            user_errors=errors,
+        )
 
     @strawberry.mutation(
         description="Store a program's order book of a period from a CSV or XLSX file (admins, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from portal.adapters import rows
@@ -23,8 +24,10 @@ from portal.adapters.order_book_store import (
     replace_book,
 )
 from portal.adapters.rate_store import rate_tables
+from portal.adapters.tables import conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
+from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, NotFound, ValidationFailed
 from portal.domain.exchange_rates import convert_amount
 from portal.domain.order_books import (
@@ -40,6 +43,13 @@ from portal.domain.order_books import (
 from portal.domain.programs import Program
 from portal.services.order_batch import tracking_day
 from portal.services.order_checks import order_exchange
+from portal.services.sales_validation import MAX_LINES as MAX_VALIDATION_LINES
+from portal.services.sales_validation import (
+    LineResult,
+    ValidationLine,
+    ValidationSource,
+    validate_lines,
+)
 from portal.services.scope import managed_program
 
 
@@ -237,3 +247,69 @@ async def tracking_difference(
         not_in_book_rows=tuple(await sql.not_in_book_rows(row_limit)),
         value_difference_rows=tuple(await sql.value_difference_rows(row_limit)),
     )
+
+
+MAX_REJECTIONS = 10_000
+"""Conversions one `rejectConversionsNotInBook` call validates (earliest first); a second
+call goes on with the rest (the rejected ones are no longer among them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    results: list[LineResult]
+    remaining: int  # not-in-book conversions past the cut-off left for another call
+
+
+async def reject_not_in_book(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    program_id: int,
+    period: Period,
+    older_than_days: int,
+    conversion_note: str,
+    *,
+    dry_run: bool = False,
+) -> Rejection:
+    """The opt-in step of the report: rejects the program's conversions that are not in the
+    book of the period (as `tracking_difference` counts them), not rejected yet, and tracked
+    more than `older_than_days` days ago, with `conversion_note` — through
+    `sales_validation.validate_lines` (source TRACKING_DIFFERENCE), so billing locks, the note
+    check and the revisions of source VALIDATION are the validation's. At most
+    `MAX_REJECTIONS`, earliest first; one result per conversion, in that order."""
+    if not 0 <= older_than_days <= 3650:
+        raise DomainError("OUT_OF_RANGE", "olderThanDays is 0–3650", ("olderThanDays",))
+    if not conversion_note.strip():
+        raise DomainError("REQUIRED", "a rejection needs a conversion note", ("conversionNote",))
+    book = await report_book(uow, viewer, program_id, period)
+    sql = TrackingDifferenceSql(uow, book)
+    cutoff = uow.now - timedelta(days=older_than_days)
+    query = sql.not_in_book_query(MAX_REJECTIONS + 1, before=cutoff).where(
+        conversions.c.status != ConversionStatus.REJECTED.value
+    )
+    found = list(await uow.execute(query))
+    remaining = max(len(found) - MAX_REJECTIONS, 0)
+    lines = [
+        ValidationLine(
+            order_id=r.order_id,
+            status=ConversionStatus.REJECTED,
+            conversion_note=conversion_note.strip(),
+            conversion_id=r.conversion_id,
+        )
+        for r in found[:MAX_REJECTIONS]
+    ]
+    results: list[LineResult] = []
+    seen: set[int] = set()
+    for start in range(0, len(lines), MAX_VALIDATION_LINES):
+        batch = await validate_lines(
+            uow,
+            viewer,
+            program_id,
+            lines[start : start + MAX_VALIDATION_LINES],
+            dry_run=dry_run,
+            source=ValidationSource.TRACKING_DIFFERENCE,
+            seen_conversions=seen,
+        )
+        for result in batch:
+            result.index += start
+        results.extend(batch)
+    return Rejection(results, remaining)

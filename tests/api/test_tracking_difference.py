@@ -415,3 +415,106 @@ async def test_admins_may_upload_read_and_download(api: Api, world: OrderWorld) 
     # The other advertiser's own program is its own: its book is its to upload.
     other = await upload(api, world, lines(BOOK[4:5]), token="other", program="Q")
     assert other["userErrors"] == []
+
+
+# -- the opt-in step: rejecting the conversions not in the book, through the validation ------
+
+REJECT = """
+mutation($input: RejectConversionsNotInBookInput!) {
+  rejectConversionsNotInBook(input: $input) {
+    results { index orderId outcome status changes { field from to }
+      userErrors { field code } conversion { id status conversionNote history { source } } }
+    counts { outcome count }
+    remainingCount dryRun
+    userErrors { field code message }
+  }
+}"""
+
+
+async def reject(
+    api: Api, world: OrderWorld, older_than_days: int, token: str = "adv", **extra: Any
+) -> dict[str, Any]:
+    variables = {
+        "input": {
+            "programId": world.gid("Program", "P"),
+            "period": PERIOD,
+            "olderThanDays": older_than_days,
+            "conversionNote": "CANCELLED",
+            **extra,
+        }
+    }
+    data = await api.data(REJECT, variables, token=world.tokens[token])
+    return data["rejectConversionsNotInBook"]  # type: ignore[no-any-return]
+
+
+async def with_note(engine: AsyncEngine, world: OrderWorld) -> None:
+    from portal.adapters.unit_of_work import UnitOfWork
+    from portal.services import vocabulary
+    from tests.factories import ADMIN
+
+    async with UnitOfWork(engine) as uow:
+        await vocabulary.create_conversion_note(
+            uow, ADMIN, program_id=world.ids["P"], code="CANCELLED", text="Cancelled order"
+        )
+        await uow.commit()
+
+
+async def test_rejecting_the_not_in_book_conversions_goes_through_the_validation(
+    api: Api, world: OrderWorld, engine: AsyncEngine
+) -> None:
+    await with_note(engine, world)
+    await upload(api, world, lines())
+    # O5 (tracked 2024-05-10) is older than the cut-off, O4 (2024-06-03) is not.
+    days = (datetime.now(UTC) - at("2024-05-20")).days
+    dry = await reject(api, world, days, dryRun=True)
+    assert dry["userErrors"] == [] and dry["dryRun"] is True
+    assert [(r["orderId"], r["outcome"]) for r in dry["results"]] == [("O5", "REJECTED")]
+    assert dry["results"][0]["conversion"]["status"] == "OPEN"  # nothing written
+    done = await reject(api, world, days)
+    [result] = done["results"]
+    assert (result["orderId"], result["outcome"], result["status"]) == (
+        "O5",
+        "REJECTED",
+        "REJECTED",
+    )
+    assert result["conversion"]["conversionNote"] == "CANCELLED"
+    assert result["conversion"]["history"][-1]["source"] == "VALIDATION"
+    assert done["counts"] == [{"outcome": "REJECTED", "count": 1}]
+    assert done["remainingCount"] == 0
+    # All of them (O4 too); O5, already rejected, is no longer among them.
+    rest = await reject(api, world, 0)
+    assert [(r["orderId"], r["outcome"]) for r in rest["results"]] == [("O4", "REJECTED")]
+    # The report still counts them as not in the book, now rejected.
+    found = await report(api, world)
+    assert [(r["orderId"], r["conversionStatus"]) for r in found["notInBookRows"]] == [
+        ("O5", "REJECTED"),
+        ("O4", "REJECTED"),
+    ]
+
+
+async def test_the_reject_step_reports_lines_the_validation_refuses(
+    api: Api, world: OrderWorld
+) -> None:
+    await upload(api, world, lines())
+    # No note CANCELLED in the program: each line is INVALID, nothing is written.
+    refused = await reject(api, world, 0)
+    assert [r["outcome"] for r in refused["results"]] == ["INVALID", "INVALID"]
+    assert {e["code"] for r in refused["results"] for e in r["userErrors"]} == {
+        "UNKNOWN_CONVERSION_NOTE"
+    }
+    assert [r["conversion"]["status"] for r in refused["results"]] == ["OPEN", "OPEN"]
+    bad = await reject(api, world, -1)
+    assert [e["code"] for e in bad["userErrors"]] == ["OUT_OF_RANGE"]
+
+
+@pytest.mark.parametrize("token", ["A", "other"])
+async def test_partners_and_other_advertisers_may_not_reject(
+    api: Api, world: OrderWorld, engine: AsyncEngine, token: str
+) -> None:
+    await with_note(engine, world)
+    await upload(api, world, lines())
+    refused = await reject(api, world, 0, token=token)
+    assert refused["results"] == []
+    assert [e["code"] for e in refused["userErrors"]] == ["NOT_FOUND"]
+    admin = await reject(api, world, 0, token="admin", dryRun=True)
+    assert len(admin["results"]) == 2

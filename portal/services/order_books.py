@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from portal.adapters import rows
 from portal.adapters.order_book_store import (
     BookHead,
@@ -24,7 +26,7 @@ from portal.adapters.order_book_store import (
     replace_book,
 )
 from portal.adapters.rate_store import rate_tables
-from portal.adapters.tables import conversions
+from portal.adapters.tables import conversions, programs
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
@@ -128,6 +130,10 @@ async def upload_order_book(
     program = await book_program(uow, viewer, program_id)
     check_period(period)
     cleaned = check_lines(lines, period, limit=limit, rows=rows_of_lines)
+    # Uploads of one program's books take turns (PostgreSQL; SQLite writes one at a time
+    # anyway): two uploads of the same new period would otherwise both insert it, and the
+    # overlap check would miss a period stored meanwhile.
+    await uow.execute(select(programs.c.id).where(programs.c.id == program_id).with_for_update())
     other = await overlapping_book(uow, program_id, period)
     if other is not None:
         raise DomainError(

@@ -43,7 +43,7 @@ PERIOD_DESCRIPTION = (
     "program's books never share a day (PERIOD_OVERLAP)."
 )
 TRACKING_DIFFERENCE_FILES_PATH = "/files/tracking-difference/"
-MAX_BOOK_FILE_BYTES = 50 * 1024 * 1024
+MAX_BOOK_FILE_BYTES = 20 * 1024 * 1024  # under the request body limit (32 MiB + form)
 
 _LINE_CODES = [
     "REQUIRED",

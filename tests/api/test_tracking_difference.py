@@ -518,3 +518,70 @@ async def test_partners_and_other_advertisers_may_not_reject(
     assert [e["code"] for e in refused["userErrors"]] == ["NOT_FOUND"]
     admin = await reject(api, world, 0, token="admin", dryRun=True)
     assert len(admin["results"]) == 2
+
+
+async def test_a_lead_of_the_order_id_matches_but_has_no_value_to_compare(
+    api: Api, world: OrderWorld
+) -> None:
+    moment = at("2024-06-15")
+    lead = world.order(
+        "L1",
+        at=moment,
+        value="0.00",
+        conversionTarget="LEAD",
+        touchpoints=[world.cookie("A", moment - timedelta(hours=1))],
+    )
+    assert (await record(api, world, lead))["userErrors"] == []
+    await upload(api, world, lines([*BOOK, ("L1", "2024-06-15", "80.00", None)]))
+    found = await report(api, world)
+    assert found["matched"]["count"] == 4 and found["untracked"]["count"] == 4
+    assert found["valueDifferences"]["count"] == 2  # the lead's 0.00 is not an order value
+    [row] = [r for r in found["matchedRows"] if r["orderId"] == "L1"]
+    assert row["conversionId"] is None and row["trackedValue"] is None
+
+
+async def test_limits_of_a_call_and_of_a_file(
+    api: Api, world: OrderWorld, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.resolvers import order_books as resolver
+    from portal.services import order_book_files
+
+    monkeypatch.setattr(resolver, "MAX_LINES_PER_CALL", 3)
+    refused = await upload(api, world, lines(BOOK[:4]))
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "lines"], "TOO_MANY_LINES")
+    ]
+    monkeypatch.setattr(order_book_files, "MAX_FILE_LINES", 2)
+    header = ["order_id", "order_time", "order_value"]
+    rows = [[f"X{i}", "2024-06-01T10:00:00Z", "1"] for i in range(3)]
+    payload = await import_file(api, world, "big.csv", csv_bytes(header, rows))
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+        (["input", "file"], "TOO_MANY_LINES")
+    ]
+    assert await stored_lines(engine) == 0
+    # Bad cells are named by row and column; nothing is written.
+    monkeypatch.setattr(order_book_files, "MAX_FILE_LINES", 100)
+    rows = [["X1", "yesterday", "1"], ["", "2024-06-01T10:00:00Z", "1"], ["X3", "2024-06-01", "x"]]
+    payload = await import_file(api, world, "bad.csv", csv_bytes(header, rows))
+    assert [(e["row"], e["column"], e["code"]) for e in payload["cellErrors"]] == [
+        (2, "order_time", "INVALID_DATETIME"),
+        (3, "order_id", "REQUIRED"),
+        (4, "order_value", "INVALID_NUMBER"),
+    ]
+    payload = await import_file(api, world, "odd.csv", csv_bytes(["order_id", "price"], []))
+    assert [e["code"] for e in payload["userErrors"]] == ["UNKNOWN_COLUMN"]
+    assert await stored_lines(engine) == 0
+
+
+async def test_a_download_of_a_malformed_or_missing_period(api: Api, world: OrderWorld) -> None:
+    base = f"/files/tracking-difference/{world.gid('Program', 'P')}/"
+    token = auth(world.tokens["adv"])
+    assert (
+        await api.client.get(base + "2024-13-01_2024-06-30.csv", headers=token)
+    ).status_code == 400
+    backwards = await api.client.get(base + "2024-06-30_2024-06-01.csv", headers=token)
+    assert backwards.status_code == 400 and backwards.json()["error"]["code"] == "INVALID_PERIOD"
+    # No book of that period: as unknown as a foreign program.
+    assert (
+        await api.client.get(base + "2024-05-01_2024-06-30.csv", headers=token)
+    ).status_code == 404

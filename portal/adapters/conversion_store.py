@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Label, Select, insert, select, update
+from sqlalchemy import Label, Select, bindparam, func, insert, select, update
 
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import (
@@ -182,6 +182,51 @@ async def update_conversion(
         )
     )
     return number
+
+
+async def update_conversions(
+    uow: UnitOfWork,
+    changed: Sequence[tuple[int, NewConversion, Sequence[FieldChange]]],
+    source: RevisionSource,
+    actor_user_id: int | None,
+) -> list[int]:
+    """`update_conversion` for many conversions at once (each at most once; the caller holds
+    their rows locked): one statement for the last revision numbers, one UPDATE and one INSERT
+    of revisions, each run for all of them. Answers the new revisions' numbers, in order."""
+    if not changed:
+        return []
+    r = conversion_revisions.c
+    ids = [pk for pk, _, _ in changed]
+    last: dict[int, int] = {}
+    for start in range(0, len(ids), 500):
+        found = await uow.conn.execute(
+            select(r.conversion_id, func.max(r.number))
+            .where(r.conversion_id.in_(ids[start : start + 500]))
+            .group_by(r.conversion_id)
+        )
+        last.update({conversion_id: number for conversion_id, number in found})
+    rows = []
+    for pk, new, _ in changed:
+        values = conversion_values(new, uow.now)
+        for key in _FIXED:
+            values.pop(key)
+        rows.append({"pk_": pk, **{f"new_{key}": value for key, value in values.items()}})
+    columns = [key.removeprefix("new_") for key in rows[0] if key != "pk_"]
+    await uow.execute(
+        update(conversions)
+        .where(conversions.c.id == bindparam("pk_"))
+        .values({key: bindparam(f"new_{key}", type_=conversions.c[key].type) for key in columns}),
+        rows,
+    )
+    numbers = [last.get(pk, 0) + 1 for pk in ids]
+    await uow.execute(
+        insert(conversion_revisions),
+        [
+            revision_values(pk, number, changes, source, actor_user_id, None, uow.now)
+            for (pk, _, changes), number in zip(changed, numbers, strict=True)
+        ],
+    )
+    return numbers
 
 
 def invoice_status() -> Label[Any]:

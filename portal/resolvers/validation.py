@@ -105,9 +105,7 @@ ValidationStatusEnum = strawberry.enum(
 )
 class ValidationLineInput:
     order_id: str = strawberry.field(description="The shop's order id.")
-    status: ValidationStatusEnum = strawberry.field(  # type: ignore[valid-type]
-        description="The conversion's new status."
-    )
+    status: ValidationStatus = strawberry.field(description="The conversion's new status.")
     conversion_target: str | None = strawberry.field(
         default=None,
         description="Target key: narrows the match when the order has several conversions "
@@ -123,7 +121,7 @@ class ValidationLineInput:
         "containing the tracking time, as a request would (another currency is converted with "
         "the reference rate of the tracking day).",
     )
-    currency: CurrencyCode | None = strawberry.field(  # type: ignore[valid-type]
+    currency: CurrencyCode | None = strawberry.field(
         default=None, description="Currency of orderValue (default: the program's)."
     )
     conversion_note: str | None = strawberry.field(

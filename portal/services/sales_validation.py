@@ -22,7 +22,11 @@ from typing import Any
 from sqlalchemy import Row
 
 from portal.adapters import rows
-from portal.adapters.conversion_store import update_conversion, with_invoice_status
+from portal.adapters.conversion_store import (
+    NewConversion,
+    update_conversions,
+    with_invoice_status,
+)
 from portal.adapters.tables import conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import visible
@@ -145,9 +149,11 @@ async def validate_lines(
     seen_conversions: set[int] | None = None,
 ) -> list[LineResult]:
     """Validates 1–`MAX_LINES` lines of program `program_id`; one result per line, in input
-    order. Each line is checked, matched, checked against billing and applied on its own (a
-    bad line never affects the others); unless `dry_run`, the changes are written in `uow`
-    (the caller commits) as revisions of source VALIDATION by `viewer`.
+    order. Each line is checked, matched and checked against billing on its own (a bad line
+    never affects the others); unless `dry_run`, the changes of the good lines are written
+    together in `uow` (the caller commits), each as a revision of source VALIDATION by
+    `viewer`. The matched conversions are locked (FOR UPDATE) until the caller's commit, so a
+    billing run or request processing cannot slip in between the checks and the writes.
 
     Raises (nothing validated) for the whole call: PERMISSION_DENIED for partners, NOT_FOUND
     (field programId) for a program the viewer does not manage, BATCH_EMPTY / BATCH_TOO_LARGE
@@ -168,8 +174,21 @@ async def validate_lines(
         else:
             checked.append((result, line))
     found = await _conversions_of(uow, viewer, program, [line for _, line in checked], dry_run)
+    changed: list[tuple[LineResult, NewConversion]] = []
     for result, line in checked:
-        await _validate_one(uow, viewer, program, result, line, found, seen, dry_run)
+        new = await _validate_one(uow, program, result, line, found, seen)
+        if new is not None:
+            changed.append((result, new))
+    if not dry_run and changed:
+        # Written together: one UPDATE and one INSERT of revisions for the whole batch.
+        numbers = await update_conversions(
+            uow,
+            [(r.conversion_id or 0, new, r.changes) for r, new in changed],
+            RevisionSource.VALIDATION,
+            viewer.user_id,
+        )
+        for (result, _), number in zip(changed, numbers, strict=True):
+            result.revision = number
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
@@ -274,14 +293,14 @@ _LOCKS = {
 
 async def _validate_one(
     uow: UnitOfWork,
-    viewer: Viewer,
     program: Program,
     result: LineResult,
     line: ValidationLine,
     found: _Found,
     seen: set[int],
-    dry_run: bool,
-) -> None:
+) -> NewConversion | None:
+    """Decides the line's outcome; answers the conversion as it is to be written (None:
+    nothing to write)."""
     matches = _match(line, found)
     if not matches:
         result.outcome = ValidationOutcome.NOT_FOUND
@@ -293,7 +312,7 @@ async def _validate_one(
                 ("conversionId",) if line.conversion_id is not None else ("orderId",),
             )
         ]
-        return
+        return None
     if len(matches) > 1:
         result.outcome = ValidationOutcome.AMBIGUOUS
         result.errors = [
@@ -304,7 +323,7 @@ async def _validate_one(
                 ("orderId",),
             )
         ]
-        return
+        return None
     current = matches[0]
     result.conversion_id = current.id
     result.order_id = current.order_id
@@ -319,7 +338,7 @@ async def _validate_one(
                 )
             ],
         )
-        return
+        return None
     seen.add(current.id)
     requested = without_current_values(
         RequestedValues(
@@ -334,27 +353,27 @@ async def _validate_one(
     result.status = current.status
     if requested == RequestedValues():
         result.outcome = ValidationOutcome.UNCHANGED
-        return
+        return None
     try:
         check_conversion_may_change(current, ("orderId",))
     except DomainError as error:
         result.outcome = _LOCKS.get(error.code, ValidationOutcome.INVALID)
         result.errors = [error]
-        return
+        return None
     try:
         revised = await revise(
             uow, program, current.partner_id, RequestKind.CHANGE_EXISTING, requested, current
         )
     except ValidationFailed as failed:
         _invalid(result, [_relative(e) for e in failed.errors])
-        return
+        return None
     except DomainError as error:
         _invalid(result, [_relative(error)])
-        return
+        return None
     changes = revised.changes
     if not changes:
         result.outcome = ValidationOutcome.UNCHANGED
-        return
+        return None
     new = revised.conversion
     result.changes, result.status = changes, new.status
     if any(change.field == "orderValue" for change in changes):
@@ -363,10 +382,7 @@ async def _validate_one(
         result.outcome = ValidationOutcome.REJECTED
     else:
         result.outcome = ValidationOutcome.CONFIRMED
-    if not dry_run:
-        result.revision = await update_conversion(
-            uow, current.id, new, list(changes), RevisionSource.VALIDATION, viewer.user_id
-        )
+    return new
 
 
 def _relative(error: DomainError) -> DomainError:

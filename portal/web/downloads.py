@@ -158,7 +158,7 @@ def validation_template_download() -> Endpoint:
         if _viewer(request) is None:
             return _unauthenticated()
         if request.path_params["format"] == "xlsx":
-            body, fmt = template_xlsx(template_columns()), TableFormat.XLSX
+            body, fmt = template_xlsx(template_columns(), "sales validation"), TableFormat.XLSX
         else:
             body, fmt = template_csv(template_columns()), TableFormat.CSV
         return Response(

@@ -9,9 +9,20 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.tables import users
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.access import Role, Viewer
+from portal.domain.conversions import ConversionStatus
 from portal.schema.ids import encode_id
+from portal.services.sales_validation import (
+    ValidationLine,
+    ValidationOutcome,
+    ValidationSource,
+    validate_lines,
+)
 from tests.api.validation_helpers import (
     add_lead,
     codes,
@@ -25,7 +36,7 @@ from tests.api.validation_helpers import (
     two_periods,
     validate,
 )
-from tests.conftest import Api
+from tests.conftest import Api, StatementCounter
 from tests.factories import build_world
 
 
@@ -381,3 +392,107 @@ async def test_admins_validate_any_program(api: Api, engine: AsyncEngine) -> Non
     assert payload["results"][0]["outcome"] == "CONFIRMED"
     found = await history(api, w.tokens["admin"], conversion_gid(w, "C", 1))
     assert found["history"][-1]["actorEmail"] == "admin@portal.test"
+
+
+async def test_lines_may_name_the_conversion_by_id(engine: AsyncEngine) -> None:
+    """The tracking-difference report rejects conversions it knows by id, through the same
+    service (`source=TRACKING_DIFFERENCE`); an id of another program is NOT_FOUND."""
+    w = await build_world(engine)
+    async with UnitOfWork(engine) as uow:
+        user = await uow.conn.scalar(select(users.c.id).where(users.c.email == "adv1@portal.test"))
+        viewer = Viewer(user_id=user, role=Role.ADVERTISER, advertiser_id=w.ids["adv1"])
+        results = await validate_lines(
+            uow,
+            viewer,
+            w.ids["p1"],
+            [
+                ValidationLine(
+                    "A-1",
+                    ConversionStatus.REJECTED,
+                    conversion_note="INVALID_ORDER",
+                    conversion_id=w.conversions["A"][1],
+                ),
+                ValidationLine(
+                    "C-0", ConversionStatus.CONFIRMED, conversion_id=w.conversions["C"][0]
+                ),
+            ],
+            source=ValidationSource.TRACKING_DIFFERENCE,
+        )
+        await uow.commit()
+
+    assert [r.outcome for r in results] == [ValidationOutcome.REJECTED, ValidationOutcome.NOT_FOUND]
+    assert results[0].revision == 2 and results[1].errors[0].field == ("conversionId",)
+    row = await conversion_row(engine, w.conversions["A"][1])
+    assert (row.status, row.conversion_note) == ("REJECTED", "INVALID_ORDER")
+
+
+async def test_every_change_is_a_revision_of_its_own(api: Api, engine: AsyncEngine) -> None:
+    # given A-0 confirmed with a new value, then rejected, in two calls of two lines each
+    w = await build_world(engine)
+    token, program = w.tokens["adv1"], program_gid(w)
+    await validate(
+        api,
+        token,
+        program,
+        [
+            {"orderId": "A-0", "status": "CONFIRMED", "orderValue": "120.00"},
+            {"orderId": "A-1", "status": "CONFIRMED"},
+        ],
+    )
+    await validate(
+        api,
+        token,
+        program,
+        [
+            {"orderId": "A-1", "status": "CONFIRMED"},
+            {"orderId": "A-0", "status": "REJECTED", "conversionNote": "RETURNED"},
+        ],
+    )
+
+    # then A-0's history has the creation and one revision per change, in order
+    found = await history(api, token, conversion_gid(w, "A", 0))
+    assert [(h["number"], h["source"]) for h in found["history"]] == [
+        (1, "TRACKING"),
+        (2, "VALIDATION"),
+        (3, "VALIDATION"),
+    ]
+    assert found["history"][1]["changes"] == [
+        {"field": "orderValue", "from": "100.00", "to": "120.00"},
+        {"field": "commission", "from": "5.00", "to": "6.00"},
+        {"field": "status", "from": "OPEN", "to": "CONFIRMED"},
+    ]
+    assert found["history"][2]["changes"] == [
+        {"field": "status", "from": "CONFIRMED", "to": "REJECTED"},
+        {"field": "conversionNote", "from": None, "to": "RETURNED"},
+    ]
+    assert (found["status"], found["orderValue"]["amount"], found["commission"]["amount"]) == (
+        "REJECTED",
+        "120.00",
+        "6.00",
+    )
+    other = await history(api, token, conversion_gid(w, "A", 1))
+    assert [h["number"] for h in other["history"]] == [1, 2]
+
+
+async def test_the_statement_count_does_not_grow_with_the_lines(
+    api: Api, engine: AsyncEngine, statements: StatementCounter
+) -> None:
+    w = await build_world(engine, conversions_per_partner=40)
+    token, program = w.tokens["adv1"], program_gid(w)
+    await validate(api, token, program, [{"orderId": "A-39", "status": "CONFIRMED"}])
+
+    counts = {}
+    for partner, size in (("A", 4), ("B", 40)):
+        lines = [
+            {"orderId": f"{partner}-{i}", "status": "CONFIRMED"}
+            if i % 2
+            else {"orderId": f"{partner}-{i}", "status": "CONFIRMED", "orderValue": "90.00"}
+            for i in range(size)
+        ]
+        statements.reset()
+        payload = await validate(api, token, program, lines)
+        counts[size] = statements.count
+        assert {r["outcome"] for r in payload["results"]} == {"CONFIRMED", "VALUE_CHANGED"}
+        assert all(r["conversion"]["status"] == "CONFIRMED" for r in payload["results"])
+
+    assert counts[4] == counts[40], statements.statements

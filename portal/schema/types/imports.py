@@ -129,8 +129,8 @@ class ImportJob(Node):
             "Report of the rows with errors or an outcome (ALREADY_IMPORTED), as a plain GET of "
             "CSV: the rows as the file has them, with their row number first and an `errors` "
             "column last; `…/errors.xlsx` also marks the faulty cells in red. Fixed, a report "
-            "can be uploaded again as it is. Null until the import succeeded, and when every "
-            "row was fine."
+            "can be uploaded again as it is. Null until the import succeeded, when every "
+            "row was fine, and for sales validation imports (see `resultReportUrl`)."
         )
     )
     async def error_report_url(self, info: strawberry.Info[Context, None]) -> str | None:

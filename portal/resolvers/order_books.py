@@ -3,6 +3,7 @@ order book and the tracking difference."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,14 @@ from portal.domain.order_books import (
 )
 from portal.global_ids import encode_id
 from portal.resolvers.imports import save_upload
-from portal.resolvers.support import MUTATION_INPUT, Info, require_pk, run_in_uow, user_error_type
+from portal.resolvers.support import (
+    MUTATION_INPUT,
+    Info,
+    require_pk,
+    run_in_uow,
+    to_user_errors,
+    user_error_type,
+)
 from portal.resolvers.validation import ValidationLineResult, ValidationOutcomeCount
 from portal.resolvers.validation import _result as validation_result
 from portal.schema.errors import bad_input
@@ -494,29 +502,35 @@ class OrderBookMutations:
     ) -> ImportOrderBookPayload:
         cells: list[OrderBookFileError] = []
         saved: list[Path] = []
-
-        async def use_case(uow: UnitOfWork, viewer: Viewer) -> OrderBook | None:
-            program = require_pk(input.program_id, "Program", "programId")
-            await order_books.book_program(uow, viewer, program)
-            path = await save_upload(input.file, MAX_BOOK_FILE_BYTES)
-            saved.append(path)
-            result = await order_book_files.import_order_book(
-                uow,
-                viewer,
-                program,
-                period_of(input.period),
-                path,
-                getattr(input.file, "filename", None),
-            )
-            cells.extend(
-                OrderBookFileError(
-                    row=e.row, column=e.column, value=e.value, code=e.code, message=e.message
-                )
-                for e in result.errors
-            )
-            return OrderBook.of(result.book) if result.book else None
-
+        viewer = info.context.require_viewer()
         try:
+            # The file is read before the write transaction, in a worker thread: a workbook of
+            # 100,000 rows takes seconds, which would hold SQLite's write lock and the loop.
+            try:
+                program = require_pk(input.program_id, "Program", "programId")
+                async with UnitOfWork(info.context.engine, writes=False) as uow:
+                    await order_books.book_program(uow, viewer, program)
+                path = await save_upload(input.file, MAX_BOOK_FILE_BYTES)
+                saved.append(path)
+                read = await asyncio.to_thread(
+                    order_book_files.read_lines, path, getattr(input.file, "filename", None)
+                )
+            except (DomainError, ValidationFailed) as error:
+                refused = to_user_errors(error, ImportOrderBookUserError, ImportOrderBookErrorCode)
+                return ImportOrderBookPayload(order_book=None, cell_errors=[], user_errors=refused)
+
+            async def use_case(uow: UnitOfWork, viewer: Viewer) -> OrderBook | None:
+                result = await order_book_files.store_lines(
+                    uow, viewer, program, period_of(input.period), read
+                )
+                cells.extend(
+                    OrderBookFileError(
+                        row=e.row, column=e.column, value=e.value, code=e.code, message=e.message
+                    )
+                    for e in result.errors
+                )
+                return OrderBook.of(result.book) if result.book else None
+
             book, errors = await run_in_uow(
                 info, ImportOrderBookUserError, ImportOrderBookErrorCode, use_case
             )

@@ -124,20 +124,20 @@ def read_lines(
     return lines, rows, errors
 
 
-async def import_order_book(
+async def store_lines(
     uow: UnitOfWork,
     viewer: Viewer,
     program_id: int,
     period: Period,
-    path: Path,
-    filename: str | None,
+    read: tuple[list[BookLine], list[int], list[CellError]],
 ) -> FileImport:
-    """Reads the file and stores it as the program's book of the period (replacing an earlier
-    upload of it); nothing when any cell is bad: then the errors name row and column. Problems
-    of the input as a whole (the program, the period, the file) raise."""
-    await book_program(uow, viewer, program_id)
-    lines, rows, errors = read_lines(path, filename)
+    """Stores a file's lines (`read_lines`; the API reads the file in a worker thread before
+    its write transaction: a workbook of 100,000 rows takes seconds) as the program's book of
+    the period through `upload_order_book` (replacing an earlier upload of it); nothing when
+    any cell is bad: then the errors name row and column."""
+    lines, rows, errors = read
     if errors:
+        await book_program(uow, viewer, program_id)
         return FileImport(None, tuple(errors))
     try:
         book = await upload_order_book(

@@ -8,6 +8,7 @@ UTC. The template is the header alone."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -268,7 +269,11 @@ async def report_bytes(
             report.percent,
         )
 
-    with tempfile.TemporaryDirectory(prefix="portal-tracking-") as folder:
-        path = Path(folder) / f"tracking-difference.{fmt.extension}"
-        write_table(path, REPORT_COLUMNS, cells(), fmt)
-        return path.read_bytes()
+    def written() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="portal-tracking-") as folder:
+            path = Path(folder) / f"tracking-difference.{fmt.extension}"
+            write_table(path, REPORT_COLUMNS, cells(), fmt)
+            return path.read_bytes()
+
+    # Writing a spreadsheet of 100,000 rows takes seconds: not on the event loop.
+    return await asyncio.to_thread(written)

@@ -585,3 +585,16 @@ async def test_a_download_of_a_malformed_or_missing_period(api: Api, world: Orde
     assert (
         await api.client.get(base + "2024-05-01_2024-06-30.csv", headers=token)
     ).status_code == 404
+
+
+async def test_the_template_urls_and_the_xlsx_template(api: Api, world: OrderWorld) -> None:
+    data = await api.data(
+        "{ orderBookFiles { templateCsvUrl templateXlsxUrl } }", token=world.tokens["adv"]
+    )
+    urls = data["orderBookFiles"]
+    response = await api.client.get(urls["templateXlsxUrl"], headers=auth(world.tokens["adv"]))
+    assert response.status_code == 200
+    assert read_xlsx(response.content) == [
+        ["order_id", "order_time", "order_value", "currency", "status"]
+    ]
+    assert (await api.client.get(urls["templateCsvUrl"])).status_code == 401

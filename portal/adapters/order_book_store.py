@@ -241,6 +241,8 @@ class TrackingDifferenceSql:
         ]
 
     async def months(self) -> list[MonthCounts]:
+        """Per month of the lines' order times: the lines, and those tracking saw, with their
+        values. Grouped by (month, matched) so the EXISTS of a line is evaluated once."""
         line = order_book_lines.c
         flagged = (
             select(
@@ -255,29 +257,30 @@ class TrackingDifferenceSql:
         result = await self.uow.execute(
             select(
                 f.month,
-                func.count().label("book_orders"),
-                func.coalesce(func.sum(f.matched), 0).label("matched"),
-                exact_sum(f.order_value, self.dialect).label("book_value"),
-                exact_sum(case((f.matched == 1, f.order_value)), self.dialect).label(
-                    "matched_value"
-                ),
-            )
-            .group_by(f.month)
-            .order_by(f.month)
+                f.matched,
+                func.count().label("orders"),
+                exact_sum(f.order_value, self.dialect).label("value"),
+            ).group_by(f.month, f.matched)
         )
-        months = []
+        found: dict[str, dict[int, tuple[int, Decimal]]] = {}
         for r in result:
-            book_value = decimal_of(r.book_value, self.dialect)
-            matched_value = decimal_of(r.matched_value, self.dialect)
+            found.setdefault(r.month, {})[int(r.matched)] = (
+                int(r.orders),
+                decimal_of(r.value, self.dialect),
+            )
+        months = []
+        for month in sorted(found):
+            matched, matched_value = found[month].get(1, (0, Decimal(0)))
+            untracked, untracked_value = found[month].get(0, (0, Decimal(0)))
             months.append(
                 MonthCounts(
-                    r.month,
-                    int(r.book_orders),
-                    book_value,
-                    int(r.matched),
+                    month,
+                    matched + untracked,
+                    matched_value + untracked_value,
+                    matched,
                     matched_value,
-                    int(r.book_orders) - int(r.matched),
-                    book_value - matched_value,
+                    untracked,
+                    untracked_value,
                 )
             )
         return months

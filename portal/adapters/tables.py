@@ -478,6 +478,44 @@ cart_mapping_versions = Table(
 
 
 # ---------------------------------------------------------------------------------------------
+# Order books (issue 12, migration 0011): an advertiser's orders of one program and period (whole
+# UTC days, first to last inclusive), compared with the tracked conversions by order id.
+# Uploading the same program and period again replaces the lines.
+
+order_books = Table(
+    "order_books",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("first_day", Date(), nullable=False),
+    Column("last_day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),  # the program currency of the values
+    Column("line_count", Integer(), nullable=False),
+    Column("total_value", ExactDecimal(), nullable=False),
+    _fk("uploaded_by", "users.id", nullable=True),
+    Column("uploaded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "first_day", "last_day"),
+)
+
+order_book_lines = Table(
+    "order_book_lines",
+    metadata,
+    _id(),
+    _fk("book_id", "order_books.id", ondelete="CASCADE"),
+    # The same type as conversions.order_id: matched by equality against its index.
+    Column("order_id", String(200), nullable=False),
+    Column("order_time", UtcDateTime(), nullable=False),
+    Column("order_value", ExactDecimal(), nullable=False),  # in the book's currency
+    Column("original_value", ExactDecimal(), nullable=True),
+    Column("original_currency", String(3), nullable=True),
+    Column("exchange_rate", ExactDecimal(28, 12), nullable=True),
+    Column("status", String(32), nullable=True),
+    UniqueConstraint("book_id", "order_id"),
+    Index(None, "book_id", "order_time", "id"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
 # Billing (issue 11, migration 0009): billing data, runs, payout entries, advertiser invoices.
 # The item tables hold one row per billed conversion; their primary key on the conversion id
 # is what makes billing a conversion twice impossible, whatever runs at the same time.

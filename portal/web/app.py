@@ -26,6 +26,7 @@ from portal.observability.requests import ObserveRequests
 from portal.observability.sql import instrument_engine
 from portal.resolvers.cart_mapping import CART_MAPPING_FILES_PATH
 from portal.resolvers.imports import TEMPLATE_PATH
+from portal.resolvers.order_books import ORDER_BOOK_FILES_PATH, TRACKING_DIFFERENCE_FILES_PATH
 from portal.resolvers.validation import VALIDATION_TEMPLATE_PATH
 from portal.schema import build_schema
 from portal.schema.documents import TrustedDocuments
@@ -41,7 +42,9 @@ from portal.web.downloads import (
     export_download,
     import_error_report,
     import_result_report,
+    order_book_template_download,
     template_download,
+    tracking_difference_download,
     validation_template_download,
 )
 from portal.web.faults import AnswerUnavailable
@@ -165,6 +168,16 @@ def create_app(
             Route(
                 TEMPLATE_PATH + ".{format:str}",
                 AuthenticateGraphQL(request_response(template_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                ORDER_BOOK_FILES_PATH + "template.{format:str}",
+                AuthenticateGraphQL(request_response(order_book_template_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                TRACKING_DIFFERENCE_FILES_PATH + "{program_id}/{period}.{format:str}",
+                AuthenticateGraphQL(request_response(tracking_difference_download(engine)), engine),
                 methods=["GET"],
             ),
             Route(

@@ -209,6 +209,65 @@ def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
     return download
 
 
+# -- order books and the tracking difference (issue 12) --------------------------------------
+
+
+def _table_response(body: bytes, fmt: TableFormat, name: str) -> Response:
+    return Response(
+        body,
+        media_type=fmt.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.extension}"'},
+    )
+
+
+def order_book_template_download(engine: AsyncEngine) -> Endpoint:
+    """`/files/order-books/template.<csv|xlsx>`: the order-book file's header row."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.order_book_files import template_bytes
+
+        if _viewer(request) is None:
+            return _unauthenticated()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        return _table_response(template_bytes(fmt), fmt, "order-book-template")
+
+    return download
+
+
+def tracking_difference_download(engine: AsyncEngine) -> Endpoint:
+    """`/files/tracking-difference/<program id>/<first day>_<last day>.<csv|xlsx>`: the whole
+    tracking-difference report of the program's book of that period. 404 for partners, other
+    advertisers, unknown programs and periods without a book; 400 for a malformed period."""
+
+    async def download(request: Request) -> Response:
+        from datetime import date
+
+        from portal.adapters.unit_of_work import UnitOfWork
+        from portal.domain.order_books import Period, check_period
+        from portal.services.order_book_files import report_bytes
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        first, _, last = request.path_params["period"].partition("_")
+        try:
+            period = check_period(Period(date.fromisoformat(first), date.fromisoformat(last)))
+        except ValueError:
+            return _error(400, "INVALID_PERIOD", "the period is <first day>_<last day>, ISO dates")
+        except DomainError as error:
+            return _error(400, error.code, error.message)
+        try:
+            program_id = decode_typed(request.path_params["program_id"], "Program")
+            async with UnitOfWork(engine, writes=False) as uow:
+                body = await report_bytes(uow, viewer, program_id, period, fmt)
+        except DomainError:
+            return _not_found()
+        return _table_response(body, fmt, "tracking-difference")
+
+    return download
+
+
 # -- billing documents (issue 11) ------------------------------------------------------------
 
 BILLING_PATH = "/files/billing/"

@@ -1,8 +1,8 @@
-"""The daily statistics rollup (issue 12): count and sums of conversions per program, UTC day,
-partner, currency and status, filled from the conversions there are
+"""The daily statistics rollups (issue 12): count and sums of conversions per program, UTC day,
+partner, currency and status, and the same per program, filled from the conversions there are
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 08:10:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -49,7 +49,30 @@ def upgrade() -> None:
     op.create_index(
         "ix_statistics_daily_partner_id_day", "statistics_daily", ["partner_id", "day"]
     )
+    op.create_table(
+        "statistics_daily_programs",
+        sa.Column("program_id", Id, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("conversion_count", sa.BigInteger(), nullable=False),
+        sa.Column("order_value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("commission_micros", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["program_id"], ["programs.id"], name="fk_statistics_daily_programs_program_id_programs"
+        ),
+        sa.PrimaryKeyConstraint(
+            "program_id", "day", "currency", "status", name="pk_statistics_daily_programs"
+        ),
+    )
     _fill()
+    op.execute(
+        "INSERT INTO statistics_daily_programs (program_id, day, currency, status,"
+        " conversion_count, order_value_micros, commission_micros)"
+        " SELECT program_id, day, currency, status, sum(conversion_count),"
+        " sum(order_value_micros), sum(commission_micros)"
+        " FROM statistics_daily GROUP BY program_id, day, currency, status"
+    )
 
 
 def _fill() -> None:
@@ -111,5 +134,6 @@ def _fill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("statistics_daily_programs")
     op.drop_index("ix_statistics_daily_partner_id_day", table_name="statistics_daily")
     op.drop_table("statistics_daily")

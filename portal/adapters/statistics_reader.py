@@ -14,15 +14,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Integer, case, cast, extract, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Table,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.rate_reader import stored_rates
 from portal.adapters.statistics_rollup import from_micros
-from portal.adapters.tables import conversions, partners, programs, statistics_daily
+from portal.adapters.tables import (
+    conversions,
+    partners,
+    programs,
+    statistics_daily,
+    statistics_daily_programs,
+)
 from portal.adapters.visibility import visible
-from portal.domain.access import Viewer
+from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, NotFound
 from portal.domain.exchange_rates import RateTable, ReferenceRate, required_window
@@ -33,6 +50,7 @@ from portal.domain.statistics import (
     Partial,
     StatisticsQuery,
     StatisticsRow,
+    TimeGrain,
     aggregate,
     check_query,
     day_of_number,
@@ -53,11 +71,39 @@ _COLUMNS = {
 
 
 _ROLLUP_COLUMNS = {
-    Dimension.PARTNER: statistics_daily.c.partner_id,
-    Dimension.PROGRAM: statistics_daily.c.program_id,
-    Dimension.STATUS: statistics_daily.c.status,
+    Dimension.PARTNER: "partner_id",
+    Dimension.PROGRAM: "program_id",
+    Dimension.STATUS: "status",
 }
 _EPOCH = date(1970, 1, 1)
+
+
+def _rollup_column(table: Table, dimension: Dimension) -> ColumnElement[object]:
+    return table.c[_ROLLUP_COLUMNS[dimension]]
+
+
+def _rollup_bucket(
+    dialect: str, day: ColumnElement[date], query: StatisticsQuery
+) -> ColumnElement[object] | None:
+    """The day key of the rollup's partials: none when the answer needs no day, the first day
+    of the week or month when that is all it needs (fewer partials), else the day itself (a
+    converted amount needs the rate of its day)."""
+    if query.currency is not None:
+        return day.label("day")
+    if query.grain is None:
+        return None
+    if query.grain is TimeGrain.DAY:
+        return day.label("day")
+    if dialect == "sqlite":
+        if query.grain is TimeGrain.MONTH:
+            return func.date(day, "start of month").label("day")
+        return func.date(day, "-6 days", "weekday 1").label("day")  # that week's Monday
+    unit = "month" if query.grain is TimeGrain.MONTH else "week"  # ISO weeks start on Monday
+    return cast(func.date_trunc(unit, day), Date).label("day")
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _rollup_answers(query: StatisticsQuery, segments: Sequence[OffsetSegment]) -> bool:
@@ -229,21 +275,27 @@ class StatisticsReader:
     async def _rollup_partials(
         self, conn: AsyncConnection, query: StatisticsQuery, start: datetime, end: datetime
     ) -> list[Partial]:
-        """The partials of `_partials`, read from the daily rollup (see `_rollup_answers`)."""
-        r = statistics_daily.c
-        # The day only where the answer needs it: to bucket by time, or to pick a rate.
-        by_day = query.grain is not None or query.currency is not None
-        dims = [_ROLLUP_COLUMNS[d].label(f"k{i}") for i, d in enumerate(query.dimensions)]
-        conditions = [visible(statistics_daily, self.viewer), r.day >= start.date()]
+        """The partials of `_partials`, read from a daily rollup (see `_rollup_answers`): the
+        per-program one unless the answer needs partners, or the viewer is a partner."""
+        by_partner = (
+            self.viewer.role is Role.PARTNER
+            or Dimension.PARTNER in query.dimensions
+            or bool(query.partner_ids)
+        )
+        table = statistics_daily if by_partner else statistics_daily_programs
+        r = table.c
+        dims = [_rollup_column(table, d).label(f"k{i}") for i, d in enumerate(query.dimensions)]
+        conditions = [visible(table, self.viewer), r.day >= start.date()]
         conditions += [r.day < end.date(), r.conversion_count != 0]
         for column, values in (
             (r.program_id, query.program_ids),
-            (r.partner_id, query.partner_ids),
+            (r.partner_id if by_partner else None, query.partner_ids),
             (r.status, tuple(s.value for s in query.statuses)),
         ):
-            if values:
+            if values and column is not None:
                 conditions.append(column.in_(values))
-        keys = [*([r.day] if by_day else []), r.currency, r.status, *dims]
+        day = _rollup_bucket(conn.dialect.name, r.day, query)
+        keys = [*([day] if day is not None else []), r.currency, r.status, *dims]
         statement = (
             select(
                 *keys,
@@ -265,7 +317,7 @@ class StatisticsReader:
             keys_of_row: list[object] = [mapping[f"k{i}"] for i in range(len(dims))]
             if status_index is not None:
                 keys_of_row[status_index] = ConversionStatus(keys_of_row[status_index])
-            row_day = mapping["day"] if by_day else _EPOCH
+            row_day = _EPOCH if day is None else _as_date(mapping["day"])
             partials.append(
                 Partial(
                     local_day=row_day,

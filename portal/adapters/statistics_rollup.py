@@ -1,5 +1,6 @@
-"""The daily statistics rollup (`statistics_daily`): the count and sums of `conversions` per
-program, UTC day, partner, currency and status.
+"""The daily statistics rollups: the count and sums of `conversions` per program, UTC day,
+partner, currency and status (`statistics_daily`), and the same without the partner
+(`statistics_daily_programs`, for programs' and advertisers' dashboards).
 
 Kept exact in the transaction of every conversion write, from one place: the conversion
 stores (`conversion_store.insert_conversion` / `update_conversion`,
@@ -19,17 +20,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from portal.adapters.tables import conversions, statistics_daily
+from portal.adapters.tables import conversions, statistics_daily, statistics_daily_programs
 from portal.adapters.unit_of_work import UnitOfWork
 
 MICROS = Decimal(1_000_000)
 # What a row of `conversions` contributes, by column.
 KEY_COLUMNS = ("program_id", "partner_id", "tracking_time", "currency", "status")
 MEASURE_COLUMNS = ("order_value", "commission")
+MEASURES = ("conversion_count", "order_value_micros", "commission_micros")
 Key = tuple[int, date, int, str, str]
 
 
@@ -69,38 +71,57 @@ class Deltas:
         sums[2] += sign * to_micros(values["commission"])
 
     def rows(self) -> list[dict[str, Any]]:
+        """The changes of `statistics_daily`, in key order."""
         return [
-            {
-                "program_id": key[0],
-                "day": key[1],
-                "partner_id": key[2],
-                "currency": key[3],
-                "status": key[4],
-                "conversion_count": sums[0],
-                "order_value_micros": sums[1],
-                "commission_micros": sums[2],
-            }
+            _row(key, sums, partner_id=key[2])
             for key, sums in sorted(self._by_key.items())
             if sums != [0, 0, 0]
         ]
 
+    def program_rows(self) -> list[dict[str, Any]]:
+        """The changes of `statistics_daily_programs`, in key order."""
+        by_program: dict[tuple[int, date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for (program_id, day, _, currency, status), sums in self._by_key.items():
+            total = by_program[(program_id, day, currency, status)]
+            for i in range(3):
+                total[i] += sums[i]
+        return [
+            _row((key[0], key[1], None, key[2], key[3]), sums)
+            for key, sums in sorted(by_program.items())
+            if sums != [0, 0, 0]
+        ]
+
+
+def _row(key: tuple[Any, ...], sums: list[int], **partner: Any) -> dict[str, Any]:
+    return {
+        "program_id": key[0],
+        "day": key[1],
+        **partner,
+        "currency": key[3],
+        "status": key[4],
+        "conversion_count": sums[0],
+        "order_value_micros": sums[1],
+        "commission_micros": sums[2],
+    }
+
 
 async def add(uow: UnitOfWork, deltas: Deltas) -> None:
-    """Adds `deltas` to the rollup, in the caller's transaction (one statement)."""
-    rows = deltas.rows()
-    if rows:
-        await uow.conn.execute(_upsert(uow.conn.dialect.name), rows)
+    """Adds `deltas` to both rollups, in the caller's transaction (two statements)."""
+    dialect = uow.conn.dialect.name
+    for table, rows in (
+        (statistics_daily, deltas.rows()),
+        (statistics_daily_programs, deltas.program_rows()),
+    ):
+        if rows:
+            await uow.conn.execute(_upsert(dialect, table), rows)
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str, table: Table) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(statistics_daily)
+    stmt = module.insert(table)
     return stmt.on_conflict_do_update(
-        index_elements=[c.name for c in statistics_daily.primary_key.columns],
-        set_={
-            name: statistics_daily.c[name] + stmt.excluded[name]
-            for name in ("conversion_count", "order_value_micros", "commission_micros")
-        },
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={name: table.c[name] + stmt.excluded[name] for name in MEASURES},
     )
 
 
@@ -110,25 +131,38 @@ def contribution_columns() -> list[Any]:
 
 
 async def rebuild(conn: AsyncConnection) -> int:
-    """Recomputes the whole rollup from `conversions` (after a bulk load that bypassed the
-    stores, such as the bench generator's COPY); answers the number of rollup rows."""
+    """Recomputes both rollups from `conversions` (after a bulk load that bypassed the stores,
+    such as the bench generator's COPY); answers the number of `statistics_daily` rows."""
     await conn.execute(statistics_daily.delete())
+    await conn.execute(statistics_daily_programs.delete())
     if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text(
-                "INSERT INTO statistics_daily (program_id, day, partner_id, currency, status,"
-                " conversion_count, order_value_micros, commission_micros)"
-                " SELECT program_id, (tracking_time AT TIME ZONE 'UTC')::date, partner_id,"
-                " currency, status, count(*), sum(order_value * 1000000)::bigint,"
-                " sum(commission * 1000000)::bigint"
-                " FROM conversions GROUP BY 1, 2, 3, 4, 5"
-            )
-        )
+        await conn.execute(text(_REBUILD_POSTGRESQL))
+        await conn.execute(text(_REBUILD_PROGRAMS))
     else:
         deltas = Deltas()
         for row in await conn.execute(select(*contribution_columns())):
             deltas.add(row._mapping)
-        rows = deltas.rows()
-        if rows:
-            await conn.execute(statistics_daily.insert(), rows)
+        for table, rows in (
+            (statistics_daily, deltas.rows()),
+            (statistics_daily_programs, deltas.program_rows()),
+        ):
+            if rows:
+                await conn.execute(table.insert(), rows)
     return int(await conn.scalar(select(func.count()).select_from(statistics_daily)) or 0)
+
+
+_REBUILD_POSTGRESQL = (
+    "INSERT INTO statistics_daily (program_id, day, partner_id, currency, status,"
+    " conversion_count, order_value_micros, commission_micros)"
+    " SELECT program_id, (tracking_time AT TIME ZONE 'UTC')::date, partner_id,"
+    " currency, status, count(*), sum(order_value * 1000000)::bigint,"
+    " sum(commission * 1000000)::bigint"
+    " FROM conversions GROUP BY 1, 2, 3, 4, 5"
+)
+_REBUILD_PROGRAMS = (
+    "INSERT INTO statistics_daily_programs (program_id, day, currency, status,"
+    " conversion_count, order_value_micros, commission_micros)"
+    " SELECT program_id, day, currency, status, sum(conversion_count),"
+    " sum(order_value_micros), sum(commission_micros)"
+    " FROM statistics_daily GROUP BY 1, 2, 3, 4"
+)

@@ -277,6 +277,20 @@ statistics_daily = Table(
     PrimaryKeyConstraint("program_id", "day", "partner_id", "currency", "status"),
     Index(None, "partner_id", "day"),
 )
+# The same sums without the partner: what a program's or an advertiser's dashboard reads
+# (a twentieth of the rows of `statistics_daily`).
+statistics_daily_programs = Table(
+    "statistics_daily_programs",
+    metadata,
+    _fk("program_id", "programs.id"),
+    Column("day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("conversion_count", BigInteger(), nullable=False),
+    Column("order_value_micros", BigInteger(), nullable=False),
+    Column("commission_micros", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("program_id", "day", "currency", "status"),
+)
 
 conversion_revisions = Table(
     "conversion_revisions",

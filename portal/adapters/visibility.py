@@ -25,6 +25,7 @@ from portal.adapters.tables import (
     programs,
     relationships,
     statistics_daily,
+    statistics_daily_programs,
     users,
 )
 from portal.domain.access import Role, Viewer
@@ -114,6 +115,13 @@ def _conversions(viewer: Viewer) -> ColumnElement[bool]:
 def _statistics_daily(viewer: Viewer) -> ColumnElement[bool]:
     """The rollup's sums of conversions: exactly the conversions the viewer sees."""
     return _conversion_scope(statistics_daily, viewer)
+
+
+def _statistics_daily_programs(viewer: Viewer) -> ColumnElement[bool]:
+    """Sums over all partners of a program: its advertiser's (a partner sees only its own)."""
+    if viewer.role is Role.PARTNER:
+        return false()
+    return statistics_daily_programs.c.program_id.in_(_program_ids_of_advertiser(viewer))
 
 
 def _conversion_scope(table: Table, viewer: Viewer) -> ColumnElement[bool]:
@@ -226,6 +234,7 @@ _RULES = {
     "commission_models": _commission_models,
     "conversions": _conversions,
     "statistics_daily": _statistics_daily,
+    "statistics_daily_programs": _statistics_daily_programs,
     "conversion_revisions": _conversion_revisions,
     "conversion_reassignments": _conversion_reassignments,
     "users": _users,

@@ -14,7 +14,8 @@ import csv
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 from portal.adapters.spreadsheets import FORMULA_PREFIXES
 from portal.adapters.xlsx_reader import XlsxSheet
 from portal.domain.access import Role, Viewer
-from portal.domain.errors import DomainError
+from portal.domain.errors import DomainError, ValidationFailed
 from portal.domain.money import parse_decimal
 
 MAX_CELL_CHARS = 10_000
@@ -149,6 +150,50 @@ class TableSource:
             if count > limit:
                 break
         return count
+
+
+# What reading any file can go wrong with (FileProblem codes): every file upload's error enum
+# holds these.
+FILE_READ_CODES = [
+    "FILE_TOO_LARGE",
+    "EMPTY_FILE",
+    "UNREADABLE_FILE",
+    "INVALID_ENCODING",
+    "CELL_TOO_LARGE",
+    "EXTRA_CELLS",
+    "DUPLICATE_COLUMN",
+    "UNKNOWN_COLUMN",
+    "MISSING_COLUMN",
+]
+
+
+def check_header(header: Sequence[str], known: Iterable[str], required: Iterable[str]) -> None:
+    """Missing, unknown and duplicate columns, all reported at once (field: file)."""
+    names = [h for h in header if h]
+    if not names:
+        raise FileProblem("EMPTY_FILE", "the file has no header")
+    problems: list[DomainError] = []
+    duplicates = sorted(name for name, n in Counter(names).items() if n > 1)
+    if duplicates:
+        problems.append(
+            FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}")
+        )
+    known = list(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        problems.append(
+            FileProblem(
+                "UNKNOWN_COLUMN",
+                f"unknown columns: {', '.join(unknown)} (known: {', '.join(known)})",
+            )
+        )
+    missing = [name for name in required if name not in names]
+    if missing:
+        problems.append(
+            FileProblem("MISSING_COLUMN", f"required columns missing: {', '.join(missing)}")
+        )
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def sniff_kind(path: Path) -> str:

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from portal.adapters.cart_mapping_store import VersionHead
+from portal.adapters.request_files import FILE_READ_CODES
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain import cart_mapping as domain
 from portal.domain.access import Viewer
@@ -254,15 +255,8 @@ ImportCartMappingErrorCode, ImportCartMappingUserError = user_error_type(
         "INVALID_DATETIME",
         "CONVERSION_PAID",
         "VERSION_EXISTS",
-        "FILE_TOO_LARGE",
-        "EMPTY_FILE",
-        "UNREADABLE_FILE",
-        "INVALID_ENCODING",
-        "CELL_TOO_LARGE",
-        "EXTRA_CELLS",
-        "UNKNOWN_COLUMN",
-        "MISSING_COLUMN",
         "TOO_MANY_RULES",
+        *FILE_READ_CODES,
     ],
 )
 

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from portal.adapters.filter_json import filter_to_json
+from portal.adapters.request_files import FILE_READ_CODES
 from portal.adapters.spreadsheets import TableFormat
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
@@ -32,18 +33,10 @@ READ_CHUNK = 1 << 20
 ImportCode, ImportError_ = user_error_type(
     "ImportConversionRequests",
     [
-        "EMPTY_FILE",
         "NO_ROWS",
-        "UNREADABLE_FILE",
-        "INVALID_ENCODING",
-        "CELL_TOO_LARGE",
-        "FILE_TOO_LARGE",
         "TOO_MANY_ROWS",
-        "MISSING_COLUMN",
-        "UNKNOWN_COLUMN",
-        "DUPLICATE_COLUMN",
-        "EXTRA_CELLS",
         "UNKNOWN_TIME_ZONE",
+        *FILE_READ_CODES,
     ],
 )
 ExportConversionsCode, ExportConversionsError = user_error_type("ExportConversions", [])

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from portal.adapters.order_book_store import BookHead, ReportRow
+from portal.adapters.request_files import FILE_READ_CODES
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, ValidationFailed
@@ -75,14 +76,7 @@ ImportOrderBookErrorCode, ImportOrderBookUserError = user_error_type(
     "ImportOrderBook",
     [
         *_LINE_CODES,
-        "FILE_TOO_LARGE",
-        "EMPTY_FILE",
-        "UNREADABLE_FILE",
-        "INVALID_ENCODING",
-        "CELL_TOO_LARGE",
-        "EXTRA_CELLS",
-        "UNKNOWN_COLUMN",
-        "MISSING_COLUMN",
+        *FILE_READ_CODES,
     ],
 )
 

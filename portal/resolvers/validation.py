@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.file_uploads import Upload
 
+from portal.adapters.request_files import FILE_READ_CODES
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
@@ -60,17 +61,9 @@ ValidateCode, ValidateError = user_error_type(
 ImportValidationCode, ImportValidationError = user_error_type(
     "ImportSalesValidation",
     [
-        "EMPTY_FILE",
         "NO_ROWS",
-        "UNREADABLE_FILE",
-        "INVALID_ENCODING",
-        "CELL_TOO_LARGE",
-        "FILE_TOO_LARGE",
         "TOO_MANY_ROWS",
-        "MISSING_COLUMN",
-        "UNKNOWN_COLUMN",
-        "DUPLICATE_COLUMN",
-        "EXTRA_CELLS",
+        *FILE_READ_CODES,
     ],
 )
 

@@ -18,6 +18,7 @@ from portal.adapters.request_files import (
     CellError,
     FileProblem,
     cell_text,
+    check_header,
     open_table,
     parse_amount,
 )
@@ -64,16 +65,7 @@ class FileImport:
 
 def _rows(path: Path, filename: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
     source = open_table(path, filename)
-    known = set(COLUMNS)
-    unknown = [h for h in source.header if h and h not in known]
-    if unknown:
-        raise FileProblem(
-            "UNKNOWN_COLUMN",
-            f"unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}",
-        )
-    missing = sorted(REQUIRED - set(source.header))
-    if missing:
-        raise FileProblem("MISSING_COLUMN", f"the column {missing[0]!r} is missing")
+    check_header(source.header, COLUMNS, sorted(REQUIRED))
     yield from source.rows()
 
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from portal.adapters.request_files import (
     REPORT_COLUMNS,
     FileProblem,
     TableSource,
+    check_header,
     columns_for,
     open_table,
 )
@@ -40,7 +41,7 @@ from portal.adapters.tables import conversion_requests, jobs, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.domain.access import Viewer
-from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.errors import DomainError
 from portal.domain.jobs import Job, JobKind
 from portal.services.import_pass import ImportFile, Tally, run_pass
 from portal.services.import_rows import RowParser
@@ -76,31 +77,8 @@ def import_dir(settings: Settings) -> Path:
 
 def check_structure(source: TableSource, viewer: Viewer) -> None:
     """Missing, unknown and duplicate columns, all reported at once (field: file)."""
-    problems: list[DomainError] = []
-    header = [h for h in source.header if h]
-    if not header:
-        raise FileProblem("EMPTY_FILE", "the file has no header")
-    duplicates = sorted(name for name, n in Counter(header).items() if n > 1)
-    if duplicates:
-        problems.append(
-            FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}")
-        )
-    unknown = sorted(set(header) - set(COLUMN_NAMES) - set(REPORT_COLUMNS))
-    if unknown:
-        problems.append(
-            FileProblem(
-                "UNKNOWN_COLUMN",
-                f"unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMN_NAMES)})",
-            )
-        )
     required = [c.name for c in columns_for(viewer) if c.required]
-    missing = [name for name in required if name not in header]
-    if missing:
-        problems.append(
-            FileProblem("MISSING_COLUMN", f"required columns missing: {', '.join(missing)}")
-        )
-    if problems:
-        raise ValidationFailed(problems)
+    check_header(source.header, [*COLUMN_NAMES, *REPORT_COLUMNS], required)
 
 
 def _sha256(path: Path) -> str:
@@ -127,13 +105,42 @@ async def start_import(
         raise DomainError(
             "UNKNOWN_TIME_ZONE", f"{options.time_zone!r} is not an IANA time zone", ("timeZone",)
         ) from None
-    size = upload.stat().st_size  # noqa: ASYNC240 - one stat of a local file
+    source, count = counted_upload(upload, filename, limits, lambda s: check_structure(s, viewer))
+    parameters = {
+        "dry_run": options.dry_run,
+        "all_or_nothing": options.all_or_nothing,
+        "time_zone": options.time_zone,
+    }
+    job = FileJob(JobKind.IMPORT_CONVERSION_REQUESTS, IMPORT_JOB, "import")
+    return await store_file_job(
+        uow, settings, viewer, job, parameters, upload, filename, source, count
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """What an uploaded file becomes: a job of `kind`, run by the task `task`."""
+
+    kind: JobKind
+    task: str
+    log_prefix: str
+
+
+def counted_upload(
+    upload: Path,
+    filename: str | None,
+    limits: ImportLimits,
+    check: Callable[[TableSource], None],
+) -> tuple[TableSource, int]:
+    """The uploaded table and its number of rows, once its size, its columns (`check`) and
+    its row count are within limits; FileProblem (field: file) otherwise."""
+    size = upload.stat().st_size
     if size > limits.max_bytes:
         raise FileProblem(
             "FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}"
         )
     source = open_table(upload, filename)
-    check_structure(source, viewer)
+    check(source)
     count = source.count_rows(limits.max_rows)
     if count == 0:
         raise FileProblem("NO_ROWS", "the file has a header but no rows")
@@ -141,26 +148,32 @@ async def start_import(
         raise FileProblem(
             "TOO_MANY_ROWS", f"the file has more than {limits.max_rows} rows; split it"
         )
-    sha = _sha256(upload)
-    parameters = {
-        "dry_run": options.dry_run,
-        "all_or_nothing": options.all_or_nothing,
-        "time_zone": options.time_zone,
-        "filename": (filename or "")[:200],
-        "kind": source.kind,
-    }
-    job_id = await insert_job(
-        uow, JobKind.IMPORT_CONVERSION_REQUESTS, viewer.user_id, parameters, source.kind.upper()
-    )
+    return source, count
+
+
+async def store_file_job(
+    uow: UnitOfWork,
+    settings: Settings,
+    viewer: Viewer,
+    job: FileJob,
+    parameters: dict[str, Any],
+    upload: Path,
+    filename: str | None,
+    source: TableSource,
+    count: int,
+) -> int:
+    """Keeps the upload in the data directory as the file of a new job, queued after commit."""
+    parameters = {**parameters, "filename": (filename or "")[:200], "kind": source.kind}
+    job_id = await insert_job(uow, job.kind, viewer.user_id, parameters, source.kind.upper())
     target = import_dir(settings) / f"{job_id}.{source.kind}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(upload, target)
     await uow.execute(
         update(jobs)
         .where(jobs.c.id == job_id)
-        .values(file_path=str(target), file_sha256=sha, total=count)
+        .values(file_path=str(target), file_sha256=_sha256(target), total=count)
     )
-    enqueue_after_commit(uow, IMPORT_JOB, job_id, "import")
+    enqueue_after_commit(uow, job.task, job_id, job.log_prefix)
     return job_id
 
 

@@ -14,46 +14,47 @@ the dead run is then UNCHANGED (validation is idempotent)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
 from portal.adapters.job_store import (
     Lease,
-    enqueue_after_commit,
     finish_job,
-    insert_job,
     keep_lease,
     load_job,
 )
 from portal.adapters.request_files import (
     Column,
-    FileProblem,
     TableSource,
     cell_text,
+    check_header,
     open_table,
     parse_amount,
 )
 from portal.adapters.spreadsheets import TableFormat, TableWriter
-from portal.adapters.tables import import_errors, jobs, users
+from portal.adapters.tables import import_errors, users
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
-from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind, JobStatus
 from portal.domain.money import MINOR_UNITS, is_currency
 from portal.global_ids import encode_id
-from portal.services.imports import ImportLimits, import_dir
+from portal.services.imports import (
+    FileJob,
+    ImportLimits,
+    counted_upload,
+    import_dir,
+    store_file_job,
+)
 from portal.services.job_runs import run_leased
 from portal.services.sales_validation import (
     MAX_LINES,
@@ -122,30 +123,8 @@ def report_path(settings: Settings, job_id: int, fmt: TableFormat) -> Path:
 
 def check_structure(source: TableSource) -> None:
     """Missing, unknown and duplicate columns, all reported at once (field: file)."""
-    header = [h for h in source.header if h]
-    if not header:
-        raise FileProblem("EMPTY_FILE", "the file has no header")
-    problems: list[DomainError] = []
-    duplicates = sorted(name for name, n in Counter(header).items() if n > 1)
-    if duplicates:
-        problems.append(
-            FileProblem("DUPLICATE_COLUMN", f"columns given twice: {', '.join(duplicates)}")
-        )
-    unknown = sorted(set(header) - set(COLUMN_NAMES) - set(REPORT_COLUMNS))
-    if unknown:
-        problems.append(
-            FileProblem(
-                "UNKNOWN_COLUMN",
-                f"unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMN_NAMES)})",
-            )
-        )
-    missing = [c.name for c in COLUMNS if c.required and c.name not in header]
-    if missing:
-        problems.append(
-            FileProblem("MISSING_COLUMN", f"required columns missing: {', '.join(missing)}")
-        )
-    if problems:
-        raise ValidationFailed(problems)
+    required = [c.name for c in COLUMNS if c.required]
+    check_header(source.header, [*COLUMN_NAMES, *REPORT_COLUMNS], required)
 
 
 async def start_validation_import(
@@ -164,48 +143,12 @@ async def start_validation_import(
     file, and queues the job."""
     check_batch(viewer, 1)
     await managed_program(uow, viewer, program_id, ("programId",))
-    size = upload.stat().st_size  # noqa: ASYNC240 - one stat of a local file
-    if size > limits.max_bytes:
-        raise FileProblem(
-            "FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {limits.max_bytes}"
-        )
-    source = open_table(upload, filename)
-    check_structure(source)
-    count = source.count_rows(limits.max_rows)
-    if count == 0:
-        raise FileProblem("NO_ROWS", "the file has a header but no rows")
-    if count > limits.max_rows:
-        raise FileProblem(
-            "TOO_MANY_ROWS", f"the file has more than {limits.max_rows} rows; split it"
-        )
-    parameters = {
-        "program_id": program_id,
-        "dry_run": dry_run,
-        "all_or_nothing": all_or_nothing,
-        "filename": (filename or "")[:200],
-        "kind": source.kind,
-    }
-    job_id = await insert_job(
-        uow, JobKind.IMPORT_SALES_VALIDATION, viewer.user_id, parameters, source.kind.upper()
+    source, count = counted_upload(upload, filename, limits, check_structure)
+    parameters = {"program_id": program_id, "dry_run": dry_run, "all_or_nothing": all_or_nothing}
+    job = FileJob(JobKind.IMPORT_SALES_VALIDATION, VALIDATION_IMPORT_JOB, "validation")
+    return await store_file_job(
+        uow, settings, viewer, job, parameters, upload, filename, source, count
     )
-    target = import_dir(settings) / f"{job_id}.{source.kind}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(upload, target)
-    await uow.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(file_path=str(target), file_sha256=_sha256(target), total=count)
-    )
-    enqueue_after_commit(uow, VALIDATION_IMPORT_JOB, job_id, "validation")
-    return job_id
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- rows ------------------------------------------------------------------------------------

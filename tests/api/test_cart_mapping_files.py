@@ -134,6 +134,10 @@ async def test_every_bad_cell_is_named_and_nothing_is_written(api: Api, world: O
     ]
     unknown = await upload(api, world, "bad.csv", csv_bytes(["tracking_category", "x"], []))
     assert unknown["userErrors"] == [{"field": ["input", "file"], "code": "UNKNOWN_COLUMN"}]
+    # A column given twice would keep one of its cells silently: refused, like every file.
+    twice = csv_bytes(["tracking_category", "brand", "brand"], [["sale", "Acme", "Other"]])
+    duplicate = await upload(api, world, "bad.csv", twice)
+    assert duplicate["userErrors"] == [{"field": ["input", "file"], "code": "DUPLICATE_COLUMN"}]
     assert await world.count(cart_mapping_versions) == 0
 
 

@@ -13,6 +13,8 @@ from portal.adapters.conversion_store import (
     created,
     revision_values,
 )
+from portal.adapters.event_payloads import conversion_event
+from portal.adapters.event_store import record_events
 from portal.adapters.tables import conversion_revisions, conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import RevisionSource
@@ -28,9 +30,9 @@ async def insert_conversions(
     A unique violation fails the whole statement: callers run it inside a savepoint."""
     if not news:
         return []
+    values = [conversion_values(new, uow.now) for new in news]
     result = await uow.conn.execute(
-        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True),
-        [conversion_values(new, uow.now) for new in news],
+        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True), values
     )
     ids = [int(row.id) for row in result]
     await uow.conn.execute(
@@ -38,6 +40,13 @@ async def insert_conversions(
         [
             revision_values(conversion_id, 1, created(new), source, actor_user_id, None, uow.now)
             for conversion_id, new in zip(ids, news, strict=True)
+        ],
+    )
+    await record_events(
+        uow,
+        [
+            conversion_event("conversion.recorded", conversion_id, v)
+            for conversion_id, v in zip(ids, values, strict=True)
         ],
     )
     return ids

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Label, Select, insert, select, update
 
+from portal.adapters.event_payloads import conversion_event
+from portal.adapters.event_store import record_event
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -137,7 +139,8 @@ async def insert_conversion(
     request_id: int | None = None,
 ) -> int:
     """Stores the conversion and its first revision (every field, from nothing)."""
-    conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
+    values = conversion_values(new, uow.now)
+    conversion_id = await uow.insert(insert(conversions).values(**values))
     await uow.execute(
         insert(conversion_revisions).values(
             revision_values(
@@ -145,6 +148,7 @@ async def insert_conversion(
             )
         )
     )
+    await record_event(uow, conversion_event("conversion.recorded", conversion_id, values))
     return conversion_id
 
 
@@ -180,6 +184,13 @@ async def update_conversion(
                 conversion_id, number, changes, source, actor_user_id, request_id, uow.now
             )
         )
+    )
+    fields = [c.field for c in changes]
+    await record_event(
+        uow,
+        conversion_event(
+            "conversion.changed", conversion_id, conversion_values(new, uow.now), fields
+        ),
     )
     return number
 

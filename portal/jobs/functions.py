@@ -33,6 +33,18 @@ async def run_billing(ctx: JobContext, job_id: int) -> str:
     return await run(ctx.engine, job_id)
 
 
+async def dispatch_webhook_events(ctx: JobContext) -> int:
+    from portal.services.webhooks import dispatch_events
+
+    return await dispatch_events(ctx.engine, ctx.queue)
+
+
+async def deliver_webhook(ctx: JobContext, delivery_id: int) -> str:
+    from portal.services.webhooks import deliver
+
+    return await deliver(ctx.engine, delivery_id)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     name: observed_job(name, job)
     for name, job in (
@@ -40,5 +52,7 @@ JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
         ("process_conversion_request", process_conversion_request),
         ("run_export", run_export),
         ("run_billing", run_billing),
+        ("dispatch_webhook_events", dispatch_webhook_events),
+        ("deliver_webhook", deliver_webhook),
     )
 }

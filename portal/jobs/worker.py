@@ -27,6 +27,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         # The worker's pool enqueues on the queue the worker serves.
         queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url)),
     )
+    from portal.adapters.event_store import register_dispatch_queue
+
+    register_dispatch_queue(engine, ctx["portal"].queue)
     # What the jobs import lazily, imported now, so it is frozen with the rest.
     import portal.services.exports
     import portal.services.imports
@@ -77,6 +80,14 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
+async def sweep_webhooks(ctx: dict[str, Any]) -> int:
+    """Dispatches events a lost queue message left, and queues the due webhook retries."""
+    from portal.services.webhooks import sweep
+
+    portal: JobContext = ctx["portal"]
+    return await sweep(portal.engine, portal.queue)
+
+
 # How often a worker looks for jobs whose worker died: with heartbeats every 15 s and a lease
 # of 60 s, such a job is taken over 60–70 s after its last heartbeat.
 RECOVERY_SECONDS = set(range(0, 60, 10))
@@ -87,6 +98,7 @@ class WorkerSettings:
     cron_jobs: ClassVar[list[Any]] = [
         cron(requeue_accepted, second={0}, run_at_startup=True),
         cron(requeue_jobs, second=RECOVERY_SECONDS, run_at_startup=True),
+        cron(sweep_webhooks, second=set(range(0, 60, 5)), run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -23,6 +23,7 @@ from portal.resolvers.billing import BillingQueries
 from portal.resolvers.cart_mapping import CartMappingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
+from portal.resolvers.webhooks import WebhookQueries
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
@@ -86,6 +87,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     CartMappingQueries,
                     BillingQueries,
                     StatisticsQueries,
+                    WebhookQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",

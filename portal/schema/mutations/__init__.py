@@ -13,6 +13,7 @@ from portal.resolvers.orders import OrderMutations
 from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
 from portal.resolvers.setup import SetupMutations
+from portal.resolvers.webhooks import WebhookMutations
 
 Mutation = merge_types(
     "Mutation",
@@ -26,5 +27,6 @@ Mutation = merge_types(
         ImportMutations,
         CartMappingMutations,
         BillingMutations,
+        WebhookMutations,
     ),
 )

@@ -1,0 +1,90 @@
+"""The outbox: `record_event` writes a domain event in the caller's transaction, so an event
+exists exactly when its change committed; after the commit the dispatcher is queued, which
+turns events into webhook deliveries (portal.services.webhooks)."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters.tables import events
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.events import EVENT_TYPES, PAYLOAD_VERSION, new_event_key
+
+DISPATCH_JOB = "dispatch_webhook_events"
+
+# The queue of each engine's deployment, for units of work opened without one (jobs open
+# theirs with the engine only); set where the queue starts.
+_QUEUES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def register_dispatch_queue(engine: AsyncEngine, queue: Any) -> None:
+    _QUEUES[engine.sync_engine] = queue
+
+
+def jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Decimals and instants as strings, as the API writes them."""
+    return dict(json.loads(json.dumps(dict(data), default=_text)))
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    object_id: int
+    data: Mapping[str, Any]
+    program_id: int | None = None
+    partner_id: int | None = None
+    advertiser_id: int | None = None
+
+
+async def record_event(uow: UnitOfWork, event: NewEvent) -> None:
+    await record_events(uow, [event])
+
+
+async def record_events(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
+    """Inserts the events (one statement) and queues the dispatcher once the transaction
+    commits; a rollback drops both."""
+    if not new:
+        return
+    await uow.execute(
+        insert(events),
+        [
+            {
+                "event_key": new_event_key(),
+                "type": e.type,
+                "version": PAYLOAD_VERSION,
+                "occurred_at": uow.now,
+                "object_kind": EVENT_TYPES[e.type],
+                "object_id": e.object_id,
+                "program_id": e.program_id,
+                "partner_id": e.partner_id,
+                "advertiser_id": e.advertiser_id,
+                "payload": jsonable(e.data),
+                "dispatched_at": None,
+            }
+            for e in new
+        ],
+    )
+    _dispatch_after_commit(uow)
+
+
+def _dispatch_after_commit(uow: UnitOfWork) -> None:
+    queue = uow.queue or _QUEUES.get(uow.engine.sync_engine)
+    if queue is None or uow.dispatch_queued:
+        return
+    uow.dispatch_queued = True
+
+    async def enqueue() -> None:
+        await queue.enqueue(DISPATCH_JOB)
+
+    uow.after_commit(enqueue)

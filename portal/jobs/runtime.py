@@ -39,5 +39,6 @@ async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
 
         await sweep_webhooks(engine, queue)
 
-    queue.every(5, webhooks)
+    # Retries come due at their time, give or take this interval.
+    queue.every(30, webhooks)
     return queue

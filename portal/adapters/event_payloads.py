@@ -108,6 +108,46 @@ def conversion_event(
     return NewEvent(event_type, conversion_id, data, values["program_id"], values["partner_id"])
 
 
+_BILLING_EVENTS = {
+    ("payout_entries", "CONFIRM"): ("payout_entry.confirmed", "PayoutEntry"),
+    ("payout_entries", "MARK_PAID"): ("payout_entry.paid", "PayoutEntry"),
+    ("advertiser_invoices", "CONFIRM"): ("advertiser_invoice.confirmed", "AdvertiserInvoice"),
+}
+
+
+async def record_billing_event(uow: UnitOfWork, table_name: str, pk: int, action: str) -> None:
+    """A payout entry confirmed or paid, an advertiser invoice confirmed (cancellations and
+    invoices paid have no event)."""
+    if (table_name, action) not in _BILLING_EVENTS:
+        return
+    event_type, kind = _BILLING_EVENTS[(table_name, action)]
+    from portal.adapters.tables import advertiser_invoices, payout_entries
+
+    table = payout_entries if table_name == "payout_entries" else advertiser_invoices
+    row = await uow.first(select(table).where(table.c.id == pk))
+    assert row is not None
+    m = row._mapping
+    data: dict[str, Any] = {
+        "id": _gid(kind, pk),
+        "number": m["number"],
+        "status": m["status"],
+        "currency": m["currency"],
+        "periodEnd": m["period_end"],
+        "net": m["net"],
+        "vat": m["vat_amount"],
+        "gross": m["gross"],
+    }
+    partner_id = m.get("partner_id")
+    if partner_id is not None:
+        data["partnerId"] = _gid("Partner", partner_id)
+    if m.get("paid_at") is not None:
+        data["paidAt"] = m["paid_at"]
+        data["paymentReference"] = m.get("payment_reference")
+    await record_event(
+        uow, NewEvent(event_type, pk, data, None, partner_id, m.get("advertiser_id"))
+    )
+
+
 _JOB_EVENTS = {
     "IMPORT_CONVERSION_REQUESTS": ("import.finished", "ImportJob"),
     "EXPORT_CONVERSION_REQUESTS": ("export.ready", "ExportJob"),

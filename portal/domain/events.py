@@ -35,6 +35,9 @@ EVENT_TYPES: dict[str, str] = {
     "import.finished": "job",
     "export.ready": "job",
     "billing_run.finished": "job",
+    "payout_entry.confirmed": "payout_entry",
+    "payout_entry.paid": "payout_entry",
+    "advertiser_invoice.confirmed": "advertiser_invoice",
 }
 TEST_EVENT_TYPE = "webhook.test"
 
@@ -43,6 +46,10 @@ _HIDDEN: dict[str, dict[Role, frozenset[str]]] = {
     # The partner sees its own commission, never the advertiser's order-level extras.
     "conversion.recorded": {Role.PARTNER: frozenset({"commissionBreakdown"})},
     "conversion.changed": {Role.PARTNER: frozenset({"commissionBreakdown"})},
+    # An advertiser sees a payout entry for its programs' lines; the entry's totals include
+    # the partner's other programs.
+    "payout_entry.confirmed": {Role.ADVERTISER: frozenset({"net", "vat", "gross"})},
+    "payout_entry.paid": {Role.ADVERTISER: frozenset({"net", "vat", "gross"})},
 }
 
 PAYLOAD_LIMIT_BYTES = 64 * 1024

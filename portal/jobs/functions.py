@@ -39,10 +39,10 @@ async def dispatch_webhook_events(ctx: JobContext) -> int:
     return await dispatch_events(ctx.engine, ctx.queue)
 
 
-async def deliver_webhook(ctx: JobContext, delivery_id: int) -> str:
-    from portal.services.webhooks import deliver
+async def deliver_webhooks(ctx: JobContext, delivery_ids: list[int]) -> dict[int, str]:
+    from portal.services.webhooks import deliver_many
 
-    return await deliver(ctx.engine, delivery_id)
+    return await deliver_many(ctx.engine, delivery_ids)
 
 
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
@@ -53,6 +53,6 @@ JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
         ("run_export", run_export),
         ("run_billing", run_billing),
         ("dispatch_webhook_events", dispatch_webhook_events),
-        ("deliver_webhook", deliver_webhook),
+        ("deliver_webhooks", deliver_webhooks),
     )
 }

@@ -7,6 +7,7 @@ mid-attempt leaves a lease that expires and the attempt runs again), a stable ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.tables import events, webhook_attempts, webhook_deliveries, webhook_endpoints
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import event_object_visible, visible
-from portal.adapters.webhook_http import check_url, post_webhook, timeout_seconds
+from portal.adapters.webhook_http import Sent, check_url, post_webhook, timeout_seconds
 from portal.domain.access import Role, Viewer
 from portal.domain.errors import DomainError, NotFound
 from portal.domain.events import (
@@ -33,7 +34,9 @@ from portal.domain.events import (
     visible_payload,
 )
 
-DELIVER_JOB = "deliver_webhook"
+DELIVER_JOB = "deliver_webhooks"
+DELIVERY_BATCH = 50
+"""Deliveries per job: sent at once, claimed and recorded in one transaction each."""
 MAX_ENDPOINTS = 20
 DISPATCH_BATCH = 500
 
@@ -289,14 +292,20 @@ async def list_deliveries(
     ]
 
 
+async def enqueue_deliveries(queue: Any, delivery_ids: Sequence[int]) -> None:
+    """One job per DELIVERY_BATCH deliveries; a delivery queued twice is sent once (claimed)."""
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), DELIVERY_BATCH):
+        await queue.enqueue(DELIVER_JOB, ids[start : start + DELIVERY_BATCH])
+
+
 def _deliver_after_commit(uow: UnitOfWork, delivery_ids: Sequence[int]) -> None:
     queue = uow.queue
     if queue is None or not delivery_ids:
         return
 
     async def enqueue() -> None:
-        for delivery_id in delivery_ids:
-            await queue.enqueue(DELIVER_JOB, delivery_id, job_id=f"webhook:{delivery_id}:0")
+        await enqueue_deliveries(queue, delivery_ids)
 
     uow.after_commit(enqueue)
 
@@ -452,98 +461,125 @@ def _lease() -> timedelta:
 
 
 async def deliver(engine: AsyncEngine, delivery_id: int, *, now: datetime | None = None) -> str:
-    """One attempt of a due delivery. The attempt is claimed first (a lease: a worker that
-    dies mid-attempt leaves it to be tried again once the lease ends), then sent outside any
-    transaction, then its outcome recorded."""
+    """One attempt of one delivery (see `deliver_many`): delivered, retry, gone, gave up or
+    not due."""
+    return (await deliver_many(engine, [delivery_id], now=now)).get(delivery_id, "not due")
+
+
+async def deliver_many(
+    engine: AsyncEngine, delivery_ids: Sequence[int], *, now: datetime | None = None
+) -> dict[int, str]:
+    """One attempt of each due delivery of `delivery_ids`. The attempts are claimed first, in
+    one transaction (a lease: a worker that dies mid-attempt leaves them to be tried again
+    once the lease ends), then sent at once outside any transaction (a slow receiver holds up
+    no other request), then their outcomes recorded in one transaction."""
     now = now or datetime.now(UTC)
     d = webhook_deliveries.c
     async with UnitOfWork(engine) as uow:
         enabled = select(webhook_endpoints.c.id).where(
             webhook_endpoints.c.id == d.endpoint_id, webhook_endpoints.c.enabled.is_(True)
         )
-        claimed = await uow.execute(
-            update(webhook_deliveries)
-            .where(
-                d.id == delivery_id,
-                d.status == DeliveryStatus.PENDING,
-                d.next_attempt_at <= now,
-                enabled.exists(),
+        claimed = [
+            int(r.id)
+            for r in await uow.execute(
+                update(webhook_deliveries)
+                .where(
+                    d.id.in_(list(delivery_ids)),
+                    d.status == DeliveryStatus.PENDING,
+                    d.next_attempt_at <= now,
+                    enabled.exists(),
+                )
+                .values(
+                    attempts=d.attempts + 1,
+                    next_attempt_at=now + _lease(),
+                    first_attempt_at=func.coalesce(d.first_attempt_at, now),
+                )
+                .returning(d.id)
             )
-            .values(
-                attempts=d.attempts + 1,
-                next_attempt_at=now + _lease(),
-                first_attempt_at=func.coalesce(d.first_attempt_at, now),
+        ]
+        if not claimed:
+            return {}
+        rows = list(
+            await uow.execute(
+                select(
+                    d.id,
+                    d.attempts,
+                    d.body,
+                    d.endpoint_id,
+                    events.c.event_key,
+                    webhook_endpoints.c.url,
+                    webhook_endpoints.c.secret,
+                )
+                .join(events, events.c.id == d.event_id)
+                .join(webhook_endpoints, webhook_endpoints.c.id == d.endpoint_id)
+                .where(d.id.in_(claimed))
             )
         )
-        if claimed.rowcount != 1:
-            return "not due"
-        row = await uow.first(
-            select(
-                d.attempts,
-                d.body,
-                d.endpoint_id,
-                events.c.event_key,
-                webhook_endpoints.c.url,
-                webhook_endpoints.c.secret,
-            )
-            .join(events, events.c.id == d.event_id)
-            .join(webhook_endpoints, webhook_endpoints.c.id == d.endpoint_id)
-            .where(d.id == delivery_id)
-        )
-        assert row is not None
         await uow.commit()
-    sent = await post_webhook(row.url, row.secret, row.event_key, row.body, now.timestamp())
-    outcome = outcome_of(sent.status_code)
+    sent = await asyncio.gather(
+        *(post_webhook(r.url, r.secret, r.event_key, r.body, now.timestamp()) for r in rows)
+    )
+    results: dict[int, str] = {}
     async with UnitOfWork(engine) as uow:
         await uow.execute(
-            insert(webhook_attempts).values(
-                delivery_id=delivery_id,
-                attempted_at=now,
-                status_code=sent.status_code,
-                duration_ms=sent.duration_ms,
-                error=sent.error,
-                response=sent.response,
-            )
+            insert(webhook_attempts),
+            [
+                {
+                    "delivery_id": r.id,
+                    "attempted_at": now,
+                    "status_code": s.status_code,
+                    "duration_ms": s.duration_ms,
+                    "error": s.error,
+                    "response": s.response,
+                }
+                for r, s in zip(rows, sent, strict=True)
+            ],
         )
-        mine = and_(d.id == delivery_id, d.status == DeliveryStatus.PENDING)
-        if outcome.delivered:
+        delivered = [
+            r.id for r, s in zip(rows, sent, strict=True) if outcome_of(s.status_code).delivered
+        ]
+        if delivered:
             await uow.execute(
                 update(webhook_deliveries)
-                .where(mine)
+                .where(d.id.in_(delivered), d.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.DELIVERED, delivered_at=now, next_attempt_at=None)
             )
-            result = "delivered"
-        elif outcome.disable:
-            await uow.execute(
-                update(webhook_deliveries)
-                .where(mine)
-                .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
-            )
-            await _disable(uow, row.endpoint_id, "the receiver answered 410 Gone", now)
-            result = "gone"
-        else:
-            retry_at = next_attempt(row.attempts, now)
-            if retry_at is None:
-                await uow.execute(
-                    update(webhook_deliveries)
-                    .where(mine)
-                    .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
-                )
-                last = sent.error or f"HTTP {sent.status_code}"
-                await _disable(
-                    uow,
-                    row.endpoint_id,
-                    f"deliveries failed for a day ({row.attempts} attempts); last: {last}",
-                    now,
-                )
-                result = "gave up"
-            else:
-                await uow.execute(
-                    update(webhook_deliveries).where(mine).values(next_attempt_at=retry_at)
-                )
-                result = "retry"
+            results.update(dict.fromkeys(delivered, "delivered"))
+        for r, s in zip(rows, sent, strict=True):
+            if r.id not in results:
+                results[r.id] = await _record_failure(uow, r, s, now)
         await uow.commit()
-    return result
+    return results
+
+
+async def _record_failure(uow: UnitOfWork, row: Row[Any], sent: Sent, now: datetime) -> str:
+    d = webhook_deliveries.c
+    mine = and_(d.id == row.id, d.status == DeliveryStatus.PENDING)
+    if outcome_of(sent.status_code).disable:
+        await uow.execute(
+            update(webhook_deliveries)
+            .where(mine)
+            .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
+        )
+        await _disable(uow, row.endpoint_id, "the receiver answered 410 Gone", now)
+        return "gone"
+    retry_at = next_attempt(row.attempts, now)
+    if retry_at is not None:
+        await uow.execute(update(webhook_deliveries).where(mine).values(next_attempt_at=retry_at))
+        return "retry"
+    await uow.execute(
+        update(webhook_deliveries)
+        .where(mine)
+        .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    )
+    last = sent.error or f"HTTP {sent.status_code}"
+    await _disable(
+        uow,
+        row.endpoint_id,
+        f"deliveries failed for a day ({row.attempts} attempts); last: {last}",
+        now,
+    )
+    return "gave up"
 
 
 async def _disable(uow: UnitOfWork, endpoint_id: int, reason: str, now: datetime) -> None:
@@ -580,6 +616,5 @@ async def sweep(engine: AsyncEngine, queue: Any) -> int:
     queues the due retries."""
     await dispatch_events(engine, queue)
     due = await due_deliveries(engine)
-    for delivery_id, attempts in due:
-        await queue.enqueue(DELIVER_JOB, delivery_id, job_id=f"webhook:{delivery_id}:{attempts}")
+    await enqueue_deliveries(queue, [delivery_id for delivery_id, _ in due])
     return len(due)

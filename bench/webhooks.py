@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +34,46 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Role, Viewer
 from portal.domain.events import envelope, new_event_key
 from portal.services import access, webhooks
-from tests.webhook_receiver import running_receiver
+from tests.live_server import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+
+async def receiver_app(
+    scope: dict[str, object],
+    receive: Callable[[], Awaitable[dict[str, object]]],
+    send: Callable[[dict[str, object]], Awaitable[None]],
+) -> None:
+    """The receiver: reads the body, answers 204 (run by uvicorn in its own process)."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@contextlib.asynccontextmanager
+async def running_receiver() -> AsyncIterator[str]:
+    """uvicorn serving `receiver_app` in a subprocess; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+        [sys.executable, "-m", "uvicorn", "bench.webhooks:receiver_app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    await client.post(f"http://127.0.0.1:{port}/")
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/bench"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 async def _admin(engine: AsyncEngine) -> Viewer:
@@ -70,10 +114,10 @@ async def _deliveries(engine: AsyncEngine, endpoint_id: int, count: int) -> list
 
 async def bench_delivery(engine: AsyncEngine, count: int, concurrencies: list[int]) -> None:
     viewer = await _admin(engine)
-    async with running_receiver() as receiver:
+    async with running_receiver() as url:
         async with UnitOfWork(engine) as uow:
             endpoint, _ = await webhooks.create_endpoint(
-                uow, viewer, receiver.url("/bench"), ["conversion.recorded"], None
+                uow, viewer, url, ["conversion.recorded"], None
             )
             await uow.commit()
         for concurrency in concurrencies:
@@ -97,7 +141,6 @@ async def bench_delivery(engine: AsyncEngine, count: int, concurrencies: list[in
                 f"deliver, concurrency {concurrency:>3}: {delivered} of {count} delivered in "
                 f"{seconds:.2f} s = {delivered / seconds:,.0f} deliveries/s"
             )
-        print(f"receiver saw {len(receiver.received)} requests")
 
 
 async def bench_dispatch(engine: AsyncEngine, count: int) -> None:

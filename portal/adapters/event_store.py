@@ -56,6 +56,7 @@ async def record_events(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
     commits; a rollback drops both."""
     if not new:
         return
+    _publish_after_commit(uow, new)
     await uow.execute(
         insert(events),
         [
@@ -76,6 +77,18 @@ async def record_events(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
         ],
     )
     _dispatch_after_commit(uow)
+
+
+def _publish_after_commit(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
+    from portal.adapters.live_events import HUB, LiveEvent
+
+    live = [LiveEvent(e.type, EVENT_TYPES[e.type], e.object_id) for e in new]
+
+    async def publish() -> None:
+        for event in live:
+            HUB.publish(event)
+
+    uow.after_commit(publish)
 
 
 def _dispatch_after_commit(uow: UnitOfWork) -> None:

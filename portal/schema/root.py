@@ -33,6 +33,7 @@ from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
 from portal.schema.statistics_queries import StatisticsQueries
+from portal.schema.subscriptions import Subscription
 from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -95,6 +96,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         mutation=described(
             Mutation, "Writes. Every mutation answers with a payload and `userErrors`."
         ),
+        subscription=Subscription,
         types=[Node, ApiToken],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
@@ -129,6 +129,7 @@ def create_app(
             Route("/metrics", metrics(engine, _queue_of)),
             # Every method reaches the endpoint, which answers 405 as a GraphQL error itself.
             Route("/graphql", compressed(LimitRequestBody(graphql))),
+            WebSocketRoute("/graphql", graphql),
             Route(
                 ASSETS_PATH + "{path:path}",
                 compressed(request_response(graphiql_asset)),

@@ -5,6 +5,7 @@ turns events into webhook deliveries (portal.services.webhooks)."""
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,20 @@ DISPATCH_JOB = "dispatch_webhook_events"
 _QUEUES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
+_RELAYS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def register_dispatch_queue(engine: AsyncEngine, queue: Any) -> None:
     _QUEUES[engine.sync_engine] = queue
+
+
+def register_live_relay(engine: AsyncEngine, relay: Any) -> None:
+    """Live events of this engine's transactions go through `relay` (Redis pub/sub); None:
+    to this process's hub again."""
+    if relay is None:
+        _RELAYS.pop(engine.sync_engine, None)
+    else:
+        _RELAYS[engine.sync_engine] = relay
 
 
 def jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,8 +96,15 @@ def _publish_after_commit(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
     from portal.adapters.live_events import HUB, LiveEvent
 
     live = [LiveEvent(e.type, EVENT_TYPES[e.type], e.object_id) for e in new]
+    relay = _RELAYS.get(uow.engine.sync_engine)
 
     async def publish() -> None:
+        if relay is not None:
+            try:
+                await relay.publish(live)
+            except Exception:  # the change committed; a lost live update is only late news
+                logging.getLogger("portal.live").warning("live events not published", exc_info=True)
+            return
         for event in live:
             HUB.publish(event)
 

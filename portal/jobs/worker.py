@@ -30,6 +30,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     from portal.adapters.event_store import register_dispatch_queue
 
     register_dispatch_queue(engine, ctx["portal"].queue)
+    from portal.adapters.event_store import register_live_relay
+    from portal.adapters.live_events import RedisRelay
+
+    ctx["live_relay"] = RedisRelay.connect(
+        os.environ.get("PORTAL_REDIS_URL") or "redis://127.0.0.1:6379/0",
+        namespace_of(settings.database_url),
+    )
+    register_live_relay(engine, ctx["live_relay"])
     # What the jobs import lazily, imported now, so it is frozen with the rest.
     import portal.services.exports
     import portal.services.imports
@@ -42,6 +50,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     portal: JobContext | None = ctx.get("portal")
     if portal is not None:
         await portal.engine.dispose()
+    if ctx.get("live_relay") is not None:
+        await ctx["live_relay"].close()
 
 
 def _adapt(name: str) -> Any:

@@ -88,6 +88,15 @@ def create_app(
         if owns_queue:
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
+        relay = None
+        if settings.redis_url:
+            from portal.adapters.event_store import register_live_relay
+            from portal.adapters.live_events import HUB, RedisRelay
+            from portal.jobs.queue import namespace_of
+
+            relay = RedisRelay.connect(settings.redis_url, namespace_of(settings.database_url))
+            await relay.listen(HUB)
+            register_live_relay(engine, relay)
         throttles = Throttles.for_settings(settings)
         graphql.cost_bucket = throttles.users
         graphql.address_bucket = throttles.addresses
@@ -99,6 +108,11 @@ def create_app(
         finally:
             if owns_queue:
                 await graphql.queue.close()
+            if relay is not None:
+                from portal.adapters.event_store import register_live_relay
+
+                register_live_relay(engine, None)
+                await relay.close()
             await throttles.close()
             if owns_engine:
                 await engine.dispose()

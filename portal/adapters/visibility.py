@@ -223,6 +223,7 @@ EVENT_OBJECT_TABLES: dict[str, Table] = {
     "conversion_request": conversion_requests,
     "comment": conversion_request_comments,
     "conversion": conversions,
+    "conversion_reassignment": conversion_reassignments,
     "job": jobs,
     "billing_run": billing_runs,
     "payout_entry": payout_entries,

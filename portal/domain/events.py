@@ -32,6 +32,7 @@ EVENT_TYPES: dict[str, str] = {
     "conversion_request.failed": "conversion_request",
     "conversion.recorded": "conversion",
     "conversion.changed": "conversion",
+    "conversion.reassigned": "conversion_reassignment",
     "import.finished": "job",
     "export.ready": "job",
     "billing_run.finished": "job",
@@ -46,6 +47,8 @@ _HIDDEN: dict[str, dict[Role, frozenset[str]]] = {
     # The partner sees its own commission, never the advertiser's order-level extras.
     "conversion.recorded": {Role.PARTNER: frozenset({"commissionBreakdown"})},
     "conversion.changed": {Role.PARTNER: frozenset({"commissionBreakdown"})},
+    # The former partner learns its conversion moved, never who claimed it (nor the claim).
+    "conversion.reassigned": {Role.PARTNER: frozenset({"toPartnerId", "requestId"})},
     # An advertiser sees a payout entry for its programs' lines; the entry's totals include
     # the partner's other programs.
     "payout_entry.confirmed": {Role.ADVERTISER: frozenset({"net", "vat", "gross"})},

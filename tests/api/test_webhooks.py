@@ -4,6 +4,7 @@ a real local receiver checks every delivery's signature with an independent impl
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -353,3 +354,32 @@ async def test_a_410_disables_the_endpoint_and_its_owner_sees_why(
     assert len(receiver.at("/gone")) == 1
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(webhook_deliveries)) == 1
+
+
+async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_claimed_it(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    rw = await request_world(engine)
+    types = [*REQUEST_EVENTS, "conversion.reassigned"]
+    secrets = {}
+    for who in ("A", "B", "adv1"):
+        _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"), types)
+    claim = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order("B-0")))
+    decided = await decide(api, rw.token("adv1"), claim["id"])
+    assert decided["userErrors"] == []
+    await api.drain_jobs()
+    got = {who: receiver.verified(f"/{who}", secrets[who]) for who in secrets}
+    moved = rw.conversion("B", 0)
+
+    (told,) = [e["data"] for e in got["B"] if e["type"] == "conversion.reassigned"]
+    assert told["conversionId"] == moved and told["orderId"] == "B-0"
+    assert "toPartnerId" not in told and "requestId" not in told
+    # B hears nothing of A's claim, nor of the conversion once it is A's.
+    assert {e["type"] for e in got["B"]} == {"conversion.reassigned"}
+    assert all(claim["id"] not in json.dumps(e) for e in got["B"])
+    # A sees the conversion as now its own, not the reassignment (which is B's history).
+    assert "conversion.reassigned" not in {e["type"] for e in got["A"]}
+    changed = [e["data"] for e in got["A"] if e["type"] == "conversion.changed"]
+    assert [c["id"] for c in changed] == [moved] and changed[0]["partnerId"] == rw.partner("A")
+    (advertiser,) = [e["data"] for e in got["adv1"] if e["type"] == "conversion.reassigned"]
+    assert advertiser["toPartnerId"] == rw.partner("A")

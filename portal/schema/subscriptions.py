@@ -4,20 +4,87 @@ Each update is read through the visibility rules, as the query of the same objec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from sqlalchemy import select
 
 from portal.adapters.live_events import HUB
 from portal.adapters.request_reader import RequestReader
-from portal.domain.errors import NotFound
+from portal.adapters.tables import billing_runs, jobs
+from portal.adapters.visibility import visible
+from portal.domain.access import Viewer
+from portal.domain.errors import DomainError, NotFound
+from portal.global_ids import decode_id
 from portal.schema.context import Context
 from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
 from portal.schema.types.requests import ConversionRequest
 
 Info = strawberry.Info[Context, None]
+PROGRESS_POLL_SECONDS = 1.0
+_JOB_IDS = {"ImportJob", "ExportJob", "BillingRun"}
+_ENDED = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+@strawberry.type(description="Where an import, export or billing run is.")
+class JobProgressUpdate:
+    id: strawberry.ID = strawberry.field(description="The id subscribed to.")
+    status: str = strawberry.field(
+        description="QUEUED, RUNNING, then SUCCEEDED, FAILED or CANCELLED (the last update)."
+    )
+    processed: int = strawberry.field(description="Rows (or conversions) done so far.")
+    total: int | None = strawberry.field(description="Rows in all, once known.")
+    created: int = strawberry.field(description="Objects created so far.")
+    errors: int = strawberry.field(description="Rows refused so far.")
+    error: str | None = strawberry.field(description="Why it failed.")
+    finished_at: datetime | None = strawberry.field(description="When it ended.")
+
+
+async def _job_pk(info: Info, viewer: Viewer, raw: strawberry.ID) -> int:
+    with as_bad_input():
+        kind, pk = decode_id(raw, ("id",))
+        if kind not in _JOB_IDS:
+            raise DomainError(
+                "INVALID_ID", "give an ImportJob, ExportJob or BillingRun id", ("id",)
+            )
+    if kind != "BillingRun":
+        return pk
+    async with info.context.engine.connect() as conn:
+        job_id = await conn.scalar(
+            select(billing_runs.c.job_id).where(
+                billing_runs.c.id == pk, visible(billing_runs, viewer)
+            )
+        )
+    if job_id is None:
+        with as_bad_input():
+            raise NotFound("job", ("id",))
+    return int(job_id)
+
+
+async def _progress(
+    info: Info, viewer: Viewer, raw: strawberry.ID, job_id: int
+) -> JobProgressUpdate | None:
+    async with info.context.engine.connect() as conn:
+        row = (
+            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
+        ).first()
+    if row is None:
+        return None
+    return JobProgressUpdate(
+        id=raw,
+        status=row.status,
+        processed=row.processed,
+        total=row.total,
+        created=row.created_count,
+        errors=row.error_count,
+        error=row.error,
+        finished_at=row.finished_at,
+    )
 
 
 @strawberry.type(
@@ -54,3 +121,35 @@ class Subscription:
                 if found is None:  # no longer visible (it never becomes another's)
                     return
                 yield ConversionRequest.from_domain(found)
+
+    @strawberry.subscription(
+        description="An import's, export's or billing run's progress (the ImportJob, "
+        "ExportJob or BillingRun id): now, then at each change (checked every second and at "
+        "once when it ends), until it has ended. Only its author and admins may follow it."
+    )
+    async def job_progress(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The job.")],
+    ) -> AsyncGenerator[JobProgressUpdate, None]:
+        viewer = info.context.require_viewer()
+        job_id = await _job_pk(info, viewer, id)
+        with HUB.subscription() as updates:
+            last = await _progress(info, viewer, id, job_id)
+            if last is None:
+                with as_bad_input():
+                    raise NotFound("job", ("id",))
+            yield last
+            while last.status not in _ENDED:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(updates.get(), PROGRESS_POLL_SECONDS)
+                now = await _progress(info, viewer, id, job_id)
+                if now is None:
+                    return
+                if (now.status, now.processed, now.errors) != (
+                    last.status,
+                    last.processed,
+                    last.errors,
+                ):
+                    yield now
+                last = now

@@ -140,3 +140,48 @@ async def test_a_socket_without_a_valid_token_is_closed(
             with pytest.raises(ConnectionClosed) as closed:
                 await _message(ws)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+PROGRESS = "subscription($id: ID!) { jobProgress(id: $id) { id status processed finishedAt } }"
+EXPORT = """
+mutation($input: ExportConversionRequestsInput!) {
+  exportConversionRequests(input: $input) { export { id } userErrors { code } }
+}"""
+
+
+async def test_job_progress_follows_an_export_to_its_end_for_its_author_only(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    rw = await request_world(engine)
+    async with (
+        live_app(engine, settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        started = await _graphql(client, EXPORT, {"input": {"format": "CSV"}}, rw.token("A"))
+        export_id = started["exportConversionRequests"]["export"]["id"]
+        sockets = {who: await _open(address, rw.token(who)) for who in ("A", "B", "adv1")}
+        for ws in sockets.values():
+            assert (await _message(ws))["type"] == "connection_ack"
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": PROGRESS, "variables": {"id": export_id}},
+                    }
+                )
+            )
+        updates = []
+        while True:
+            message = await _message(sockets["A"])
+            if message["type"] == "complete":
+                break
+            updates.append(message["payload"]["data"]["jobProgress"])
+        assert updates[-1]["status"] == "SUCCEEDED" and updates[-1]["finishedAt"]
+        assert all(u["id"] == export_id for u in updates)
+        for who in ("B", "adv1"):  # the export is A's alone
+            refused = await _message(sockets[who])
+            assert refused["payload"]["data"] is None, who
+            assert refused["payload"]["errors"][0]["extensions"]["reason"] == "NOT_FOUND"
+        for ws in sockets.values():
+            await ws.close()

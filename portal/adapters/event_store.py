@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.tables import events
+from portal.adapters.tables import events, webhook_endpoints
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.events import EVENT_TYPES, PAYLOAD_VERSION, new_event_key
 
@@ -89,7 +89,7 @@ async def record_events(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
             for e in new
         ],
     )
-    _dispatch_after_commit(uow)
+    await _dispatch_after_commit(uow)
 
 
 def _publish_after_commit(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
@@ -111,11 +111,18 @@ def _publish_after_commit(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
     uow.after_commit(publish)
 
 
-def _dispatch_after_commit(uow: UnitOfWork) -> None:
+async def _dispatch_after_commit(uow: UnitOfWork) -> None:
+    """Queues the dispatcher once per transaction, and only while some endpoint is enabled
+    (else the periodic sweep marks the events dispatched: no job per commit for nobody)."""
     queue = uow.queue or _QUEUES.get(uow.engine.sync_engine)
     if queue is None or uow.dispatch_queued:
         return
     uow.dispatch_queued = True
+    listening = await uow.first(
+        select(webhook_endpoints.c.id).where(webhook_endpoints.c.enabled.is_(True)).limit(1)
+    )
+    if listening is None:
+        return
 
     async def enqueue() -> None:
         await queue.enqueue(DISPATCH_JOB)

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.tables import events, webhook_deliveries
 from tests.api.request_helpers import (
     COMMENT,
+    UPDATE,
+    WITHDRAW,
     create_input,
     decide,
     mutate,
@@ -383,3 +385,35 @@ async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_clai
     assert [c["id"] for c in changed] == [moved] and changed[0]["partnerId"] == rw.partner("A")
     (advertiser,) = [e["data"] for e in got["adv1"] if e["type"] == "conversion.reassigned"]
     assert advertiser["toPartnerId"] == rw.partner("A")
+
+
+async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_only(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    rw = await request_world(engine)
+    secrets = {}
+    for who in ("A", "B", "C", "adv1", "adv2"):
+        _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"))
+    request = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order()))
+    amended = await mutate(
+        api,
+        UPDATE,
+        "updateConversionRequest",
+        {"requestId": request["id"], "requested": {"orderValue": "250.00"}},
+        rw.token("A"),
+    )
+    assert amended["userErrors"] == [], amended
+    withdrawn = await mutate(
+        api, WITHDRAW, "withdrawConversionRequest", {"requestId": request["id"]}, rw.token("A")
+    )
+    assert withdrawn["userErrors"] == []
+    await api.drain_jobs()
+    for who in ("A", "adv1"):
+        updates = {
+            e["data"]["status"]
+            for e in receiver.verified(f"/{who}", secrets[who])
+            if e["type"] == "conversion_request.updated"
+        }
+        assert updates == {"INQUIRED", "WITHDRAWN"}, who
+    for who in ("B", "C", "adv2"):
+        assert receiver.at(f"/{who}") == [], who

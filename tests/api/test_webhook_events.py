@@ -24,6 +24,8 @@ from tests.api.billing_helpers import (
 )
 from tests.api.test_webhooks import create_endpoint
 from tests.conftest import Api
+from tests.factories import build_world
+from tests.import_files import upload
 from tests.webhook_receiver import Receiver, running_receiver
 
 BILLING_AND_JOBS = [
@@ -111,3 +113,30 @@ async def test_billing_and_job_events_reach_only_those_who_may_see_them(
     assert got["admin"]["export.ready"] == [ready]
     for who in ("A", "C", "adv1", "adv2"):
         assert "export.ready" not in got[who], who
+
+
+async def test_an_import_is_announced_to_its_author_only(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    world = await build_world(engine)
+    secrets = {}
+    for who in ("A", "B", "adv1"):
+        _, secrets[who] = await create_endpoint(
+            api,
+            world.tokens[who],
+            receiver.url(f"/{who}"),
+            ["import.finished", "conversion_request.created"],
+        )
+    content = (
+        b"request_type;program;order_id;conversion_target;tracking_time;order_value\n"
+        b"CREATE_NEW;Nordwind DE;F-1;SALE_NEW_CUSTOMER;01.06.2026 10:00;1.234,56\n"
+        b"CREATE_NEW;Nordwind DE;F-2;SALE_NEW_CUSTOMER;2026-06-02T10:00:00Z;-5\n"
+    )
+    started = await upload(api, world.tokens["A"], "requests.csv", content)
+    assert started["userErrors"] == [], started
+    await api.drain_jobs()
+    (finished,) = receiver.verified("/A", secrets["A"])  # one event for the file, not per row
+    assert finished["type"] == "import.finished"
+    assert finished["data"]["id"] == started["importJob"]["id"]
+    assert (finished["data"]["created"], finished["data"]["errors"]) == (1, 1)
+    assert receiver.at("/B") == [] and receiver.at("/adv1") == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -26,6 +26,10 @@ from portal.schema.ids import decode_typed
 from portal.schema.types.requests import ConversionRequest
 
 Info = strawberry.Info[Context, None]
+MAX_PER_CONNECTION = 10
+MAX_PER_USER = 50
+"""Open subscriptions allowed per WebSocket and per user (in this process)."""
+_open_per_user: dict[int, int] = {}
 PROGRESS_POLL_SECONDS = 1.0
 _JOB_IDS = {"ImportJob", "ExportJob", "BillingRun"}
 _ENDED = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -43,6 +47,29 @@ class JobProgressUpdate:
     errors: int = strawberry.field(description="Rows refused so far.")
     error: str | None = strawberry.field(description="Why it failed.")
     finished_at: datetime | None = strawberry.field(description="When it ended.")
+
+
+@contextlib.contextmanager
+def _slot(info: Info, viewer: Viewer) -> Iterator[None]:
+    """Counts the subscription against the connection's and the user's limits while it runs."""
+    context = info.context
+    if context.open_subscriptions >= MAX_PER_CONNECTION:
+        with as_bad_input():
+            raise DomainError(
+                "TOO_MANY_SUBSCRIPTIONS", f"at most {MAX_PER_CONNECTION} per connection", ()
+            )
+    if _open_per_user.get(viewer.user_id, 0) >= MAX_PER_USER:
+        with as_bad_input():
+            raise DomainError("TOO_MANY_SUBSCRIPTIONS", f"at most {MAX_PER_USER} per user", ())
+    context.open_subscriptions += 1
+    _open_per_user[viewer.user_id] = _open_per_user.get(viewer.user_id, 0) + 1
+    try:
+        yield
+    finally:
+        context.open_subscriptions -= 1
+        left = _open_per_user.pop(viewer.user_id, 1) - 1
+        if left:
+            _open_per_user[viewer.user_id] = left
 
 
 async def _job_pk(info: Info, viewer: Viewer, raw: strawberry.ID) -> int:
@@ -106,7 +133,7 @@ class Subscription:
         with as_bad_input():
             pk = decode_typed(id, "ConversionRequest", ("id",))
         reader = RequestReader(info.context.engine, viewer)
-        with HUB.subscription() as updates:  # listening before the first read: none is lost
+        with _slot(info, viewer), HUB.subscription() as updates:  # listening before reading
             found = (await reader.get_many([pk]))[0]
             if found is None:
                 with as_bad_input():
@@ -134,7 +161,7 @@ class Subscription:
     ) -> AsyncGenerator[JobProgressUpdate, None]:
         viewer = info.context.require_viewer()
         job_id = await _job_pk(info, viewer, id)
-        with HUB.subscription() as updates:
+        with _slot(info, viewer), HUB.subscription() as updates:
             last = await _progress(info, viewer, id, job_id)
             if last is None:
                 with as_bad_input():

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from portal.config import Settings
+from portal.schema.subscriptions import MAX_PER_CONNECTION
 from portal.web.app import create_app
 from tests.api.request_helpers import CREATE, DECIDE, create_input, new_order, request_world
 
@@ -185,3 +186,37 @@ async def test_job_progress_follows_an_export_to_its_end_for_its_author_only(
             assert refused["payload"]["errors"][0]["extensions"]["reason"] == "NOT_FOUND"
         for ws in sockets.values():
             await ws.close()
+
+
+async def test_subscriptions_per_connection_are_limited(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    rw = await request_world(engine)
+    async with (
+        live_app(engine, settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        created = await _graphql(
+            client, CREATE, {"input": create_input(rw.program(), new_order())}, rw.token("A")
+        )
+        request_id = created["createConversionRequest"]["conversionRequest"]["id"]
+        ws = await _open(address, rw.token("A"))
+        assert (await _message(ws))["type"] == "connection_ack"
+        for n in range(MAX_PER_CONNECTION + 1):
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": str(n),
+                        "type": "subscribe",
+                        "payload": {"query": SUBSCRIBE, "variables": {"id": request_id}},
+                    }
+                )
+            )
+            answer = await _message(ws)
+            assert answer["id"] == str(n)
+            if n < MAX_PER_CONNECTION:
+                assert answer["payload"]["data"]["conversionRequestChanged"]["status"] == "INQUIRED"
+            else:
+                (error,) = answer["payload"]["errors"]
+                assert error["extensions"]["reason"] == "TOO_MANY_SUBSCRIPTIONS"
+        await ws.close()

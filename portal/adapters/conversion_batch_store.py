@@ -15,6 +15,8 @@ from portal.adapters.conversion_store import (
     created,
     revision_values,
 )
+from portal.adapters.event_payloads import conversion_event
+from portal.adapters.event_store import record_events
 from portal.adapters.tables import conversion_revisions, conversions
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.conversions import RevisionSource
@@ -46,4 +48,11 @@ async def insert_conversions(
     for values in rows:
         counted.add(values)
     await rollup.add(uow, counted)
+    await record_events(
+        uow,
+        [
+            conversion_event("conversion.recorded", conversion_id, values)
+            for conversion_id, values in zip(ids, rows, strict=True)
+        ],
+    )
     return ids

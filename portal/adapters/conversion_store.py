@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Label, Select, bindparam, func, insert, select, update
 
 from portal.adapters import statistics_rollup as rollup
+from portal.adapters.event_payloads import conversion_event
+from portal.adapters.event_store import record_event, record_events
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -150,6 +152,7 @@ async def insert_conversion(
             )
         )
     )
+    await record_event(uow, conversion_event("conversion.recorded", conversion_id, values))
     return conversion_id
 
 
@@ -204,9 +207,13 @@ async def update_conversions(
         for row in before:
             counted.add(row._mapping, -1)
     rows = []
-    for pk, new, _ in changed:
+    events = []
+    for pk, new, changes in changed:
         values = conversion_values(new, uow.now)
         counted.add(values)
+        events.append(
+            conversion_event("conversion.changed", pk, values, [c.field for c in changes])
+        )
         for key in _FIXED:
             values.pop(key)
         rows.append({"pk_": pk, **{f"new_{key}": value for key, value in values.items()}})
@@ -226,6 +233,7 @@ async def update_conversions(
             for (pk, _, changes), number in zip(changed, numbers, strict=True)
         ],
     )
+    await record_events(uow, events)
     return numbers
 
 

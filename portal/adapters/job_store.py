@@ -212,6 +212,9 @@ async def finish_job(
     )
     if lease is not None and ended.rowcount != 1:
         raise LeaseLost(f"job {job_id} was taken over from attempt {lease.attempt}")
+    from portal.adapters.event_payloads import record_job_event
+
+    await record_job_event(uow, job_id)
 
 
 async def finish_succeeded(engine: AsyncEngine, lease: Lease, **values: Any) -> None:

@@ -161,4 +161,7 @@ async def move_request(
             created_at=uow.now,
         )
     )
+    from portal.adapters.event_payloads import record_request_events
+
+    await record_request_events(uow, [request_id])
     return True

@@ -726,3 +726,79 @@ invoice_items = Table(
     _fk("invoice_id", "advertiser_invoices.id", ondelete="CASCADE"),
     Index(None, "invoice_id"),
 )
+
+# -- events and webhooks (issue 15) ------------------------------------------------------------
+
+# The outbox: one row per domain event, written in the transaction of the change that causes
+# it. `event_key` is the stable id receivers deduplicate on; program/partner/advertiser name
+# the object's owners so the dispatcher only checks the endpoints that may care.
+events = Table(
+    "events",
+    metadata,
+    _id(),
+    Column("event_key", String(40), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("object_kind", String(32), nullable=False),
+    Column("object_id", Id, nullable=False),
+    Column("program_id", Id, nullable=True),
+    Column("partner_id", Id, nullable=True),
+    Column("advertiser_id", Id, nullable=True),
+    Column("payload", JSON(), nullable=False),
+    Column("dispatched_at", UtcDateTime(), nullable=True),
+    Index(None, "dispatched_at", "id"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    Column("owner_role", String(16), nullable=False),
+    _fk("partner_id", "partners.id", nullable=True),
+    _fk("advertiser_id", "advertisers.id", nullable=True),
+    _fk("created_by", "users.id"),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", JSON(), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("enabled", Boolean(), nullable=False),
+    Column("disabled_reason", String(500), nullable=True),
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index(None, "partner_id"),
+    Index(None, "advertiser_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _fk("endpoint_id", "webhook_endpoints.id", ondelete="CASCADE"),
+    _fk("event_id", "events.id", ondelete="CASCADE"),
+    # The body as this endpoint's owner may see it, fixed at dispatch: every attempt sends
+    # the same bytes (a new timestamp and signature each time).
+    Column("body", String(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("first_attempt_at", UtcDateTime(), nullable=True),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "endpoint_id", "id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _id(),
+    _fk("delivery_id", "webhook_deliveries.id", ondelete="CASCADE"),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("error", String(500), nullable=True),
+    Column("response", String(1000), nullable=True),
+    Index(None, "delivery_id", "id"),
+)

@@ -27,6 +27,8 @@ class UnitOfWork:
         self.writes = writes
         self._conn: AsyncConnection | None = None
         self._after_commit: list[AfterCommit] = []
+        # Whether this transaction's events already queue the webhook dispatcher.
+        self.dispatch_queued = False
         self.now = datetime.now(UTC)
 
     async def __aenter__(self) -> UnitOfWork:
@@ -60,12 +62,14 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.conn.commit()
         callbacks, self._after_commit = self._after_commit, []
+        self.dispatch_queued = False
         for callback in callbacks:
             await callback()
 
     async def rollback(self) -> None:
         await self.conn.rollback()
         self._after_commit.clear()
+        self.dispatch_queued = False
 
     # Small conveniences shared by repositories.
 

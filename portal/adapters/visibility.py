@@ -4,7 +4,7 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, Table, and_, false, func, or_, select, true
 
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -27,6 +27,7 @@ from portal.adapters.tables import (
     statistics_daily,
     statistics_daily_programs,
     users,
+    webhook_endpoints,
 )
 from portal.domain.access import Role, Viewer
 
@@ -226,6 +227,37 @@ def _invoice_lines(viewer: Viewer) -> ColumnElement[bool]:
     )
 
 
+# -- events and webhooks (issue 15) -----------------------------------------------------------
+
+
+def _webhook_endpoints(viewer: Viewer) -> ColumnElement[bool]:
+    # A partner's endpoints belong to the partner, an advertiser's to the advertiser (any of
+    # its users manages them); an admin's are the admins'.
+    if viewer.role is Role.PARTNER:
+        return webhook_endpoints.c.partner_id == viewer.partner_id
+    return webhook_endpoints.c.advertiser_id == viewer.advertiser_id
+
+
+EVENT_OBJECT_TABLES: dict[str, Table] = {
+    "conversion_request": conversion_requests,
+    "comment": conversion_request_comments,
+    "conversion": conversions,
+    "conversion_reassignment": conversion_reassignments,
+    "job": jobs,
+    "billing_run": billing_runs,
+    "payout_entry": payout_entries,
+    "advertiser_invoice": advertiser_invoices,
+}
+
+
+def event_object_visible(object_kind: str, object_id: int, viewer: Viewer) -> Select[tuple[int]]:
+    """Selects the event's object if `viewer` may see it: an event goes to those who may read
+    its object, through the same rules as every read (a partner's endpoint never receives an
+    INTERNAL comment, another partner's request or someone else's import)."""
+    table = EVENT_OBJECT_TABLES[object_kind]
+    return select(table.c.id).where(table.c.id == object_id, visible(table, viewer))
+
+
 _RULES = {
     "advertisers": _advertisers,
     "programs": _programs,
@@ -247,4 +279,5 @@ _RULES = {
     "payout_entry_lines": _payout_entry_lines,
     "advertiser_invoices": _advertiser_invoices,
     "invoice_lines": _invoice_lines,
+    "webhook_endpoints": _webhook_endpoints,
 }

@@ -39,6 +39,18 @@ async def run_billing(ctx: JobContext, job_id: int) -> str:
     return await run(ctx.engine, job_id)
 
 
+async def dispatch_webhook_events(ctx: JobContext) -> int:
+    from portal.services.webhooks import dispatch_events
+
+    return await dispatch_events(ctx.engine, ctx.queue)
+
+
+async def deliver_webhooks(ctx: JobContext, delivery_ids: list[int]) -> dict[int, str]:
+    from portal.services.webhooks import deliver_many
+
+    return await deliver_many(ctx.engine, delivery_ids)
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     name: observed_job(name, job)
     for name, job in (
@@ -47,5 +59,7 @@ JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
         ("run_export", run_export),
         ("run_billing", run_billing),
         ("run_sales_validation_import", run_sales_validation_import),
+        ("dispatch_webhook_events", dispatch_webhook_events),
+        ("deliver_webhooks", deliver_webhooks),
     )
 }

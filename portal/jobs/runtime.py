@@ -12,9 +12,14 @@ from portal.jobs.queue import ArqQueue, InProcessQueue, JobQueue
 
 
 async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
+    from portal.adapters.event_store import register_dispatch_queue
+
     if settings.redis_url:
-        return await ArqQueue.connect(settings.redis_url, settings.database_url)
+        arq_queue = await ArqQueue.connect(settings.redis_url, settings.database_url)
+        register_dispatch_queue(engine, arq_queue)
+        return arq_queue
     queue = InProcessQueue()
+    register_dispatch_queue(engine, queue)
     queue.bind(JobContext(engine=engine, settings=settings, queue=queue))
     # Embedded mode has no worker to pick up what a previous run left: resume it now, and
     # look again every minute for jobs whose (earlier) process died.
@@ -28,4 +33,12 @@ async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
         await requeue_unfinished_jobs(engine, queue)
 
     queue.every(60, sweep)
+
+    async def webhooks() -> None:
+        from portal.services.webhooks import sweep as sweep_webhooks
+
+        await sweep_webhooks(engine, queue)
+
+    # Retries come due at their time, give or take this interval.
+    queue.every(30, webhooks)
     return queue

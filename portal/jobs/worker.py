@@ -27,6 +27,17 @@ async def startup(ctx: dict[str, Any]) -> None:
         # The worker's pool enqueues on the queue the worker serves.
         queue=ArqQueue(ctx["redis"], namespace_of(settings.database_url)),
     )
+    from portal.adapters.event_store import register_dispatch_queue
+
+    register_dispatch_queue(engine, ctx["portal"].queue)
+    from portal.adapters.event_store import register_live_relay
+    from portal.adapters.live_events import RedisRelay
+
+    ctx["live_relay"] = RedisRelay.connect(
+        os.environ.get("PORTAL_REDIS_URL") or "redis://127.0.0.1:6379/0",
+        namespace_of(settings.database_url),
+    )
+    register_live_relay(engine, ctx["live_relay"])
     # What the jobs import lazily, imported now, so it is frozen with the rest.
     import portal.services.exports
     import portal.services.imports
@@ -39,6 +50,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     portal: JobContext | None = ctx.get("portal")
     if portal is not None:
         await portal.engine.dispose()
+    if ctx.get("live_relay") is not None:
+        await ctx["live_relay"].close()
 
 
 def _adapt(name: str) -> Any:
@@ -77,6 +90,14 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
+async def sweep_webhooks(ctx: dict[str, Any]) -> int:
+    """Dispatches events a lost queue message left, and queues the due webhook retries."""
+    from portal.services.webhooks import sweep
+
+    portal: JobContext = ctx["portal"]
+    return await sweep(portal.engine, portal.queue)
+
+
 # How often a worker looks for jobs whose worker died: with heartbeats every 15 s and a lease
 # of 60 s, such a job is taken over 60–70 s after its last heartbeat.
 RECOVERY_SECONDS = set(range(0, 60, 10))
@@ -87,6 +108,7 @@ class WorkerSettings:
     cron_jobs: ClassVar[list[Any]] = [
         cron(requeue_accepted, second={0}, run_at_startup=True),
         cron(requeue_jobs, second=RECOVERY_SECONDS, run_at_startup=True),
+        cron(sweep_webhooks, second=set(range(0, 60, 5)), run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

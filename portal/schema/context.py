@@ -101,6 +101,8 @@ class Context:
     address_bucket: Any = None  # … of anonymous requests, per client address
     login_attempts: Any = None  # portal.adapters.login_attempts
     trusted_document: TrustedDocument | None = None
+    connection_params: Any = None  # a WebSocket's connection_init payload (strawberry sets it)
+    open_subscriptions: int = 0  # on a WebSocket: its running subscriptions
     _reader: Reader | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 

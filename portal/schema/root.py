@@ -25,6 +25,7 @@ from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
 from portal.resolvers.order_books import OrderBookQueries
 from portal.resolvers.validation import ValidationQueries
+from portal.resolvers.webhooks import WebhookQueries
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
@@ -34,6 +35,7 @@ from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
 from portal.schema.statistics_queries import StatisticsQueries
+from portal.schema.subscriptions import Subscription
 from portal.schema.token_queries import TokenQueries
 from portal.schema.types.access import ApiToken
 from portal.schema.types.base import Node
@@ -90,6 +92,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     StatisticsQueries,
                     OrderBookQueries,
                     ValidationQueries,
+                    WebhookQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",
@@ -97,6 +100,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         mutation=described(
             Mutation, "Writes. Every mutation answers with a payload and `userErrors`."
         ),
+        subscription=Subscription,
         types=[Node, ApiToken],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),

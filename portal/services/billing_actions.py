@@ -142,6 +142,9 @@ async def act(
             )
         # The conversions are released: the next run takes them again.
         await uow.execute(delete(items).where(items.c[item_key] == pk))
+    from portal.adapters.event_payloads import record_billing_event
+
+    await record_billing_event(uow, table.name, pk, action.name)
     found = await uow.first(select(table).where(table.c.id == pk))
     return build(found)
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, insert, select, tuple_, update
 
 from portal.adapters.conversion_store import created, update_conversion
+from portal.adapters.event_store import NewEvent, record_event
 from portal.adapters.request_keys import OrderId, conversions_of_orders
 from portal.adapters.request_store import move_request
 from portal.adapters.tables import (
@@ -46,6 +47,7 @@ from portal.domain.requests import (
     RequestKind,
     RequestStatus,
 )
+from portal.global_ids import encode_id
 from portal.services.request_drafts import order_state
 from portal.services.request_revision import reassigned
 
@@ -169,7 +171,7 @@ async def reassign(
         request.decided_by,
         request_id=request.id,
     )
-    await uow.execute(
+    reassignment_id = await uow.insert(
         insert(conversion_reassignments).values(
             conversion_id=conversion.id,
             program_id=conversion.program_id,
@@ -185,6 +187,25 @@ async def reassign(
             currency=conversion.currency,
             reassigned_at=uow.now,
         )
+    )
+    await record_event(
+        uow,
+        NewEvent(
+            "conversion.reassigned",
+            reassignment_id,
+            {
+                "id": encode_id("ConversionReassignment", reassignment_id),
+                "conversionId": encode_id("Conversion", conversion.id),
+                "programId": encode_id("Program", conversion.program_id),
+                "orderId": conversion.order_id,
+                "previousCommission": conversion.commission,
+                "currency": conversion.currency,
+                "toPartnerId": encode_id("Partner", request.partner_id),
+                "requestId": encode_id("ConversionRequest", request.id),
+            },
+            conversion.program_id,
+            conversion.partner_id,  # the former partner's endpoints are the ones told
+        ),
     )
     r = conversion_requests.c
     stale = await uow.conn.scalars(

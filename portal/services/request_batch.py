@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from portal.adapters.bulk_insert import insert_rows
+from portal.adapters.event_payloads import record_request_events
 from portal.adapters.request_keys import idempotency_keys_used, open_keys_taken
 from portal.adapters.request_store import open_key
 from portal.adapters.tables import conversion_requests
@@ -162,11 +163,16 @@ async def insert_requests(uow: UnitOfWork, checked: CheckedRequests, *, ids: boo
                 outcome.errors.append(open_request_error(c.draft.kind))
             else:
                 outcome.created, outcome.request_id = True, one[0] if ids else None
+                if ids:
+                    await record_request_events(uow, one, "conversion_request.created")
         return
     for index, outcome in enumerate(outcomes):
         outcome.created = True
         if ids:
             outcome.request_id = new_ids[index]
+    if ids:
+        # Requests raised from a file (ids=False) are announced by the import's event.
+        await record_request_events(uow, new_ids, "conversion_request.created")
 
 
 # The columns a new request gets values for; the rest (decision, failure, processing) start

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
+from portal.adapters.event_payloads import record_comment_event, record_request_events
 from portal.adapters.request_store import (
     load_request,
     move_request,
@@ -181,6 +182,7 @@ async def update_request(
             )
     except IntegrityError:
         raise open_request_error(request.kind) from None
+    await record_request_events(uow, [request_id], "conversion_request.updated")
     updated = await load_request(uow, request_id)
     assert updated is not None
     return updated
@@ -221,7 +223,7 @@ async def comment_on_request(
     text = check_comment(body, ("body",))
     if not text:
         raise DomainError("BLANK", "the comment is empty", ("body",))
-    return await uow.insert(
+    comment_id = await uow.insert(
         insert(conversion_request_comments).values(
             request_id=request_id,
             author_id=viewer.user_id,
@@ -230,6 +232,8 @@ async def comment_on_request(
             created_at=uow.now,
         )
     )
+    await record_comment_event(uow, request_id, comment_id, visibility.value, text)
+    return comment_id
 
 
 async def _check_conversion_note(uow: UnitOfWork, program: Program, note: str | None) -> None:

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
@@ -94,6 +94,15 @@ def create_app(
         if owns_queue:
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
+        relay = None
+        if settings.redis_url:
+            from portal.adapters.event_store import register_live_relay
+            from portal.adapters.live_events import HUB, RedisRelay
+            from portal.jobs.queue import namespace_of
+
+            relay = RedisRelay.connect(settings.redis_url, namespace_of(settings.database_url))
+            await relay.listen(HUB)
+            register_live_relay(engine, relay)
         throttles = Throttles.for_settings(settings)
         graphql.cost_bucket = throttles.users
         graphql.address_bucket = throttles.addresses
@@ -105,6 +114,11 @@ def create_app(
         finally:
             if owns_queue:
                 await graphql.queue.close()
+            if relay is not None:
+                from portal.adapters.event_store import register_live_relay
+
+                register_live_relay(engine, None)
+                await relay.close()
             await throttles.close()
             if owns_engine:
                 await engine.dispose()
@@ -135,6 +149,7 @@ def create_app(
             Route("/metrics", metrics(engine, _queue_of)),
             # Every method reaches the endpoint, which answers 405 as a GraphQL error itself.
             Route("/graphql", compressed(LimitRequestBody(graphql))),
+            WebSocketRoute("/graphql", graphql),
             Route(
                 ASSETS_PATH + "{path:path}",
                 compressed(request_response(graphiql_asset)),

@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
@@ -242,6 +243,24 @@ class PortalGraphQL(GraphQL[Context, None]):
         # Only strawberry's WebSocket protocols still call this; HTTP answers are built above.
         body, _ = response_body(result)
         return body  # type: ignore[return-value]
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A WebSocket authenticates with `{"token": …}` in its connection_init payload;
+        without a valid one it is closed (4403 Forbidden, graphql-transport-ws)."""
+        from strawberry.exceptions import ConnectionRejectionError
+
+        from portal.adapters.credentials import CredentialError, authenticate_token
+
+        params = context.connection_params or {}
+        token = params.get("token") if isinstance(params, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        try:
+            async with self.engine.connect() as conn:
+                found = await authenticate_token(conn, token.strip(), datetime.now(UTC))
+        except CredentialError:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
+        context.viewer = found.user.as_viewer()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

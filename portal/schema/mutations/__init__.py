@@ -15,6 +15,7 @@ from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
 from portal.resolvers.setup import SetupMutations
 from portal.resolvers.validation import ValidationMutations
+from portal.resolvers.webhooks import WebhookMutations
 
 Mutation = merge_types(
     "Mutation",
@@ -30,5 +31,6 @@ Mutation = merge_types(
         BillingMutations,
         OrderBookMutations,
         ValidationMutations,
+        WebhookMutations,
     ),
 )

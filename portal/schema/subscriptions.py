@@ -1,0 +1,182 @@
+"""Subscriptions over WebSocket (graphql-transport-ws) at /graphql: authenticate with
+`connection_init` `{"token": "<API token>"}`; an unauthenticated socket is closed with 4403.
+Each update is read through the visibility rules, as the query of the same object is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Iterator
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from sqlalchemy import select
+
+from portal.adapters.live_events import HUB
+from portal.adapters.request_reader import RequestReader
+from portal.adapters.tables import billing_runs, jobs
+from portal.adapters.visibility import visible
+from portal.domain.access import Viewer
+from portal.domain.errors import DomainError, NotFound
+from portal.global_ids import decode_id
+from portal.schema.context import Context
+from portal.schema.errors import as_bad_input
+from portal.schema.ids import decode_typed
+from portal.schema.types.requests import ConversionRequest
+
+Info = strawberry.Info[Context, None]
+MAX_PER_CONNECTION = 10
+MAX_PER_USER = 50
+"""Open subscriptions allowed per WebSocket and per user (in this process)."""
+_open_per_user: dict[int, int] = {}
+PROGRESS_POLL_SECONDS = 1.0
+_JOB_IDS = {"ImportJob", "ExportJob", "BillingRun"}
+_ENDED = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+@strawberry.type(description="Where an import, export or billing run is.")
+class JobProgressUpdate:
+    id: strawberry.ID = strawberry.field(description="The id subscribed to.")
+    status: str = strawberry.field(
+        description="QUEUED, RUNNING, then SUCCEEDED, FAILED or CANCELLED (the last update)."
+    )
+    processed: int = strawberry.field(description="Rows (or conversions) done so far.")
+    total: int | None = strawberry.field(description="Rows in all, once known.")
+    created: int = strawberry.field(description="Objects created so far.")
+    errors: int = strawberry.field(description="Rows refused so far.")
+    error: str | None = strawberry.field(description="Why it failed.")
+    finished_at: datetime | None = strawberry.field(description="When it ended.")
+
+
+@contextlib.contextmanager
+def _slot(info: Info, viewer: Viewer) -> Iterator[None]:
+    """Counts the subscription against the connection's and the user's limits while it runs."""
+    context = info.context
+    if context.open_subscriptions >= MAX_PER_CONNECTION:
+        with as_bad_input():
+            raise DomainError(
+                "TOO_MANY_SUBSCRIPTIONS", f"at most {MAX_PER_CONNECTION} per connection", ()
+            )
+    if _open_per_user.get(viewer.user_id, 0) >= MAX_PER_USER:
+        with as_bad_input():
+            raise DomainError("TOO_MANY_SUBSCRIPTIONS", f"at most {MAX_PER_USER} per user", ())
+    context.open_subscriptions += 1
+    _open_per_user[viewer.user_id] = _open_per_user.get(viewer.user_id, 0) + 1
+    try:
+        yield
+    finally:
+        context.open_subscriptions -= 1
+        left = _open_per_user.pop(viewer.user_id, 1) - 1
+        if left:
+            _open_per_user[viewer.user_id] = left
+
+
+async def _job_pk(info: Info, viewer: Viewer, raw: strawberry.ID) -> int:
+    with as_bad_input():
+        kind, pk = decode_id(raw, ("id",))
+        if kind not in _JOB_IDS:
+            raise DomainError(
+                "INVALID_ID", "give an ImportJob, ExportJob or BillingRun id", ("id",)
+            )
+    if kind != "BillingRun":
+        return pk
+    async with info.context.engine.connect() as conn:
+        job_id = await conn.scalar(
+            select(billing_runs.c.job_id).where(
+                billing_runs.c.id == pk, visible(billing_runs, viewer)
+            )
+        )
+    if job_id is None:
+        with as_bad_input():
+            raise NotFound("job", ("id",))
+    return int(job_id)
+
+
+async def _progress(
+    info: Info, viewer: Viewer, raw: strawberry.ID, job_id: int
+) -> JobProgressUpdate | None:
+    async with info.context.engine.connect() as conn:
+        row = (
+            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
+        ).first()
+    if row is None:
+        return None
+    return JobProgressUpdate(
+        id=raw,
+        status=row.status,
+        processed=row.processed,
+        total=row.total,
+        created=row.created_count,
+        errors=row.error_count,
+        error=row.error,
+        finished_at=row.finished_at,
+    )
+
+
+@strawberry.type(
+    description="Live updates over WebSocket (`graphql-transport-ws` at /graphql; send "
+    '`{"token": "<API token>"}` as the connection_init payload). No ordering or delivery '
+    "promise beyond the connection: reconnect and read the object again after a drop."
+)
+class Subscription:
+    @strawberry.subscription(
+        description="The conversion request now, then again each time it changes (status, "
+        "amendment, decision, processing). A request the viewer may not see is NOT_FOUND."
+    )
+    async def conversion_request_changed(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The request.")],
+    ) -> AsyncGenerator[ConversionRequest, None]:
+        viewer = info.context.require_viewer()
+        with as_bad_input():
+            pk = decode_typed(id, "ConversionRequest", ("id",))
+        reader = RequestReader(info.context.engine, viewer)
+        with _slot(info, viewer), HUB.subscription() as updates:  # listening before reading
+            found = (await reader.get_many([pk]))[0]
+            if found is None:
+                with as_bad_input():
+                    raise NotFound("conversion request", ("id",))
+            yield ConversionRequest.from_domain(found)
+            while True:
+                event = await updates.get()
+                if event.object_kind != "conversion_request" or event.object_id != pk:
+                    continue
+                info.context.loaders.clear_all()
+                found = (await reader.get_many([pk]))[0]
+                if found is None:  # no longer visible (it never becomes another's)
+                    return
+                yield ConversionRequest.from_domain(found)
+
+    @strawberry.subscription(
+        description="An import's, export's or billing run's progress (the ImportJob, "
+        "ExportJob or BillingRun id): now, then at each change (checked every second and at "
+        "once when it ends), until it has ended. Only its author and admins may follow it."
+    )
+    async def job_progress(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The job.")],
+    ) -> AsyncGenerator[JobProgressUpdate, None]:
+        viewer = info.context.require_viewer()
+        job_id = await _job_pk(info, viewer, id)
+        with _slot(info, viewer), HUB.subscription() as updates:
+            last = await _progress(info, viewer, id, job_id)
+            if last is None:
+                with as_bad_input():
+                    raise NotFound("job", ("id",))
+            yield last
+            while last.status not in _ENDED:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(updates.get(), PROGRESS_POLL_SECONDS)
+                now = await _progress(info, viewer, id, job_id)
+                if now is None:
+                    return
+                if (now.status, now.processed, now.errors) != (
+                    last.status,
+                    last.processed,
+                    last.errors,
+                ):
+                    yield now
+                last = now

@@ -1,0 +1,77 @@
+"""Subscriptions fed through Redis pub/sub (issue 15): with PORTAL_REDIS_URL every committed
+event goes through the deployment's channel, so a request processed by an arq worker reaches
+the server's subscribers; the partner sees INQUIRED → ACCEPTED → PROCESSED."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from arq import create_pool
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.config import Settings
+from portal.jobs.queue import queue_name_of
+from tests.api.request_helpers import CREATE, DECIDE, create_input, new_order, request_world
+from tests.api.test_subscriptions import _graphql, _message, _open, _subscribe, live_app
+from tests.conftest import REDIS_URL
+from tests.integration.conftest import redis_settings
+from tests.integration.test_arq_worker import _run_worker
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.parametrize("engine", ["postgres"], indirect=True),
+]
+
+
+async def test_updates_committed_by_an_arq_worker_reach_the_subscriber(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    if not REDIS_URL:
+        pytest.skip("Redis (PORTAL_TEST_REDIS_URL) not configured")
+    settings = Settings(
+        database_url=f"the engine is passed in {uuid.uuid4().hex}",  # its own queue and channel
+        redis_url=REDIS_URL,
+        secret_key="test",
+        data_dir=tmp_path,
+    )
+    rw = await request_world(engine)
+    pool = await create_pool(
+        redis_settings(), default_queue_name=queue_name_of(settings.database_url)
+    )
+    try:
+        async with (
+            live_app(engine, settings) as address,
+            httpx.AsyncClient(base_url=f"http://{address}") as client,
+        ):
+            created = await _graphql(
+                client, CREATE, {"input": create_input(rw.program(), new_order())}, rw.token("A")
+            )
+            request_id = created["createConversionRequest"]["conversionRequest"]["id"]
+            own = await _open(address, rw.token("A"))
+            await _subscribe(own, request_id)
+            first = await _message(own)
+            assert first["payload"]["data"]["conversionRequestChanged"]["status"] == "INQUIRED"
+            await _graphql(
+                client,
+                DECIDE,
+                {"input": {"requestId": request_id, "decision": "ACCEPT"}},
+                rw.token("adv1"),
+            )
+            accepted = await _message(own)
+            assert accepted["payload"]["data"]["conversionRequestChanged"]["status"] == "ACCEPTED"
+            # Processing is the worker's; its commit is published on Redis.
+            await _run_worker(pool, engine, settings)
+            statuses = []
+            while not statuses or statuses[-1] != "PROCESSED":
+                message = await _message(own)
+                statuses.append(message["payload"]["data"]["conversionRequestChanged"]["status"])
+            assert statuses[-1] == "PROCESSED", json.dumps(statuses)
+            await own.close()
+    finally:
+        await pool.delete(pool.default_queue_name)
+        await pool.aclose()

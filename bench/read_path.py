@@ -244,6 +244,7 @@ async def main_async(setup: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")  # the servers' request lines: not measured
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", default=str(OUT_DIR / "tokens.json"))
     parser.add_argument("--port", type=int, default=8775)

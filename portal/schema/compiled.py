@@ -55,11 +55,20 @@ from strawberry.types.arguments import convert_arguments
 
 from portal.adapters.pagination import SortKey, fetch_page
 from portal.adapters.reader import Reader
-from portal.adapters.tables import advertisers, conversions, partners, programs
+from portal.adapters.tables import (
+    advertisers,
+    conversion_requests,
+    conversions,
+    partners,
+    programs,
+    users,
+)
 from portal.adapters.visibility import visible
+from portal.domain.access import Role
 from portal.domain.conversions import ConversionStatus
 from portal.domain.money import canonical, without_padding
 from portal.domain.programs import ConsentMode, FollowUpPolicy
+from portal.domain.requests import RequestKind, RequestStatus
 from portal.global_ids import decode_id, decode_typed, encode_id
 from portal.observability.graphql import set_execution_path
 
@@ -82,9 +91,11 @@ class Fallback(Exception):
 
 # -- the columns a plan reads -----------------------------------------------------------------
 
-SOURCES = {"": conversions, "pa": partners, "pr": programs, "ad": advertisers}
-"""Where a plan reads from: the conversion itself, its partner, its program, the program's
-advertiser (each of the last three a derived table scoped by `visible`)."""
+SOURCES = {"pa": partners, "pr": programs, "ad": advertisers, "cb": users}
+"""Where a plan reads from besides its main table (""): the partner, the program, the program's
+advertiser (each a derived table scoped by `visible`) and the user who raised a request (its
+name and role, unscoped as `RequestReader.actors` reads them)."""
+UNSCOPED = frozenset({"cb"})
 
 
 def label(source: str, name: str) -> str:
@@ -100,17 +111,18 @@ class Columns:
         return label(source, name)
 
 
-def conversions_statement(
-    columns: Columns, viewer: Any, where: ColumnElement[bool], key: SortKey | None
+def main_statement(
+    table: Any, columns: Columns, viewer: Any, where: ColumnElement[bool], key: SortKey | None
 ) -> Select[Any]:
-    """The conversions matching `where` with the asked columns and many-to-one objects."""
+    """The rows of `table` (conversions, conversion requests) matching `where`, with the asked
+    columns and many-to-one objects."""
     asked = columns.asked
     names = set(asked.get("", ())) | {"id"}
     if key is not None:
         names.add(key.column.key)  # type: ignore[arg-type]
-    c = conversions.c
+    c = table.c
     selected: list[Any] = [c[n] for n in sorted(names)]
-    joined: Any = conversions
+    joined: Any = table
     if "pa" in asked:
         pa = _scoped("pa", asked["pa"], viewer)
         joined = joined.outerjoin(pa, pa.c.id == c.partner_id)
@@ -123,6 +135,10 @@ def conversions_statement(
             ad = _scoped("ad", asked["ad"], viewer)
             joined = joined.outerjoin(ad, ad.c.id == pr.c.advertiser_id)
             selected += [ad.c[n].label(label("ad", n)) for n in sorted(asked["ad"] | {"id"})]
+    if "cb" in asked:
+        cb = _scoped("cb", asked["cb"], viewer)
+        joined = joined.outerjoin(cb, cb.c.id == c.created_by)
+        selected += [cb.c[n].label(label("cb", n)) for n in sorted(asked["cb"] | {"id"})]
     return select(*selected).select_from(joined).where(where)
 
 
@@ -130,11 +146,10 @@ def _scoped(source: str, names: set[str], viewer: Any) -> Any:
     """The rows of a joined table the viewer may see (the same predicate as `node(id:)` and the
     nested resolvers of the general path), as a derived table of the asked columns."""
     table = SOURCES[source]
-    return (
-        select(*[table.c[n] for n in sorted(names | {"id"})])
-        .where(visible(table, viewer))
-        .subquery(source)
-    )
+    stmt = select(*[table.c[n] for n in sorted(names | {"id"})])
+    if source not in UNSCOPED:
+        stmt = stmt.where(visible(table, viewer))
+    return stmt.subquery(source)
 
 
 # -- selections -------------------------------------------------------------------------------
@@ -216,6 +231,9 @@ class ObjectCompiler:
             ConversionStatus: types["ConversionStatus"].serialize,  # type: ignore[union-attr]
             ConsentMode: types["ConsentMode"].serialize,  # type: ignore[union-attr]
             FollowUpPolicy: types["FollowUpPolicy"].serialize,  # type: ignore[union-attr]
+            RequestKind: types["RequestKind"].serialize,  # type: ignore[union-attr]
+            RequestStatus: types["RequestStatus"].serialize,  # type: ignore[union-attr]
+            Role: types["Role"].serialize,  # type: ignore[union-attr]
         }
 
     def object(
@@ -367,6 +385,70 @@ def _payout_state(reserved: bool) -> FieldCompiler:
     return compile_
 
 
+REQUESTED_COLUMNS = (
+    "order_id",
+    "target",
+    "category",
+    "tracking_time",
+    "order_value",
+    "currency",
+    "requested_status",
+    "requested_commission",
+    "sub_ids",
+    "device",
+    "conversion_note",
+)
+
+
+def _requested(oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns: Columns) -> Getter:
+    """`ConversionRequest.requested`: the general path's own conversion (the store's
+    `requested_values`, then `RequestedValues.from_domain`), serialised field by field."""
+    from portal.adapters.request_store import requested_values
+    from portal.schema.types.requests import RequestedValues
+
+    for name in REQUESTED_COLUMNS:
+        columns.need(source, name)
+    type_ = oc.schema.type_map["RequestedValues"]
+    assert isinstance(type_, GraphQLObjectType)
+    string = oc.string
+    serializers: dict[str, tuple[str, Callable[[Any], Any]]] = {
+        "orderId": ("order_id", string),
+        "conversionTarget": ("conversion_target", string),
+        "trackingCategory": ("tracking_category", string),
+        "trackingTime": ("tracking_time", oc.datetime),
+        "orderValue": ("order_value", oc.decimal),
+        "currency": ("currency", oc.currency),
+        "status": ("status", lambda v: oc.enums[ConversionStatus](v)),
+        "commission": ("commission", oc.decimal),
+        "subIds": ("sub_ids", lambda v: [None if x is None else string(x) for x in v]),
+        "device": ("device", string),
+        "conversionNote": ("conversion_note", string),
+    }
+    getters: list[tuple[str, Callable[[Any], Any]]] = []
+    for key, field_nodes in oc.selections.collect(sub_sets(nodes), type_).items():
+        name = field_nodes[0].name.value
+        if name == "__typename":
+            getters.append((key, lambda _v: "RequestedValues"))
+            continue
+        if name not in serializers:
+            raise Unsupported(f"RequestedValues.{name}")
+        attribute, serialize = serializers[name]
+
+        def get(v: Any, _a: str = attribute, _s: Callable[[Any], Any] = serialize) -> Any:
+            value = getattr(v, _a)
+            return None if value is None else _s(value)
+
+        getters.append((key, get))
+
+    def build(m: Row) -> dict[str, Any]:
+        values = RequestedValues.from_domain(requested_values(m))
+        return {key: get(values) for key, get in getters}
+
+    if source != "":  # the store's function reads the columns by their own names
+        raise Unsupported("requested values of a joined row")
+    return build
+
+
 FIELDS: dict[str, dict[str, FieldCompiler]] = {
     "Conversion": {
         "id": _id("Conversion"),
@@ -390,6 +472,27 @@ FIELDS: dict[str, dict[str, FieldCompiler]] = {
         "updatedAt": _col("updated_at", "datetime"),
         "partner": _joined("Partner", "pa"),
         "program": _joined("Program", "pr"),
+    },
+    "ConversionRequest": {
+        "id": _id("ConversionRequest"),
+        "kind": _enum("kind", RequestKind),
+        "status": _enum("status", RequestStatus),
+        "requested": _requested,
+        "comment": _col("comment", "string"),
+        "commission": _money("commission", "commission_currency"),
+        "commissionModelName": _col("commission_model_name", "string"),
+        "failure": _col("failure", "string"),
+        "createdAt": _col("created_at", "datetime"),
+        "updatedAt": _col("updated_at", "datetime"),
+        "processedAt": _col("processed_at", "datetime"),
+        "program": _joined("Program", "pr"),
+        "partner": _joined("Partner", "pa"),
+        "createdBy": _joined("Actor", "cb"),
+    },
+    "Actor": {
+        "id": _id("User"),
+        "name": _col("name", "string"),
+        "role": _enum("role", Role),
     },
     "Partner": {
         "id": _id("Partner"),
@@ -468,17 +571,56 @@ def _arguments(rc: RootContext, field_name: str, node: FieldNode) -> dict[str, A
     )
 
 
-class ConversionsConnection(RootPlan):
-    """`conversions(first, after, last, before, filter, orderBy)`."""
+def _conversions_scope(rc: RootContext, arguments: dict[str, Any]) -> Any:
+    from portal.schema.queries import conversions_request
+
+    filter_, sort, direction, page = conversions_request(**arguments)
+    where, key = Reader(rc.engine, rc.viewer).conversions_scope(filter_, sort, direction)
+    return where, key, where, page
+
+
+def _requests_scope(rc: RootContext, arguments: dict[str, Any]) -> Any:
+    from portal.adapters.request_reader import RequestReader
+    from portal.schema.request_queries import conversion_requests_request
+
+    filter_, sort, direction, page = conversion_requests_request(**arguments)
+    where, key, listed = RequestReader(rc.engine, rc.viewer).requests_scope(
+        filter_, sort, direction
+    )
+    return where, key, listed, page
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """A root connection: its node type and table, and how its arguments become the
+    conditions (counted, listed), the ordering and the page, through the functions the
+    resolver uses."""
+
+    node_type: str
+    table: Any
+    scope: Callable[[RootContext, dict[str, Any]], Any]
+
+
+LISTS = {
+    "conversions": ListSpec("Conversion", conversions, _conversions_scope),
+    "conversionRequests": ListSpec("ConversionRequest", conversion_requests, _requests_scope),
+}
+
+
+class ConnectionPlan(RootPlan):
+    """`conversions(…)` and `conversionRequests(…)` (first, after, last, before, filter,
+    orderBy)."""
 
     def __init__(
         self, key: str, node: FieldNode, oc: ObjectCompiler, selections: Selections
     ) -> None:
         self.key = key
         self.node = node
+        self.field_name = node.name.value
+        self.spec = LISTS[self.field_name]
         self.columns = Columns()
         schema = oc.schema
-        connection_type = get_named_type(schema.query_type.fields["conversions"].type)  # type: ignore[union-attr]
+        connection_type = get_named_type(schema.query_type.fields[self.field_name].type)  # type: ignore[union-attr]
         assert isinstance(connection_type, GraphQLObjectType)
         self.count = False
         parts: list[tuple[str, Callable[[Any, Any], Any]]] = []
@@ -490,7 +632,7 @@ class ConversionsConnection(RootPlan):
                 self.count = True
                 parts.append((key_, lambda _p, c: c))
             elif name == "nodes":
-                build = oc.object("Conversion", nodes, "", self.columns)
+                build = oc.object(self.spec.node_type, nodes, "", self.columns)
                 parts.append((key_, lambda p, _c, b=build: [b(m) for m in p.items]))
             elif name == "edges":
                 parts.append((key_, self._edges(nodes, oc, selections, connection_type)))
@@ -517,7 +659,7 @@ class ConversionsConnection(RootPlan):
             elif name == "cursor":
                 getters.append((key, lambda _m, c: c))
             elif name == "node":
-                build = oc.object("Conversion", field_nodes, "", self.columns)
+                build = oc.object(self.spec.node_type, field_nodes, "", self.columns)
                 getters.append((key, lambda m, _c, b=build: b(m)))
             else:
                 raise Unsupported(f"{edge_type.name}.{name}")
@@ -552,20 +694,18 @@ class ConversionsConnection(RootPlan):
         return lambda page, _c: {key: get(page) for key, get in getters}
 
     def prepare(self, rc: RootContext) -> Any:
-        from portal.schema.queries import conversions_request
-
         try:
-            arguments = _arguments(rc, "conversions", self.node)
-            filter_, sort, direction, page = conversions_request(**arguments)
+            arguments = _arguments(rc, self.field_name, self.node)
+            where, key, listed, page = self.spec.scope(rc, arguments)
             page = page.validated()
-            where, key = Reader(rc.engine, rc.viewer).conversions_scope(filter_, sort, direction)
             cursor = page.before if page.backwards else page.after
             if cursor is not None:
                 key.decode(cursor, "before" if page.backwards else "after")
         except Exception as error:
             raise Fallback(str(error)) from error
-        stmt = conversions_statement(self.columns, rc.viewer, where, key)
-        counted = select(func.count()).select_from(conversions).where(where) if self.count else None
+        table = self.spec.table
+        stmt = main_statement(table, self.columns, rc.viewer, listed, key)
+        counted = select(func.count()).select_from(table).where(where) if self.count else None
         return stmt, key, page, counted
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
@@ -603,7 +743,7 @@ class ConversionById(RootPlan):
         except Exception as error:
             raise Fallback(str(error)) from error
         where = (conversions.c.id == pk) & visible(conversions, rc.viewer)
-        return conversions_statement(self.columns, rc.viewer, where, None)
+        return main_statement(conversions, self.columns, rc.viewer, where, None)
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
         row = (await conn.execute(prepared)).first()
@@ -643,8 +783,8 @@ def compile_operation(
         node = nodes[0]
         if name == "__typename":
             roots.append(Typename(key))
-        elif name == "conversions":
-            roots.append(ConversionsConnection(key, node, oc, selections))
+        elif name in LISTS:
+            roots.append(ConnectionPlan(key, node, oc, selections))
         elif name in ("node", "conversion"):
             roots.append(ConversionById(key, node, oc, name))
         else:
@@ -673,6 +813,9 @@ class Compiler:
             plan: Plan | None = compile_operation(schema, document, operation_name)
         except Unsupported as reason:
             log.debug("general path: %s", reason)
+            plan = None
+        except Exception:  # a compiler bug must not fail the request: the executor answers
+            log.exception("the compiler failed on an operation; the general path runs it")
             plan = None
         self._plans[cache_key] = (document, plan)
         if len(self._plans) > self.size:

@@ -30,7 +30,14 @@ from portal.adapters.tables import conversions, programs
 from portal.config import Settings
 from portal.global_ids import encode_id
 from portal.web.app import create_app
-from tests.conftest import StatementCounter
+from tests.api.request_helpers import (
+    change_input,
+    create_input,
+    decide,
+    new_order,
+    raise_request,
+)
+from tests.conftest import Api, StatementCounter
 from tests.factories import World, build_world
 
 EXAMPLES = int(os.environ.get("PORTAL_DIFFERENTIAL_EXAMPLES", "120"))
@@ -132,7 +139,27 @@ async def pair(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Pair]:
             transport=httpx.ASGITransport(app=general_app), base_url="http://portal.test"
         ) as general,
     ):
+        await raise_requests(Api(general), world)
         yield Pair(compiled, general, world, {})
+
+
+async def raise_requests(api: Api, world: World) -> None:
+    """Conversion requests of both kinds, partners and programs, one rejected (nothing queued:
+    a job running between the two paths' answers would change what they read)."""
+    p1, p2 = (encode_id("Program", world.ids[k]) for k in ("p1", "p2"))
+    made = []
+    for index, (who, program) in enumerate([("A", p1), ("A", p1), ("B", p1), ("C", p2)]):
+        requested = new_order(f"MISSED-{index}", orderValue=f"{150 + index * 7}.5")
+        extra = {"comment": "see the shop's mail"} if index == 1 else {}
+        made.append(
+            await raise_request(api, world.tokens[who], create_input(program, requested, **extra))
+        )
+    change = change_input(
+        encode_id("Conversion", world.conversions["B"][2]), {"orderValue": "99.99"}
+    )
+    made.append(await raise_request(api, world.tokens["B"], change))
+    rejected = await decide(api, world.tokens["adv1"], made[2]["id"], "REJECT", reason="no")
+    assert rejected["userErrors"] == [], rejected
 
 
 # -- the contract's operations ----------------------------------------------------------------
@@ -182,7 +209,7 @@ async def test_contract_operations_answer_the_same_on_both_paths(pair: Pair) -> 
             for variables in contract_variables(name, pair.world):
                 response = await pair.same(text, variables, token)
                 valid = variables.get("first") != 0 and variables.get("after") is None
-                if name == "PartnerConversions" and valid:
+                if name in ("PartnerConversions", "ConversionRequestExplorer") and valid:
                     assert response.headers["portal-execution-path"] == "compiled", role
     # the dashboard's list ran compiled; the rest (statistics, overview) through the executor
     assert pair.paths.get("compiled", 0) >= 18
@@ -227,6 +254,32 @@ PROGRAM = [
     "__typename",
 ]
 ADVERTISER = ["id", "name", "createdAt", "__typename"]
+REQUEST_SCALARS = [
+    "id",
+    "kind",
+    "status",
+    "comment",
+    "commissionModelName",
+    "failure",
+    "createdAt",
+    "updatedAt",
+    "processedAt",
+    "__typename",
+]
+REQUESTED = [
+    "orderId",
+    "conversionTarget",
+    "trackingCategory",
+    "trackingTime",
+    "orderValue",
+    "currency",
+    "status",
+    "commission",
+    "subIds",
+    "device",
+    "conversionNote",
+    "__typename",
+]
 PAGE_INFO = ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"]
 
 
@@ -286,7 +339,27 @@ class Generator:
             parts.append("id")
         return self.wrap("Conversion", " ".join(parts))
 
+    def request(self) -> str:
+        parts = [self.key(n) for n in self.subset(REQUEST_SCALARS)]
+        if self.rng.random() < 0.5:
+            parts.append(f"{self.key('requested')} {{ {' '.join(self.subset(REQUESTED))} }}")
+        if self.rng.random() < 0.3:
+            inner = " ".join(self.subset(["amount", "currency", "__typename"]))
+            parts.append(f"{self.key('commission')} {{ {inner} }}")
+        if self.rng.random() < 0.3:
+            inner = " ".join(self.subset(["id", "name", "role", "__typename"]))
+            parts.append(f"{self.key('createdBy')} {{ {inner} }}")
+        if self.rng.random() < 0.3:
+            inner = self.wrap("Partner", " ".join(self.subset(PARTNER)))
+            parts.append(f"{self.key('partner')} {{ {inner} }}")
+        if self.rng.random() < 0.3:
+            parts.append(f"{self.key('program')} {{ {' '.join(self.subset(PROGRAM))} }}")
+        self.rng.shuffle(parts)
+        return self.wrap("ConversionRequest", " ".join(parts))
+
     def connection(self, safe: bool) -> tuple[str, dict[str, Any], list[str]]:
+        if self.rng.random() < 0.3:
+            return self.requests(safe)
         rng = self.rng
         parts = []
         if rng.random() < 0.4:
@@ -305,6 +378,47 @@ class Generator:
         rng.shuffle(parts)
         arguments, variables, definitions = self.arguments(safe)
         return f"conversions{arguments} {{ {' '.join(parts)} }}", variables, definitions
+
+    def requests(self, safe: bool) -> tuple[str, dict[str, Any], list[str]]:
+        rng, ids = self.rng, self.world.ids
+        parts = []
+        if rng.random() < 0.4:
+            parts.append(self.key("totalCount"))
+        if rng.random() < 0.4:
+            parts.append(f"{self.key('pageInfo')} {{ {' '.join(self.subset(PAGE_INFO))} }}")
+        if rng.random() < 0.5:
+            parts.append(f"edges {{ cursor node {{ {self.request()} }} }}")
+        if rng.random() < 0.6 or not parts:
+            parts.append(f"{self.key('nodes')} {{ {self.request()} }}")
+        rng.shuffle(parts)
+        given: dict[str, tuple[str, Any]] = {}
+        if rng.random() < 0.7:
+            given["first"] = ("Int", rng.choice([1, 2, 3, 50] if safe else [1, 2, 3, 50, 0]))
+        if rng.random() < 0.3 and self.cursors and not safe:
+            given["after"] = ("String", rng.choice(self.cursors))
+        filter_: dict[str, Any] = {}
+        if rng.random() < 0.3:
+            filter_["statuses"] = rng.sample(["INQUIRED", "REJECTED", "ACCEPTED"], 2)
+        if rng.random() < 0.2:
+            filter_["kinds"] = [rng.choice(["CREATE_NEW", "CHANGE_EXISTING"])]
+        if rng.random() < 0.3:
+            filter_["programIds"] = [encode_id("Program", ids[rng.choice(["p1", "p2"])])]
+        if rng.random() < 0.3:
+            filter_["partnerIds"] = [encode_id("Partner", ids[rng.choice("ABC")])]
+        if rng.random() < 0.2:
+            filter_["createdFrom"] = "2020-01-01T00:00:00Z"
+        if rng.random() < 0.1:
+            filter_["orderId"] = rng.choice(["MISSED-1", "B-2"])
+        if filter_:
+            given["filter"] = ("ConversionRequestFilterInput", filter_)
+        if rng.random() < 0.5:
+            order = {
+                "field": rng.choice(["CREATED_AT", "UPDATED_AT", "TRACKING_TIME", "COMMISSION"]),
+                "direction": rng.choice(["ASC", "DESC"]),
+            }
+            given["orderBy"] = ("ConversionRequestOrder", order)
+        arguments, variables, definitions = self.render(given)
+        return f"conversionRequests{arguments} {{ {' '.join(parts)} }}", variables, definitions
 
     def arguments(self, safe: bool) -> tuple[str, dict[str, Any], list[str]]:
         """Arguments of `conversions`; `safe` ones are valid: when two root fields of the
@@ -350,6 +464,10 @@ class Generator:
             if rng.random() < 0.7:
                 order["direction"] = rng.choice(["ASC", "DESC"])
             given["orderBy"] = ("ConversionOrder", order)
+        return self.render(given)
+
+    def render(self, given: dict[str, tuple[str, Any]]) -> tuple[str, dict[str, Any], list[str]]:
+        rng = self.rng
         if not given:
             return "", {}, []
         as_variables = rng.random() < 0.5
@@ -417,7 +535,9 @@ def literal(value: Any) -> str:
     if isinstance(value, str):
         if value in ("OPEN", "CONFIRMED", "REJECTED", "TRACKING_TIME", "ORDER_VALUE"):
             return value
-        if value in ("COMMISSION", "CREATED_AT", "ASC", "DESC"):
+        if value in ("COMMISSION", "CREATED_AT", "ASC", "DESC", "UPDATED_AT", "INQUIRED"):
+            return value
+        if value in ("ACCEPTED", "CREATE_NEW", "CHANGE_EXISTING"):
             return value
         return '"' + value + '"'
     if isinstance(value, list):
@@ -517,6 +637,17 @@ async def test_compiled_path_keeps_foreign_rows_out(pair: Pair) -> None:
         )
         assert response.headers["portal-execution-path"] == "compiled"
         assert (response.json()["data"]["node"] is not None) is visible
+    # the explorer: a foreign partner id finds nothing; the own list only the own requests
+    explorer = "{ conversionRequests(%s) { totalCount nodes { id partner { id } } } }"
+    response = await pair.same(
+        explorer % f'filter: {{partnerIds: ["{foreign_partner}"]}}', None, token
+    )
+    assert response.headers["portal-execution-path"] == "compiled"
+    assert response.json()["data"]["conversionRequests"] == {"totalCount": 0, "nodes": []}
+    response = await pair.same(explorer % "first: 50", None, token)
+    requests = response.json()["data"]["conversionRequests"]
+    assert requests["totalCount"] == 2
+    assert {n["partner"]["id"] for n in requests["nodes"]} == {encode_id("Partner", world.ids["B"])}
     # the advertiser sees its conversion whose partner is not its partner, without the partner
     response = await pair.same(
         "query($id: ID!) { node(id: $id) { ... on Conversion { partner { id name } } } }",

@@ -102,9 +102,14 @@ def label(source: str, name: str) -> str:
     return name if source == "" else f"{source}_{name}"
 
 
+STATEMENTS_PER_PLAN = 64
+
+
 @dataclass
 class Columns:
     asked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    statements: dict[Any, Any] = field(default_factory=dict)
+    """Base statements by (table, viewer, sort column) (`_base_statement`)."""
 
     def need(self, source: str, name: str) -> str:
         self.asked[source].add(name)
@@ -116,6 +121,23 @@ def main_statement(
 ) -> Select[Any]:
     """The rows of `table` (conversions, conversion requests) matching `where`, with the asked
     columns and many-to-one objects."""
+    return _base_statement(table, columns, viewer, key).where(where)
+
+
+def _base_statement(table: Any, columns: Columns, viewer: Any, key: SortKey | None) -> Any:
+    """The SELECT … FROM … JOIN of a plan for one viewer and ordering, built once and kept on
+    the plan's columns (a few per plan: the viewers and orderings in use)."""
+    cache_key = (table.name, viewer, None if key is None else key.column.key)  # type: ignore[union-attr]
+    found = columns.statements.get(cache_key)
+    if found is None:
+        found = _build_base(table, columns, viewer, key)
+        if len(columns.statements) >= STATEMENTS_PER_PLAN:
+            columns.statements.pop(next(iter(columns.statements)))
+        columns.statements[cache_key] = found
+    return found
+
+
+def _build_base(table: Any, columns: Columns, viewer: Any, key: SortKey | None) -> Any:
     asked = columns.asked
     names = set(asked.get("", ())) | {"id"}
     if key is not None:
@@ -139,7 +161,7 @@ def main_statement(
         cb = _scoped("cb", asked["cb"], viewer)
         joined = joined.outerjoin(cb, cb.c.id == c.created_by)
         selected += [cb.c[n].label(label("cb", n)) for n in sorted(asked["cb"] | {"id"})]
-    return select(*selected).select_from(joined).where(where)
+    return select(*selected).select_from(joined)
 
 
 def _scoped(source: str, names: set[str], viewer: Any) -> Any:

@@ -8,7 +8,7 @@ with the compiled path, one with `compiled_reads=False`. Status, content type an
 be identical, for every role, on SQLite and PostgreSQL.
 
 `PORTAL_DIFFERENTIAL_EXAMPLES` sets the number of generated operations per role and database
-(CI: the default below; `make differential` runs many more)."""
+(CI: the default below; `make differential EXAMPLES=2000 SEED=…` runs many more)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ be identical, for every role, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import AsyncIterator
@@ -140,7 +141,25 @@ async def pair(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Pair]:
         ) as general,
     ):
         await raise_requests(Api(general), world)
-        yield Pair(compiled, general, world, {})
+        failures = Failures()
+        logger = logging.getLogger("portal.compiled")
+        logger.addHandler(failures)
+        try:
+            yield Pair(compiled, general, world, {})
+        finally:
+            logger.removeHandler(failures)
+        # The compiled path falls back to the executor when it fails at run time (its answer
+        # is then right); in these tests it must never have failed.
+        assert not failures.records, [r.getMessage() for r in failures.records]
+
+
+class Failures(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def raise_requests(api: Api, world: World) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
+from portal.adapters.rows import record
 from portal.adapters.tables import (
     advertiser_billing,
     billing_issuer,
@@ -39,142 +40,47 @@ from portal.domain.billing.vat import TaxStatus
 
 
 def issuer_of(r: Row[Any]) -> Issuer:
-    m = r._mapping
-    return Issuer(
-        id=m["id"],
-        legal_name=m["legal_name"],
-        address=m["address"],
-        vat_id=m["vat_id"],
-        country=m["country"],
-        credit_note_prefix=m["credit_note_prefix"],
-        invoice_prefix=m["invoice_prefix"],
-        default_payout_minimum=m["default_payout_minimum"],
-        iban=m["iban"],
-        bic=m["bic"],
-    )
+    return record(Issuer, r)
 
 
 def partner_billing_of(r: Row[Any]) -> PartnerBilling:
-    m = r._mapping
-    return PartnerBilling(
-        partner_id=m["partner_id"],
-        vat_id=m["vat_id"],
-        tax_status=TaxStatus(m["tax_status"]),
-        payout_minimum=m["payout_minimum"],
-        iban=m["iban"],
-        bic=m["bic"],
-        billing_address=m["billing_address"],
-    )
+    return record(PartnerBilling, r, tax_status=TaxStatus(r._mapping["tax_status"]))
 
 
 def advertiser_billing_of(r: Row[Any]) -> AdvertiserBilling:
-    m = r._mapping
-    return AdvertiserBilling(
-        advertiser_id=m["advertiser_id"],
-        country=m["country"],
-        vat_id=m["vat_id"],
-        billing_address=m["billing_address"],
-    )
+    return record(AdvertiserBilling, r)
 
 
 def network_fee_of(r: Row[Any]) -> NetworkFee:
-    m = r._mapping
-    return NetworkFee(m["id"], m["program_id"], m["valid_from"], m["percentage"], m["fixed_amount"])
+    return record(NetworkFee, r)
 
 
 def vat_rate_of(r: Row[Any]) -> VatRate:
-    m = r._mapping
-    return VatRate(m["id"], m["country"], m["valid_from"], m["rate"])
+    return record(VatRate, r)
 
 
 def billing_run_of(r: Row[Any]) -> BillingRun:
-    m = r._mapping
-    return BillingRun(
-        id=m["id"],
-        job_id=m["job_id"],
-        created_by=m["created_by"],
-        period_end=m["period_end"],
-        program_ids=tuple(m["program_ids"]),
-        dry_run=m["dry_run"],
-        created_at=m["created_at"],
-        report=m["report"],
-    )
-
-
-def _history(m: Any) -> History:
-    return History(
-        created_at=m["created_at"],
-        confirmed_at=m["confirmed_at"],
-        confirmed_by=m["confirmed_by"],
-        paid_at=m["paid_at"],
-        paid_by=m["paid_by"],
-        payment_reference=m["payment_reference"],
-        payment_date=m["payment_date"],
-        cancelled_at=m["cancelled_at"],
-        cancelled_by=m["cancelled_by"],
-    )
+    return record(BillingRun, r, program_ids=tuple(r._mapping["program_ids"]))
 
 
 def payout_entry_of(r: Row[Any]) -> PayoutEntry:
-    m = r._mapping
-    return PayoutEntry(
-        id=m["id"],
-        run_id=m["run_id"],
-        partner_id=m["partner_id"],
-        currency=m["currency"],
-        status=BillingStatus(m["status"]),
-        number=m["number"],
-        period_end=m["period_end"],
-        net=m["net"],
-        vat_rate=m["vat_rate"],
-        vat_amount=m["vat_amount"],
-        vat_note=m["vat_note"],
-        gross=m["gross"],
-        history=_history(m),
-    )
+    return record(PayoutEntry, r, status=_status(r), history=record(History, r))
 
 
 def payout_line_of(r: Row[Any]) -> PayoutLine:
-    m = r._mapping
-    return PayoutLine(
-        id=m["id"],
-        entry_id=m["entry_id"],
-        program_id=m["program_id"],
-        count=m["count"],
-        program_currency=m["program_currency"],
-        program_amount=m["program_amount"],
-        exchange_rate=m["exchange_rate"],
-        rate_date=m["rate_date"],
-        amount=m["amount"],
-    )
+    return record(PayoutLine, r)
 
 
 def invoice_of(r: Row[Any]) -> AdvertiserInvoice:
-    m = r._mapping
-    return AdvertiserInvoice(
-        id=m["id"],
-        run_id=m["run_id"],
-        program_id=m["program_id"],
-        advertiser_id=m["advertiser_id"],
-        currency=m["currency"],
-        status=BillingStatus(m["status"]),
-        number=m["number"],
-        period_end=m["period_end"],
-        conversion_count=m["conversion_count"],
-        net=m["net"],
-        vat_rate=m["vat_rate"],
-        vat_amount=m["vat_amount"],
-        vat_note=m["vat_note"],
-        gross=m["gross"],
-        history=_history(m),
-    )
+    return record(AdvertiserInvoice, r, status=_status(r), history=record(History, r))
 
 
 def invoice_line_of(r: Row[Any]) -> InvoiceLine:
-    m = r._mapping
-    return InvoiceLine(
-        m["id"], m["invoice_id"], InvoiceLineKind(m["kind"]), m["quantity"], m["amount"]
-    )
+    return record(InvoiceLine, r, kind=InvoiceLineKind(r._mapping["kind"]))
+
+
+def _status(r: Row[Any]) -> BillingStatus:
+    return BillingStatus(r._mapping["status"])
 
 
 DEFAULT_ISSUER = Issuer(

@@ -1,5 +1,6 @@
 """Storing many new conversions at once: the same rows as `conversion_store.insert_conversion`
-(the conversion and its revision 1), in two statements whatever the number."""
+(the conversion, its revision 1 and its count in the statistics rollup), in three statements
+whatever the number."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import insert
 
+from portal.adapters import statistics_rollup as rollup
 from portal.adapters.conversion_store import (
     NewConversion,
     conversion_values,
@@ -28,9 +30,9 @@ async def insert_conversions(
     A unique violation fails the whole statement: callers run it inside a savepoint."""
     if not news:
         return []
+    rows = [conversion_values(new, uow.now) for new in news]
     result = await uow.conn.execute(
-        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True),
-        [conversion_values(new, uow.now) for new in news],
+        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True), rows
     )
     ids = [int(row.id) for row in result]
     await uow.conn.execute(
@@ -40,4 +42,8 @@ async def insert_conversions(
             for conversion_id, new in zip(ids, news, strict=True)
         ],
     )
+    counted = rollup.Deltas()
+    for values in rows:
+        counted.add(values)
+    await rollup.add(uow, counted)
     return ids

@@ -8,8 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Label, Select, insert, select, update
+from sqlalchemy import Label, Select, bindparam, func, insert, select, update
 
+from portal.adapters import statistics_rollup as rollup
 from portal.adapters.rows import basket_to_json
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -137,7 +138,11 @@ async def insert_conversion(
     request_id: int | None = None,
 ) -> int:
     """Stores the conversion and its first revision (every field, from nothing)."""
-    conversion_id = await uow.insert(insert(conversions).values(**conversion_values(new, uow.now)))
+    values = conversion_values(new, uow.now)
+    conversion_id = await uow.insert(insert(conversions).values(**values))
+    counted = rollup.Deltas()
+    counted.add(values)
+    await rollup.add(uow, counted)
     await uow.execute(
         insert(conversion_revisions).values(
             revision_values(
@@ -163,25 +168,65 @@ async def update_conversion(
 ) -> int:
     """Stores the conversion's new values (its order and customer stay) and the revision that
     records `changes`; answers the revision's number."""
-    values = conversion_values(new, uow.now)
-    for key in _FIXED:
-        values.pop(key)
-    await uow.execute(update(conversions).where(conversions.c.id == conversion_id).values(**values))
-    last = await uow.conn.scalar(
-        select(conversion_revisions.c.number)
-        .where(conversion_revisions.c.conversion_id == conversion_id)
-        .order_by(conversion_revisions.c.number.desc())
-        .limit(1)
-    )
-    number = (last or 0) + 1
-    await uow.execute(
-        insert(conversion_revisions).values(
-            revision_values(
-                conversion_id, number, changes, source, actor_user_id, request_id, uow.now
-            )
-        )
-    )
+    changed = [(conversion_id, new, changes)]
+    [number] = await update_conversions(uow, changed, source, actor_user_id, request_id)
     return number
+
+
+async def update_conversions(
+    uow: UnitOfWork,
+    changed: Sequence[tuple[int, NewConversion, Sequence[FieldChange]]],
+    source: RevisionSource,
+    actor_user_id: int | None,
+    request_id: int | None = None,
+) -> list[int]:
+    """`update_conversion` for many conversions at once (each at most once; the caller holds
+    their rows locked): per 500 of them one statement for the last revision numbers and the
+    values before; then one UPDATE, one INSERT of revisions and one rollup upsert, each run for
+    all of them. Answers the new revisions' numbers, in order."""
+    if not changed:
+        return []
+    r = conversion_revisions.c
+    ids = [pk for pk, _, _ in changed]
+    last: dict[int, int] = {}
+    counted = rollup.Deltas()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found = await uow.conn.execute(
+            select(r.conversion_id, func.max(r.number))
+            .where(r.conversion_id.in_(chunk))
+            .group_by(r.conversion_id)
+        )
+        last.update({conversion_id: number for conversion_id, number in found})
+        before = await uow.conn.execute(
+            select(*rollup.contribution_columns()).where(conversions.c.id.in_(chunk))
+        )
+        for row in before:
+            counted.add(row._mapping, -1)
+    rows = []
+    for pk, new, _ in changed:
+        values = conversion_values(new, uow.now)
+        counted.add(values)
+        for key in _FIXED:
+            values.pop(key)
+        rows.append({"pk_": pk, **{f"new_{key}": value for key, value in values.items()}})
+    columns = [key.removeprefix("new_") for key in rows[0] if key != "pk_"]
+    await uow.execute(
+        update(conversions)
+        .where(conversions.c.id == bindparam("pk_"))
+        .values({key: bindparam(f"new_{key}", type_=conversions.c[key].type) for key in columns}),
+        rows,
+    )
+    await rollup.add(uow, counted)
+    numbers = [last.get(pk, 0) + 1 for pk in ids]
+    await uow.execute(
+        insert(conversion_revisions),
+        [
+            revision_values(pk, number, changes, source, actor_user_id, request_id, uow.now)
+            for (pk, _, changes), number in zip(changed, numbers, strict=True)
+        ],
+    )
+    return numbers
 
 
 def invoice_status() -> Label[Any]:

@@ -14,8 +14,15 @@ SCALE = 6  # ExactDecimal's default scale
 
 
 def exact_sum(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    return func.sum(exact_value(column, dialect))
+
+
+def exact_value(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """The amount as something the database compares, subtracts and sums exactly: the column
+    itself on PostgreSQL, its integer millionths on SQLite (turn a result back with
+    `decimal_of`)."""
     if dialect != "sqlite":
-        return func.sum(column)
+        return column
     text = func.ltrim(column, "-")
     point = func.instr(text, ".")
     whole = case((point == 0, text), else_=func.substr(text, 1, point - 1))
@@ -23,8 +30,7 @@ def exact_sum(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
     micros = cast(whole, BigInteger) * 10**SCALE + cast(
         func.substr(fraction.concat("0" * SCALE), 1, SCALE), Integer
     )
-    signed = case((func.substr(column, 1, 1) == "-", -micros), else_=micros)
-    return func.sum(signed)
+    return case((func.substr(column, 1, 1) == "-", -micros), else_=micros)
 
 
 def decimal_of(value: Any, dialect: str) -> Decimal:

@@ -214,6 +214,13 @@ async def finish_job(
         raise LeaseLost(f"job {job_id} was taken over from attempt {lease.attempt}")
 
 
+async def finish_succeeded(engine: AsyncEngine, lease: Lease, **values: Any) -> None:
+    """Ends the leased job as SUCCEEDED in its own transaction (LeaseLost if taken over)."""
+    async with UnitOfWork(engine) as uow:
+        await finish_job(uow, lease.job_id, JobStatus.SUCCEEDED, lease=lease, **values)
+        await uow.commit()
+
+
 def enqueue_after_commit(uow: UnitOfWork, task: str, job_id: int, prefix: str) -> None:
     """Queue `task` for the job once the transaction that created it has committed, so a worker
     never sees a job that rolled back; arq's job id `<prefix>:<job_id>` keeps it queued once."""

@@ -35,6 +35,11 @@ class LoginAttempts(Protocol):
         """The attempt that `begin` counted was right: take its count back."""
         ...
 
+    async def failed(self, counters: Sequence[Counter]) -> None:
+        """The attempt that `begin` counted was wrong: its wait runs from now, the end of the
+        attempt (checking a password takes a while; the wait must not pass meanwhile)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -93,6 +98,15 @@ class MemoryLoginAttempts:
                 state.failures = max(0, state.failures - 1)
                 state.wait_until = 0.0
 
+    async def failed(self, counters: Sequence[Counter]) -> None:
+        now = time.monotonic()
+        for c in counters:
+            state = self._states.get(c.key)
+            if state is not None:
+                delay = c.backoff.delay_after(state.failures)
+                state.wait_until = now + delay
+                state.forget_at = now + c.backoff.memory_seconds + delay
+
     async def close(self) -> None:
         self._states.clear()
 
@@ -136,6 +150,24 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+# As _BEGIN's arguments: each counter's wait restarts at now, for its count of failures.
+_FAILED = """
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
+  if failures > 0 then
+    local memory = tonumber(ARGV[2 * i])
+    local schedule = {}
+    for delay in string.gmatch(ARGV[2 * i + 1], '[^,]+') do
+      table.insert(schedule, tonumber(delay))
+    end
+    local delay = schedule[math.min(failures + 1, #schedule)]
+    redis.call('HSET', key, 'until', tostring(now + delay))
+    redis.call('EXPIRE', key, math.ceil(memory + delay))
+  end
+end
+return 0
+"""
 
 
 class RedisLoginAttempts:
@@ -144,13 +176,12 @@ class RedisLoginAttempts:
         self.prefix = prefix
         self._begin = redis.register_script(_BEGIN)
         self._succeeded = redis.register_script(_SUCCEEDED)
+        self._failed = redis.register_script(_FAILED)
 
     async def begin(self, counters: Sequence[Counter]) -> int:
         # The server's clock, so every instance agrees on time.
         seconds, micros = await self.redis.time()
-        args: list[str | float] = [seconds + micros / 1_000_000]
-        for c in counters:
-            args += [c.backoff.memory_seconds, ",".join(map(str, c.backoff.schedule()))]
+        args = self._args(seconds + micros / 1_000_000, counters)
         wait = await self._begin(keys=[self.prefix + c.key for c in counters], args=args)
         return math.ceil(float(wait))
 
@@ -159,5 +190,19 @@ class RedisLoginAttempts:
         forget = sum(c.forget_on_success for c in counters)
         await self._succeeded(keys=[self.prefix + c.key for c in ordered], args=[forget])
 
+    async def failed(self, counters: Sequence[Counter]) -> None:
+        seconds, micros = await self.redis.time()
+        await self._failed(
+            keys=[self.prefix + c.key for c in counters],
+            args=self._args(seconds + micros / 1_000_000, counters),
+        )
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+    @staticmethod
+    def _args(now: float, counters: Sequence[Counter]) -> list[str | float]:
+        args: list[str | float] = [now]
+        for c in counters:
+            args += [c.backoff.memory_seconds, ",".join(map(str, c.backoff.schedule()))]
+        return args

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.job_store import job_from_row
@@ -137,7 +137,9 @@ _KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
     "ExportJob": jobs.c.kind.in_(
         [JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]
     ),
-    "ImportJob": jobs.c.kind == JobKind.IMPORT_CONVERSION_REQUESTS.value,
+    "ImportJob": jobs.c.kind.in_(
+        [JobKind.IMPORT_CONVERSION_REQUESTS.value, JobKind.IMPORT_SALES_VALIDATION.value]
+    ),
 }
 NODE_KINDS = frozenset(
     [
@@ -247,19 +249,10 @@ class Reader:
                     .order_by(commission_periods.c.valid_from)
                 )
             ).all()
-            rate_rows = (
-                await conn.execute(
-                    select(commission_rates)
-                    .where(commission_rates.c.period_id.in_([p.id for p in period_rows]))
-                    .order_by(commission_rates.c.id)
-                )
-            ).all()
-        rates = defaultdict(list)
-        for r in rate_rows:
-            rates[r.period_id].append(rows.commission_rate(r))
+            periods_by_id = await _periods_with_rates(conn, period_rows)
         periods = defaultdict(list)
         for p in period_rows:
-            periods[p.model_id].append(rows.commission_period(p, tuple(rates[p.id])))
+            periods[p.model_id].append(periods_by_id[p.id])
         return {m.id: rows.commission_model(m, tuple(periods[m.id])) for m in model_rows}
 
     async def _commission_periods(self, ids: Sequence[int]) -> dict[int, Any]:
@@ -277,17 +270,7 @@ class Reader:
                     )
                 )
             ).all()
-            rate_rows = (
-                await conn.execute(
-                    select(commission_rates)
-                    .where(commission_rates.c.period_id.in_([p.id for p in period_rows]))
-                    .order_by(commission_rates.c.id)
-                )
-            ).all()
-        rates: dict[int, list[Any]] = defaultdict(list)
-        for r in rate_rows:
-            rates[r.period_id].append(rows.commission_rate(r))
-        return {p.id: rows.commission_period(p, tuple(rates[p.id])) for p in period_rows}
+            return await _periods_with_rates(conn, period_rows)
 
     async def program_vocabulary(self, kind: str, program_ids: Sequence[int]) -> list[list[Any]]:
         """Tracking categories, conversion targets or conversion notes of visible programs."""
@@ -482,3 +465,18 @@ class Reader:
         models = await self._commission_models(ids=listing.page.items)
         listing.page.items = [models[i] for i in listing.page.items]
         return listing
+
+
+async def _periods_with_rates(conn: AsyncConnection, period_rows: Sequence[Any]) -> dict[int, Any]:
+    """Commission periods by id, each with its rates in creation order (one statement)."""
+    rate_rows = (
+        await conn.execute(
+            select(commission_rates)
+            .where(commission_rates.c.period_id.in_([p.id for p in period_rows]))
+            .order_by(commission_rates.c.id)
+        )
+    ).all()
+    rates: dict[int, list[Any]] = defaultdict(list)
+    for r in rate_rows:
+        rates[r.period_id].append(rows.commission_rate(r))
+    return {p.id: rows.commission_period(p, tuple(rates[p.id])) for p in period_rows}

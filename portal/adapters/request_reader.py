@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.pagination import PageRequest, SortKey
@@ -189,15 +189,7 @@ class RequestReader:
     async def comments(self, request_id: int, page: PageRequest) -> Listing:
         c = conversion_request_comments.c
         where = and_(c.request_id == request_id, visible(conversion_request_comments, self.viewer))
-        stmt = (
-            select(
-                conversion_request_comments,
-                users.c.name.label("author_name"),
-                users.c.role.label("author_role"),
-            )
-            .join(users, users.c.id == c.author_id)
-            .where(where)
-        )
+        stmt = _comments_with_authors().where(where)
         key = SortKey("CREATED_AT", c.created_at, c.id, False, "datetime")
         return await page_listing(
             self.engine, stmt, key, page, _comment, conversion_request_comments, where
@@ -205,14 +197,8 @@ class RequestReader:
 
     async def comments_by_id(self, ids: Sequence[int]) -> dict[int, Comment]:
         c = conversion_request_comments.c
-        stmt = (
-            select(
-                conversion_request_comments,
-                users.c.name.label("author_name"),
-                users.c.role.label("author_role"),
-            )
-            .join(users, users.c.id == c.author_id)
-            .where(c.id.in_(set(ids)), visible(conversion_request_comments, self.viewer))
+        stmt = _comments_with_authors().where(
+            c.id.in_(set(ids)), visible(conversion_request_comments, self.viewer)
         )
         async with self.engine.connect() as conn:
             return {r.id: _comment(r) for r in await conn.execute(stmt)}
@@ -306,3 +292,13 @@ def _comment(row: Any) -> Comment:
         body=m["body"],
         created_at=m["created_at"],
     )
+
+
+def _comments_with_authors() -> Select[Any]:
+    """Comments with their author's name and role (what a comment shows)."""
+    c = conversion_request_comments.c
+    return select(
+        conversion_request_comments,
+        users.c.name.label("author_name"),
+        users.c.role.label("author_role"),
+    ).join(users, users.c.id == c.author_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
 
@@ -30,6 +32,21 @@ from portal.domain.programs import (
     TargetKind,
     TrackingCategory,
 )
+
+T = TypeVar("T")
+
+
+def record(cls: type[T], r: Row[Any], **given: Any) -> T:
+    """The dataclass `cls` from a row whose columns carry its field names; `given` holds the
+    fields that need more than the column's value (enums, nested objects, tuples)."""
+    m = r._mapping
+    values = {name: m[name] for name in _field_names(cls) if name not in given}
+    return cls(**values, **given)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def advertiser(r: Row[Any]) -> Advertiser:

@@ -12,16 +12,34 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Integer, case, cast, extract, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Table,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.rate_reader import stored_rates
-from portal.adapters.tables import conversions, partners, programs
+from portal.adapters.statistics_rollup import from_micros
+from portal.adapters.tables import (
+    conversions,
+    partners,
+    programs,
+    statistics_daily,
+    statistics_daily_programs,
+)
 from portal.adapters.visibility import visible
-from portal.domain.access import Viewer
+from portal.domain.access import Role, Viewer
 from portal.domain.conversions import ConversionStatus
 from portal.domain.errors import DomainError, NotFound
 from portal.domain.exchange_rates import RateTable, ReferenceRate, required_window
@@ -32,6 +50,7 @@ from portal.domain.statistics import (
     Partial,
     StatisticsQuery,
     StatisticsRow,
+    TimeGrain,
     aggregate,
     check_query,
     day_of_number,
@@ -49,6 +68,54 @@ _COLUMNS = {
     Dimension.STATUS: conversions.c.status,
     Dimension.DEVICE: conversions.c.device,
 }
+
+
+_ROLLUP_COLUMNS = {
+    Dimension.PARTNER: "partner_id",
+    Dimension.PROGRAM: "program_id",
+    Dimension.STATUS: "status",
+}
+_EPOCH = date(1970, 1, 1)
+
+
+def _rollup_column(table: Table, dimension: Dimension) -> ColumnElement[object]:
+    return table.c[_ROLLUP_COLUMNS[dimension]]
+
+
+def _rollup_bucket(
+    dialect: str, day: ColumnElement[date], query: StatisticsQuery
+) -> ColumnElement[object] | None:
+    """The day key of the rollup's partials: none when the answer needs no day, the first day
+    of the week or month when that is all it needs (fewer partials), else the day itself (a
+    converted amount needs the rate of its day)."""
+    if query.currency is not None:
+        return day.label("day")
+    if query.grain is None:
+        return None
+    if query.grain is TimeGrain.DAY:
+        return day.label("day")
+    if dialect == "sqlite":
+        if query.grain is TimeGrain.MONTH:
+            return func.date(day, "start of month").label("day")
+        return func.date(day, "-6 days", "weekday 1").label("day")  # that week's Monday
+    unit = "month" if query.grain is TimeGrain.MONTH else "week"  # ISO weeks start on Monday
+    return cast(func.date_trunc(unit, day), Date).label("day")
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _rollup_answers(query: StatisticsQuery, segments: Sequence[OffsetSegment]) -> bool:
+    """Whether the daily rollup holds the answer: its days are UTC days, so the period's time
+    zone must be UTC throughout, and it keeps only programs, partners and statuses, so neither
+    groups nor filters may name a target, category or device. Everything else reads
+    `conversions` (the same partials, just from more rows)."""
+    return (
+        all(segment.seconds == 0 for segment in segments)
+        and set(query.dimensions) <= _ROLLUP_COLUMNS.keys()
+        and not (query.targets or query.categories or query.devices)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +184,10 @@ class StatisticsReader:
         segments = offset_segments(zone, start, end)
         async with self.engine.connect() as conn:
             await check_visible_ids(conn, self.viewer, query.program_ids, query.partner_ids)
-            partials = await self._partials(conn, query, segments, start, end)
+            if _rollup_answers(query, segments):
+                partials = await self._rollup_partials(conn, query, start, end)
+            else:
+                partials = await self._partials(conn, query, segments, start, end)
             lookup = None
             if query.currency is not None:
                 lookup = await self._rates(conn, query.currency, partials)
@@ -198,6 +268,66 @@ class StatisticsReader:
                     count=row.n if grouped else 1,
                     order_value=row.order_value,
                     commission=row.commission,
+                )
+            )
+        return partials
+
+    async def _rollup_partials(
+        self, conn: AsyncConnection, query: StatisticsQuery, start: datetime, end: datetime
+    ) -> list[Partial]:
+        """The partials of `_partials`, read from a daily rollup (see `_rollup_answers`): the
+        per-program one unless the answer needs partners, or the viewer is a partner."""
+        by_partner = (
+            self.viewer.role is Role.PARTNER
+            or Dimension.PARTNER in query.dimensions
+            or bool(query.partner_ids)
+        )
+        table = statistics_daily if by_partner else statistics_daily_programs
+        r = table.c
+        dims = [_rollup_column(table, d).label(f"k{i}") for i, d in enumerate(query.dimensions)]
+        conditions = [visible(table, self.viewer), r.day >= start.date()]
+        conditions += [r.day < end.date(), r.conversion_count != 0]
+        for column, values in (
+            (r.program_id, query.program_ids),
+            (r.partner_id if by_partner else None, query.partner_ids),
+            (r.status, tuple(s.value for s in query.statuses)),
+        ):
+            if values and column is not None:
+                conditions.append(column.in_(values))
+        day = _rollup_bucket(conn.dialect.name, r.day, query)
+        keys = [*([day] if day is not None else []), r.currency, r.status, *dims]
+        statement = (
+            select(
+                *keys,
+                func.sum(r.conversion_count).label("n"),
+                func.sum(r.order_value_micros).label("order_value"),
+                func.sum(r.commission_micros).label("commission"),
+            )
+            .where(*conditions)
+            .group_by(*keys)
+        )
+        status_index = (
+            query.dimensions.index(Dimension.STATUS)
+            if Dimension.STATUS in query.dimensions
+            else None
+        )
+        partials = []
+        for row in await conn.execute(statement):
+            mapping = row._mapping
+            keys_of_row: list[object] = [mapping[f"k{i}"] for i in range(len(dims))]
+            if status_index is not None:
+                keys_of_row[status_index] = ConversionStatus(keys_of_row[status_index])
+            row_day = _EPOCH if day is None else _as_date(mapping["day"])
+            partials.append(
+                Partial(
+                    local_day=row_day,
+                    utc_day=row_day,
+                    currency=row.currency,
+                    status=ConversionStatus(row.status),
+                    keys=tuple(keys_of_row),
+                    count=int(row.n),
+                    order_value=from_micros(int(row.order_value)),
+                    commission=from_micros(int(row.commission)),
                 )
             )
         return partials

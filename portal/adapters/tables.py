@@ -260,6 +260,38 @@ conversions = Table(
     Index(None, "program_id", "email_hash"),
 )
 
+# Sums of `conversions` per program, partner, UTC day, currency and status, kept in the same
+# transaction as every write of a conversion (adapters/statistics_rollup.py): dashboards read
+# these instead of a million conversions. Amounts in integer micro-units (exact on SQLite too).
+statistics_daily = Table(
+    "statistics_daily",
+    metadata,
+    _fk("program_id", "programs.id"),
+    _fk("partner_id", "partners.id"),
+    Column("day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("conversion_count", BigInteger(), nullable=False),
+    Column("order_value_micros", BigInteger(), nullable=False),
+    Column("commission_micros", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("program_id", "day", "partner_id", "currency", "status"),
+    Index(None, "partner_id", "day"),
+)
+# The same sums without the partner: what a program's or an advertiser's dashboard reads
+# (a twentieth of the rows of `statistics_daily`).
+statistics_daily_programs = Table(
+    "statistics_daily_programs",
+    metadata,
+    _fk("program_id", "programs.id"),
+    Column("day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("conversion_count", BigInteger(), nullable=False),
+    Column("order_value_micros", BigInteger(), nullable=False),
+    Column("commission_micros", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("program_id", "day", "currency", "status"),
+)
+
 conversion_revisions = Table(
     "conversion_revisions",
     metadata,
@@ -460,6 +492,44 @@ cart_mapping_versions = Table(
 
 
 # ---------------------------------------------------------------------------------------------
+# Order books (issue 12, migration 0011): an advertiser's orders of one program and period (whole
+# UTC days, first to last inclusive), compared with the tracked conversions by order id.
+# Uploading the same program and period again replaces the lines.
+
+order_books = Table(
+    "order_books",
+    metadata,
+    _id(),
+    _fk("program_id", "programs.id", ondelete="CASCADE"),
+    Column("first_day", Date(), nullable=False),
+    Column("last_day", Date(), nullable=False),
+    Column("currency", String(3), nullable=False),  # the program currency of the values
+    Column("line_count", Integer(), nullable=False),
+    Column("total_value", ExactDecimal(), nullable=False),
+    _fk("uploaded_by", "users.id", nullable=True),
+    Column("uploaded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("program_id", "first_day", "last_day"),
+)
+
+order_book_lines = Table(
+    "order_book_lines",
+    metadata,
+    _id(),
+    _fk("book_id", "order_books.id", ondelete="CASCADE"),
+    # The same type as conversions.order_id: matched by equality against its index.
+    Column("order_id", String(200), nullable=False),
+    Column("order_time", UtcDateTime(), nullable=False),
+    Column("order_value", ExactDecimal(), nullable=False),  # in the book's currency
+    Column("original_value", ExactDecimal(), nullable=True),
+    Column("original_currency", String(3), nullable=True),
+    Column("exchange_rate", ExactDecimal(28, 12), nullable=True),
+    Column("status", String(32), nullable=True),
+    UniqueConstraint("book_id", "order_id"),
+    Index(None, "book_id", "order_time", "id"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
 # Billing (issue 11, migration 0009): billing data, runs, payout entries, advertiser invoices.
 # The item tables hold one row per billed conversion; their primary key on the conversion id
 # is what makes billing a conversion twice impossible, whatever runs at the same time.
@@ -565,23 +635,37 @@ def _history() -> list[Column[object]]:
     ]  # type: ignore[return-value]
 
 
+def _document_head() -> list[Column[object]]:
+    """What a billing document (payout entry, advertiser invoice) says first."""
+    return [
+        Column("currency", String(3), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("number", String(32), nullable=True),
+        Column("period_end", Date(), nullable=False),
+    ]
+
+
+def _document_totals() -> list[object]:
+    """A billing document's net, VAT and gross, its status history and its unique number."""
+    return [
+        Column("net", ExactDecimal(), nullable=False),
+        Column("vat_rate", ExactDecimal(7, 4), nullable=False),
+        Column("vat_amount", ExactDecimal(), nullable=False),
+        Column("vat_note", String(500), nullable=True),
+        Column("gross", ExactDecimal(), nullable=False),
+        *_history(),
+        UniqueConstraint("number"),
+    ]
+
+
 payout_entries = Table(
     "payout_entries",
     metadata,
     _id(),
     _fk("run_id", "billing_runs.id"),
     _fk("partner_id", "partners.id"),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("number", String(32), nullable=True),
-    Column("period_end", Date(), nullable=False),
-    Column("net", ExactDecimal(), nullable=False),
-    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
-    Column("vat_amount", ExactDecimal(), nullable=False),
-    Column("vat_note", String(500), nullable=True),
-    Column("gross", ExactDecimal(), nullable=False),
-    *_history(),
-    UniqueConstraint("number"),
+    *_document_head(),
+    *_document_totals(),
     Index(None, "partner_id", "id"),
     Index(None, "run_id", "id"),
 )
@@ -617,18 +701,9 @@ advertiser_invoices = Table(
     _fk("run_id", "billing_runs.id"),
     _fk("program_id", "programs.id"),
     _fk("advertiser_id", "advertisers.id"),
-    Column("currency", String(3), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("number", String(32), nullable=True),
-    Column("period_end", Date(), nullable=False),
+    *_document_head(),
     Column("conversion_count", Integer(), nullable=False),
-    Column("net", ExactDecimal(), nullable=False),
-    Column("vat_rate", ExactDecimal(7, 4), nullable=False),
-    Column("vat_amount", ExactDecimal(), nullable=False),
-    Column("vat_note", String(500), nullable=True),
-    Column("gross", ExactDecimal(), nullable=False),
-    *_history(),
-    UniqueConstraint("number"),
+    *_document_totals(),
     Index(None, "program_id", "id"),
     Index(None, "run_id", "id"),
 )

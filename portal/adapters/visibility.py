@@ -24,6 +24,8 @@ from portal.adapters.tables import (
     payout_entry_lines,
     programs,
     relationships,
+    statistics_daily,
+    statistics_daily_programs,
     users,
 )
 from portal.domain.access import Role, Viewer
@@ -107,9 +109,26 @@ def _commission_models(viewer: Viewer) -> ColumnElement[bool]:
 
 
 def _conversions(viewer: Viewer) -> ColumnElement[bool]:
+    return _conversion_scope(conversions, viewer)
+
+
+def _statistics_daily(viewer: Viewer) -> ColumnElement[bool]:
+    """The rollup's sums of conversions: exactly the conversions the viewer sees."""
+    return _conversion_scope(statistics_daily, viewer)
+
+
+def _statistics_daily_programs(viewer: Viewer) -> ColumnElement[bool]:
+    """Sums over all partners of a program: its advertiser's (a partner sees only its own)."""
     if viewer.role is Role.PARTNER:
-        return conversions.c.partner_id == viewer.partner_id
-    return conversions.c.program_id.in_(_program_ids_of_advertiser(viewer))
+        return false()
+    return statistics_daily_programs.c.program_id.in_(_program_ids_of_advertiser(viewer))
+
+
+def _conversion_scope(table: Table, viewer: Viewer) -> ColumnElement[bool]:
+    """A partner sees its own conversions; an advertiser those of its programs."""
+    if viewer.role is Role.PARTNER:
+        return table.c.partner_id == viewer.partner_id
+    return table.c.program_id.in_(_program_ids_of_advertiser(viewer))
 
 
 def _conversion_revisions(viewer: Viewer) -> ColumnElement[bool]:
@@ -214,6 +233,8 @@ _RULES = {
     "relationships": _relationships,
     "commission_models": _commission_models,
     "conversions": _conversions,
+    "statistics_daily": _statistics_daily,
+    "statistics_daily_programs": _statistics_daily_programs,
     "conversion_revisions": _conversion_revisions,
     "conversion_reassignments": _conversion_reassignments,
     "users": _users,

@@ -27,6 +27,12 @@ async def run_import(ctx: JobContext, job_id: int) -> str:
     return await run(ctx.engine, ctx.settings, job_id)
 
 
+async def run_sales_validation_import(ctx: JobContext, job_id: int) -> str:
+    from portal.services.sales_validation_files import run_validation_import
+
+    return await run_validation_import(ctx.engine, ctx.settings, job_id)
+
+
 async def run_billing(ctx: JobContext, job_id: int) -> str:
     from portal.services.billing_runs import run_billing as run
 
@@ -40,5 +46,6 @@ JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
         ("process_conversion_request", process_conversion_request),
         ("run_export", run_export),
         ("run_billing", run_billing),
+        ("run_sales_validation_import", run_sales_validation_import),
     )
 }

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from portal.observability import tracing
 from portal.observability.metrics import (
@@ -29,6 +29,7 @@ from portal.observability.metrics import (
 )
 from portal.observability.scope import Scope as Record
 from portal.observability.scope import current_scope
+from portal.web.http_middleware import HttpMiddleware
 
 log = logging.getLogger("portal.request")
 errors_log = logging.getLogger("portal.errors")  # where GraphQL's internal errors go too
@@ -68,14 +69,8 @@ def record_error_codes(record: Record, errors: Any) -> None:
             record.error_ids.append(error_id)
 
 
-class ObserveRequests:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class ObserveRequests(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         record = Record("request", _request_id(headers))
         path: str = scope.get("path", "")

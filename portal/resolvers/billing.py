@@ -26,6 +26,7 @@ from portal.resolvers.support import (
     run_in_uow,
     user_error_type,
 )
+from portal.schema.arguments import After, Before, FilterArg, First, Last
 from portal.schema.errors import bad_input
 from portal.schema.ids import decode_typed
 from portal.schema.scalars import CurrencyCode
@@ -80,15 +81,6 @@ StartRunCode, StartRunError = user_error_type(
 ACTION_CODES = ["NOT_PREVIEW", "NOT_CONFIRMED", "REQUIRED", "TOO_LONG", "TOO_MANY"]
 EntryActionCode, EntryActionError = user_error_type("PayoutEntryAction", ACTION_CODES)
 InvoiceActionCode, InvoiceActionError = user_error_type("AdvertiserInvoiceAction", ACTION_CODES)
-
-First = Annotated[
-    int | None, strawberry.argument(description="Return the first n objects (1–100, default 50).")
-]
-After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
-Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (1–100).")]
-Before = Annotated[
-    str | None, strawberry.argument(description="Return objects before this cursor.")
-]
 
 
 def _unset(value: Any) -> Any:
@@ -592,9 +584,6 @@ def _filter(f: BillingFilterInput | None) -> BillingFilter:
         period_from=f.period_end_from,
         period_to=f.period_end_to,
     )
-
-
-FilterArg = strawberry.argument(description="Conditions; all given ones apply.")
 
 
 @strawberry.type

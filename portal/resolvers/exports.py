@@ -11,6 +11,7 @@ from portal.adapters.spreadsheets import TableFormat
 from portal.domain.jobs import JobKind
 from portal.resolvers.jobs import job_page, start_export
 from portal.resolvers.support import MUTATION_INPUT, Info, user_error_type
+from portal.schema.arguments import After, First
 from portal.schema.request_queries import ConversionRequestFilterInput, request_filter
 from portal.schema.types.base import Connection
 from portal.schema.types.jobs import ExportJob, TableFormatEnum
@@ -57,10 +58,8 @@ class ExportQueries:
     async def exports(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExportJob]:
         kinds = [JobKind.EXPORT_CONVERSION_REQUESTS, JobKind.EXPORT_CONVERSIONS]
         listing = await job_page(info, kinds, first, after)

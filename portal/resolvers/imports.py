@@ -18,6 +18,7 @@ from portal.domain.errors import DomainError
 from portal.domain.jobs import JobKind
 from portal.resolvers.jobs import job_page, start_export, started_job
 from portal.resolvers.support import MUTATION_INPUT, Info, run_in_uow, user_error_type
+from portal.schema.arguments import After, First
 from portal.schema.queries import ConversionFilterInput, conversion_filter
 from portal.schema.types.base import Connection
 from portal.schema.types.imports import ConversionRequestTemplate, ImportJob, TemplateColumn
@@ -156,16 +157,21 @@ class ExportConversionsPayload:
 
 @strawberry.type
 class ImportQueries:
-    @strawberry.field(description="Your import jobs, newest first.")
+    @strawberry.field(
+        description="Your import jobs (request files and sales validation files), newest first."
+    )
     async def imports(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ImportJob]:
-        listing = await job_page(info, [JobKind.IMPORT_CONVERSION_REQUESTS], first, after)
+        listing = await job_page(
+            info,
+            [JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION],
+            first,
+            after,
+        )
         return Connection.of(listing, ImportJob.from_domain)  # type: ignore[return-value]
 
     @strawberry.field(description="The request file's columns for you, and template downloads.")

@@ -19,6 +19,7 @@ from portal.adapters.reader import (
     RelationshipFilter,
     SortDirection,
 )
+from portal.schema.arguments import After, Before, Direction, FilterArg, First, Last, OrderArg
 from portal.schema.context import Context
 from portal.schema.errors import BadUserInput, as_bad_input
 from portal.schema.ids import decode_id, decode_typed
@@ -70,20 +71,7 @@ TYPES: dict[str, Any] = {
 }
 MAX_NODES = 100
 
-First = Annotated[
-    int | None, strawberry.argument(description="Return the first n objects (1–100, default 50).")
-]
-After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
-Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (1–100).")]
-Before = Annotated[
-    str | None, strawberry.argument(description="Return objects before this cursor.")
-]
 IdArg = Annotated[strawberry.ID, strawberry.argument(description="A global id (opaque).")]
-FilterArg = strawberry.argument(description="Conditions; all given ones apply.")
-OrderArg = strawberry.argument(description="Ordering; the id breaks ties, so cursors are stable.")
-Direction = Annotated[
-    SortDirectionEnum | None, strawberry.argument(description="Sort direction (default by list).")
-]
 
 
 def _pks(ids: list[strawberry.ID] | None, kind: str, field: str) -> tuple[int, ...]:
@@ -221,6 +209,28 @@ def _named(filter: NamedFilterInput | None) -> NamedFilter:
     )
 
 
+def _named_list(node: Any, description: str, read: Callable[..., Awaitable[Listing]]) -> Any:
+    """A root list of named objects (name search, direction, both-way paging): one resolver."""
+
+    async def resolve(
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
+        direction: Direction = None,
+    ) -> Any:
+        page = PageRequest(first, after, last, before)
+        return await _list(
+            lambda: read(info.context.reader, _named(filter), direction or SortDirection.ASC, page),
+            node.from_domain,
+        )
+
+    resolve.__annotations__["return"] = Connection[node]
+    return strawberry.field(resolver=resolve, description=description)
+
+
 async def _one(info: Info, id: strawberry.ID, kind: str) -> Any:
     with as_bad_input():
         pk = decode_typed(id, kind)
@@ -264,66 +274,27 @@ class Query:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", reason="TOO_MANY_IDS")
         return list(await asyncio.gather(*(_node(info, i) for i in ids)))
 
-    @strawberry.field(description="Advertisers (admins see all, others their own).")
-    async def advertisers(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
-        direction: Direction = None,
-    ) -> Connection[Advertiser]:
-        page = PageRequest(first, after, last, before)
-        return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named(
-                "Advertiser", _named(filter), direction or SortDirection.ASC, page
-            ),
-            Advertiser.from_domain,
-        )
+    advertisers = _named_list(
+        Advertiser,
+        "Advertisers (admins see all, others their own).",
+        lambda reader, *query: reader.list_named("Advertiser", *query),
+    )
 
-    @strawberry.field(description="Programs, ordered by name.")
-    async def programs(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
-        direction: Direction = None,
-    ) -> Connection[Program]:
-        page = PageRequest(first, after, last, before)
-        return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named(
-                "Program", _named(filter), direction or SortDirection.ASC, page
-            ),
-            Program.from_domain,
-        )
+    programs = _named_list(
+        Program,
+        "Programs, ordered by name.",
+        lambda reader, *query: reader.list_named("Program", *query),
+    )
 
     @strawberry.field(description="One program by id; null when missing or not visible.")
     async def program(self, info: Info, id: IdArg) -> Program | None:
         return await _one(info, id, "Program")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Partners, ordered by name.")
-    async def partners(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
-        direction: Direction = None,
-    ) -> Connection[Partner]:
-        page = PageRequest(first, after, last, before)
-        return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_named(
-                "Partner", _named(filter), direction or SortDirection.ASC, page
-            ),
-            Partner.from_domain,
-        )
+    partners = _named_list(
+        Partner,
+        "Partners, ordered by name.",
+        lambda reader, *query: reader.list_named("Partner", *query),
+    )
 
     @strawberry.field(description="Relationships, most recently changed first by default.")
     async def relationships(
@@ -350,24 +321,11 @@ class Query:
             Relationship.from_domain,
         )
 
-    @strawberry.field(description="Commission models, ordered by name.")
-    async def commission_models(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: Annotated[NamedFilterInput | None, FilterArg] = None,
-        direction: Direction = None,
-    ) -> Connection[CommissionModel]:
-        page = PageRequest(first, after, last, before)
-        return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_commission_models(
-                _named(filter), direction or SortDirection.ASC, page
-            ),
-            CommissionModel.from_domain,
-        )
+    commission_models = _named_list(
+        CommissionModel,
+        "Commission models, ordered by name.",
+        lambda reader, *query: reader.list_commission_models(*query),
+    )
 
     @strawberry.field(description="Conversions, newest tracking time first by default.")
     async def conversions(

@@ -12,6 +12,7 @@ from portal.adapters.ecb import BASE_CURRENCY
 from portal.adapters.pagination import PageRequest
 from portal.adapters.rate_reader import RateFilter, RateReader
 from portal.adapters.reader import SortDirection
+from portal.schema.arguments import After, Before, First, Last
 from portal.schema.context import Context
 from portal.schema.errors import as_bad_input
 from portal.schema.scalars import CurrencyCode
@@ -20,10 +21,6 @@ from portal.schema.types.enums import SortDirectionEnum
 from portal.schema.types.rates import ConvertedExchangeRate, ExchangeRate
 
 Info = strawberry.Info[Context, None]
-First = Annotated[int | None, strawberry.argument(description="First n (1–100, default 50).")]
-After = Annotated[str | None, strawberry.argument(description="After this cursor.")]
-Last = Annotated[int | None, strawberry.argument(description="Last n (1–100).")]
-Before = Annotated[str | None, strawberry.argument(description="Before this cursor.")]
 
 
 @strawberry.type

@@ -10,6 +10,7 @@ import strawberry
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import SortDirection
 from portal.adapters.request_reader import RequestFilter, RequestReader, RequestSortField
+from portal.schema.arguments import After, Before, First, Last
 from portal.schema.context import Context
 from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
@@ -134,14 +135,10 @@ class RequestQueries:
     async def conversion_requests(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Before this cursor.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Annotated[
             ConversionRequestFilterInput | None,
             strawberry.argument(description="Conditions; all given ones apply."),

@@ -23,6 +23,8 @@ from portal.resolvers.billing import BillingQueries
 from portal.resolvers.cart_mapping import CartMappingQueries
 from portal.resolvers.exports import ExportQueries
 from portal.resolvers.imports import ImportQueries
+from portal.resolvers.order_books import OrderBookQueries
+from portal.resolvers.validation import ValidationQueries
 from portal.schema.compiled import CompiledReads, Compiler
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
@@ -90,6 +92,8 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
                     CartMappingQueries,
                     BillingQueries,
                     StatisticsQueries,
+                    OrderBookQueries,
+                    ValidationQueries,
                 ),
             ),
             "Reads. Every list and object is limited to what the viewer may see.",

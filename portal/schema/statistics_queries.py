@@ -59,17 +59,13 @@ RequestStatisticsErrorCode, RequestStatisticsUserError = user_error_type(
 )
 
 
-@strawberry.enum(description="What statistics rows are grouped by: at most one time grain.")
-class StatisticsGroupBy(enum.Enum):
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-    PARTNER = "PARTNER"
-    PROGRAM = "PROGRAM"
-    CATEGORY = "CATEGORY"
-    TARGET = "TARGET"
-    STATUS = "STATUS"
-    DEVICE = "DEVICE"
+# The domain's time grains and dimensions, as one GraphQL enum.
+StatisticsGroupBy = strawberry.enum(
+    enum.Enum(  # type: ignore[misc]
+        "StatisticsGroupBy", [(m.name, m.value) for m in (*TimeGrain, *Dimension)]
+    ),
+    description="What statistics rows are grouped by: at most one time grain.",
+)
 
 
 @strawberry.enum(description="What request statistics rows are grouped by.")
@@ -107,6 +103,15 @@ class StatisticsFilterInput:
         default=None, description="Category keys."
     )
     devices: list[str] | None = strawberry.field(default=None, description="Device classes.")
+
+
+async def _group_partner(root: Any, info: Info) -> Partner | None:
+    """The partner object of a row grouped by PARTNER (of statistics and request statistics)."""
+    return await info.context.loaders.load_as("Partner", root.partner_pk, Partner.from_domain)
+
+
+async def _group_program(root: Any, info: Info) -> Program | None:
+    return await info.context.loaders.load_as("Program", root.program_pk, Program.from_domain)
 
 
 @strawberry.type(description="Count and sums of the conversions of one status in a row.")
@@ -153,13 +158,12 @@ class StatisticsRowType:
     partner_pk: strawberry.Private[int | None]
     program_pk: strawberry.Private[int | None]
 
-    @strawberry.field(description="The partner, if grouped by PARTNER.")
-    async def partner(self, info: Info) -> Partner | None:
-        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
-
-    @strawberry.field(description="The program, if grouped by PROGRAM.")
-    async def program(self, info: Info) -> Program | None:
-        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
+    partner: Partner | None = strawberry.field(
+        resolver=_group_partner, description="The partner, if grouped by PARTNER."
+    )
+    program: Program | None = strawberry.field(
+        resolver=_group_program, description="The program, if grouped by PROGRAM."
+    )
 
     @classmethod
     def of(cls, row: StatisticsRow) -> StatisticsRowType:
@@ -228,13 +232,12 @@ class RequestStatisticsRowType:
     partner_pk: strawberry.Private[int | None]
     program_pk: strawberry.Private[int | None]
 
-    @strawberry.field(description="The partner, if grouped by PARTNER.")
-    async def partner(self, info: Info) -> Partner | None:
-        return await info.context.loaders.load_as("Partner", self.partner_pk, Partner.from_domain)
-
-    @strawberry.field(description="The program, if grouped by PROGRAM.")
-    async def program(self, info: Info) -> Program | None:
-        return await info.context.loaders.load_as("Program", self.program_pk, Program.from_domain)
+    partner: Partner | None = strawberry.field(
+        resolver=_group_partner, description="The partner, if grouped by PARTNER."
+    )
+    program: Program | None = strawberry.field(
+        resolver=_group_program, description="The program, if grouped by PROGRAM."
+    )
 
     @classmethod
     def of(cls, row: RequestStatisticsRow) -> RequestStatisticsRowType:

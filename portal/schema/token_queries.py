@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from portal.adapters.pagination import PageRequest
+from portal.schema.arguments import After, Before, First, Last
 from portal.schema.context import Context
 from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
@@ -39,14 +40,10 @@ class TokenQueries:
             strawberry.ID | None,
             strawberry.argument(description="Only the tokens of this user."),
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Before this cursor.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ApiToken]:
         with as_bad_input():
             owner = decode_typed(user_id, "User", ("userId",)) if user_id is not None else None

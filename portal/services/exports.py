@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows
 from portal.adapters.filter_json import filter_from_json, filter_to_json
-from portal.adapters.job_store import Lease, enqueue_after_commit, finish_job, insert_job, load_job
+from portal.adapters.job_store import (
+    Lease,
+    enqueue_after_commit,
+    finish_succeeded,
+    insert_job,
+    load_job,
+)
 from portal.adapters.keyset import keyset_rows
 from portal.adapters.request_files import names_partners
 from portal.adapters.request_reader import RequestFilter, request_conditions
@@ -33,7 +39,7 @@ from portal.adapters.visibility import visible
 from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.domain.conversions import SUB_ID_COUNT, ConversionStatus
-from portal.domain.jobs import JobKind, JobStatus
+from portal.domain.jobs import JobKind
 from portal.domain.money import without_padding
 from portal.domain.rating import applied_rate
 from portal.global_ids import encode_id
@@ -114,17 +120,7 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None
         from portal.services.conversion_export import write_conversions
 
         count = await write_conversions(engine, viewer, job.parameters, path, fmt)
-    async with UnitOfWork(engine) as uow:
-        await finish_job(
-            uow,
-            job_id,
-            JobStatus.SUCCEEDED,
-            lease=lease,
-            processed=count,
-            total=count,
-            file_path=str(path),
-        )
-        await uow.commit()
+    await finish_succeeded(engine, lease, processed=count, total=count, file_path=str(path))
     log.info("export %s: %s rows written (%s, %s)", job_id, count, job.kind.value, fmt.value)
 
 

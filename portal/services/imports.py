@@ -21,7 +21,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters import rows as row_mappers
-from portal.adapters.job_store import Lease, enqueue_after_commit, finish_job, insert_job, load_job
+from portal.adapters.job_store import (
+    Lease,
+    enqueue_after_commit,
+    finish_succeeded,
+    insert_job,
+    load_job,
+)
 from portal.adapters.request_files import (
     COLUMN_NAMES,
     REPORT_COLUMNS,
@@ -35,7 +41,7 @@ from portal.adapters.unit_of_work import UnitOfWork
 from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, ValidationFailed
-from portal.domain.jobs import Job, JobKind, JobStatus
+from portal.domain.jobs import Job, JobKind
 from portal.services.import_pass import ImportFile, Tally, run_pass
 from portal.services.import_rows import RowParser
 from portal.services.job_runs import run_leased
@@ -166,18 +172,14 @@ async def run_import(engine: AsyncEngine, settings: Settings, job_id: int) -> st
 
             # Before the job ends: a SUCCEEDED import's report can be downloaded at once.
             await write_error_reports(engine, settings, job_id)
-        async with UnitOfWork(engine) as uow:
-            await finish_job(
-                uow,
-                job_id,
-                JobStatus.SUCCEEDED,
-                lease=lease,
-                processed=tally.processed,
-                total=tally.processed,  # the upload's count of a workbook is an estimate
-                created_count=created,
-                error_count=tally.errors,
-            )
-            await uow.commit()
+        await finish_succeeded(
+            engine,
+            lease,
+            processed=tally.processed,
+            total=tally.processed,  # the upload's count of a workbook is an estimate
+            created_count=created,
+            error_count=tally.errors,
+        )
         log.info(
             "import %s: %s rows, %s requests %s, %s raised by an earlier upload, %s errors",
             job_id,

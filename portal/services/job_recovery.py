@@ -17,12 +17,14 @@ from portal.domain.jobs import Job, JobKind, JobStatus
 from portal.services.billing_runs import BILLING_JOB
 from portal.services.exports import EXPORT_JOB
 from portal.services.imports import IMPORT_JOB
+from portal.services.sales_validation_files import VALIDATION_IMPORT_JOB
 
 log = logging.getLogger("portal.jobs")
 # How long a job may wait in its queue before it counts as lost.
 QUEUED_FOR = timedelta(minutes=5)
 _FUNCTIONS = {
     JobKind.IMPORT_CONVERSION_REQUESTS: (IMPORT_JOB, "import"),
+    JobKind.IMPORT_SALES_VALIDATION: (VALIDATION_IMPORT_JOB, "validation"),
     JobKind.EXPORT_CONVERSIONS: (EXPORT_JOB, "export"),
     JobKind.EXPORT_CONVERSION_REQUESTS: (EXPORT_JOB, "export"),
     JobKind.BILLING_RUN: (BILLING_JOB, "billing"),

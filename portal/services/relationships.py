@@ -41,17 +41,14 @@ async def apply_to_program(
     check_application(None if existing is None else RelationshipStatus(existing.status))
     values = {"status": RelationshipStatus.APPLIED.value, "updated_at": uow.now}
     if existing is None:
-        try:
-            pk = await uow.insert(
-                insert(relationships).values(
-                    partner_id=applicant, program_id=program_id, created_at=uow.now, **values
-                )
-            )
-        except IntegrityError:
-            # A concurrent application of the same partner won.
-            raise DomainError(
-                "ALREADY_APPLIED", "the partner has already applied", ("programId",)
-            ) from None
+        # A concurrent application of the same partner wins the race.
+        pk = await _insert(
+            uow,
+            applicant,
+            program_id,
+            values,
+            DomainError("ALREADY_APPLIED", "the partner has already applied", ("programId",)),
+        )
     else:
         pk = existing.id
         await uow.execute(update(relationships).where(relationships.c.id == pk).values(**values))
@@ -116,16 +113,13 @@ async def set_relationship(
         "updated_at": uow.now,
     }
     if current is None:
-        try:
-            pk = await uow.insert(
-                insert(relationships).values(
-                    partner_id=partner_id, program_id=program_id, created_at=uow.now, **values
-                )
-            )
-        except IntegrityError:
-            raise DomainError(
-                "CONFLICT", "the relationship was changed at the same time; retry", ()
-            ) from None
+        pk = await _insert(
+            uow,
+            partner_id,
+            program_id,
+            values,
+            DomainError("CONFLICT", "the relationship was changed at the same time; retry", ()),
+        )
     else:
         pk = current.id
         await uow.execute(update(relationships).where(relationships.c.id == pk).values(**values))
@@ -155,3 +149,21 @@ async def _load(uow: UnitOfWork, pk: int) -> Relationship:
     row = await uow.first(select(relationships).where(relationships.c.id == pk))
     assert row is not None
     return rows.relationship(row)
+
+
+async def _insert(
+    uow: UnitOfWork,
+    partner_id: int,
+    program_id: int,
+    values: dict[str, Any],
+    lost_race: DomainError,
+) -> int:
+    """A new relationship; `lost_race` when a concurrent call inserted the pair first."""
+    try:
+        return await uow.insert(
+            insert(relationships).values(
+                partner_id=partner_id, program_id=program_id, created_at=uow.now, **values
+            )
+        )
+    except IntegrityError:
+        raise lost_race from None

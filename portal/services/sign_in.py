@@ -87,7 +87,11 @@ async def sign_in(
     wait = await attempts.begin(counted)
     if wait:
         raise TooManyAttempts(wait)
-    session = await login(uow, email=email, password=password, session_hours=session_hours)
+    try:
+        session = await login(uow, email=email, password=password, session_hours=session_hours)
+    except DomainError:
+        await attempts.failed(counted)
+        raise
     await attempts.succeeded(counted)
     token = device_token if device and device_token else new_device_token(account, secret_key)
     return SignedIn(session, token)

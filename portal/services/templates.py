@@ -53,12 +53,12 @@ def template_csv(columns: tuple[Column, ...]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def template_xlsx(columns: tuple[Column, ...]) -> bytes:
+def template_xlsx(columns: tuple[Column, ...], title: str = "requests") -> bytes:
     columns = tuple(_for_workbook(c) for c in columns)
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "requests"
+    sheet.title = title
     # The choices live on a hidden sheet: a list given inline holds at most 255 characters.
     lists = workbook.create_sheet(LISTS_SHEET)
     lists.sheet_state = "hidden"

@@ -26,6 +26,8 @@ from portal.observability.requests import ObserveRequests
 from portal.observability.sql import instrument_engine
 from portal.resolvers.cart_mapping import CART_MAPPING_FILES_PATH
 from portal.resolvers.imports import TEMPLATE_PATH
+from portal.resolvers.order_books import ORDER_BOOK_FILES_PATH, TRACKING_DIFFERENCE_FILES_PATH
+from portal.resolvers.validation import VALIDATION_TEMPLATE_PATH
 from portal.schema import build_schema
 from portal.schema.documents import TrustedDocuments
 from portal.schema.types.imports import IMPORT_FILES_PATH
@@ -39,7 +41,11 @@ from portal.web.downloads import (
     cart_mapping_download,
     export_download,
     import_error_report,
+    import_result_report,
+    order_book_template_download,
     template_download,
+    tracking_difference_download,
+    validation_template_download,
 )
 from portal.web.faults import AnswerUnavailable
 from portal.web.graphiql import ASSETS_PATH, graphiql_asset
@@ -148,6 +154,13 @@ def create_app(
                 methods=["GET"],
             ),
             Route(
+                IMPORT_FILES_PATH + "{job_id}/results.{format:str}",
+                AuthenticateGraphQL(
+                    request_response(import_result_report(engine, settings)), engine
+                ),
+                methods=["GET"],
+            ),
+            Route(
                 "/files/billing/{kind:str}/{id:str}.{ext:str}",
                 AuthenticateGraphQL(request_response(billing_download(engine)), engine),
                 methods=["GET"],
@@ -155,6 +168,21 @@ def create_app(
             Route(
                 TEMPLATE_PATH + ".{format:str}",
                 AuthenticateGraphQL(request_response(template_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                ORDER_BOOK_FILES_PATH + "template.{format:str}",
+                AuthenticateGraphQL(request_response(order_book_template_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                TRACKING_DIFFERENCE_FILES_PATH + "{program_id}/{period}.{format:str}",
+                AuthenticateGraphQL(request_response(tracking_difference_download(engine)), engine),
+                methods=["GET"],
+            ),
+            Route(
+                VALIDATION_TEMPLATE_PATH + ".{format:str}",
+                AuthenticateGraphQL(request_response(validation_template_download()), engine),
                 methods=["GET"],
             ),
             Route(

@@ -57,7 +57,7 @@ def export_download(engine: AsyncEngine) -> Endpoint:
         if viewer is None:
             return _unauthenticated()
         job = await _visible_job(engine, viewer, request.path_params["job_id"], "ExportJob")
-        if job is None or job.kind is JobKind.IMPORT_CONVERSION_REQUESTS:
+        if job is None or job.kind in _IMPORTS:
             return _not_found()
         if job.status is not JobStatus.SUCCEEDED or not job.file_path:
             return _error(409, "NOT_READY", f"the export is {job.status.value}")
@@ -66,6 +66,36 @@ def export_download(engine: AsyncEngine) -> Endpoint:
             job.file_path,
             media_type=fmt.media_type,
             filename=f"{job.kind.value.lower()}-{job.id}.{fmt.extension}",
+        )
+
+    return download
+
+
+_IMPORTS = (JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION)
+
+
+def import_result_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
+    """`/files/imports/<import job id>/results.<csv|xlsx>`: a sales validation import's result
+    report, every row with its outcome. Only the job's author sees it (404 for anybody else)."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.sales_validation_files import report_path
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        job = await _visible_job(engine, viewer, request.path_params["job_id"], "ImportJob")
+        if job is None or job.kind is not JobKind.IMPORT_SALES_VALIDATION:
+            return _not_found()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        path = report_path(settings, job.id, fmt)
+        ready = Path(path).exists()  # noqa: ASYNC240 - one stat of a local file
+        if job.status is not JobStatus.SUCCEEDED or not ready:
+            return _error(409, "NOT_READY", "the import has no result report (yet)")
+        return FileResponse(
+            path,
+            media_type=fmt.media_type,
+            filename=f"sales-validation-{job.id}-results.{fmt.extension}",
         )
 
     return download
@@ -118,6 +148,32 @@ def template_download(engine: AsyncEngine) -> Endpoint:
     return download
 
 
+def validation_template_download() -> Endpoint:
+    """`/files/templates/sales-validation.<csv|xlsx>`: the sales validation file template."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.sales_validation_files import template_columns
+        from portal.services.templates import template_csv, template_xlsx
+
+        if _viewer(request) is None:
+            return _unauthenticated()
+        if request.path_params["format"] == "xlsx":
+            body, fmt = template_xlsx(template_columns(), "sales validation"), TableFormat.XLSX
+        else:
+            body, fmt = template_csv(template_columns()), TableFormat.CSV
+        return Response(
+            body,
+            media_type=fmt.media_type,
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="sales-validation-template.{fmt.extension}"'
+                )
+            },
+        )
+
+    return download
+
+
 def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
     """`/files/cart-mappings/<program id>.<csv|xlsx>[?at=<ISO date-time>]`: the version of the
     program's cart mapping in effect at `at` (default now) as a file, or its header alone (the
@@ -149,6 +205,65 @@ def cart_mapping_download(engine: AsyncEngine) -> Endpoint:
             media_type=fmt.media_type,
             headers={"Content-Disposition": f'attachment; filename="cart-mapping.{fmt.extension}"'},
         )
+
+    return download
+
+
+# -- order books and the tracking difference (issue 12) --------------------------------------
+
+
+def _table_response(body: bytes, fmt: TableFormat, name: str) -> Response:
+    return Response(
+        body,
+        media_type=fmt.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.extension}"'},
+    )
+
+
+def order_book_template_download(engine: AsyncEngine) -> Endpoint:
+    """`/files/order-books/template.<csv|xlsx>`: the order-book file's header row."""
+
+    async def download(request: Request) -> Response:
+        from portal.services.order_book_files import template_bytes
+
+        if _viewer(request) is None:
+            return _unauthenticated()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        return _table_response(template_bytes(fmt), fmt, "order-book-template")
+
+    return download
+
+
+def tracking_difference_download(engine: AsyncEngine) -> Endpoint:
+    """`/files/tracking-difference/<program id>/<first day>_<last day>.<csv|xlsx>`: the whole
+    tracking-difference report of the program's book of that period. 404 for partners, other
+    advertisers, unknown programs and periods without a book; 400 for a malformed period."""
+
+    async def download(request: Request) -> Response:
+        from datetime import date
+
+        from portal.adapters.unit_of_work import UnitOfWork
+        from portal.domain.order_books import Period, check_period
+        from portal.services.order_book_files import report_bytes
+
+        viewer = _viewer(request)
+        if viewer is None:
+            return _unauthenticated()
+        fmt = TableFormat.XLSX if request.path_params["format"] == "xlsx" else TableFormat.CSV
+        first, _, last = request.path_params["period"].partition("_")
+        try:
+            period = check_period(Period(date.fromisoformat(first), date.fromisoformat(last)))
+        except ValueError:
+            return _error(400, "INVALID_PERIOD", "the period is <first day>_<last day>, ISO dates")
+        except DomainError as error:
+            return _error(400, error.code, error.message)
+        try:
+            program_id = decode_typed(request.path_params["program_id"], "Program")
+            async with UnitOfWork(engine, writes=False) as uow:
+                body = await report_bytes(uow, viewer, program_id, period, fmt)
+        except DomainError:
+            return _not_found()
+        return _table_response(body, fmt, "tracking-difference")
 
     return download
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from portal.adapters.faults import RETRY_AFTER_SECONDS, is_unavailable
 from portal.web.error_bodies import RequestError, error_response
+from portal.web.http_middleware import HttpMiddleware
 
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -39,16 +40,10 @@ def unavailable_error(error: BaseException) -> RequestError | None:
     return unavailable() if is_unavailable(error) else None
 
 
-class AnswerUnavailable:
+class AnswerUnavailable(HttpMiddleware):
     """ASGI middleware: a database or Redis failure that escapes the app before it answered."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

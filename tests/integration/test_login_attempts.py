@@ -84,3 +84,14 @@ async def test_a_wait_of_any_counter_refuses_the_attempt(attempts: LoginAttempts
     fresh = Counter("account:z", FAST, forget_on_success=True)
     assert await attempts.begin([fresh, ADDRESS]) == 1
     assert await attempts.begin([fresh]) == 0  # the refused attempt counted nowhere
+
+
+async def test_the_wait_runs_from_the_end_of_a_slow_failed_attempt(
+    attempts: LoginAttempts,
+) -> None:
+    """Checking a password takes time (more on a loaded server): a wait that ran from the start
+    of the failed attempt would have passed before the next attempt came."""
+    assert [await attempts.begin([ACCOUNT, ADDRESS]) for _ in range(3)] == [0, 0, 0]
+    await asyncio.sleep(1.05)  # the third attempt's password check
+    await attempts.failed([ACCOUNT, ADDRESS])
+    assert await attempts.begin([ACCOUNT, ADDRESS]) == 1

@@ -29,10 +29,16 @@ from hypothesis import strategies as st
 from sqlalchemy import BigInteger, Date, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters import statistics_rollup as rollup
 from portal.adapters.database import create_engine
 from portal.adapters.rate_store import upsert_rates
 from portal.adapters.statistics_reader import StatisticsReader
-from portal.adapters.tables import conversions, programs
+from portal.adapters.tables import (
+    conversions,
+    programs,
+    statistics_daily,
+    statistics_daily_programs,
+)
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.conversions import ConversionStatus
@@ -329,6 +335,7 @@ async def _scenario(engine: AsyncEngine, data: Any, backend: str) -> None:
     ids = await _record(engine, world, orders)
     for change in data["changes"]:
         await _change(engine, world, orders, ids, change)
+    await _rollup_is_exact(engine)
     zones = list(ZONES[backend].items())
     for q in data["queries"]:
         zone, offset = zones[q["zone"] % len(zones)]
@@ -356,6 +363,21 @@ async def _scenario(engine: AsyncEngine, data: Any, backend: str) -> None:
         assert got_totals == {cur: _expected(h, cur) for cur, h in totals.items()}, query
         if query.currency is not None:
             assert [r.currency for r in answer.totals] == [query.currency]
+
+
+async def _rollup_is_exact(engine: AsyncEngine) -> None:
+    """The daily rollups the stores kept while recording and changing equal a recount of
+    `conversions` (rows whose sums went back to zero aside)."""
+    tables = (statistics_daily, statistics_daily_programs)
+    async with engine.begin() as conn:
+        kept = [
+            sorted(tuple(r) for r in await conn.execute(select(t).where(t.c.conversion_count != 0)))
+            for t in tables
+        ]
+        await rollup.rebuild(conn)
+        recounted = [sorted(tuple(r) for r in await conn.execute(select(t))) for t in tables]
+    assert kept == recounted
+    assert kept[0], "the scenario recorded conversions"
 
 
 scenarios = st.fixed_dictionaries(

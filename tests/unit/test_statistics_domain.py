@@ -148,3 +148,30 @@ def test_without_a_currency_amounts_of_different_currencies_are_never_added() ->
     assert [t.currency for t in totals] == ["EUR", "JPY"]
     assert rows[0].by_status[ConversionStatus.CONFIRMED].count == 1
     assert rows[0].by_status[ConversionStatus.REJECTED].count == 0
+
+
+def test_the_daily_rollup_answers_utc_queries_by_program_partner_and_status_only() -> None:
+    from datetime import datetime as dt
+
+    from portal.adapters.statistics_reader import _rollup_answers
+    from portal.domain.statistics import Dimension, OffsetSegment, StatisticsQuery, TimeGrain
+
+    utc = [OffsetSegment(dt(2026, 3, 1, tzinfo=UTC), 0)]
+    berlin = [OffsetSegment(dt(2026, 3, 1, tzinfo=UTC), 3600)]
+
+    def query(**given: object) -> StatisticsQuery:
+        base: dict[str, object] = {
+            "first_day": date(2026, 3, 1),
+            "last_day": date(2026, 3, 31),
+            "time_zone": "UTC",
+            "grain": TimeGrain.DAY,
+            "dimensions": (Dimension.PARTNER, Dimension.STATUS),
+        }
+        return StatisticsQuery(**{**base, **given})  # type: ignore[arg-type]
+
+    assert _rollup_answers(query(), utc)
+    assert _rollup_answers(query(dimensions=(Dimension.PROGRAM,), currency="EUR"), utc)
+    assert not _rollup_answers(query(), berlin)  # its days are not UTC days
+    assert not _rollup_answers(query(dimensions=(Dimension.DEVICE,)), utc)
+    assert not _rollup_answers(query(categories=("shoes",)), utc)
+    assert not _rollup_answers(query(targets=("SALE",)), utc)

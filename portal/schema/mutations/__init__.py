@@ -9,10 +9,12 @@ from portal.resolvers.billing import BillingMutations
 from portal.resolvers.cart_mapping import CartMappingMutations
 from portal.resolvers.exports import ExportMutations
 from portal.resolvers.imports import ImportMutations
+from portal.resolvers.order_books import OrderBookMutations
 from portal.resolvers.orders import OrderMutations
 from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
 from portal.resolvers.setup import SetupMutations
+from portal.resolvers.validation import ValidationMutations
 
 Mutation = merge_types(
     "Mutation",
@@ -26,5 +28,7 @@ Mutation = merge_types(
         ImportMutations,
         CartMappingMutations,
         BillingMutations,
+        OrderBookMutations,
+        ValidationMutations,
     ),
 )

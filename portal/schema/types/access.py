@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import strawberry
 
 from portal.adapters.pagination import PageRequest
 from portal.domain import access as domain
+from portal.schema.arguments import After, Before, First, Last
 from portal.schema.ids import encode_id
 from portal.schema.types.base import Connection, Node
 from portal.schema.types.enums import RoleEnum
@@ -101,14 +102,10 @@ class Viewer:
     async def api_tokens(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Last n (1–100).")] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Before this cursor.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ApiToken]:
         from portal.schema.token_queries import token_connection
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
 from portal.adapters.pagination import PageRequest
 from portal.adapters.reader import Listing
 from portal.domain import jobs as domain
+from portal.schema.arguments import After, First
 from portal.schema.ids import encode_id
 from portal.schema.types.base import Connection, Node
 from portal.schema.types.jobs import JobKindEnum, JobStatusEnum
@@ -60,7 +61,10 @@ class ImportedRow:
         return strawberry.ID(encode_id("ConversionRequest", self.request_pk))
 
 
-@strawberry.type(description="A conversion request file being validated and applied.")
+@strawberry.type(
+    description="A conversion request file or a sales validation file being validated and "
+    "applied (see `kind`)."
+)
 class ImportJob(Node):
     kind: JobKindEnum = strawberry.field(description="What is imported.")
     status: JobStatusEnum = strawberry.field(
@@ -70,7 +74,8 @@ class ImportJob(Node):
     all_or_nothing: bool = strawberry.field(description="Nothing applied when any row fails.")
     progress: JobProgress = strawberry.field(description="Rows handled of all.")
     created_count: int = strawberry.field(
-        description="Requests created; in a dry run, the requests it would create."
+        description="Requests created; in a dry run, the requests it would create. A sales "
+        "validation import: the conversions it changed (dry run: would change)."
     )
     error_count: int = strawberry.field(description="Cell errors found.")
     error: str | None = strawberry.field(
@@ -85,6 +90,7 @@ class ImportJob(Node):
     finished_at: datetime | None = strawberry.field(description="When it ended.")
     pk: strawberry.Private[int]
     finished: strawberry.Private[bool]
+    job_kind: strawberry.Private[domain.JobKind]
 
     @classmethod
     def from_domain(cls, j: domain.Job) -> ImportJob:
@@ -103,6 +109,7 @@ class ImportJob(Node):
             created_at=j.created_at,
             finished_at=j.finished_at,
             finished=j.status is domain.JobStatus.SUCCEEDED,
+            job_kind=j.kind,
         )
 
     async def _already_imported(self, info: strawberry.Info[Context, None]) -> int:
@@ -123,25 +130,35 @@ class ImportJob(Node):
             "Report of the rows with errors or an outcome (ALREADY_IMPORTED), as a plain GET of "
             "CSV: the rows as the file has them, with their row number first and an `errors` "
             "column last; `…/errors.xlsx` also marks the faulty cells in red. Fixed, a report "
-            "can be uploaded again as it is. Null until the import succeeded, and when every "
-            "row was fine."
+            "can be uploaded again as it is. Null until the import succeeded, when every "
+            "row was fine, and for sales validation imports (see `resultReportUrl`)."
         )
     )
     async def error_report_url(self, info: strawberry.Info[Context, None]) -> str | None:
-        if not self.finished:
+        if not self.finished or self.job_kind is domain.JobKind.IMPORT_SALES_VALIDATION:
             return None
         if not self.error_count and not await self._already_imported(info):
             return None
         return f"{IMPORT_FILES_PATH}{self.id}/errors.csv"
 
+    @strawberry.field(
+        description="A sales validation import's result report, as a plain GET of CSV: every "
+        "row as the file has it, its row number first, then `outcome` (as in "
+        "`validateConversions`), `applied` (yes/no), `conversion_id`, `errors` and `changes` "
+        "(field: old → new); `…/results.xlsx` is the same as a workbook. Null until the import "
+        "succeeded, and for request imports (see `errorReportUrl`)."
+    )
+    def result_report_url(self) -> str | None:
+        if not self.finished or self.job_kind is not domain.JobKind.IMPORT_SALES_VALIDATION:
+            return None
+        return f"{IMPORT_FILES_PATH}{self.id}/results.csv"
+
     @strawberry.field(description="The cell errors, in row order.")
     async def errors(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ImportCellError]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=False)
         return Connection.of(listing, _cell_error)
@@ -153,10 +170,8 @@ class ImportJob(Node):
     async def already_imported(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ImportedRow]:
         listing = await _job_rows(info, self.pk, first, after, already_imported=True)
         return Connection.of(listing, _imported_row)

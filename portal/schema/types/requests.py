@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,6 +16,7 @@ from portal.domain import requests as domain
 from portal.domain.conversions import FieldChange as DomainChange
 from portal.domain.money import canonical, without_padding
 from portal.domain.rating import applied_rate
+from portal.schema.arguments import After, First
 from portal.schema.ids import encode_id
 from portal.schema.scalars import CurrencyCode
 from portal.schema.types.base import Connection, Money, Node, money
@@ -386,10 +387,8 @@ class ConversionRequest(Node):
     async def comments(
         self,
         info: strawberry.Info[Context, None],
-        first: Annotated[
-            int | None, strawberry.argument(description="First n (1–100, default 50).")
-        ] = None,
-        after: Annotated[str | None, strawberry.argument(description="After this cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[RequestComment]:
         from portal.adapters.pagination import PageRequest
         from portal.schema.errors import as_bad_input

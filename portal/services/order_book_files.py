@@ -1,0 +1,279 @@
+"""An order book as a file, and the tracking-difference report as a file (issue 12).
+
+Import: read with the request files' reader (any column order, headers case-insensitive, UTF-8
+CSV with `,` or `;` — a `;` file may use the German decimal comma and `dd.mm.yyyy hh:mm` — and
+XLSX), every bad cell reported with its row and column, stored through
+`order_books.upload_order_book` (the same checks as the mutation). Times without an offset are
+UTC. The template is the header alone."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from portal.adapters.order_book_store import BookHead, ReportRow, TrackingDifferenceSql
+from portal.adapters.request_files import (
+    CellError,
+    FileProblem,
+    cell_text,
+    open_table,
+    parse_amount,
+    parse_time,
+)
+from portal.adapters.spreadsheets import Amount, Cell, TableFormat, write_table
+from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.access import Viewer
+from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.order_books import MAX_FILE_LINES, BookLine, Period
+from portal.global_ids import encode_id
+from portal.services.order_books import book_program, tracking_difference, upload_order_book
+
+COLUMNS = ("order_id", "order_time", "order_value", "currency", "status")
+REQUIRED = frozenset({"order_id", "order_time", "order_value"})
+_FIELD_COLUMNS = {
+    "orderId": "order_id",
+    "orderTime": "order_time",
+    "orderValue": "order_value",
+    "currency": "currency",
+    "status": "status",
+}
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class FileImport:
+    """The book stored (None on errors) and the file's bad cells."""
+
+    book: BookHead | None
+    errors: tuple[CellError, ...]
+
+
+def _rows(path: Path, filename: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    source = open_table(path, filename)
+    known = set(COLUMNS)
+    unknown = [h for h in source.header if h and h not in known]
+    if unknown:
+        raise FileProblem(
+            "UNKNOWN_COLUMN",
+            f"unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}",
+        )
+    missing = sorted(REQUIRED - set(source.header))
+    if missing:
+        raise FileProblem("MISSING_COLUMN", f"the column {missing[0]!r} is missing")
+    yield from source.rows()
+
+
+def _parse_row(
+    row: int, cells: dict[str, Any], german: bool, errors: list[CellError]
+) -> BookLine | None:
+    texts: dict[str, str | None] = {}
+    before = len(errors)
+    for column in COLUMNS:
+        try:
+            texts[column] = cell_text(cells.get(column))
+        except ValueError as error:
+            code, _, message = str(error).partition(":")
+            errors.append(CellError(row, column, None, code, message))
+            texts[column] = None
+    for column in sorted(REQUIRED):
+        if texts[column] is None and len(errors) == before:
+            errors.append(CellError(row, column, None, "REQUIRED", f"{column} is required"))
+    if len(errors) > before:
+        return None
+    moment: datetime | None = None
+    value: Decimal | None = None
+    try:
+        moment = parse_time(cells.get("order_time"), _UTC)
+    except ValueError as error:
+        code, _, message = str(error).partition(":")
+        errors.append(CellError(row, "order_time", texts["order_time"], code, message))
+    try:
+        value = parse_amount(cells.get("order_value"), german)
+    except ValueError as error:
+        code, _, message = str(error).partition(":")
+        errors.append(CellError(row, "order_value", texts["order_value"], code, message))
+    if moment is None or value is None:
+        return None
+    return BookLine(texts["order_id"] or "", moment, value, texts["currency"], texts["status"])
+
+
+def read_lines(
+    path: Path, filename: str | None
+) -> tuple[list[BookLine], list[int], list[CellError]]:
+    """The file's lines with the row each came from, and its bad cells; FileProblem when the
+    file as a whole cannot be read or holds more than `MAX_FILE_LINES` rows."""
+    german = open_table(path, filename).german_decimals
+    lines: list[BookLine] = []
+    rows: list[int] = []
+    errors: list[CellError] = []
+    for count, (row, cells) in enumerate(_rows(path, filename), start=1):
+        if count > MAX_FILE_LINES:
+            raise FileProblem(
+                "TOO_MANY_LINES", f"an order-book file has at most {MAX_FILE_LINES} rows"
+            )
+        line = _parse_row(row, cells, german, errors)
+        if line is not None:
+            rows.append(row)
+            lines.append(line)
+    return lines, rows, errors
+
+
+async def store_lines(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    program_id: int,
+    period: Period,
+    read: tuple[list[BookLine], list[int], list[CellError]],
+) -> FileImport:
+    """Stores a file's lines (`read_lines`; the API reads the file in a worker thread before
+    its write transaction: a workbook of 100,000 rows takes seconds) as the program's book of
+    the period through `upload_order_book` (replacing an earlier upload of it); nothing when
+    any cell is bad: then the errors name row and column."""
+    lines, rows, errors = read
+    if errors:
+        await book_program(uow, viewer, program_id)
+        return FileImport(None, tuple(errors))
+    try:
+        book = await upload_order_book(
+            uow, viewer, program_id, period, lines, limit=MAX_FILE_LINES, rows_of_lines=rows
+        )
+    except ValidationFailed as failed:
+        cells, whole = _cell_errors(failed.errors, rows)
+        if whole:
+            raise ValidationFailed(whole) from None
+        return FileImport(None, tuple(cells))
+    return FileImport(book, ())
+
+
+def _cell_errors(
+    errors: Sequence[DomainError], rows: Sequence[int]
+) -> tuple[list[CellError], list[DomainError]]:
+    """Line errors (`lines.<i>.<field>`) as cell errors; the others as they are."""
+    cells: list[CellError] = []
+    whole: list[DomainError] = []
+    for error in errors:
+        field = error.field
+        if len(field) >= 2 and field[0] == "lines" and field[1].isdigit():
+            column = _FIELD_COLUMNS.get(field[2], "") if len(field) > 2 else ""
+            cells.append(CellError(rows[int(field[1])], column, None, error.code, error.message))
+        else:
+            whole.append(error)
+    return cells, whole
+
+
+def template_bytes(fmt: TableFormat) -> bytes:
+    """The order-book template: the header alone."""
+    with tempfile.TemporaryDirectory(prefix="portal-book-") as folder:
+        path = Path(folder) / f"order-book.{fmt.extension}"
+        write_table(path, COLUMNS, (), fmt)
+        return path.read_bytes()
+
+
+# -- the report as a file --------------------------------------------------------------------
+
+REPORT_COLUMNS = (
+    "kind",
+    "order_id",
+    "order_time",
+    "book_value",
+    "book_status",
+    "conversion_id",
+    "conversion_target",
+    "tracking_time",
+    "tracked_value",
+    "conversion_status",
+    "difference",
+    "month",
+    "book_orders",
+    "untracked_orders",
+    "untracked_value",
+    "tracking_difference_percent",
+)
+
+
+def _row_cells(kind: str, row: ReportRow, currency: str) -> list[Cell]:
+    def amount(value: Decimal | None) -> Cell:
+        return Amount(value, currency) if value is not None else None
+
+    return [
+        kind,
+        row.order_id,
+        row.order_time,
+        amount(row.book_value),
+        row.book_status,
+        encode_id("Conversion", row.conversion_id) if row.conversion_id else None,
+        row.conversion_target,
+        row.tracking_time,
+        amount(row.tracked_value),
+        row.conversion_status,
+        amount(row.difference),
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+async def report_bytes(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, period: Period, fmt: TableFormat
+) -> bytes:
+    """The whole report as one table: a row per matched, untracked and not-in-book order (every
+    one, not capped), a VALUE_DIFFERENCE row per matched order whose values differ, a MONTH row
+    per month and a TOTAL row (kind names the row; columns that do not apply are empty)."""
+    report = await tracking_difference(uow, viewer, program_id, period, row_limit=0)
+    currency = report.book.currency
+    sql = TrackingDifferenceSql(uow, report.book)
+    sections = (
+        ("MATCHED", await sql.matched_rows(None)),
+        ("UNTRACKED", await sql.untracked_rows(None)),
+        ("NOT_IN_BOOK", await sql.not_in_book_rows(None)),
+        ("VALUE_DIFFERENCE", await sql.value_difference_rows(None)),
+    )
+
+    def summary(
+        kind: str, month: str, book: int, untracked: int, value: Decimal, percent: Any
+    ) -> list[Cell]:
+        return [
+            kind,
+            *([None] * 10),
+            month,
+            book,
+            untracked,
+            Amount(value, currency),
+            percent,
+        ]
+
+    def cells() -> Iterator[list[Cell]]:
+        for kind, found in sections:
+            for row in found:
+                yield _row_cells(kind, row, currency)
+        for m in report.months:
+            c = m.counts
+            yield summary(
+                "MONTH", c.month, c.book_orders, c.untracked, c.untracked_value, m.percent
+            )
+        yield summary(
+            "TOTAL",
+            "",
+            report.book_orders.count,
+            report.untracked.count,
+            report.untracked.value,
+            report.percent,
+        )
+
+    def written() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="portal-tracking-") as folder:
+            path = Path(folder) / f"tracking-difference.{fmt.extension}"
+            write_table(path, REPORT_COLUMNS, cells(), fmt)
+            return path.read_bytes()
+
+    # Writing a spreadsheet of 100,000 rows takes seconds: not on the event loop.
+    return await asyncio.to_thread(written)

@@ -8,7 +8,7 @@ PORT ?= 8000
 # Where `make run` keeps its database (the default of `portal`, see README: Set up).
 DATA_DIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/portal
 
-.PHONY: run test install lint typecheck schema check-schema bench clean clean-data \
+.PHONY: run test install lint typecheck schema check-schema bench clean clean-data differential \
 	contract-types contract-diff release-schema graphiql-assets
 
 $(STAMP): pyproject.toml
@@ -24,6 +24,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The compiled read path against the executor on many more generated operations than CI runs
+# (EXAMPLES per role and database; SEED picks another corpus). PostgreSQL via
+# PORTAL_TEST_POSTGRES_URL, as for `make test`.
+EXAMPLES ?= 2000
+SEED ?= 13
+differential: $(STAMP)
+	PORTAL_DIFFERENTIAL_EXAMPLES=$(EXAMPLES) PORTAL_DIFFERENTIAL_SEED=$(SEED) \
+		$(BIN)/pytest -q tests/integration/test_compiled_reads_differential.py -k generated
 
 lint: $(STAMP)
 	$(BIN)/ruff check portal tests bench

@@ -91,6 +91,8 @@ class Settings:
     # Anonymous requests (login, introspection) are charged per client address.
     anonymous_rate_limit_capacity: int = 2_000
     anonymous_rate_limit_restore_rate: int = 100
+    # The compiled read path for dashboard connections (portal.schema.compiled).
+    compiled_reads: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -117,4 +119,5 @@ class Settings:
             trusted_documents_only=_bool("PORTAL_TRUSTED_DOCUMENTS_ONLY", False),
             anonymous_rate_limit_capacity=_int("PORTAL_ANONYMOUS_RATE_LIMIT_CAPACITY", 2_000),
             anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
+            compiled_reads=_bool("PORTAL_COMPILED_READS", True),
         )

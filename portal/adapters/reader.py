@@ -331,6 +331,20 @@ class Reader:
         stmt: Select[Any] = select(table).where(where)
         return await page_listing(self.engine, stmt, key, page, build, table, where)
 
+    def conversions_scope(
+        self, filter: ConversionFilter, sort: ConversionSortField, direction: SortDirection
+    ) -> tuple[ColumnElement[bool], SortKey]:
+        """The conditions (visibility and filter) and the ordering of the conversions list:
+        the list below and the compiled read path (portal.schema.compiled) share them."""
+        c = conversions.c
+        kind = (
+            "decimal"
+            if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION)
+            else "datetime"
+        )
+        key = SortKey(sort.name, c[sort.value], c.id, direction is SortDirection.DESC, kind)
+        return and_(visible(conversions, self.viewer), *conversion_conditions(filter)), key
+
     async def list_conversions(
         self,
         filter: ConversionFilter,
@@ -338,16 +352,11 @@ class Reader:
         direction: SortDirection,
         page: PageRequest,
     ) -> Listing:
-        c = conversions.c
-        conditions = conversion_conditions(filter)
-        column = c[sort.value]
-        kind = (
-            "decimal"
-            if sort in (ConversionSortField.ORDER_VALUE, ConversionSortField.COMMISSION)
-            else "datetime"
+        where, key = self.conversions_scope(filter, sort, direction)
+        stmt: Select[Any] = select(conversions).where(where)
+        return await page_listing(
+            self.engine, stmt, key, page, rows.conversion, conversions, where
         )
-        key = SortKey(sort.name, column, c.id, direction is SortDirection.DESC, kind)
-        return await self._listing(conversions, conditions, key, page, rows.conversion)
 
     async def list_reassignments(self, program_ids: Sequence[int], page: PageRequest) -> Listing:
         """Reassigned conversions, newest first."""

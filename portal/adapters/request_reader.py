@@ -162,19 +162,29 @@ class RequestReader:
         direction: SortDirection,
         page: PageRequest,
     ) -> Listing:
+        where, key, listed = self.requests_scope(filter, sort, direction)
+        stmt = select(conversion_requests).where(listed)
+        return await page_listing(
+            self.engine, stmt, key, page, request_from_row, conversion_requests, where
+        )
+
+    def requests_scope(
+        self, filter: RequestFilter, sort: RequestSortField, direction: SortDirection
+    ) -> tuple[ColumnElement[bool], SortKey, ColumnElement[bool]]:
+        """The conditions of the explorer (visibility and filter: what `totalCount` counts),
+        its ordering, and the conditions of its pages; shared with the compiled read path
+        (portal.schema.compiled)."""
         where = and_(visible(conversion_requests, self.viewer), *request_conditions(filter))
         kind = {"commission": "decimal"}.get(sort.value, "datetime")
         column = conversion_requests.c[sort.value]
         key = SortKey(
             sort.name, column, conversion_requests.c.id, direction is SortDirection.DESC, kind
         )
-        stmt = select(conversion_requests).where(where)
+        listed = where
         if sort is RequestSortField.TRACKING_TIME or sort is RequestSortField.COMMISSION:
             # Keyset comparison needs a value: rows without one are left out of such orderings.
-            stmt = stmt.where(column.is_not(None))
-        return await page_listing(
-            self.engine, stmt, key, page, request_from_row, conversion_requests, where
-        )
+            listed = and_(where, column.is_not(None))
+        return where, key, listed
 
     async def comments(self, request_id: int, page: PageRequest) -> Listing:
         c = conversion_request_comments.c

@@ -180,6 +180,25 @@ def conversion_filter(filter: ConversionFilterInput | None) -> ConversionFilter:
     )
 
 
+def conversions_request(
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: ConversionFilterInput | None,
+    order_by: ConversionOrder | None,
+) -> tuple[ConversionFilter, ConversionSortField, SortDirection, PageRequest]:
+    """The arguments of `conversions` as the reader takes them (the resolver and the compiled
+    read path share this)."""
+    order = order_by or ConversionOrder()
+    return (
+        conversion_filter(filter),
+        order.field or ConversionSortField.TRACKING_TIME,
+        order.direction or SortDirection.DESC,
+        PageRequest(first, after, last, before),
+    )
+
+
 def _named(filter: NamedFilterInput | None) -> NamedFilter:
     if filter is None:
         return NamedFilter()
@@ -319,17 +338,9 @@ class Query:
         filter: Annotated[ConversionFilterInput | None, FilterArg] = None,
         order_by: Annotated[ConversionOrder | None, OrderArg] = None,
     ) -> Connection[Conversion]:
-        order = order_by or ConversionOrder()
-        domain_filter = conversion_filter(filter)
-        page = PageRequest(first, after, last, before)
+        request = conversions_request(first, after, last, before, filter, order_by)
         return await _list(  # type: ignore[no-any-return]
-            lambda: info.context.reader.list_conversions(
-                domain_filter,
-                order.field or ConversionSortField.TRACKING_TIME,
-                order.direction or SortDirection.DESC,
-                page,
-            ),
-            Conversion.from_domain,
+            lambda: info.context.reader.list_conversions(*request), Conversion.from_domain
         )
 
     @strawberry.field(description="One conversion by id; null when missing or not visible.")

@@ -110,6 +110,25 @@ def request_filter(f: ConversionRequestFilterInput | None) -> RequestFilter:
         )
 
 
+def conversion_requests_request(
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: ConversionRequestFilterInput | None,
+    order_by: ConversionRequestOrder | None,
+) -> tuple[RequestFilter, RequestSortField, SortDirection, PageRequest]:
+    """The arguments of `conversionRequests` as the reader takes them (the resolver and the
+    compiled read path share this)."""
+    order = order_by or ConversionRequestOrder()
+    return (
+        request_filter(filter),
+        order.field or RequestSortField.CREATED_AT,
+        order.direction or SortDirection.DESC,
+        PageRequest(first, after, last, before),
+    )
+
+
 @strawberry.type
 class RequestQueries:
     @strawberry.field(description="Conversion requests (explorer), newest first by default.")
@@ -129,14 +148,10 @@ class RequestQueries:
             strawberry.argument(description="Ordering (id breaks ties)."),
         ] = None,
     ) -> Connection[ConversionRequest]:
-        order = order_by or ConversionRequestOrder()
         reader = RequestReader(info.context.engine, info.context.require_viewer())
         with as_bad_input():
             listing = await reader.list_requests(
-                request_filter(filter),
-                order.field or RequestSortField.CREATED_AT,
-                order.direction or SortDirection.DESC,
-                PageRequest(first, after, last, before),
+                *conversion_requests_request(first, after, last, before, filter, order_by)
             )
         return Connection.of(listing, ConversionRequest.from_domain)  # type: ignore[return-value]
 

@@ -26,6 +26,7 @@ from portal.resolvers.imports import ImportQueries
 from portal.resolvers.order_books import OrderBookQueries
 from portal.resolvers.validation import ValidationQueries
 from portal.resolvers.webhooks import WebhookQueries
+from portal.schema.compiled import CompiledReads, Compiler
 from portal.schema.documents import PreparedDocuments
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
@@ -66,12 +67,15 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
     limit_rules = coded_limits(
         QueryDepthLimiter(max_depth=max_depth), MaxAliasesLimiter(max_alias_count=max_aliases)
     )
+    compiler = Compiler()  # plans per document, shared by the requests of this schema
     extensions: list[Any] = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: PreparedDocuments(maxsize=512),  # parse + validation caches, trusted documents
         RefuseNulCharacters,  # before the cost limiter: a refused request is not charged
         lambda: QueryCostLimiter(max_cost=max_cost),
+        # After the limits and the cost: it replaces only the execution of what it supports.
+        lambda: CompiledReads(compiler),
         ObserveOperation,
     ]
     if settings is not None and not settings.introspection:

@@ -98,10 +98,11 @@ async def test_no_secret_or_e_mail_reaches_a_log_line(
         job = await run(api, world.tokens["A"], "s.csv", rows.encode())
         assert job["status"] == "SUCCEEDED"
 
-        async def leaking(*_: Any, **__: Any) -> Any:
+        def leaking(*_: Any, **__: Any) -> Any:
             raise RuntimeError(f"lookup failed for {CUSTOMERS[0]} with {world.tokens['A']}")
 
-        monkeypatch.setattr("portal.adapters.reader.Reader.list_conversions", leaking)
+        # Both execution paths build the list's conditions here.
+        monkeypatch.setattr("portal.adapters.reader.Reader.conversions_scope", leaking)
         failed = await api.query(
             "{ conversions(first: 1) { nodes { id } } }", token=world.tokens["A"]
         )

@@ -99,10 +99,12 @@ async def test_an_internal_error_logs_the_error_id_the_client_got(
 ) -> None:
     world = await build_world(engine)
 
-    async def broken(*_: Any, **__: Any) -> Any:
+    def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr("portal.adapters.reader.Reader.list_conversions", broken)
+    # The conditions of the list: both execution paths build them (the compiled one then
+    # leaves the request to the executor, which reports the failure).
+    monkeypatch.setattr("portal.adapters.reader.Reader.conversions_scope", broken)
     with captured_logs() as logs:
         response = await api.post(MINE, token=world.tokens["A"])
     [error] = response.json()["errors"]

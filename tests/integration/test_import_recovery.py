@@ -177,15 +177,15 @@ async def test_an_all_or_nothing_import_that_died_after_its_commit_counts_what_i
             imports.ImportLimits(max_bytes=10**8, max_rows=10**6),
         )
         await uow.commit()
-    finish = imports.finish_job
+    finish = imports.finish_succeeded
 
     async def dies_before_it_ends(*args: Any, **kwargs: Any) -> None:
         raise WorkerDied
 
-    monkeypatch.setattr(imports, "finish_job", dies_before_it_ends)
+    monkeypatch.setattr(imports, "finish_succeeded", dies_before_it_ends)
     with pytest.raises(WorkerDied):
         await imports.run_import(engine, settings, job_id)
-    monkeypatch.setattr(imports, "finish_job", finish)
+    monkeypatch.setattr(imports, "finish_succeeded", finish)
     assert await _requests(engine) == (5, 5)  # committed, but never counted
 
     await _stop_beating(engine, job_id)

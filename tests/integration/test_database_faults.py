@@ -88,6 +88,10 @@ async def test_cut_and_refused_connections_answer_coded_json_then_everything_rec
         "PORTAL_RATE_LIMIT_RESTORE_RATE": "1000000",
     }
     env.pop("PORTAL_REDIS_URL", None)
+    # The server's log goes to a file: a pipe nobody reads fills up (the database-down phase logs
+    # a lot) and then blocks the server.
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -101,8 +105,9 @@ async def test_cut_and_refused_connections_answer_coded_json_then_everything_rec
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=log,
     )
+    log.close()
     outcomes = Outcomes()
     phase = "warm-up"
     stop = asyncio.Event()
@@ -117,7 +122,7 @@ async def test_cut_and_refused_connections_answer_coded_json_then_everything_rec
                     pass
                 await asyncio.sleep(0.1)
             else:
-                pytest.fail("the server did not start")
+                pytest.fail(f"the server did not start: {log_path.read_text()[-2000:]}")
 
             async def keep_asking() -> None:
                 while not stop.is_set():

@@ -204,6 +204,8 @@ async def test_a_killed_worker_process_leaves_every_row_applied_once(
     job_id = await _start(engine, settings, csv_bytes(HEADER, _rows(rows, bad={5, 590})))
     url = engine.url.render_as_string(hide_password=False)
     # The child writes batches of 50 and pauses after each, so it is surely killed mid-way.
+    log_path = tmp_path / "child.log"
+    log = log_path.open("wb")
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -214,15 +216,16 @@ async def test_a_killed_worker_process_leaves_every_row_applied_once(
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=log,
     )
+    log.close()
     try:
         for _ in range(600):
             await asyncio.sleep(0.05)
             progress = (await _job(engine, job_id)).processed
             if progress >= 150 or child.returncode is not None:
                 break
-        assert child.returncode is None, await child.stderr.read() if child.stderr else ""
+        assert child.returncode is None, log_path.read_text()[-2000:]
         assert 150 <= progress < rows
         child.send_signal(signal.SIGKILL)
         await asyncio.wait_for(child.wait(), 10)

@@ -382,6 +382,32 @@ def cell_text(value: Any) -> str | None:
     return str(value)
 
 
+def checked_table(
+    path: Path, filename: str | None, columns: Iterable[str], required: Iterable[str]
+) -> TableSource:
+    """The file opened with its header checked: missing, unknown and duplicate columns are a
+    FileProblem before any row is read."""
+    source = open_table(path, filename)
+    check_header(source.header, columns, sorted(required))
+    return source
+
+
+def row_texts(
+    row: int, cells: dict[str, Any], columns: Iterable[str], errors: list[CellError]
+) -> dict[str, str | None]:
+    """Each column's cell of a row as text (`cell_text`); an unreadable cell is None and a
+    CellError of its column."""
+    texts: dict[str, str | None] = {}
+    for column in columns:
+        try:
+            texts[column] = cell_text(cells.get(column))
+        except ValueError as error:
+            code, _, message = str(error).partition(":")
+            errors.append(CellError(row, column, None, code, message))
+            texts[column] = None
+    return texts
+
+
 def parse_amount(value: Any, german: bool) -> Decimal:
     if type(value) is str and _PLAIN.fullmatch(value) and (not german or "." not in value):
         return Decimal(value)  # the common case, within parse_decimal's bounds by its pattern

@@ -7,7 +7,6 @@ cell reported with its row and column, and stored through `cart_mappings.set_car
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,10 +16,9 @@ from typing import Any
 from portal.adapters.request_files import (
     CellError,
     FileProblem,
-    cell_text,
-    check_header,
-    open_table,
+    checked_table,
     parse_amount,
+    row_texts,
 )
 from portal.adapters.spreadsheets import Cell, TableFormat, write_table
 from portal.adapters.unit_of_work import UnitOfWork
@@ -63,25 +61,11 @@ class FileImport:
     errors: tuple[CellError, ...]
 
 
-def _rows(path: Path, filename: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    source = open_table(path, filename)
-    check_header(source.header, COLUMNS, sorted(REQUIRED))
-    yield from source.rows()
-
-
 def _parse_row(
     row: int, cells: dict[str, Any], german: bool, errors: list[CellError]
 ) -> MappingRule | None:
-    texts: dict[str, str | None] = {}
     before = len(errors)
-    for column in COLUMNS:
-        raw = cells.get(column)
-        try:
-            texts[column] = cell_text(raw)
-        except ValueError as error:
-            code, _, message = str(error).partition(":")
-            errors.append(CellError(row, column, None, code, message))
-            texts[column] = None
+    texts = row_texts(row, cells, COLUMNS, errors)
     match = CategoryMatch.EXACT
     if texts["category_match"] is not None:
         try:
@@ -136,16 +120,16 @@ def read_rules(
 ) -> tuple[list[MappingRule], list[int], list[CellError]]:
     """The file's rules with the row each came from, and its bad cells; FileProblem when the
     file as a whole cannot be read (or holds more than `MAX_RULES` rows)."""
-    source_german = open_table(path, filename).german_decimals
+    source = checked_table(path, filename, COLUMNS, REQUIRED)
     rules: list[MappingRule] = []
     rows: list[int] = []
     errors: list[CellError] = []
-    for row, cells in _rows(path, filename):
+    for row, cells in source.rows():
         if len(rows) >= MAX_RULES:
             raise FileProblem(
                 "TOO_MANY_RULES", f"a mapping version has at most {MAX_RULES} rules (rows)"
             )
-        rule = _parse_row(row, cells, source_german, errors)
+        rule = _parse_row(row, cells, source.german_decimals, errors)
         rows.append(row)
         rules.append(rule if rule is not None else MappingRule(""))
     return rules, rows, errors

@@ -22,11 +22,10 @@ from portal.adapters.order_book_store import BookHead, ReportRow, TrackingDiffer
 from portal.adapters.request_files import (
     CellError,
     FileProblem,
-    cell_text,
-    check_header,
-    open_table,
+    checked_table,
     parse_amount,
     parse_time,
+    row_texts,
 )
 from portal.adapters.spreadsheets import Amount, Cell, TableFormat, write_table
 from portal.adapters.unit_of_work import UnitOfWork
@@ -56,24 +55,11 @@ class FileImport:
     errors: tuple[CellError, ...]
 
 
-def _rows(path: Path, filename: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    source = open_table(path, filename)
-    check_header(source.header, COLUMNS, sorted(REQUIRED))
-    yield from source.rows()
-
-
 def _parse_row(
     row: int, cells: dict[str, Any], german: bool, errors: list[CellError]
 ) -> BookLine | None:
-    texts: dict[str, str | None] = {}
     before = len(errors)
-    for column in COLUMNS:
-        try:
-            texts[column] = cell_text(cells.get(column))
-        except ValueError as error:
-            code, _, message = str(error).partition(":")
-            errors.append(CellError(row, column, None, code, message))
-            texts[column] = None
+    texts = row_texts(row, cells, COLUMNS, errors)
     for column in sorted(REQUIRED):
         if texts[column] is None and len(errors) == before:
             errors.append(CellError(row, column, None, "REQUIRED", f"{column} is required"))
@@ -101,11 +87,12 @@ def read_lines(
 ) -> tuple[list[BookLine], list[int], list[CellError]]:
     """The file's lines with the row each came from, and its bad cells; FileProblem when the
     file as a whole cannot be read or holds more than `MAX_FILE_LINES` rows."""
-    german = open_table(path, filename).german_decimals
+    source = checked_table(path, filename, COLUMNS, REQUIRED)
+    german = source.german_decimals
     lines: list[BookLine] = []
     rows: list[int] = []
     errors: list[CellError] = []
-    for count, (row, cells) in enumerate(_rows(path, filename), start=1):
+    for count, (row, cells) in enumerate(source.rows(), start=1):
         if count > MAX_FILE_LINES:
             raise FileProblem(
                 "TOO_MANY_LINES", f"an order-book file has at most {MAX_FILE_LINES} rows"

@@ -41,7 +41,7 @@ from tests.api.request_helpers import (
 from tests.conftest import Api, StatementCounter
 from tests.factories import World, build_world
 
-EXAMPLES = int(os.environ.get("PORTAL_DIFFERENTIAL_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("PORTAL_DIFFERENTIAL_EXAMPLES", "300"))
 OPERATIONS = Path(__file__).parents[2] / "frontend_contract" / "operations"
 ROLES = {"PARTNER": "A", "ADVERTISER": "adv1", "ADMIN": "admin"}
 

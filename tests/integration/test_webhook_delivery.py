@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -201,3 +205,65 @@ async def test_a_worker_dying_mid_attempt_leaves_the_delivery_to_be_sent_again(
     assert await webhooks.deliver(engine, delivery_id, now=later) == "delivered"
     first, second = receiver.at("/slow")
     assert first.headers["webhook-id"] == second.headers["webhook-id"]  # at-least-once, one id
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_KILLED_CHILD = """
+import asyncio, sys
+from datetime import datetime
+from portal.adapters.database import create_engine
+from portal.services import webhooks
+
+async def main():
+    engine = create_engine(sys.argv[1])
+    await webhooks.deliver(engine, int(sys.argv[2]), now=datetime.fromisoformat(sys.argv[3]))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_process_killed_mid_delivery_leaves_the_event_to_be_delivered_again(
+    engine: AsyncEngine, receiver: Receiver, t0: datetime, tmp_path: Path
+) -> None:
+    """A real process, SIGKILLed while the receiver holds its request: no `finally` runs in it,
+    and the delivery is still sent again, with the same event id, once its lease ends."""
+    viewer = await _admin(engine)
+    receiver.answers["/slow"] = "hang"
+    _, delivery_id = await _test_delivery(engine, viewer, receiver.url("/slow"))
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _KILLED_CHILD,
+            engine.url.render_as_string(hide_password=False),
+            str(delivery_id),
+            t0.isoformat(),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        for _ in range(300):
+            if receiver.at("/slow") or child.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert receiver.at("/slow"), log_path.read_text()[-2000:]
+        child.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(child.wait(), 10)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert child.returncode == -signal.SIGKILL
+    row = await _row(engine, delivery_id)
+    assert row.status == "PENDING" and row.attempts == 1 and row.next_attempt_at > t0
+    assert await webhooks.due_deliveries(engine, now=t0) == []  # the dead attempt's lease
+    later = row.next_attempt_at + timedelta(seconds=1)
+    assert [d for d, _ in await webhooks.due_deliveries(engine, now=later)] == [delivery_id]
+    receiver.answers["/slow"] = 204
+    assert await webhooks.deliver(engine, delivery_id, now=later) == "delivered"
+    first, second = receiver.at("/slow")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert (await _row(engine, delivery_id)).status == "DELIVERED"

@@ -100,6 +100,14 @@ async def load_issuer(uow: UnitOfWork) -> Issuer:
     return DEFAULT_ISSUER if row is None else issuer_of(row)
 
 
+async def list_vat_rates(uow: UnitOfWork, country: str | None) -> list[VatRate]:
+    """Every VAT rate (or one country's), by country and start day."""
+    stmt = select(vat_rates).order_by(vat_rates.c.country, vat_rates.c.valid_from)
+    if country:
+        stmt = stmt.where(vat_rates.c.country == country.upper())
+    return [vat_rate_of(r) for r in await uow.conn.execute(stmt)]
+
+
 async def vat_rate_on(uow: UnitOfWork, country: str, day: date) -> Decimal:
     """The standard VAT rate of `country` in force on `day` (0 where none is known)."""
     rate = await uow.conn.scalar(

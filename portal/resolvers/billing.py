@@ -8,12 +8,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
 
 from portal.adapters.billing_reader import BillingFilter, BillingReader
-from portal.adapters.billing_store import load_issuer, vat_rate_of
+from portal.adapters.billing_store import list_vat_rates, load_issuer
 from portal.adapters.pagination import PageRequest
-from portal.adapters.tables import advertiser_invoices, payout_entries, vat_rates
+from portal.adapters.tables import advertiser_invoices, payout_entries
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.billing.model import BillingAction, BillingStatus
@@ -648,8 +647,5 @@ class BillingQueries:
         ] = None,
     ) -> list[VatRate]:
         info.context.require_viewer()
-        stmt = select(vat_rates).order_by(vat_rates.c.country, vat_rates.c.valid_from)
-        if country:
-            stmt = stmt.where(vat_rates.c.country == country.upper())
-        async with info.context.engine.connect() as conn:
-            return [VatRate.of(vat_rate_of(r)) for r in await conn.execute(stmt)]
+        async with UnitOfWork(info.context.engine, writes=False) as uow:
+            return [VatRate.of(rate) for rate in await list_vat_rates(uow, country)]

@@ -174,7 +174,7 @@ class RequestReader:
         """The conditions of the explorer (visibility and filter: what `totalCount` counts),
         its ordering, and the conditions of its pages; shared with the compiled read path
         (portal.schema.compiled)."""
-        where = and_(visible(conversion_requests, self.viewer), *request_conditions(filter))
+        where = self._matching(filter)
         kind = {"commission": "decimal"}.get(sort.value, "datetime")
         column = conversion_requests.c[sort.value]
         key = SortKey(
@@ -185,6 +185,21 @@ class RequestReader:
             # Keyset comparison needs a value: rows without one are left out of such orderings.
             listed = and_(where, column.is_not(None))
         return where, key, listed
+
+    def _matching(self, filter: RequestFilter) -> ColumnElement[bool]:
+        return and_(visible(conversion_requests, self.viewer), *request_conditions(filter))
+
+    async def matching(self, ids: Sequence[int], filter: RequestFilter) -> list[ConversionRequest]:
+        """Those of these requests the explorer would list with `filter` (the viewer's
+        visibility and the same conditions), by id; live updates use it
+        (`conversionRequestsChanged`), so a subscription and the list never disagree."""
+        stmt = (
+            select(conversion_requests)
+            .where(conversion_requests.c.id.in_(set(ids)), self._matching(filter))
+            .order_by(conversion_requests.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [request_from_row(r) for r in await conn.execute(stmt)]
 
     async def comments(self, request_id: int, page: PageRequest) -> Listing:
         c = conversion_request_comments.c

@@ -1,6 +1,8 @@
 """Subscriptions over WebSocket (graphql-transport-ws) at /graphql: authenticate with
-`connection_init` `{"token": "<API token>"}`; an unauthenticated socket is closed with 4403.
-Each update is read through the visibility rules, as the query of the same object is."""
+`connection_init` `{"token": "<API token>"}`, or with the session cookie on the upgrade request
+and `{"csrfToken": "<the session's CSRF token>"}` (portal.web.auth.authenticate_socket); an
+unauthenticated socket is closed with 4403. Each update is read through the visibility rules,
+as the query of the same object is."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import select
 
-from portal.adapters.live_events import HUB
+from portal.adapters.live_events import HUB, LiveEvent
 from portal.adapters.request_reader import RequestReader
 from portal.adapters.tables import billing_runs, jobs
 from portal.adapters.visibility import visible
@@ -23,6 +25,8 @@ from portal.global_ids import decode_id
 from portal.schema.context import Context
 from portal.schema.errors import as_bad_input
 from portal.schema.ids import decode_typed
+from portal.schema.request_queries import ConversionRequestFilterInput, request_filter
+from portal.schema.types.conversions import Conversion
 from portal.schema.types.requests import ConversionRequest
 
 Info = strawberry.Info[Context, None]
@@ -33,6 +37,13 @@ _open_per_user: dict[int, int] = {}
 PROGRESS_POLL_SECONDS = 1.0
 _JOB_IDS = {"ImportJob", "ExportJob", "BillingRun"}
 _ENDED = {"SUCCEEDED", "FAILED", "CANCELLED"}
+_REQUEST_EVENTS = {
+    "conversion_request.created",
+    "conversion_request.updated",
+    "conversion_request.decided",
+    "conversion_request.processed",
+    "conversion_request.failed",
+}
 
 
 @strawberry.type(description="Where an import, export or billing run is.")
@@ -70,6 +81,25 @@ def _slot(info: Info, viewer: Viewer) -> Iterator[None]:
         left = _open_per_user.pop(viewer.user_id, 1) - 1
         if left:
             _open_per_user[viewer.user_id] = left
+
+
+async def _next_events(updates: asyncio.Queue[LiveEvent]) -> list[LiveEvent]:
+    """The next event, with those already waiting behind it (a commit publishes its events
+    together: one read for a batch, not one per event)."""
+    batch = [await updates.get()]
+    while not updates.empty():
+        batch.append(updates.get_nowait())
+    return batch
+
+
+async def _changed_requests(reader: RequestReader, batch: list[LiveEvent]) -> list[int]:
+    """The requests these events changed; a comment counts only where the viewer may read it
+    (a partner never hears of an INTERNAL comment)."""
+    changed = {e.object_id for e in batch if e.type in _REQUEST_EVENTS}
+    comments = [e.object_id for e in batch if e.type == "conversion_request.commented"]
+    if comments:
+        changed |= {c.request_id for c in (await reader.comments_by_id(comments)).values()}
+    return sorted(changed)
 
 
 async def _job_pk(info: Info, viewer: Viewer, raw: strawberry.ID) -> int:
@@ -116,8 +146,9 @@ async def _progress(
 
 @strawberry.type(
     description="Live updates over WebSocket (`graphql-transport-ws` at /graphql; send "
-    '`{"token": "<API token>"}` as the connection_init payload). No ordering or delivery '
-    "promise beyond the connection: reconnect and read the object again after a drop."
+    '`{"token": "<API token>"}` as the connection_init payload, or, with the session cookie, '
+    '`{"csrfToken": "<the session\'s CSRF token>"}`). No ordering or delivery promise beyond '
+    "the connection: reconnect and read the objects again after a drop."
 )
 class Subscription:
     @strawberry.subscription(
@@ -148,6 +179,71 @@ class Subscription:
                 if found is None:  # no longer visible (it never becomes another's)
                     return
                 yield ConversionRequest.from_domain(found)
+
+    @strawberry.subscription(
+        description="Every conversion request the viewer may see that matches `filter` (the "
+        "conditions of `conversionRequests`), each time one changes: created, updated, "
+        "commented (a comment the viewer may read), decided, processed or failed (requests "
+        "raised by an import are announced by the import only). Nothing at first: changes "
+        "committed before the subscription started are not sent (read `conversionRequests` "
+        "after subscribing)."
+    )
+    async def conversion_requests_changed(
+        self,
+        info: Info,
+        filter: Annotated[
+            ConversionRequestFilterInput | None,
+            strawberry.argument(description="Conditions; all given ones apply."),
+        ] = None,
+    ) -> AsyncGenerator[ConversionRequest, None]:
+        viewer = info.context.require_viewer()
+        wanted = request_filter(filter)
+        reader = RequestReader(info.context.engine, viewer)
+        with _slot(info, viewer), HUB.subscription() as updates:
+            while True:
+                changed = await _changed_requests(reader, await _next_events(updates))
+                if not changed:
+                    continue
+                # The explorer's own conditions and visibility: one home for the match rule.
+                found = await reader.matching(changed, wanted)
+                if found:
+                    info.context.loaders.clear_all()
+                for request in found:
+                    yield ConversionRequest.from_domain(request)
+
+    @strawberry.subscription(
+        description="Each new conversion of the program that the viewer may see (an "
+        "advertiser: of its own programs; a partner: its own conversions), once recorded "
+        "(`recordOrder`, `recordOrders`, a processed request). A program the viewer may not "
+        "see is NOT_FOUND, as `node(id:)` would answer."
+    )
+    async def conversion_recorded(
+        self,
+        info: Info,
+        program_id: Annotated[strawberry.ID, strawberry.argument(description="The program.")],
+    ) -> AsyncGenerator[Conversion, None]:
+        viewer = info.context.require_viewer()
+        with as_bad_input():
+            program_pk = decode_typed(program_id, "Program", ("programId",))
+        reader = info.context.reader
+        with _slot(info, viewer), HUB.subscription() as updates:
+            if (await reader.get_many("Program", [program_pk]))[0] is None:
+                with as_bad_input():
+                    raise NotFound("program", ("programId",))
+            while True:
+                recorded = sorted(
+                    {
+                        e.object_id
+                        for e in await _next_events(updates)
+                        if e.type == "conversion.recorded"
+                    }
+                )
+                if not recorded:
+                    continue
+                info.context.loaders.clear_all()  # nested fields read as they are now
+                for conversion in await reader.get_many("Conversion", recorded):
+                    if conversion is not None and conversion.program_id == program_pk:
+                        yield Conversion.from_domain(conversion)
 
     @strawberry.subscription(
         description="An import's, export's or billing run's progress (the ImportJob, "

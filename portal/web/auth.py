@@ -4,12 +4,18 @@
 - The `portal_session` cookie (SPAs, set by `login`): every request other than GET must carry
   the session's CSRF token in `X-CSRF-Token`, or it is a 403.
 - Neither: anonymous; only `login` and introspection answer.
+
+A WebSocket (subscriptions) authenticates in its `connection_init` payload instead
+(`authenticate_socket`): `{"token": …}`, or the session cookie of the upgrade request with
+`{"csrfToken": …}`, checked by the same rule as `X-CSRF-Token` (`csrf_matches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
@@ -64,12 +70,47 @@ async def authenticate(request: Request, engine: AsyncEngine) -> RequestAuth | J
                 found = await authenticate_session(conn, cookie, now)
         except CredentialError as error:
             return _error(401, "UNAUTHENTICATED", str(error))
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            given = request.headers.get(CSRF_HEADER, "")
-            if not given or found.csrf_hash is None or not same_secret(given, found.csrf_hash):
-                return _error(403, "FORBIDDEN", f"missing or wrong {CSRF_HEADER} header")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_matches(
+            request.headers.get(CSRF_HEADER), found
+        ):
+            return _error(403, "FORBIDDEN", f"missing or wrong {CSRF_HEADER} header")
         return RequestAuth(found, by_cookie=True)
     return RequestAuth(None)
+
+
+def csrf_matches(given: Any, session: Authenticated) -> bool:
+    """Whether `given` is the CSRF token of the cookie's session: what a request with the
+    session cookie must prove (the cookie alone could come from another site's page)."""
+    return (
+        isinstance(given, str)
+        and bool(given)
+        and session.csrf_hash is not None
+        and same_secret(given, session.csrf_hash)
+    )
+
+
+async def authenticate_socket(
+    cookies: Mapping[str, str], params: Any, engine: AsyncEngine
+) -> RequestAuth | None:
+    """A WebSocket's credentials, from its `connection_init` payload: `{"token": "<API
+    token>"}`, or `{"csrfToken": …}` with the session cookie sent on the upgrade request (the
+    HTTP rules: a token first; a cookie only with its session's CSRF token). None: refused."""
+    params = params if isinstance(params, Mapping) else {}
+    now = datetime.now(UTC)
+    token = params.get("token")
+    cookie = cookies.get(SESSION_COOKIE)
+    try:
+        if isinstance(token, str) and token.strip():
+            async with engine.connect() as conn:
+                return RequestAuth(await authenticate_token(conn, token.strip(), now))
+        if token is None and cookie:
+            async with engine.connect() as conn:
+                found = await authenticate_session(conn, cookie, now)
+            if csrf_matches(params.get("csrfToken"), found):
+                return RequestAuth(found, by_cookie=True)
+    except CredentialError:
+        pass
+    return None
 
 
 def is_json_request(request: Request) -> bool:

@@ -22,7 +22,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
@@ -42,7 +41,7 @@ from portal.config import Settings
 from portal.domain.access import Role
 from portal.schema.context import Context
 from portal.schema.documents import TrustedDocument, TrustedDocuments
-from portal.web.auth import RequestAuth, authenticate
+from portal.web.auth import RequestAuth, authenticate, authenticate_socket
 from portal.web.body_limit import BodyTooLarge
 from portal.web.error_bodies import RequestError, bad_request, error_response
 from portal.web.faults import unavailable_error
@@ -245,22 +244,18 @@ class PortalGraphQL(GraphQL[Context, None]):
         return body  # type: ignore[return-value]
 
     async def on_ws_connect(self, context: Context) -> None:
-        """A WebSocket authenticates with `{"token": …}` in its connection_init payload;
-        without a valid one it is closed (4403 Forbidden, graphql-transport-ws)."""
+        """A WebSocket authenticates in its connection_init payload (`authenticate_socket`:
+        `{"token": …}`, or the session cookie with `{"csrfToken": …}`); without valid
+        credentials it is closed (4403 Forbidden, graphql-transport-ws)."""
         from strawberry.exceptions import ConnectionRejectionError
 
-        from portal.adapters.credentials import CredentialError, authenticate_token
-
-        params = context.connection_params or {}
-        token = params.get("token") if isinstance(params, dict) else None
-        if not isinstance(token, str) or not token.strip():
+        auth = await authenticate_socket(
+            context.request.cookies, context.connection_params, self.engine
+        )
+        if auth is None or auth.authenticated is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
-        try:
-            async with self.engine.connect() as conn:
-                found = await authenticate_token(conn, token.strip(), datetime.now(UTC))
-        except CredentialError:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
-        context.viewer = found.user.as_viewer()
+        context.viewer = auth.authenticated.user.as_viewer()
+        context.authenticated_by_cookie = auth.by_cookie
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -14,8 +14,10 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.tables import jobs
+from portal.adapters.tables import billing_runs, jobs
 from portal.adapters.unit_of_work import UnitOfWork
+from portal.adapters.visibility import visible
+from portal.domain.access import Viewer
 from portal.domain.jobs import Job, JobKind, JobStatus
 
 log = logging.getLogger("portal.jobs")
@@ -61,6 +63,26 @@ async def insert_job(
             created_at=uow.now,
         )
     )
+
+
+async def visible_job(engine: AsyncEngine, viewer: Viewer, job_id: int) -> Job | None:
+    """The job, if the viewer may see it (its author, or an admin)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
+        ).first()
+    return job_from_row(row) if row else None
+
+
+async def billing_run_job(engine: AsyncEngine, viewer: Viewer, run_id: int) -> int | None:
+    """The job of a billing run the viewer may see."""
+    async with engine.connect() as conn:
+        job_id = await conn.scalar(
+            select(billing_runs.c.job_id).where(
+                billing_runs.c.id == run_id, visible(billing_runs, viewer)
+            )
+        )
+    return None if job_id is None else int(job_id)
 
 
 async def load_job(uow: UnitOfWork, job_id: int) -> Job | None:

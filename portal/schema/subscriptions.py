@@ -13,12 +13,10 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 
+from portal.adapters.job_store import billing_run_job, visible_job
 from portal.adapters.live_events import HUB, LiveEvent
 from portal.adapters.request_reader import RequestReader
-from portal.adapters.tables import billing_runs, jobs
-from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, NotFound
 from portal.global_ids import decode_id
@@ -111,30 +109,22 @@ async def _job_pk(info: Info, viewer: Viewer, raw: strawberry.ID) -> int:
             )
     if kind != "BillingRun":
         return pk
-    async with info.context.engine.connect() as conn:
-        job_id = await conn.scalar(
-            select(billing_runs.c.job_id).where(
-                billing_runs.c.id == pk, visible(billing_runs, viewer)
-            )
-        )
+    job_id = await billing_run_job(info.context.engine, viewer, pk)
     if job_id is None:
         with as_bad_input():
             raise NotFound("job", ("id",))
-    return int(job_id)
+    return job_id
 
 
 async def _progress(
     info: Info, viewer: Viewer, raw: strawberry.ID, job_id: int
 ) -> JobProgressUpdate | None:
-    async with info.context.engine.connect() as conn:
-        row = (
-            await conn.execute(select(jobs).where(jobs.c.id == job_id, visible(jobs, viewer)))
-        ).first()
+    row = await visible_job(info.context.engine, viewer, job_id)
     if row is None:
         return None
     return JobProgressUpdate(
         id=raw,
-        status=row.status,
+        status=row.status.value,
         processed=row.processed,
         total=row.total,
         created=row.created_count,

@@ -93,6 +93,9 @@ class Settings:
     anonymous_rate_limit_restore_rate: int = 100
     # The compiled read path for dashboard connections (portal.schema.compiled).
     compiled_reads: bool = True
+    # How long an authenticated API token is trusted without reading the database again
+    # (portal.adapters.token_cache); 0: read it on every request.
+    token_cache_seconds: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -120,4 +123,5 @@ class Settings:
             anonymous_rate_limit_capacity=_int("PORTAL_ANONYMOUS_RATE_LIMIT_CAPACITY", 2_000),
             anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
             compiled_reads=_bool("PORTAL_COMPILED_READS", True),
+            token_cache_seconds=max(0, _int("PORTAL_TOKEN_CACHE_SECONDS", 30)),
         )

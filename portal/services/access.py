@@ -17,6 +17,7 @@ from portal.adapters.credentials import (
 )
 from portal.adapters.passwords import hash_password, verify_password
 from portal.adapters.tables import advertisers, api_tokens, partners, sessions, users
+from portal.adapters.token_cache import forget_after_commit
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import ApiToken, Role, User, Viewer, normalize_email
 from portal.domain.errors import DomainError, NotFound, PermissionDenied
@@ -151,7 +152,8 @@ async def create_api_token(
 
 
 async def revoke_api_token(uow: UnitOfWork, viewer: Viewer, token_id: int) -> ApiToken:
-    """Revokes a token of the viewer (admins: any token). Revoking twice is harmless."""
+    """Revokes a token of the viewer (admins: any token). Revoking twice is harmless. Once
+    committed, the caches of authenticated tokens drop it (portal.adapters.token_cache)."""
     stmt = select(api_tokens).where(api_tokens.c.id == token_id)
     if not viewer.is_admin:
         stmt = stmt.where(api_tokens.c.user_id == viewer.user_id)
@@ -164,6 +166,8 @@ async def revoke_api_token(uow: UnitOfWork, viewer: Viewer, token_id: int) -> Ap
         )
         row = await uow.first(select(api_tokens).where(api_tokens.c.id == token_id))
         assert row is not None
+    # Also when it was revoked already: revoking again repeats a notice that may have been lost.
+    forget_after_commit(uow, token_id)
     return rows.api_token(row)
 
 

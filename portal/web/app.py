@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.adapters.database import create_engine
+from portal.adapters.token_cache import RedisTokenRevocations, TokenCache, register_token_cache
 from portal.config import Settings
 from portal.heap import freeze_startup_heap
 from portal.jobs.runtime import start_queue
@@ -59,13 +60,14 @@ from portal.web.throttles import Throttles
 class AuthenticateGraphQL:
     """Authenticates download requests before the handler runs (/graphql does it itself)."""
 
-    def __init__(self, app: ASGIApp, engine: AsyncEngine) -> None:
+    def __init__(self, app: ASGIApp, engine: AsyncEngine, tokens: TokenCache) -> None:
         self.app = app
         self.engine = engine
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] != "OPTIONS":
-            outcome = await authenticate(Request(scope), self.engine)
+            outcome = await authenticate(Request(scope), self.engine, self.tokens)
             if isinstance(outcome, Response):
                 await outcome(scope, receive, send)
                 return
@@ -85,7 +87,12 @@ def create_app(
     owns_engine = engine is None
     engine = engine or create_engine(settings.database_url)
     instrument_engine(engine)
-    graphql = PortalGraphQL(build_schema(settings), settings, engine, queue, documents)
+    # This app's own: token ids and secrets belong to its database.
+    tokens = TokenCache(settings.token_cache_seconds)
+    register_token_cache(engine, tokens)
+    graphql = PortalGraphQL(
+        build_schema(settings), settings, engine, queue, documents, tokens=tokens
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,6 +102,7 @@ def create_app(
             graphql.queue = await start_queue(settings, engine)
         app.state.queue = graphql.queue
         relay = None
+        revocations = None
         if settings.redis_url:
             from portal.adapters.event_store import register_live_relay
             from portal.adapters.live_events import HUB, RedisRelay
@@ -103,6 +111,12 @@ def create_app(
             relay = RedisRelay.connect(settings.redis_url, namespace_of(settings.database_url))
             await relay.listen(HUB)
             register_live_relay(engine, relay)
+            if tokens.enabled:
+                revocations = RedisTokenRevocations.connect(
+                    settings.redis_url, namespace_of(settings.database_url)
+                )
+                await revocations.listen(tokens)
+                tokens.publisher = revocations
         throttles = Throttles.for_settings(settings)
         graphql.cost_bucket = throttles.users
         graphql.address_bucket = throttles.addresses
@@ -119,6 +133,9 @@ def create_app(
 
                 register_live_relay(engine, None)
                 await relay.close()
+            if revocations is not None:
+                tokens.publisher = None
+                await revocations.close()
             await throttles.close()
             if owns_engine:
                 await engine.dispose()
@@ -141,12 +158,12 @@ def create_app(
         )
     # Inside CORS, so its 503 answers carry the CORS headers too.
     middleware.append(Middleware(AnswerUnavailable))
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", root),
             Route("/health", health),
             Route("/ready", ready(engine, settings)),
-            Route("/metrics", metrics(engine, _queue_of)),
+            Route("/metrics", metrics(engine, _queue_of, tokens)),
             # Every method reaches the endpoint, which answers 405 as a GraphQL error itself.
             Route("/graphql", compressed(LimitRequestBody(graphql))),
             WebSocketRoute("/graphql", graphql),
@@ -158,57 +175,67 @@ def create_app(
             Route(CSRF_TOKEN_PATH, csrf_token_endpoint(engine), methods=["GET"]),
             Route(
                 DOWNLOAD_PATH + "{job_id}",
-                AuthenticateGraphQL(request_response(export_download(engine)), engine),
+                AuthenticateGraphQL(request_response(export_download(engine)), engine, tokens),
                 methods=["GET"],
             ),
             Route(
                 IMPORT_FILES_PATH + "{job_id}/errors.{format:str}",
                 AuthenticateGraphQL(
-                    request_response(import_error_report(engine, settings)), engine
+                    request_response(import_error_report(engine, settings)), engine, tokens
                 ),
                 methods=["GET"],
             ),
             Route(
                 IMPORT_FILES_PATH + "{job_id}/results.{format:str}",
                 AuthenticateGraphQL(
-                    request_response(import_result_report(engine, settings)), engine
+                    request_response(import_result_report(engine, settings)), engine, tokens
                 ),
                 methods=["GET"],
             ),
             Route(
                 "/files/billing/{kind:str}/{id:str}.{ext:str}",
-                AuthenticateGraphQL(request_response(billing_download(engine)), engine),
+                AuthenticateGraphQL(request_response(billing_download(engine)), engine, tokens),
                 methods=["GET"],
             ),
             Route(
                 TEMPLATE_PATH + ".{format:str}",
-                AuthenticateGraphQL(request_response(template_download(engine)), engine),
+                AuthenticateGraphQL(request_response(template_download(engine)), engine, tokens),
                 methods=["GET"],
             ),
             Route(
                 ORDER_BOOK_FILES_PATH + "template.{format:str}",
-                AuthenticateGraphQL(request_response(order_book_template_download(engine)), engine),
+                AuthenticateGraphQL(
+                    request_response(order_book_template_download(engine)), engine, tokens
+                ),
                 methods=["GET"],
             ),
             Route(
                 TRACKING_DIFFERENCE_FILES_PATH + "{program_id}/{period}.{format:str}",
-                AuthenticateGraphQL(request_response(tracking_difference_download(engine)), engine),
+                AuthenticateGraphQL(
+                    request_response(tracking_difference_download(engine)), engine, tokens
+                ),
                 methods=["GET"],
             ),
             Route(
                 VALIDATION_TEMPLATE_PATH + ".{format:str}",
-                AuthenticateGraphQL(request_response(validation_template_download()), engine),
+                AuthenticateGraphQL(
+                    request_response(validation_template_download()), engine, tokens
+                ),
                 methods=["GET"],
             ),
             Route(
                 CART_MAPPING_FILES_PATH + "{program_id}.{format:str}",
-                AuthenticateGraphQL(request_response(cart_mapping_download(engine)), engine),
+                AuthenticateGraphQL(
+                    request_response(cart_mapping_download(engine)), engine, tokens
+                ),
                 methods=["GET"],
             ),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
+    app.state.token_cache = tokens
+    return app
 
 
 def _queue_of(request: Request) -> Any:

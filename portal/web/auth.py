@@ -1,6 +1,8 @@
 """Early authentication: credentials are checked before any GraphQL work is done.
 
-- `Authorization: Bearer <token>` (scripts): an unknown, expired or revoked token is a 401.
+- `Authorization: Bearer <token>` (scripts): an unknown, expired or revoked token is a 401. A
+  token that authenticated is trusted for a few seconds without reading the database again
+  (portal.adapters.token_cache; revocation drops it from every instance's cache).
 - The `portal_session` cookie (SPAs, set by `login`): every request other than GET must carry
   the session's CSRF token in `X-CSRF-Token`, or it is a 403.
 - Neither: anonymous; only `login` and introspection answer.
@@ -26,8 +28,10 @@ from portal.adapters.credentials import (
     CredentialError,
     authenticate_session,
     authenticate_token,
+    hash_secret,
     same_secret,
 )
+from portal.adapters.token_cache import TokenCache
 from portal.web.error_bodies import error_body
 
 SESSION_COOKIE = "portal_session"
@@ -50,18 +54,29 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     )
 
 
-async def authenticate(request: Request, engine: AsyncEngine) -> RequestAuth | JSONResponse:
+async def authenticate(
+    request: Request, engine: AsyncEngine, tokens: TokenCache | None = None
+) -> RequestAuth | JSONResponse:
+    """`tokens`: the app's cache of authenticated API tokens (None: none)."""
     now = datetime.now(UTC)
     header = request.headers.get("authorization")
     if header:
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             return _error(401, "UNAUTHENTICATED", "use 'Authorization: Bearer <token>'")
+        cache = tokens if tokens is not None and tokens.enabled else None
+        key = hash_secret(secret) if cache is not None else ""
+        if cache is not None and (cached := cache.get(key, now)) is not None:
+            return RequestAuth(cached)  # no statement
+        generation = cache.generation if cache is not None else 0
         try:
             async with engine.connect() as conn:
-                found = await authenticate_token(conn, secret.strip(), now)
+                found = await authenticate_token(conn, secret, now)
         except CredentialError as error:
-            return _error(401, "UNAUTHENTICATED", str(error))
+            return _error(401, "UNAUTHENTICATED", str(error))  # failures are never cached
+        if cache is not None:
+            cache.put(key, found, now, generation)
         return RequestAuth(found)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:

@@ -37,6 +37,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from portal.adapters.token_cache import TokenCache
 from portal.config import Settings
 from portal.domain.access import Role
 from portal.schema.context import Context
@@ -91,11 +92,13 @@ class PortalGraphQL(GraphQL[Context, None]):
         engine: AsyncEngine,
         queue: Any,
         documents: TrustedDocuments | None = None,
+        tokens: TokenCache | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=True)
         self.settings = settings
         self.engine = engine
         self.queue = queue
+        self.tokens = tokens
         # Set by the app's lifespan (portal.web.app).
         self.cost_bucket: Any = None
         self.address_bucket: Any = None
@@ -151,7 +154,7 @@ class PortalGraphQL(GraphQL[Context, None]):
                 "NOT_ACCEPTABLE",
                 "accept application/graphql-response+json or application/json",
             )
-        auth = await authenticate(request, self.engine)
+        auth = await authenticate(request, self.engine, self.tokens)
         if isinstance(auth, Response):
             auth.headers["content-type"] = media_type.content_type
             return auth

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portal.adapters.queue_depth import unfinished_work
+from portal.adapters.token_cache import TokenCache
 from portal.domain.access import Role
 from portal.observability.metrics import CONTENT_TYPE, exposition, live_gauges
 from portal.web.auth import authenticate
@@ -27,11 +28,12 @@ def _refused(status: int, code: str, message: str) -> Response:
     )
 
 
-def metrics(engine: AsyncEngine, queue_of: Any) -> Endpoint:
-    """`queue_of(request)`: the app's job queue (known once the app has started)."""
+def metrics(engine: AsyncEngine, queue_of: Any, tokens: TokenCache | None = None) -> Endpoint:
+    """`queue_of(request)`: the app's job queue (known once the app has started); `tokens`:
+    the app's cache of authenticated API tokens."""
 
     async def endpoint(request: Request) -> Response:
-        auth = await authenticate(request, engine)
+        auth = await authenticate(request, engine, tokens)
         if isinstance(auth, Response):
             return auth
         request.scope["portal.auth"] = auth

@@ -379,7 +379,7 @@ async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_clai
     rw = await request_world(engine)
     types = [*REQUEST_EVENTS, "conversion.reassigned"]
     secrets = {}
-    for who in ("A", "B", "adv1"):
+    for who in ROLES:
         _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"), types)
     claim = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order("B-0")))
     decided = await decide(api, rw.token("adv1"), claim["id"])
@@ -398,8 +398,10 @@ async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_clai
     assert "conversion.reassigned" not in {e["type"] for e in got["A"]}
     changed = [e["data"] for e in got["A"] if e["type"] == "conversion.changed"]
     assert [c["id"] for c in changed] == [moved] and changed[0]["partnerId"] == rw.partner("A")
-    (advertiser,) = [e["data"] for e in got["adv1"] if e["type"] == "conversion.reassigned"]
-    assert advertiser["toPartnerId"] == rw.partner("A")
+    for who in ("adv1", "admin"):
+        (advertiser,) = [e["data"] for e in got[who] if e["type"] == "conversion.reassigned"]
+        assert advertiser["toPartnerId"] == rw.partner("A"), who
+    assert got["adv2"] == []  # another advertiser's program
 
 
 async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_only(
@@ -407,7 +409,7 @@ async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_on
 ) -> None:
     rw = await request_world(engine)
     secrets = {}
-    for who in ("A", "B", "C", "adv1", "adv2"):
+    for who in ("A", "B", "C", "adv1", "adv2", "admin"):
         _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"))
     request = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order()))
     amended = await mutate(
@@ -423,7 +425,7 @@ async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_on
     )
     assert withdrawn["userErrors"] == []
     await api.drain_jobs()
-    for who in ("A", "adv1"):
+    for who in ("A", "adv1", "admin"):
         updates = {
             e["data"]["status"]
             for e in receiver.verified(f"/{who}", secrets[who])

@@ -4,7 +4,8 @@ partner its own request INQUIRED → ACCEPTED → PROCESSED, matched by the expl
 never another partner's; `conversionRecorded(programId)` brings an advertiser the new
 conversions of its program (another's program is NOT_FOUND) and a partner only its own; a
 socket signs in with the session cookie and its CSRF token, and without that token (or with a
-wrong one) it is closed with 4403."""
+wrong one) it is closed with 4403. As the other partner of the program and the other
+advertiser the streams bring nothing of A's request and conversion; an admin's bring both."""
 
 from __future__ import annotations
 
@@ -237,6 +238,53 @@ async def test_conversion_recorded_goes_to_the_programs_advertiser_and_the_conve
         message = await _message(other_adv, WAIT)
         assert message["payload"]["data"]["conversionRecorded"]["orderId"] == "C-NEW"
         for ws in (adv, partner, outsider, other_adv):
+            await _nothing_more(ws, 0.3)
+            await ws.close()
+
+
+async def test_the_streams_as_the_other_partner_the_other_advertiser_and_an_admin(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    rw = await request_world(engine)
+    async with (
+        live_app(engine, settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        sockets = {
+            who: await _ready(await _open(address, rw.token(who))) for who in ("B", "adv2", "admin")
+        }
+        listening = HUB.subscriber_count
+        # adv2 may not even name program 1; B (a partner of it) and the admin may.
+        await _start(sockets["adv2"], "p1", RECORDED, {"programId": rw.program("p1")})
+        refused = await _message(sockets["adv2"], WAIT)
+        assert refused["payload"]["data"] is None
+        assert [e["extensions"]["reason"] for e in refused["payload"]["errors"]] == ["NOT_FOUND"]
+        assert await _message(sockets["adv2"], WAIT) == {"id": "p1", "type": "complete"}
+        for who, ws in sockets.items():
+            await _start(ws, "all", STREAM, {"filter": None})
+            if who != "adv2":
+                await _start(ws, "p1", RECORDED, {"programId": rw.program("p1")})
+        await _listening(listening + 5)
+
+        mine = await _create(client, rw, "A", "ADMIN-SEES-1")
+        await _accept(client, rw, mine, "adv1")
+
+        statuses: list[str] = []
+        recorded: list[str] = []
+        while "PROCESSED" not in statuses or not recorded:
+            message = await _message(sockets["admin"], WAIT)
+            assert message["type"] == "next", message
+            data = message["payload"]["data"]
+            if message["id"] == "all":
+                assert data["conversionRequestsChanged"]["id"] == mine
+                statuses.append(data["conversionRequestsChanged"]["status"])
+            else:
+                recorded.append(data["conversionRecorded"]["orderId"])
+        assert _moves(statuses) == ["INQUIRED", "ACCEPTED", "PROCESSED"]
+        assert recorded == ["ADMIN-SEES-1"]
+        # By then every subscription had the events: A's request and conversion reached
+        # neither the other partner of the program nor the other advertiser.
+        for ws in sockets.values():
             await _nothing_more(ws, 0.3)
             await ws.close()
 

@@ -1,7 +1,8 @@
 """Subscriptions over a real WebSocket (graphql-transport-ws) to the app served by uvicorn on
 a free port (issue 15): a partner sees its own request move INQUIRED → ACCEPTED → PROCESSED
 live; another partner's subscription to it is refused as NOT_FOUND and receives nothing; a
-socket without a valid token is closed with 4403."""
+socket without a valid token is closed with 4403; as each role, another's request, import,
+export or billing run is NOT_FOUND, and admins may follow them all."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from websockets.exceptions import ConnectionClosed
 from portal.config import Settings
 from portal.schema.subscriptions import MAX_PER_CONNECTION
 from portal.web.app import create_app
+from tests.api.billing_helpers import START
 from tests.api.request_helpers import CREATE, DECIDE, create_input, new_order, request_world
+from tests.conftest import Api
+from tests.import_files import upload
 
 SUBSCRIBE = "subscription($id: ID!) { conversionRequestChanged(id: $id) { id status } }"
 
@@ -220,3 +224,77 @@ async def test_subscriptions_per_connection_are_limited(
                 (error,) = answer["payload"]["errors"]
                 assert error["extensions"]["reason"] == "TOO_MANY_SUBSCRIPTIONS"
         await ws.close()
+
+
+async def _first_answer(ws: ClientConnection, sub_id: str) -> dict[str, Any]:
+    """The first result of subscription `sub_id` (skipping the others' updates and ends)."""
+    while True:
+        message = await _message(ws)
+        if message.get("id") == sub_id and message["type"] in ("next", "error"):
+            return message
+
+
+async def test_another_s_request_and_jobs_are_not_found_as_each_role(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    rw = await request_world(engine)
+    async with (
+        live_app(engine, settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        created = await _graphql(
+            client, CREATE, {"input": create_input(rw.program(), new_order())}, rw.token("A")
+        )
+        request_id = created["createConversionRequest"]["conversionRequest"]["id"]
+        imported = await upload(
+            Api(client),
+            rw.token("A"),
+            "requests.csv",
+            b"request_type;program;order_id;conversion_target;tracking_time;order_value\n"
+            b"CREATE_NEW;Nordwind DE;F-1;SALE_NEW_CUSTOMER;01.06.2026 10:00;1.234,56\n",
+        )
+        assert imported["userErrors"] == [], imported
+        exported = await _graphql(client, EXPORT, {"input": {"format": "CSV"}}, rw.token("A"))
+        assert exported["exportConversionRequests"]["userErrors"] == []
+        run = await _graphql(
+            client,
+            START,
+            {"input": {"periodEnd": "2026-03-31", "dryRun": True}},
+            rw.token("adv1"),  # an advertiser's run of its own programs
+        )
+        assert run["startBillingRun"]["userErrors"] == [], run
+        # Who may follow what: the request's partner and advertiser and the admins; a job's
+        # author and the admins. Everyone else is told NOT_FOUND, as for an id that does not
+        # exist.
+        cases = [
+            (SUBSCRIBE, request_id, {"adv1", "admin"}, ("B", "adv2")),
+            (PROGRESS, imported["importJob"]["id"], {"admin"}, ("B", "adv1", "adv2")),
+            (PROGRESS, exported["exportConversionRequests"]["export"]["id"], {"admin"}, ("adv2",)),
+            (PROGRESS, run["startBillingRun"]["billingRun"]["id"], {"admin"}, ("A", "B", "adv2")),
+        ]  # fmt: skip
+        sockets = {}
+        for who in ("A", "B", "adv1", "adv2", "admin"):
+            sockets[who] = await _open(address, rw.token(who))
+            assert (await _message(sockets[who]))["type"] == "connection_ack"
+        for n, (query, object_id, allowed, refused) in enumerate(cases):
+            for who in (*allowed, *refused):
+                await sockets[who].send(
+                    json.dumps(
+                        {
+                            "id": str(n),
+                            "type": "subscribe",
+                            "payload": {"query": query, "variables": {"id": object_id}},
+                        }
+                    )
+                )
+                answer = await _first_answer(sockets[who], str(n))
+                assert answer["type"] == "next", (who, object_id, answer)
+                if who in allowed:
+                    (value,) = answer["payload"]["data"].values()
+                    assert value["id"] == object_id, (who, answer)
+                else:
+                    assert answer["payload"]["data"] is None, (who, object_id)
+                    reasons = [e["extensions"]["reason"] for e in answer["payload"]["errors"]]
+                    assert reasons == ["NOT_FOUND"], (who, object_id, reasons)
+        for ws in sockets.values():
+            await ws.close()

@@ -120,7 +120,7 @@ async def test_an_import_is_announced_to_its_author_only(
 ) -> None:
     world = await build_world(engine)
     secrets = {}
-    for who in ("A", "B", "adv1"):
+    for who in ("A", "B", "adv1", "adv2", "admin"):
         _, secrets[who] = await create_endpoint(
             api,
             world.tokens[who],
@@ -139,4 +139,7 @@ async def test_an_import_is_announced_to_its_author_only(
     assert finished["type"] == "import.finished"
     assert finished["data"]["id"] == started["importJob"]["id"]
     assert (finished["data"]["created"], finished["data"]["errors"]) == (1, 1)
-    assert receiver.at("/B") == [] and receiver.at("/adv1") == []
+    for who in ("B", "adv1", "adv2"):  # not even the advertiser of the rows' program
+        assert receiver.at(f"/{who}") == [], who
+    (to_admin,) = receiver.verified("/admin", secrets["admin"])  # admins see every job
+    assert to_admin["id"] == finished["id"] and to_admin["data"] == finished["data"]

@@ -9,21 +9,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.tables import events, webhook_deliveries
+from portal.adapters.tables import conversion_targets, events, webhook_deliveries
 from tests.api.request_helpers import (
     COMMENT,
     UPDATE,
     WITHDRAW,
     create_input,
     decide,
+    detail,
+    execute,
     mutate,
     new_order,
     raise_request,
     request_world,
 )
+from tests.api.validation_helpers import validate
 from tests.conftest import Api
 from tests.webhook_receiver import Receiver, running_receiver
 
@@ -74,6 +77,18 @@ REQUEST_EVENTS = [
     "conversion.recorded",
     "conversion.changed",
 ]
+
+# The payload fields each role reads (frontend_contract/README.md, "Events"): a request's are
+# the same for everyone; a conversion's breakdown is the advertiser's and the admins' only.
+REQUEST_FIELDS = {
+    "id", "status", "kind", "programId", "partnerId", "conversionId", "orderId", "commission",
+    "currency", "decisionNote", "failure", "updatedAt",
+}  # fmt: skip
+CONVERSION_FIELDS = {
+    "id", "programId", "partnerId", "orderId", "target", "status", "orderValue", "currency",
+    "commission", "commissionModelName", "trackingTime", "changedFields",
+}  # fmt: skip
+ROLES = ("A", "B", "adv1", "adv2", "admin")
 
 
 @pytest.fixture
@@ -364,7 +379,7 @@ async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_clai
     rw = await request_world(engine)
     types = [*REQUEST_EVENTS, "conversion.reassigned"]
     secrets = {}
-    for who in ("A", "B", "adv1"):
+    for who in ROLES:
         _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"), types)
     claim = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order("B-0")))
     decided = await decide(api, rw.token("adv1"), claim["id"])
@@ -383,8 +398,10 @@ async def test_a_reassigned_conversion_tells_its_former_partner_but_not_who_clai
     assert "conversion.reassigned" not in {e["type"] for e in got["A"]}
     changed = [e["data"] for e in got["A"] if e["type"] == "conversion.changed"]
     assert [c["id"] for c in changed] == [moved] and changed[0]["partnerId"] == rw.partner("A")
-    (advertiser,) = [e["data"] for e in got["adv1"] if e["type"] == "conversion.reassigned"]
-    assert advertiser["toPartnerId"] == rw.partner("A")
+    for who in ("adv1", "admin"):
+        (advertiser,) = [e["data"] for e in got[who] if e["type"] == "conversion.reassigned"]
+        assert advertiser["toPartnerId"] == rw.partner("A"), who
+    assert got["adv2"] == []  # another advertiser's program
 
 
 async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_only(
@@ -392,7 +409,7 @@ async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_on
 ) -> None:
     rw = await request_world(engine)
     secrets = {}
-    for who in ("A", "B", "C", "adv1", "adv2"):
+    for who in ("A", "B", "C", "adv1", "adv2", "admin"):
         _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"))
     request = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order()))
     amended = await mutate(
@@ -408,7 +425,7 @@ async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_on
     )
     assert withdrawn["userErrors"] == []
     await api.drain_jobs()
-    for who in ("A", "adv1"):
+    for who in ("A", "adv1", "admin"):
         updates = {
             e["data"]["status"]
             for e in receiver.verified(f"/{who}", secrets[who])
@@ -417,3 +434,99 @@ async def test_amending_and_withdrawing_are_updates_for_the_request_s_readers_on
         assert updates == {"INQUIRED", "WITHDRAWN"}, who
     for who in ("B", "C", "adv2"):
         assert receiver.at(f"/{who}") == [], who
+
+
+def _of_type(got: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
+    return [e for e in got if e["type"] == event_type]
+
+
+async def test_a_failed_processing_reaches_the_request_s_readers_only(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    rw = await request_world(engine)
+    secrets = {}
+    for who in ROLES:
+        _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"))
+    request = await raise_request(api, rw.token("A"), create_input(rw.program(), new_order("F-1")))
+    internal = "the partner must never read this"
+    commented = await mutate(
+        api,
+        COMMENT,
+        "commentOnConversionRequest",
+        {"requestId": request["id"], "body": internal, "visibility": "INTERNAL"},
+        rw.token("adv1"),
+    )
+    assert commented["userErrors"] == [], commented
+    # The request's target is switched off after it was raised: applying it fails.
+    await execute(
+        engine,
+        update(conversion_targets)
+        .where(
+            conversion_targets.c.program_id == rw.world.ids["p1"],
+            conversion_targets.c.key == "SALE_NEW_CUSTOMER",
+        )
+        .values(active=False),
+    )
+    assert (await decide(api, rw.token("adv1"), request["id"]))["userErrors"] == []
+    await api.drain_jobs()
+
+    got = {who: receiver.verified(f"/{who}", secrets[who]) for who in ROLES}
+    failed = {who: _of_type(got[who], "conversion_request.failed") for who in ROLES}
+    for who in ("A", "adv1", "admin"):
+        (event,) = failed[who]
+        assert event["data"]["id"] == request["id"], who
+        assert event["data"]["status"] == "FAILED", who
+        assert "INACTIVE_TARGET" in event["data"]["failure"], who
+    # One event, one id for every receiver.
+    assert len({failed[who][0]["id"] for who in ("A", "adv1", "admin")}) == 1
+    # B (a partner of the same program) and the other advertiser hear nothing of it at all.
+    assert got["B"] == [] and got["adv2"] == []
+    # The partner reads the documented fields, the failure as its API shows it, and nothing
+    # internal anywhere in what it received.
+    a_data = failed["A"][0]["data"]
+    assert set(a_data) == REQUEST_FIELDS
+    assert "commissionBreakdown" not in a_data
+    shown = await detail(api, rw.token("A"), request["id"])
+    assert shown is not None and a_data["failure"] == shown["failure"]
+    assert all(internal not in json.dumps(e) for e in got["A"])
+    assert internal in json.dumps(got["adv1"])  # the advertiser did hear of its comment
+
+
+async def test_a_changed_conversion_reaches_its_partner_without_the_breakdown(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    rw = await request_world(engine)
+    secrets = {}
+    for who in ROLES:
+        _, secrets[who] = await create_endpoint(api, rw.token(who), receiver.url(f"/{who}"))
+    # The advertiser validates A's order A-0 (100.00 at 5 %) as confirmed at 300.00.
+    validated = await validate(
+        api,
+        rw.token("adv1"),
+        rw.program(),
+        [{"orderId": "A-0", "status": "CONFIRMED", "orderValue": "300.00"}],
+    )
+    assert validated["userErrors"] == [], validated
+    assert validated["results"][0]["outcome"] == "VALUE_CHANGED", validated
+    await api.drain_jobs()
+
+    got = {who: receiver.verified(f"/{who}", secrets[who]) for who in ROLES}
+    changed = {who: _of_type(got[who], "conversion.changed") for who in ROLES}
+    for who in ("A", "adv1", "admin"):
+        (event,) = changed[who]
+        data = event["data"]
+        assert data["id"] == rw.conversion("A") and data["partnerId"] == rw.partner("A"), who
+        assert (data["status"], data["orderValue"], data["commission"]) == (
+            "CONFIRMED",
+            "300.00",
+            "15.00",
+        ), who
+        assert {"status", "orderValue", "commission"} <= set(data["changedFields"]), who
+    assert len({changed[who][0]["id"] for who in ("A", "adv1", "admin")}) == 1
+    # Neither the other partner of the program nor the other advertiser hears of it.
+    assert got["B"] == [] and got["adv2"] == []
+    # The partner's payload: the documented fields, never the advertiser's breakdown.
+    assert set(changed["A"][0]["data"]) == CONVERSION_FIELDS
+    for who in ("adv1", "admin"):
+        assert set(changed[who][0]["data"]) == CONVERSION_FIELDS | {"commissionBreakdown"}, who
+        assert changed[who][0]["data"]["commissionBreakdown"], who

@@ -94,7 +94,10 @@ ROLES = ("A", "B", "adv1", "adv2", "admin")
 @pytest.fixture
 async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Receiver]:
     monkeypatch.setenv("PORTAL_WEBHOOKS_ALLOW_PRIVATE", "true")
-    monkeypatch.setenv("PORTAL_WEBHOOKS_TIMEOUT_SECONDS", "1")
+    # The receiver answers at once, but it shares the test's event loop: on a loaded machine a
+    # 1 s timeout cut some attempts off, and a cut attempt is retried minutes later (no test here
+    # needs a short timeout; tests/integration/test_webhook_delivery.py tests hanging receivers).
+    monkeypatch.setenv("PORTAL_WEBHOOKS_TIMEOUT_SECONDS", "10")
     async with running_receiver() as running:
         yield running
 

@@ -6,6 +6,10 @@ stack) on PostgreSQL in batches of 500, and the pure domain functions behind it.
 
 A throw-away database is created next to the given one and dropped afterwards. Without the
 variable the HTTP part runs on a temporary SQLite file.
+
+`--events-overhead R` measures instead what recording events (issue 15: the outbox insert and the
+dispatcher job after commit) adds to `recordOrders`: R interleaved pairs of rounds, one with
+events, one with the event recording switched off in this process, each of `--batches` batches.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import gc
 import os
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -197,6 +202,96 @@ async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
             gc.unfreeze()
 
 
+def _median(values: list[float]) -> float:
+    """(`statistics` would be bench/statistics.py when this file runs as a script.)"""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+async def _event_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM events")) or 0)
+
+
+async def _no_events(*_args: object) -> None:
+    return None
+
+
+def switch_events(on: bool, originals: dict[tuple[str, str], Any]) -> None:
+    """Switches event recording off (and on again) in every portal module that imported
+    `record_event` / `record_events`: the bench's way to measure what the events cost."""
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__name__", "")
+        if not name.startswith("portal."):
+            continue
+        for attr in ("record_event", "record_events"):
+            if not hasattr(module, attr):
+                continue
+            originals.setdefault((name, attr), getattr(module, attr))
+            setattr(module, attr, originals[(name, attr)] if on else _no_events)
+
+
+async def bench_events_overhead(engine: AsyncEngine, pairs: int, batches: int, size: int) -> None:
+    await migrate(engine)
+    token, program_id, partner_ids = await build(engine)
+    settings = Settings(
+        database_url="unused",
+        redis_url=None,
+        secret_key="bench-secret",
+        data_dir=Path(tempfile.mkdtemp()),
+        max_tokens=1_000_000,
+    )
+    app = create_app(settings, engine=engine)
+    rng = random.Random(7)
+    headers = {"Authorization": f"Bearer {token}"}
+    originals: dict[tuple[str, str], Any] = {}
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    counter = iter(range(10**9))
+    print(f"events' overhead on recordOrders ({engine.dialect.name}, batches of {size}):")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120
+        ) as client,
+    ):
+
+        async def send(batch: list[dict[str, Any]]) -> None:
+            response = await client.post(
+                "/graphql",
+                headers=headers,
+                json={"query": MUTATION, "variables": {"input": {"orders": batch}}},
+            )
+            body: dict[str, Any] = response.json()
+            assert "errors" not in body, body["errors"]
+            assert body["data"]["recordOrders"]["errorCount"] == 0, body
+
+        await send(orders(next(counter), size, program_id, partner_ids, rng))  # warm-up
+        for pair in range(pairs):
+            for on in (True, False) if pair % 2 == 0 else (False, True):
+                switch_events(on, originals)
+                payloads = [
+                    orders(next(counter), size, program_id, partner_ids, rng)
+                    for _ in range(batches)
+                ]
+                before = await _event_count(engine)
+                started = time.perf_counter()
+                for batch in payloads:
+                    await send(batch)
+                await app.state.queue.drain()  # the dispatcher jobs the events queued
+                rates[on].append(batches * size / (time.perf_counter() - started))
+                recorded = await _event_count(engine) - before
+                assert recorded == (batches * size if on else 0), (on, recorded)
+        switch_events(True, originals)
+    with_events, without = _median(rates[True]), _median(rates[False])
+    print(f"  with events:    {', '.join(f'{r:,.0f}' for r in rates[True])} orders/s")
+    print(f"  without events: {', '.join(f'{r:,.0f}' for r in rates[False])} orders/s")
+    print(
+        f"  median {with_events:,.0f} vs {without:,.0f} orders/s: the events cost "
+        f"{(without - with_events) / without * 100:+.1f} % of the throughput"
+    )
+
+
 def calls_per_second(fn: Callable[[], object], seconds: float = 1.0) -> float:
     count = 0
     started = time.perf_counter()
@@ -283,7 +378,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--events-overhead", type=int, default=0, metavar="PAIRS")
     args = parser.parse_args()
+
+    async def run(engine: AsyncEngine) -> None:
+        if args.events_overhead:
+            await bench_events_overhead(engine, args.events_overhead, args.batches, args.batch_size)
+        else:
+            await bench_http(engine, args.batches, args.batch_size)
+
     base_url = os.environ.get("PORTAL_BENCH_POSTGRES_URL")
     if base_url:
         admin_url = make_url(base_url)
@@ -295,7 +398,7 @@ async def main() -> None:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine = create_engine(admin_url.set(database=name).render_as_string(hide_password=False))
         try:
-            await bench_http(engine, args.batches, args.batch_size)
+            await run(engine)
         finally:
             await engine.dispose()
             async with admin.connect() as conn:
@@ -305,10 +408,11 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             engine = create_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
             try:
-                await bench_http(engine, args.batches, args.batch_size)
+                await run(engine)
             finally:
                 await engine.dispose()
-    bench_domain()
+    if not args.events_overhead:
+        bench_domain()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 deliveries, `--concurrency` jobs at once, like arq's max_jobs), and the dispatcher's rate of
 turning events into deliveries.
 
-    PORTAL_WEBHOOKS_ALLOW_PRIVATE=true .venv/bin/python bench/webhooks.py \
+    PORTAL_WEBHOOKS_ALLOW_PRIVATE=true .venv/bin/python -m bench.webhooks \
         [--deliveries 2000] [--concurrency 10 50] [--database-url postgresql+asyncpg://…]
 
 Without --database-url a temporary SQLite file is used; a PostgreSQL database given must be

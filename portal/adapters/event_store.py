@@ -105,8 +105,7 @@ def _publish_after_commit(uow: UnitOfWork, new: Sequence[NewEvent]) -> None:
             except Exception:  # the change committed; a lost live update is only late news
                 logging.getLogger("portal.live").warning("live events not published", exc_info=True)
             return
-        for event in live:
-            HUB.publish(event)
+        HUB.publish(live)
 
     uow.after_commit(publish)
 

@@ -26,30 +26,64 @@ class LiveEvent:
     object_id: int
 
 
+class LiveUpdatesLost(Exception):
+    """A subscriber fell so far behind that its buffer overflowed: it missed updates."""
+
+
+class LiveFeed:
+    """What one subscription receives: the events of each commit, as one batch. A feed that
+    overflows is marked lost, never silently thinned: its subscription must end and the
+    client read again."""
+
+    def __init__(self, buffer: int) -> None:
+        self._batches: asyncio.Queue[tuple[LiveEvent, ...]] = asyncio.Queue(buffer)
+        self.lost = False
+
+    def offer(self, batch: tuple[LiveEvent, ...]) -> None:
+        if self._batches.full():
+            self.lost = True
+            return
+        self._batches.put_nowait(batch)
+
+    async def next_batch(self) -> list[LiveEvent]:
+        """The events of the next commit, with those of the commits already waiting behind it
+        (one read for all of them, not one per event). Raises LiveUpdatesLost after an
+        overflow."""
+        if self.lost:
+            raise LiveUpdatesLost
+        batch = list(await self._batches.get())
+        while not self._batches.empty():
+            batch.extend(self._batches.get_nowait())
+        return batch
+
+
 class LiveHub:
     def __init__(self, buffer: int = 100) -> None:
-        self._subscribers: set[asyncio.Queue[LiveEvent]] = set()
+        self._feeds: set[LiveFeed] = set()
         self._buffer = buffer
+        """Commits a subscriber may fall behind before its feed is lost."""
 
-    def publish(self, event: LiveEvent) -> None:
-        for queue in list(self._subscribers):
-            if queue.full():  # a subscriber that does not keep up loses the oldest
-                queue.get_nowait()
-            queue.put_nowait(event)
+    def publish(self, events: Sequence[LiveEvent]) -> None:
+        """The events of one commit, to every feed as one batch."""
+        if not events:
+            return
+        batch = tuple(events)
+        for feed in list(self._feeds):
+            feed.offer(batch)
 
     @contextlib.contextmanager
-    def subscription(self) -> Iterator[asyncio.Queue[LiveEvent]]:
-        """A queue receiving every event published while the block runs."""
-        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(self._buffer)
-        self._subscribers.add(queue)
+    def subscription(self) -> Iterator[LiveFeed]:
+        """A feed receiving every commit's events published while the block runs."""
+        feed = LiveFeed(self._buffer)
+        self._feeds.add(feed)
         try:
-            yield queue
+            yield feed
         finally:
-            self._subscribers.discard(queue)
+            self._feeds.discard(feed)
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return len(self._feeds)
 
 
 HUB = LiveHub()
@@ -72,9 +106,10 @@ class RedisRelay:
         return cls(Redis.from_url(redis_url), f"portal:{namespace}:events")
 
     async def publish(self, events: Sequence[LiveEvent]) -> None:
-        for event in events:
+        """One message per commit: `[[type, object kind, object id], …]`."""
+        if events:
             await self.redis.publish(
-                self.channel, json.dumps([event.type, event.object_kind, event.object_id])
+                self.channel, json.dumps([[e.type, e.object_kind, e.object_id] for e in events])
             )
 
     async def listen(self, hub: LiveHub) -> None:
@@ -86,8 +121,12 @@ class RedisRelay:
             try:
                 async for message in pubsub.listen():
                     try:
-                        kind, object_kind, object_id = json.loads(message["data"])
-                        hub.publish(LiveEvent(kind, object_kind, int(object_id)))
+                        hub.publish(
+                            [
+                                LiveEvent(str(kind), str(object_kind), int(object_id))
+                                for kind, object_kind, object_id in json.loads(message["data"])
+                            ]
+                        )
                     except (ValueError, TypeError, KeyError):
                         log.warning("ignored a malformed live event on %s", self.channel)
             finally:

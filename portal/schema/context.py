@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -88,6 +89,10 @@ class Loaders:
         self._loaders.clear()
 
 
+RECHECK_SECONDS = 1.0
+"""How long a WebSocket's credentials count as checked."""
+
+
 @dataclass
 class Context:
     request: Request
@@ -103,6 +108,9 @@ class Context:
     trusted_document: TrustedDocument | None = None
     connection_params: Any = None  # a WebSocket's connection_init payload (strawberry sets it)
     open_subscriptions: int = 0  # on a WebSocket: its running subscriptions
+    # On a WebSocket: whether its credentials still hold (set when it connects).
+    signed_in_again: Callable[[], Awaitable[bool]] | None = None
+    _signed_in_checked_at: float = field(default=float("-inf"), repr=False)
     _reader: Reader | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
@@ -117,6 +125,20 @@ class Context:
         if self.viewer is None:
             raise Unauthenticated("Authenticate with a bearer token or a session (login).")
         return self.viewer
+
+    async def require_still_signed_in(self) -> None:
+        """On a WebSocket, before a subscription sends anything more: its token must not have
+        been revoked nor its session ended since it connected (checked at most once a
+        second; a token through the app's token cache, so within the revocation bound of
+        `PORTAL_TOKEN_CACHE_SECONDS`)."""
+        if self.signed_in_again is None:
+            return
+        now = time.monotonic()
+        if now - self._signed_in_checked_at < RECHECK_SECONDS:
+            return
+        if not await self.signed_in_again():
+            raise Unauthenticated("the token was revoked or the session ended: sign in again")
+        self._signed_in_checked_at = now
 
     @property
     def reader(self) -> Reader:

@@ -15,7 +15,7 @@ from typing import Annotated
 import strawberry
 
 from portal.adapters.job_store import billing_run_job, visible_job
-from portal.adapters.live_events import HUB, LiveEvent
+from portal.adapters.live_events import HUB, LiveEvent, LiveFeed, LiveUpdatesLost
 from portal.adapters.request_reader import RequestReader
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, NotFound
@@ -81,12 +81,28 @@ def _slot(info: Info, viewer: Viewer) -> Iterator[None]:
             _open_per_user[viewer.user_id] = left
 
 
-async def _next_events(updates: asyncio.Queue[LiveEvent]) -> list[LiveEvent]:
-    """The next event, with those already waiting behind it (a commit publishes its events
-    together: one read for a batch, not one per event)."""
-    batch = [await updates.get()]
-    while not updates.empty():
-        batch.append(updates.get_nowait())
+async def _next_events(info: Info, feed: LiveFeed, wait: float | None = None) -> list[LiveEvent]:
+    """The events of the next commits (empty after `wait` seconds without any), once the
+    socket's credentials still hold. A feed that overflowed ends the subscription with
+    LIVE_UPDATES_LOST: the client reads again and subscribes anew, rather than miss changes
+    silently."""
+    try:
+        if wait is None:
+            batch = await feed.next_batch()
+        else:
+            try:
+                batch = await asyncio.wait_for(feed.next_batch(), wait)
+            except TimeoutError:
+                batch = []
+    except LiveUpdatesLost:
+        with as_bad_input():
+            raise DomainError(
+                "LIVE_UPDATES_LOST",
+                "this subscription fell too far behind and missed updates: read again and "
+                "subscribe anew",
+                (),
+            ) from None
+    await info.context.require_still_signed_in()
     return batch
 
 
@@ -161,8 +177,10 @@ class Subscription:
                     raise NotFound("conversion request", ("id",))
             yield ConversionRequest.from_domain(found)
             while True:
-                event = await updates.get()
-                if event.object_kind != "conversion_request" or event.object_id != pk:
+                batch = await _next_events(info, updates)
+                if not any(
+                    e.object_kind == "conversion_request" and e.object_id == pk for e in batch
+                ):
                     continue
                 info.context.loaders.clear_all()
                 found = (await reader.get_many([pk]))[0]
@@ -191,7 +209,7 @@ class Subscription:
         reader = RequestReader(info.context.engine, viewer)
         with _slot(info, viewer), HUB.subscription() as updates:
             while True:
-                changed = await _changed_requests(reader, await _next_events(updates))
+                changed = await _changed_requests(reader, await _next_events(info, updates))
                 if not changed:
                     continue
                 # The explorer's own conditions and visibility: one home for the match rule.
@@ -224,7 +242,7 @@ class Subscription:
                 recorded = sorted(
                     {
                         e.object_id
-                        for e in await _next_events(updates)
+                        for e in await _next_events(info, updates)
                         if e.type == "conversion.recorded"
                     }
                 )
@@ -254,8 +272,7 @@ class Subscription:
                     raise NotFound("job", ("id",))
             yield last
             while last.status not in _ENDED:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(updates.get(), PROGRESS_POLL_SECONDS)
+                await _next_events(info, updates, PROGRESS_POLL_SECONDS)
                 now = await _progress(info, viewer, id, job_id)
                 if now is None:
                     return

@@ -65,19 +65,10 @@ async def authenticate(
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             return _error(401, "UNAUTHENTICATED", "use 'Authorization: Bearer <token>'")
-        cache = tokens if tokens is not None and tokens.enabled else None
-        key = hash_secret(secret) if cache is not None else ""
-        if cache is not None and (cached := cache.get(key, now)) is not None:
-            return RequestAuth(cached)  # no statement
-        generation = cache.generation if cache is not None else 0
         try:
-            async with engine.connect() as conn:
-                found = await authenticate_token(conn, secret, now)
+            return RequestAuth(await _token(secret, engine, tokens, now))
         except CredentialError as error:
-            return _error(401, "UNAUTHENTICATED", str(error))  # failures are never cached
-        if cache is not None:
-            cache.put(key, found, now, generation)
-        return RequestAuth(found)
+            return _error(401, "UNAUTHENTICATED", str(error))
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         try:
@@ -93,19 +84,37 @@ async def authenticate(
     return RequestAuth(None)
 
 
+async def _token(
+    secret: str, engine: AsyncEngine, tokens: TokenCache | None, now: datetime
+) -> Authenticated:
+    """An API token's holder: from the app's cache when it is warm (no statement), else from
+    the database (then cached). Raises CredentialError; failures are never cached."""
+    cache = tokens if tokens is not None and tokens.enabled else None
+    key = hash_secret(secret) if cache is not None else ""
+    if cache is not None and (cached := cache.get(key, now)) is not None:
+        return cached
+    generation = cache.generation if cache is not None else 0
+    async with engine.connect() as conn:
+        found = await authenticate_token(conn, secret, now)
+    if cache is not None:
+        cache.put(key, found, now, generation)
+    return found
+
+
 def csrf_matches(given: Any, session: Authenticated) -> bool:
     """Whether `given` is the CSRF token of the cookie's session: what a request with the
     session cookie must prove (the cookie alone could come from another site's page)."""
     return (
         isinstance(given, str)
         and bool(given)
+        and given.isascii()  # a secret we issued is; JSON can carry lone surrogates
         and session.csrf_hash is not None
         and same_secret(given, session.csrf_hash)
     )
 
 
 async def authenticate_socket(
-    cookies: Mapping[str, str], params: Any, engine: AsyncEngine
+    cookies: Mapping[str, str], params: Any, engine: AsyncEngine, tokens: TokenCache | None = None
 ) -> RequestAuth | None:
     """A WebSocket's credentials, from its `connection_init` payload: `{"token": "<API
     token>"}`, or `{"csrfToken": …}` with the session cookie sent on the upgrade request (the
@@ -116,8 +125,9 @@ async def authenticate_socket(
     cookie = cookies.get(SESSION_COOKIE)
     try:
         if isinstance(token, str) and token.strip():
-            async with engine.connect() as conn:
-                return RequestAuth(await authenticate_token(conn, token.strip(), now))
+            if not token.isascii():  # a token we issued is; JSON can carry lone surrogates
+                return None
+            return RequestAuth(await _token(token.strip(), engine, tokens, now))
         if token is None and cookie:
             async with engine.connect() as conn:
                 found = await authenticate_session(conn, cookie, now)

@@ -252,13 +252,21 @@ class PortalGraphQL(GraphQL[Context, None]):
         credentials it is closed (4403 Forbidden, graphql-transport-ws)."""
         from strawberry.exceptions import ConnectionRejectionError
 
-        auth = await authenticate_socket(
-            context.request.cookies, context.connection_params, self.engine
-        )
+        cookies, params = context.request.cookies, context.connection_params
+        auth = await authenticate_socket(cookies, params, self.engine, self.tokens)
         if auth is None or auth.authenticated is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        user_id = auth.authenticated.user.id
         context.viewer = auth.authenticated.user.as_viewer()
         context.authenticated_by_cookie = auth.by_cookie
+
+        async def signed_in_again() -> bool:
+            again = await authenticate_socket(cookies, params, self.engine, self.tokens)
+            return again is not None and again.authenticated is not None and (
+                again.authenticated.user.id == user_id
+            )
+
+        context.signed_in_again = signed_in_again
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

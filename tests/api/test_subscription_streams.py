@@ -337,7 +337,14 @@ async def test_a_socket_signs_in_with_the_session_cookie_and_its_csrf_token(
         await ws.close()
 
         # The cookie alone (another site's page could make the browser send it) is not enough.
-        for payload in ({}, {"csrfToken": ""}, {"csrfToken": "csrf_wrong"}, {"csrfToken": 1}):
+        # (A lone surrogate, which JSON can carry and no secret holds, is refused the same way.)
+        for payload in (
+            {},
+            {"csrfToken": ""},
+            {"csrfToken": "csrf_wrong"},
+            {"csrfToken": 1},
+            {"csrfToken": "\ud800"},
+        ):
             ws = await _open_with_cookie(address, cookie, payload)
             with pytest.raises(ConnectionClosed) as closed:
                 await _message(ws, WAIT)

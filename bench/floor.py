@@ -12,7 +12,10 @@ DateTime scalar writes it, and global ids and cursors from portal's own helpers
   partner and program (queries (a), (b), (d)); the advertiser's scope is the program filter
   alone (no visibility predicates: the floor has no viewer);
 - `GET /conversions?partner=<pk>&first=<n>`: a partner's newest conversions (query (c));
-- `GET /node/<pk>`: one conversion (`node(id:)`).
+- `GET /node/<pk>`: one conversion (`node(id:)`);
+- `GET /requests?programs=<pk>,<pk>&from=<DateTime>&first=<n>`: the request explorer's default
+  view (`frontend_contract/operations/conversionRequestExplorer.graphql`): open work (INQUIRED,
+  ACCEPTED, FAILED) of these programs raised since `from`, newest first, with `totalCount`.
 
 The body is `{"data": …}`; portal's answer has the same `data` followed by `extensions.cost`
 (the query cost and the viewer's rate-limit budget, which change per request and mean nothing
@@ -37,12 +40,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal.adapters.pagination import SortKey
-from portal.adapters.tables import conversions
-from portal.domain.money import canonical
+from portal.adapters.tables import conversion_requests, conversions
+from portal.domain.money import canonical, without_padding
 from portal.global_ids import encode_id
 
 CURSOR = SortKey("TRACKING_TIME", conversions.c.tracking_time, conversions.c.id, True, "datetime")
 """The conversions list's default ordering, as `Reader.conversions_scope` builds it."""
+REQUEST_CURSOR = SortKey(
+    "CREATED_AT", conversion_requests.c.created_at, conversion_requests.c.id, True, "datetime"
+)
+"""The explorer's ordering (`RequestReader.requests_scope`, CREATED_AT DESC)."""
 
 COLUMNS = """
     c.id, c.order_id, c.tracking_time, c.status, c.order_value, c.commission, c.currency,
@@ -55,6 +62,21 @@ BY_PROGRAM = f"SELECT {COLUMNS}\n WHERE c.program_id = $1 {NEWEST}"
 BY_PARTNER = f"SELECT {COLUMNS}\n WHERE c.partner_id = $1 {NEWEST}"
 BY_ID = f"SELECT {COLUMNS}\n WHERE c.id = $1"
 COUNT_PROGRAM = "SELECT count(*) FROM conversions WHERE program_id = $1"
+OPEN_WORK = ("INQUIRED", "ACCEPTED", "FAILED")
+REQUESTS_WHERE = "r.program_id = ANY($1) AND r.status = ANY($2) AND r.created_at >= $3"
+REQUESTS = f"""SELECT
+    r.id, r.kind, r.status, r.created_at, r.order_id, r.target, r.category, r.tracking_time,
+    r.order_value, r.currency, r.requested_status, r.commission, r.commission_currency,
+    r.commission_model_name, r.failure, cb.name AS cb_name, cb.role AS cb_role,
+    pr.id AS pr_id, pr.name AS pr_name, pr.currency AS pr_currency,
+    pa.id AS pa_id, pa.name AS pa_name
+  FROM conversion_requests r
+  JOIN users cb ON cb.id = r.created_by
+  JOIN programs pr ON pr.id = r.program_id
+  JOIN partners pa ON pa.id = r.partner_id
+ WHERE {REQUESTS_WHERE}
+ ORDER BY r.created_at DESC, r.id DESC LIMIT $4"""
+COUNT_REQUESTS = f"SELECT count(*) FROM conversion_requests r WHERE {REQUESTS_WHERE}"
 
 
 def _time(value: dt.datetime) -> str:
@@ -86,6 +108,67 @@ def _node(r: asyncpg.Record) -> dict[str, Any]:
         "partner": {"id": encode_id("Partner", r["pa_id"]), "name": r["pa_name"]},
         "program": {"id": encode_id("Program", r["pr_id"]), "name": r["pr_name"]},
     }
+
+
+def _request(r: asyncpg.Record) -> dict[str, Any]:
+    """A node of the explorer: `RequestedValues.from_domain`'s amounts, Money for the
+    commission."""
+    currency, tracked, value = r["currency"], r["tracking_time"], r["order_value"]
+    if value is not None:
+        value = format(canonical(value, currency) if currency else without_padding(value), "f")
+    commission, commission_currency = r["commission"], r["commission_currency"]
+    return {
+        "id": encode_id("ConversionRequest", r["id"]),
+        "kind": r["kind"],
+        "status": r["status"],
+        "createdAt": _time(r["created_at"]),
+        "createdBy": {"name": r["cb_name"], "role": r["cb_role"]},
+        "program": {
+            "id": encode_id("Program", r["pr_id"]),
+            "name": r["pr_name"],
+            "currency": r["pr_currency"],
+        },
+        "partner": {"id": encode_id("Partner", r["pa_id"]), "name": r["pa_name"]},
+        "requested": {
+            "orderId": r["order_id"],
+            "conversionTarget": r["target"],
+            "trackingCategory": r["category"],
+            "trackingTime": None if tracked is None else _time(tracked),
+            "orderValue": value,
+            "currency": currency,
+            "status": r["requested_status"],
+        },
+        "commission": None
+        if commission is None or commission_currency is None
+        else {
+            "amount": _amount(commission, commission_currency),
+            "currency": commission_currency,
+        },
+        "commissionModelName": r["commission_model_name"],
+        "failure": r["failure"],
+    }
+
+
+async def list_requests(request: Request) -> Response:
+    pool: asyncpg.Pool = request.app.state.pool
+    params = request.query_params
+    first = int(params.get("first", "50"))
+    programs = [int(pk) for pk in params["programs"].split(",")]
+    since = dt.datetime.fromisoformat(params["from"])
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(REQUESTS, programs, list(OPEN_WORK), since, first + 1)
+        total = await conn.fetchval(COUNT_REQUESTS, programs, list(OPEN_WORK), since)
+    more = len(rows) > first
+    rows = rows[:first]
+    connection = {
+        "totalCount": total,
+        "pageInfo": {
+            "hasNextPage": more,
+            "endCursor": REQUEST_CURSOR.encode(_Row(rows[-1])) if rows else None,  # type: ignore[arg-type]
+        },
+        "nodes": [_request(r) for r in rows],
+    }
+    return _json({"data": {"conversionRequests": connection}})
 
 
 def _json(body: Any) -> Response:
@@ -141,6 +224,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/conversions", list_conversions),
             Route("/node/{pk:int}", node),
+            Route("/requests", list_requests),
             Route("/health", health),
         ],
         lifespan=lifespan,

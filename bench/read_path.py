@@ -24,7 +24,11 @@ request (from /proc) and the ratios to the floor, then SQL statements per reques
 two paths (in process). Every answer is checked for errors, and portal's for the path that
 served it (`portal-execution-path`).
 
-Not here: the request explorer (the generated data has no conversion requests).
+The request explorer needs conversion requests, which `bench.generate` does not make: when the
+database has none, `seed_requests` inserts one per 50 conversions (CREATE_NEW and
+CHANGE_EXISTING; INQUIRED, FAILED, PROCESSED, REJECTED or WITHDRAWN; raised by the admin user
+over the 60 days before the data's end) and says so. None is ACCEPTED: portal's request sweep
+(every 60 s, in each server) would apply those, changing conversions under the measurement.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import text
 
 from bench.serve_list import (
     OUT_DIR,
@@ -87,6 +93,13 @@ query Node($id: ID!) {
   }
 }"""
 
+EXPLORER = (
+    Path(__file__).resolve().parent.parent / "frontend_contract" / "operations"
+    / "conversionRequestExplorer.graphql"
+).read_text()  # fmt: skip
+EXPLORER_FROM = "2026-05-18T00:00:00Z"
+"""The explorer's `createdFrom`: 14 days before the generated data's end (bench.generate.END)."""
+
 # PostGraphile 5 (Amber preset): the same rows and columns in its schema. Money is two columns
 # there (the amount as a BigFloat string, the currency once); the ordering is portal's default
 # (tracking time, then id, newest first).
@@ -102,6 +115,23 @@ PG_PAGE = (
 )
 PG_PAGE_COUNT = PG_PAGE.replace("ROW_ID_DESC]) {", "ROW_ID_DESC]) { totalCount")
 PG_NODE = f"query Node($id: ID!) {{\n  node(id: $id) {{\n    ... on Conversion {{{PG_FIELDS}\n    }}\n  }}\n}}"  # noqa: E501
+
+PG_EXPLORER = """query Explorer($first: Int!, $filter: ConversionRequestFilter) {
+  allConversionRequests(first: $first, filter: $filter, orderBy: [CREATED_AT_DESC, ROW_ID_DESC]) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id kind status createdAt
+      userByCreatedBy { name role }
+      programByProgramId { id name currency }
+      partnerByPartnerId { id name }
+      orderId target category trackingTime orderValue currency requestedStatus
+      commission commissionCurrency commissionModelName failure
+    }
+  }
+}"""
+"""The explorer in PostGraphile: its `filter` comes from postgraphile-plugin-connection-filter
+(`condition` has equality only)."""
 
 PG_DIR = OUT_DIR / "postgraphile"
 PG_CONFIG = Path(__file__).resolve().parent / "postgraphile.config.mjs"
@@ -167,6 +197,29 @@ def queries(setup: dict[str, Any], conversion_id: str) -> list[Query]:
             (PG_PAGE_COUNT, {"first": 50, "condition": by_program}),
         ),
     ]
+    if setup.get("requests"):
+        programs = [decode_id(p)[1] for p in setup["advertiser_program_ids"]]
+        statuses = ["INQUIRED", "ACCEPTED", "FAILED"]
+        result.append(
+            Query(
+                "request explorer",
+                tokens["advertiser"],
+                EXPLORER,
+                {"first": 50, "createdFrom": EXPLORER_FROM},
+                f"/requests?programs={','.join(map(str, programs))}&from={EXPLORER_FROM}&first=50",
+                (
+                    PG_EXPLORER,
+                    {
+                        "first": 50,
+                        "filter": {
+                            "programId": {"in": [str(p) for p in programs]},
+                            "status": {"in": statuses},
+                            "createdAt": {"greaterThanOrEqualTo": EXPLORER_FROM},
+                        },
+                    },
+                ),
+            )
+        )
     if conversion_id:
         pk = decode_id(conversion_id)[1]
         result.append(
@@ -265,7 +318,7 @@ def _portal_rows(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
             n["orderId"],
-            n["trackingTime"],
+            _instant(n["trackingTime"]),
             n["status"],
             _money(n["orderValue"]["amount"], n["orderValue"]["currency"]),
             _money(n["commission"]["amount"], n["commission"]["currency"]),
@@ -282,7 +335,7 @@ def _peer_rows(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
             n["orderId"],
-            _utc(n["trackingTime"]),
+            _instant(n["trackingTime"]),
             n["status"],
             _money(n["orderValue"], n["currency"]),
             _money(n["commission"], n["currency"]),
@@ -293,22 +346,75 @@ def _peer_rows(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _utc(value: str) -> str:
-    return value.replace("+00:00", "Z")
+def _instant(value: str | None) -> datetime | None:
+    """A DateTime as an instant: PostGraphile writes `…:20.000000+00:00` where portal writes
+    `…:20Z`."""
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _portal_requests(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            n["kind"],
+            n["status"],
+            _instant(n["createdAt"]),
+            n["createdBy"]["name"],
+            n["program"]["name"],
+            n["partner"]["name"],
+            n["requested"]["orderId"],
+            _instant(n["requested"]["trackingTime"]),
+            n["requested"]["status"],
+            _number(n["requested"]["orderValue"]),
+            None if n["commission"] is None else _number(n["commission"]["amount"]),
+            n["commissionModelName"],
+            n["failure"],
+        )
+        for n in body["data"]["conversionRequests"]["nodes"]
+    ]
+
+
+def _peer_requests(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            n["kind"],
+            n["status"],
+            _instant(n["createdAt"]),
+            n["userByCreatedBy"]["name"],
+            n["programByProgramId"]["name"],
+            n["partnerByPartnerId"]["name"],
+            n["orderId"],
+            _instant(n["trackingTime"]),
+            n["requestedStatus"],
+            _number(n["orderValue"]),
+            _number(n["commission"]),
+            n["commissionModelName"],
+            n["failure"],
+        )
+        for n in body["data"]["allConversionRequests"]["nodes"]
+    ]
+
+
+def _number(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def peer_matches(portal: dict[str, Any], peer: dict[str, Any]) -> bool:
     """The same rows in the same order with the same values (amounts compared as numbers:
     PostGraphile writes the column's scale, portal the currency's), the same totalCount and
     hasNextPage."""
-    if _portal_rows(portal) != _peer_rows(peer):
-        return False
-    if "conversions" in portal["data"]:
-        mine, theirs = portal["data"]["conversions"], peer["data"]["allConversions"]
-        if mine.get("totalCount") != theirs.get("totalCount"):
+    if "conversionRequests" in portal["data"]:
+        if _portal_requests(portal) != _peer_requests(peer):
             return False
-        return bool(mine["pageInfo"]["hasNextPage"] == theirs["pageInfo"]["hasNextPage"])
-    return True
+        mine, theirs = portal["data"]["conversionRequests"], peer["data"]["allConversionRequests"]
+    elif _portal_rows(portal) != _peer_rows(peer):
+        return False
+    elif "conversions" in portal["data"]:
+        mine, theirs = portal["data"]["conversions"], peer["data"]["allConversions"]
+    else:
+        return True
+    if mine.get("totalCount") != theirs.get("totalCount"):
+        return False
+    return bool(mine["pageInfo"]["hasNextPage"] == theirs["pageInfo"]["hasNextPage"])
 
 
 async def check_answers(servers: dict[str, Server], qs: list[Query]) -> list[str]:
@@ -330,6 +436,8 @@ async def check_answers(servers: dict[str, Server], qs: list[Query]) -> list[str
             peer = orjson.loads((await servers["postgraphile"].request(q)).content)
             same = peer_matches(data, peer)
             parts.append("PostGraphile: same rows and values" if same else "PostGraphile DIFFERS")
+            if not same:
+                print(f"    portal: {compiled[:600]!r}\n    PostGraphile: {peer!r:.600}")
         notes.append("; ".join(parts))
         print(notes[-1], flush=True)
     return notes
@@ -352,8 +460,11 @@ def postgraphile_missing() -> str | None:
     """Why PostGraphile cannot run here, or None."""
     if not NODE22.exists():
         return f"no Node 22 at {NODE22} (PostGraphile 5 needs Node >= 22; bench/README.md)"
-    if not (PG_DIR / "node_modules" / ".bin" / "postgraphile").exists():
+    modules = PG_DIR / "node_modules"
+    if not (modules / ".bin" / "postgraphile").exists():
         return f"PostGraphile is not installed in {PG_DIR} (bench/README.md)"
+    if not (modules / "postgraphile-plugin-connection-filter").exists():
+        return f"postgraphile-plugin-connection-filter is not installed in {PG_DIR}"
     return None
 
 
@@ -513,8 +624,51 @@ async def statements(setup: dict[str, Any]) -> tuple[str, list[str]]:
     return conversion_id, lines
 
 
+SEED_REQUESTS = """
+INSERT INTO conversion_requests (
+    program_id, partner_id, kind, status, conversion_id, order_id, target, category,
+    tracking_time, order_value, currency, requested_status, commission, commission_currency,
+    commission_model_name, created_by, created_at, updated_at, failure, attempts)
+SELECT c.program_id, c.partner_id, s.kind, s.status,
+       CASE WHEN s.kind = 'CHANGE_EXISTING' THEN c.id END,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN 'R' || c.order_id END,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN c.target END,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN c.category END,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN c.tracking_time END,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN c.order_value ELSE round(c.order_value * 1.1, 2) END,
+       c.currency,
+       CASE WHEN s.kind = 'CREATE_NEW' THEN 'OPEN' END,
+       c.commission, c.currency, c.commission_model_name, 1, s.raised, s.raised,
+       CASE WHEN s.status = 'FAILED' THEN 'the conversion changed since the request' END, 0
+  FROM conversions c
+ CROSS JOIN LATERAL (SELECT
+       (ARRAY['INQUIRED', 'FAILED', 'PROCESSED', 'REJECTED', 'WITHDRAWN'])
+           [1 + (c.id / 50) % 5] AS status,
+       CASE WHEN (c.id / 300) % 2 = 0 THEN 'CHANGE_EXISTING' ELSE 'CREATE_NEW' END AS kind,
+       TIMESTAMPTZ '2026-06-01T00:00:00Z'
+           - make_interval(secs => (c.id * 7919) % (60 * 86400)) AS raised) AS s
+ WHERE c.id % 50 = 0
+"""
+
+
+async def seed_requests(setup: dict[str, Any]) -> None:
+    """Conversion requests for the explorer when the database has none (bench.generate makes
+    none): one per 50 conversions."""
+    url = setup["database_url"]
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM conversion_requests"))
+        if not count:
+            count = (await conn.execute(text(SEED_REQUESTS))).rowcount
+            await conn.execute(text("ANALYZE conversion_requests"))
+            print(f"seeded {count} conversion requests for the explorer", flush=True)
+    await engine.dispose()
+    setup["requests"] = count
+
+
 async def main_async(setup: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"database {setup['database_url']}; load average {_load_average()}")
+    await seed_requests(setup)
     conversion_id, statement_lines = await statements(setup)
     print("\n".join(statement_lines), flush=True)
     qs = queries(setup, conversion_id)

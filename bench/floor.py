@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -35,6 +35,7 @@ from portal.schema.queries import Query
 from portal.schema.rate_queries import RatesQuery
 from portal.schema.request_queries import RequestQueries
 from portal.schema.scalars import SCALAR_MAP
+from portal.schema.socket_operations import SubscriptionsOnlyOverSockets
 from portal.schema.statistics_queries import StatisticsQueries
 from portal.schema.subscriptions import Subscription
 from portal.schema.token_queries import TokenQueries
@@ -73,6 +74,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: PreparedDocuments(maxsize=512),  # parse + validation caches, trusted documents
         RefuseNulCharacters,  # before the cost limiter: a refused request is not charged
+        SubscriptionsOnlyOverSockets,  # likewise
         lambda: QueryCostLimiter(max_cost=max_cost),
         # After the limits and the cost: it replaces only the execution of what it supports.
         lambda: CompiledReads(compiler),

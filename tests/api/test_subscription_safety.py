@@ -132,3 +132,33 @@ async def test_a_lone_surrogate_token_is_refused_with_4403(
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), WAIT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_queries_and_mutations_are_not_served_over_the_socket(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """Over HTTP the trusted-documents policy, the CSRF rule and the status codes apply; the
+    socket would let a query or a mutation slip past them."""
+    rw = await request_world(engine)
+    async with (
+        live_app(engine, settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        ws = await _ready(await _open(address, rw.token("A")))
+        tokens = (await _graphql(client, MY_TOKENS, {}, rw.token("A")))["viewer"]["apiTokens"]
+        [token] = tokens["nodes"]
+        for sub_id, query, variables in (
+            ("query", MY_TOKENS, {}),
+            ("mutation", REVOKE, {"input": {"tokenId": token["id"]}}),
+        ):
+            await _start(ws, sub_id, query, variables)
+            refused = await _message(ws, WAIT)
+            assert refused["id"] == sub_id and refused["payload"]["data"] is None, refused
+            assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == [
+                "UNSUPPORTED_OPERATION"
+            ]
+            assert await _message(ws, WAIT) == {"id": sub_id, "type": "complete"}
+        # The mutation did not run: the token still works.
+        still = await _graphql(client, MY_TOKENS, {}, rw.token("A"))
+        assert still["viewer"]["apiTokens"]["nodes"] == [token]
+        await ws.close()

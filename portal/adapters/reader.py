@@ -354,9 +354,7 @@ class Reader:
     ) -> Listing:
         where, key = self.conversions_scope(filter, sort, direction)
         stmt: Select[Any] = select(conversions).where(where)
-        return await page_listing(
-            self.engine, stmt, key, page, rows.conversion, conversions, where
-        )
+        return await page_listing(self.engine, stmt, key, page, rows.conversion, conversions, where)
 
     async def list_reassignments(self, program_ids: Sequence[int], page: PageRequest) -> Listing:
         """Reassigned conversions, newest first."""

@@ -262,8 +262,10 @@ class PortalGraphQL(GraphQL[Context, None]):
 
         async def signed_in_again() -> bool:
             again = await authenticate_socket(cookies, params, self.engine, self.tokens)
-            return again is not None and again.authenticated is not None and (
-                again.authenticated.user.id == user_id
+            return (
+                again is not None
+                and again.authenticated is not None
+                and (again.authenticated.user.id == user_id)
             )
 
         context.signed_in_again = signed_in_again

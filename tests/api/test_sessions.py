@@ -138,6 +138,7 @@ async def test_wrong_password_is_invalid_credentials_like_an_unknown_email(
         payload = response.json()["data"]["login"]
         assert payload["user"] is None and payload["csrfToken"] is None
         assert [e["code"] for e in payload["userErrors"]] == ["INVALID_CREDENTIALS"]
+
     # No user enumeration: both answers are the same, apart from the address's rate-limit bucket,
     # which refills with time between the two requests.
     def without_bucket_level(body: dict[str, Any]) -> dict[str, Any]:

@@ -111,12 +111,13 @@ def create_app(
             relay = RedisRelay.connect(settings.redis_url, namespace_of(settings.database_url))
             await relay.listen(HUB)
             register_live_relay(engine, relay)
+            # Published even with this instance's cache off (other instances may cache).
+            revocations = RedisTokenRevocations.connect(
+                settings.redis_url, namespace_of(settings.database_url)
+            )
+            tokens.publisher = revocations
             if tokens.enabled:
-                revocations = RedisTokenRevocations.connect(
-                    settings.redis_url, namespace_of(settings.database_url)
-                )
                 await revocations.listen(tokens)
-                tokens.publisher = revocations
         throttles = Throttles.for_settings(settings)
         graphql.cost_bucket = throttles.users
         graphql.address_bucket = throttles.addresses

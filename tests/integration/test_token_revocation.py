@@ -6,6 +6,7 @@ would trust the token for 30 s; without Redis only the cache's seconds bound it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -122,6 +123,27 @@ async def test_a_token_revoked_on_one_instance_is_refused_by_another_within_2_se
         assert elapsed < 2.0
         # The other token, cached on B too, still works there.
         assert (await b.data(VIEWER, token=admin))["viewer"]["user"]["email"]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_an_instance_without_a_cache_still_tells_the_others(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A deployment whose instances differ in PORTAL_TOKEN_CACHE_SECONDS (say, mid-rollout):
+    the one that caches nothing still publishes its revocations."""
+    caching = deployment(tmp_path, await redis_url(), seconds=30)
+    token_id, secret = await new_token(engine, "script@portal.test")
+    _, admin = await new_token(engine, "script@portal.test")
+    async with (
+        second_engine(engine) as other_engine,
+        instance(dataclasses.replace(caching, token_cache_seconds=0), engine) as a,
+        instance(caching, other_engine) as b,
+    ):
+        await b.data(VIEWER, token=secret)  # cached on B
+        await revoke(a, token_id, by=admin)
+        assert await seconds_until_refused(b, secret, limit=2.0) < 2.0
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,11 @@ class _LiteralFinder(Visitor):
 
 
 def literal_nul_paths(document: DocumentNode) -> list[tuple[str, ...]]:
+    source = document.loc.source.body if document.loc is not None else None
+    if source is not None and NUL not in source and "\\u" not in source:
+        # A literal holds a NUL only if the source has one, raw or as a \u escape; most
+        # documents have neither, and then they need no walk.
+        return []
     finder = _LiteralFinder()
     visit(document, finder)
     return finder.found

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,11 +32,10 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.record_orders import MUTATION, SINCE, SYSTEM, build, orders
+from bench.record_orders import MUTATION, SINCE, SYSTEM, bench_app, build, orders
 from portal.adapters.database import create_engine, migrate
 from portal.adapters.tables import tracking_categories
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.config import Settings
 from portal.domain.attribution import TouchpointKind
 from portal.domain.cart_mapping import (
     CategoryMatch,
@@ -50,7 +48,6 @@ from portal.global_ids import decode_id
 from portal.services.cart_mappings import set_cart_mapping
 from portal.services.order_types import BasketLineInput, OrderInput, TouchpointInput
 from portal.services.orders import record_orders
-from portal.web.app import create_app
 
 POSITIONS = 10
 DEPARTMENTS = 40
@@ -189,14 +186,7 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
             statements += 1
 
         event.listen(engine.sync_engine, "before_cursor_execute", count)
-        settings = Settings(
-            database_url="unused",
-            redis_url=None,
-            secret_key="bench-secret",
-            data_dir=Path(tempfile.mkdtemp()),
-            max_tokens=1_000_000,
-        )
-        app = create_app(settings, engine=engine)
+        app = bench_app(engine)
         rng = random.Random(42)
         payloads = []
         for b in range(batches + 1):

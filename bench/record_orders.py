@@ -33,6 +33,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from portal.adapters.commission_store import insert_model, insert_period
 from portal.adapters.database import create_engine, migrate
@@ -140,9 +141,9 @@ def orders(
     return out
 
 
-async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
-    await migrate(engine)
-    token, program_id, partner_ids = await build(engine)
+def bench_app(engine: AsyncEngine) -> Starlette:
+    """The app as `portal serve` builds it, on `engine`, without Redis and with no limit on the
+    size of the benches' documents."""
     settings = Settings(
         database_url="unused",
         redis_url=None,
@@ -150,7 +151,13 @@ async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
         data_dir=Path(tempfile.mkdtemp()),
         max_tokens=1_000_000,
     )
-    app = create_app(settings, engine=engine)
+    return create_app(settings, engine=engine)
+
+
+async def bench_http(engine: AsyncEngine, batches: int, size: int) -> None:
+    await migrate(engine)
+    token, program_id, partner_ids = await build(engine)
+    app = bench_app(engine)
     rng = random.Random(42)
     # Two rounds of `batches` batches each (plus a warm-up): the second after gc.freeze().
     payloads = [orders(b, size, program_id, partner_ids, rng) for b in range(2 * batches + 1)]
@@ -235,14 +242,7 @@ def switch_events(on: bool, originals: dict[tuple[str, str], Any]) -> None:
 async def bench_events_overhead(engine: AsyncEngine, pairs: int, batches: int, size: int) -> None:
     await migrate(engine)
     token, program_id, partner_ids = await build(engine)
-    settings = Settings(
-        database_url="unused",
-        redis_url=None,
-        secret_key="bench-secret",
-        data_dir=Path(tempfile.mkdtemp()),
-        max_tokens=1_000_000,
-    )
-    app = create_app(settings, engine=engine)
+    app = bench_app(engine)
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {token}"}
     originals: dict[tuple[str, str], Any] = {}

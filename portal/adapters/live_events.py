@@ -60,8 +60,7 @@ class LiveFeed:
 class LiveHub:
     def __init__(self, buffer: int = 100) -> None:
         self._feeds: set[LiveFeed] = set()
-        self._buffer = buffer
-        """Commits a subscriber may fall behind before its feed is lost."""
+        self._buffer = buffer  # commits a subscriber may fall behind before its feed is lost
 
     def publish(self, events: Sequence[LiveEvent]) -> None:
         """The events of one commit, to every feed as one batch."""

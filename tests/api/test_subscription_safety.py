@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 from portal.adapters.live_events import LiveEvent, LiveFeed, LiveHub, LiveUpdatesLost
 from portal.config import Settings
+from portal.schema.errors import BadUserInput
+from portal.schema.subscriptions import _next_events
 from tests.api.request_helpers import request_world
 from tests.api.test_subscription_streams import (
     RECORDED,
@@ -162,3 +165,20 @@ async def test_queries_and_mutations_are_not_served_over_the_socket(
         still = await _graphql(client, MY_TOKENS, {}, rw.token("A"))
         assert still["viewer"]["apiTokens"]["nodes"] == [token]
         await ws.close()
+
+
+async def test_a_lost_feed_ends_the_subscription_with_live_updates_lost() -> None:
+    """What a subscription sees once its feed overflowed: a coded error, not fewer updates."""
+    hub = LiveHub(buffer=1)
+    with hub.subscription() as feed:
+        for n in range(2):
+            hub.publish([LiveEvent("conversion.recorded", "conversion", n)])
+        info = SimpleNamespace(context=SimpleNamespace(require_still_signed_in=_signed_in))
+        with pytest.raises(BadUserInput) as refused:
+            await _next_events(info, feed)  # type: ignore[arg-type]
+    assert refused.value.extensions is not None
+    assert refused.value.extensions["reason"] == "LIVE_UPDATES_LOST"
+
+
+async def _signed_in() -> None:
+    return None

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
@@ -150,12 +150,21 @@ def settings(tmp_path: Path) -> Settings:
 
 
 class StatementCounter:
+    """Counts the statements any engine of this process runs on the database of `engine`: an
+    app's compiled reads have an engine of their own (`create_read_engine`). `close` stops."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.count = 0
         self.statements: list[str] = []
-        event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
+        self.url = engine.url
+        event.listen(Engine, "before_cursor_execute", self._on_execute)
+
+    def close(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if conn.engine.url != self.url:
+            return
         if statement.lstrip().upper().startswith(("PRAGMA", "BEGIN", "COMMIT", "ROLLBACK")):
             return
         self.count += 1
@@ -167,8 +176,10 @@ class StatementCounter:
 
 
 @pytest.fixture
-def statements(engine: AsyncEngine) -> StatementCounter:
-    return StatementCounter(engine)
+def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    counter = StatementCounter(engine)
+    yield counter
+    counter.close()
 
 
 class Api:

@@ -34,6 +34,27 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def create_read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine of the compiled read path (portal.schema.compiled), next to `engine`.
+
+    On PostgreSQL a pool of its own whose connections stay in autocommit and are not pinged
+    at checkout: a compiled read is one round trip, where a checkout of `engine` costs three
+    more (the ping's BEGIN, `;`, ROLLBACK) and setting and resetting autocommit two. Without
+    the ping, a read on a connection the server dropped fails; SQLAlchemy then invalidates the
+    pool's older connections, and the general path, whose pool pings, answers that request.
+    On SQLite (a file, one writer) it is `engine` itself."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_async_engine(
+        engine.url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
+        isolation_level="AUTOCOMMIT",
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

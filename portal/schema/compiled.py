@@ -25,12 +25,14 @@ response header; `PORTAL_COMPILED_READS=false` turns the compiled path off.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -71,6 +73,20 @@ from portal.domain.programs import ConsentMode, FollowUpPolicy
 from portal.domain.requests import RequestKind, RequestStatus
 from portal.global_ids import decode_id, decode_typed, encode_id
 from portal.observability.graphql import set_execution_path
+from portal.schema.row_source import (
+    Call,
+    Column,
+    Const,
+    Expr,
+    Lookup,
+    Money,
+    NullUnless,
+    Obj,
+    Raw,
+    edges_function,
+    function,
+    rows_function,
+)
 
 log = logging.getLogger("portal.compiled")
 
@@ -78,7 +94,6 @@ HEADER = "portal-execution-path"
 PLAN_CACHE_SIZE = 512
 
 Row = Any  # a row's mapping (label -> value)
-Getter = Callable[[Row], Any]
 
 
 class Unsupported(Exception):
@@ -258,105 +273,78 @@ class ObjectCompiler:
             Role: types["Role"].serialize,  # type: ignore[union-attr]
         }
 
-    def object(
-        self, type_name: str, nodes: list[FieldNode], source: str, columns: Columns
-    ) -> Callable[[Row], dict[str, Any]]:
+    def object(self, type_name: str, nodes: list[FieldNode], source: str, columns: Columns) -> Obj:
         type_ = self.schema.type_map[type_name]
         assert isinstance(type_, GraphQLObjectType)
         fields = self.selections.collect(sub_sets(nodes), type_)
-        getters: list[tuple[str, Getter]] = []
+        values: list[tuple[str, Expr]] = []
         for key, field_nodes in fields.items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                getters.append((key, _constant(type_name)))
+                values.append((key, Const(type_name)))
                 continue
             compile_field = FIELDS.get(type_name, {}).get(name)
             if compile_field is None:
                 raise Unsupported(f"{type_name}.{name}")
-            getters.append((key, compile_field(self, field_nodes, source, columns)))
-        return _builder(getters)
+            values.append((key, compile_field(self, field_nodes, source, columns)))
+        return Obj(tuple(values))
 
     # leaves
 
-    def column(self, source: str, name: str, serialize: Callable[[Any], Any]) -> Getter:
-        def getter(m: Row, _label: str = label(source, name)) -> Any:
-            value = m[_label]
-            return None if value is None else serialize(value)
+    def column(self, source: str, name: str, kind: str) -> Expr:
+        """A column serialised as the scalar `kind`; strings and ids are stored as str, which
+        their serialisers return as they are."""
+        serialize = None if kind in ("string", "id") else getattr(self, kind)
+        return Column(label(source, name), serialize)
 
-        return getter
-
-    def enum(self, source: str, name: str, enum: Any) -> Getter:
+    def enum(self, source: str, name: str, enum: Any) -> Expr:
         serialize = self.enums[enum]
-        return self.column(source, name, lambda v: serialize(enum(v)))
+        return Lookup(label(source, name), {e.value: serialize(e) for e in enum})
 
-    def global_id(self, kind: str, source: str, columns: Columns) -> Getter:
-        column = columns.need(source, "id")
-        serialize = self.id
-        return lambda m: serialize(encode_id(kind, m[column]))
+    def global_id(self, kind: str, source: str, columns: Columns) -> Expr:
+        # Ids are str, which the ID serialiser returns as they are.
+        return Column(columns.need(source, "id"), functools.partial(encode_id, kind))
 
     def money(
         self, columns: Columns, source: str, amount: str, currency: str, nodes: list[FieldNode]
-    ) -> Getter:
+    ) -> Expr:
         amount_label = columns.need(source, amount)
         currency_label = columns.need(source, currency)
         fields = self.selections.collect(sub_sets(nodes), self.schema.type_map["Money"])  # type: ignore[arg-type]
-        getters: list[tuple[str, Callable[[Any, str], Any]]] = []
+        values: list[tuple[str, Callable[[Any, Any], Any]]] = []
+        decimal, currency_code = self.decimal, self.currency
         for key, field_nodes in fields.items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                getters.append((key, lambda _a, _c: "Money"))
+                values.append((key, lambda _a, _c: "Money"))
             elif name == "amount":
-                getters.append((key, lambda a, c: self.decimal(canonical(a, c))))
+                values.append((key, lambda a, c: decimal(canonical(a, c))))
             elif name == "currency":
-                getters.append((key, lambda _a, c: self.currency(c)))
+                values.append((key, lambda _a, c: currency_code(c)))
             else:
                 raise Unsupported(f"Money.{name}")
+        return Money(amount_label, currency_label, tuple(values))
 
-        def build(m: Row) -> dict[str, Any] | None:
-            a, c = m[amount_label], m[currency_label]
-            if a is None or c is None:
-                return None
-            return {key: get(a, c) for key, get in getters}
-
-        return build
-
-    def joined(
-        self, type_name: str, source: str, nodes: list[FieldNode], columns: Columns
-    ) -> Getter:
+    def joined(self, type_name: str, source: str, nodes: list[FieldNode], columns: Columns) -> Expr:
         """A nullable many-to-one object: null when the viewer may not see it (the general
         path's loaders answer None for it)."""
         id_label = columns.need(source, "id")
-        build = self.object(type_name, nodes, source, columns)
-        return lambda m: None if m[id_label] is None else build(m)
+        return NullUnless(id_label, self.object(type_name, nodes, source, columns))
 
 
-def _constant(value: Any) -> Getter:
-    return lambda _m: value
-
-
-def _builder(getters: list[tuple[str, Getter]]) -> Callable[[Row], dict[str, Any]]:
-    keys = [k for k, _ in getters]
-    funcs = [g for _, g in getters]
-
-    def build(m: Row) -> dict[str, Any]:
-        return dict(zip(keys, [f(m) for f in funcs], strict=True))
-
-    return build
-
-
-FieldCompiler = Callable[[ObjectCompiler, list[FieldNode], str, Columns], Getter]
+FieldCompiler = Callable[[ObjectCompiler, list[FieldNode], str, Columns], Expr]
 
 
 def _col(name: str, kind: str) -> FieldCompiler:
-    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Getter:
+    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Expr:
         columns.need(source, name)
-        return oc.column(source, name, getattr(oc, kind))
+        return oc.column(source, name, kind)
 
     return compile_
 
 
 def _enum(name: str, enum: Any) -> FieldCompiler:
-    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Getter:
+    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Expr:
         columns.need(source, name)
         return oc.enum(source, name, enum)
 
@@ -372,9 +360,7 @@ def _money(amount: str, currency: str) -> FieldCompiler:
 
 
 def _joined(type_name: str, target: str) -> FieldCompiler:
-    def compile_(
-        oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns: Columns
-    ) -> Getter:
+    def compile_(oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns: Columns) -> Expr:
         if target == "ad":
             columns.need(source, "advertiser_id")  # the join key of the advertiser
         return oc.joined(type_name, target, nodes, columns)
@@ -382,27 +368,25 @@ def _joined(type_name: str, target: str) -> FieldCompiler:
     return compile_
 
 
-def _exchange_rate(
-    oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns
-) -> Getter:
-    columns.need(source, "exchange_rate")
-    return oc.column(source, "exchange_rate", lambda v: oc.decimal(without_padding(v)))
+def _exchange_rate(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Expr:
+    decimal = oc.decimal
+    return Column(columns.need(source, "exchange_rate"), lambda v: decimal(without_padding(v)))
 
 
-def _sub_ids(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Getter:
+def _sub_ids(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Expr:
     labels = [columns.need(source, f"sub_id_{i}") for i in range(1, 7)]
     string = oc.string
-    return lambda m: [None if m[x] is None else string(m[x]) for x in labels]
+    return Call(lambda m: [None if m[x] is None else string(m[x]) for x in labels])
 
 
 def _payout_state(reserved: bool) -> FieldCompiler:
     """`paid` / `payoutReserved` as domain.Conversion.paid / .reserved define them."""
 
-    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Getter:
+    def compile_(oc: ObjectCompiler, _n: list[FieldNode], source: str, columns: Columns) -> Expr:
         entry = columns.need(source, "payout_entry_id")
         flag = columns.need(source, "payout_reserved")
         boolean = oc.boolean
-        return lambda m: boolean(m[entry] is not None and bool(m[flag]) is reserved)
+        return Call(lambda m: boolean(m[entry] is not None and bool(m[flag]) is reserved))
 
     return compile_
 
@@ -422,7 +406,7 @@ REQUESTED_COLUMNS = (
 )
 
 
-def _requested(oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns: Columns) -> Getter:
+def _requested(oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns: Columns) -> Expr:
     """`ConversionRequest.requested`: the general path's own conversion (the store's
     `requested_values`, then `RequestedValues.from_domain`), serialised field by field."""
     from portal.adapters.request_store import requested_values
@@ -468,7 +452,7 @@ def _requested(oc: ObjectCompiler, nodes: list[FieldNode], source: str, columns:
 
     if source != "":  # the store's function reads the columns by their own names
         raise Unsupported("requested values of a joined row")
-    return build
+    return Call(build)
 
 
 FIELDS: dict[str, dict[str, FieldCompiler]] = {
@@ -654,8 +638,8 @@ class ConnectionPlan(RootPlan):
                 self.count = True
                 parts.append((key_, lambda _p, c: c))
             elif name == "nodes":
-                build = oc.object(self.spec.node_type, nodes, "", self.columns)
-                parts.append((key_, lambda p, _c, b=build: [b(m) for m in p.items]))
+                build = rows_function(oc.object(self.spec.node_type, nodes, "", self.columns))
+                parts.append((key_, lambda p, _c, b=build: b(p.items)))
             elif name == "edges":
                 parts.append((key_, self._edges(nodes, oc, selections, connection_type)))
             elif name == "pageInfo":
@@ -673,26 +657,19 @@ class ConnectionPlan(RootPlan):
     ) -> Callable[[Any, Any], Any]:
         edge_type = get_named_type(connection_type.fields["edges"].type)
         assert isinstance(edge_type, GraphQLObjectType)
-        getters: list[tuple[str, Callable[[Row, str], Any]]] = []
+        values: list[tuple[str, Expr]] = []
         for key, field_nodes in selections.collect(sub_sets(nodes), edge_type).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                getters.append((key, lambda _m, _c, t=edge_type.name: t))
+                values.append((key, Const(edge_type.name)))
             elif name == "cursor":
-                getters.append((key, lambda _m, c: c))
+                values.append((key, Raw("c")))
             elif name == "node":
-                build = oc.object(self.spec.node_type, field_nodes, "", self.columns)
-                getters.append((key, lambda m, _c, b=build: b(m)))
+                values.append((key, oc.object(self.spec.node_type, field_nodes, "", self.columns)))
             else:
                 raise Unsupported(f"{edge_type.name}.{name}")
-
-        def edges(page: Any, _count: Any) -> list[dict[str, Any]]:
-            return [
-                {key: get(m, c) for key, get in getters}
-                for m, c in zip(page.items, page.cursors, strict=True)
-            ]
-
-        return edges
+        build = edges_function(Obj(tuple(values)))
+        return lambda page, _count: build(page.items, page.cursors)
 
     @staticmethod
     def _page_info(
@@ -749,7 +726,7 @@ class ConversionById(RootPlan):
         self.node = node
         self.field_name = field_name
         self.columns = Columns()
-        self.build = oc.object("Conversion", [node], "", self.columns)
+        self.build = function(oc.object("Conversion", [node], "", self.columns))
 
     def prepare(self, rc: RootContext) -> Any:
         from portal.adapters.reader import NODE_KINDS
@@ -775,10 +752,45 @@ class ConversionById(RootPlan):
 # -- operations -------------------------------------------------------------------------------
 
 
+PREPARED_PER_PLAN = 256
+
+
 @dataclass
 class Plan:
     operation: OperationDefinitionNode
     roots: list[RootPlan]
+    _prepared: OrderedDict[tuple[Any, bytes], list[Any]] = field(default_factory=OrderedDict)
+    """The statements of recent (viewer, variables): a dashboard asks the same page again and
+    again. They depend on nothing else (the visibility predicates are subqueries, read when the
+    statement runs), and SQLAlchemy keeps a statement's cache key on the statement."""
+
+    def prepare(
+        self, schema: Any, viewer: Any, engine: Any, variables: dict[str, Any] | None
+    ) -> list[Any] | None:
+        """The roots' statements for these variables, or None when a root needs the general
+        path (which reports their errors)."""
+        try:
+            key = (viewer, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
+        except (TypeError, orjson.JSONEncodeError):  # not plain JSON: prepared every time
+            key = None
+        if key is not None and (found := self._prepared.get(key)) is not None:
+            self._prepared.move_to_end(key)
+            return found
+        coerced = get_variable_values(
+            schema._schema, self.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):  # errors: the general path reports them
+            return None
+        rc = RootContext(schema, coerced, viewer, engine)
+        try:
+            prepared = [root.prepare(rc) for root in self.roots]
+        except Fallback:
+            return None
+        if key is not None:
+            self._prepared[key] = prepared
+            if len(self._prepared) > PREPARED_PER_PLAN:
+                self._prepared.popitem(last=False)
+        return prepared
 
 
 def compile_operation(
@@ -854,22 +866,14 @@ class Compiler:
         plan = self.plan(ctx.schema._schema, document, ctx.operation_name)
         if plan is None:
             return None
-        coerced = get_variable_values(
-            ctx.schema._schema, plan.operation.variable_definitions or (), ctx.variables or {}
-        )
-        if isinstance(coerced, list):  # errors: the general path reports them
-            return None
-        rc = RootContext(ctx.schema, coerced, viewer, context.engine)
-        try:
-            prepared = [root.prepare(rc) for root in plan.roots]
-        except Fallback:
+        prepared = plan.prepare(ctx.schema, viewer, context.engine, ctx.variables)
+        if prepared is None:
             return None
         data: dict[str, Any] = {}
         try:
-            async with context.engine.connect() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Reads only: no BEGIN and no ROLLBACK around them, two round trips less.
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # On PostgreSQL a pool in autocommit without pings (`create_read_engine`): each
+            # statement is one round trip.
+            async with (context.read_engine or context.engine).connect() as conn:
                 for root, args in zip(plan.roots, prepared, strict=True):
                     data[root.key] = await root.run(conn, args)
         except Exception:

@@ -101,6 +101,7 @@ class Context:
     engine: AsyncEngine
     viewer: Viewer | None
     queue: Any
+    read_engine: AsyncEngine | None = None  # the compiled path's (create_read_engine)
     authenticated_by_cookie: bool = False
     cost_bucket: Any = None  # query-cost budgets of users (portal.adapters.throttle)
     address_bucket: Any = None  # … of anonymous requests, per client address

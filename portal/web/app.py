@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portal.adapters.database import create_engine
+from portal.adapters.database import create_engine, create_read_engine
 from portal.adapters.token_cache import RedisTokenRevocations, TokenCache, register_token_cache
 from portal.config import Settings
 from portal.heap import freeze_startup_heap
@@ -97,6 +97,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.engine = engine
+        read_engine = create_read_engine(engine)
+        instrument_engine(read_engine)
+        graphql.read_engine = app.state.read_engine = read_engine
         owns_queue = graphql.queue is None
         if owns_queue:
             graphql.queue = await start_queue(settings, engine)
@@ -138,6 +141,9 @@ def create_app(
                 tokens.publisher = None
                 await revocations.close()
             await throttles.close()
+            graphql.read_engine = None
+            if read_engine is not engine:
+                await read_engine.dispose()
             if owns_engine:
                 await engine.dispose()
             portal_metrics.process_ended()

@@ -100,6 +100,7 @@ class PortalGraphQL(GraphQL[Context, None]):
         self.queue = queue
         self.tokens = tokens
         # Set by the app's lifespan (portal.web.app).
+        self.read_engine: AsyncEngine | None = None
         self.cost_bucket: Any = None
         self.address_bucket: Any = None
         self.login_attempts: Any = None
@@ -279,6 +280,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             response=response if isinstance(response, Response) else None,
             settings=self.settings,
             engine=self.engine,
+            read_engine=self.read_engine,
             viewer=auth.authenticated.user.as_viewer() if auth.authenticated else None,
             queue=self.queue,
             cost_bucket=self.cost_bucket,

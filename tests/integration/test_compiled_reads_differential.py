@@ -721,3 +721,4 @@ async def test_compiled_statements_do_not_grow_with_page_size(
             # the page + count, nothing per row or per object, none for the (cached) token
             assert statements.count == 2, statements.statements
         assert counts[1] == counts[5] == counts[100], (viewer, counts)
+    statements.close()

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
+from portal.config import Settings
+from portal.web.app import create_app
 from tests.factories import build_world
 from tests.integration.conftest import allow_connections, cut_connections
 
@@ -173,3 +175,43 @@ async def test_cut_and_refused_connections_answer_coded_json_then_everything_rec
     assert seen["database down"].get("unavailable", 0) > 0, seen
     assert seen["recovered"].keys() == {"ok"}, seen
     assert seen["recovered"]["ok"] >= CLIENTS, seen
+
+
+async def test_a_compiled_read_on_a_cut_connection_is_answered_by_the_general_path(
+    own_database: tuple[str, AsyncEngine], tmp_path: Path
+) -> None:
+    """The compiled path's pool does not ping its connections (`create_read_engine`): after
+    the server cut them, the first read fails on one, and the general path, whose pool pings,
+    answers that request in full. The next one is compiled again, on a fresh connection."""
+    url, admin = own_database
+    name = make_url(url).database
+    assert name
+    engine = create_engine(url)
+    await migrate(engine)
+    world = await build_world(engine)
+    app = create_app(Settings(url, None, "faults", tmp_path), engine=engine)
+    headers = {"Authorization": f"Bearer {world.tokens['A']}"}
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+            ) as client,
+        ):
+
+            async def ask() -> tuple[str, list[str]]:
+                response = await client.post("/graphql", json={"query": QUERY}, headers=headers)
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert "errors" not in body, body
+                ids = [n["id"] for n in body["data"]["conversions"]["nodes"]]
+                return response.headers["portal-execution-path"], ids
+
+            path, expected = await ask()
+            assert path == "compiled" and expected
+            assert app.state.read_engine is not engine  # PostgreSQL: a pool of its own
+            assert await cut_connections(admin, name) > 0
+            assert await ask() == ("general", expected)
+            assert await ask() == ("compiled", expected)
+    finally:
+        await engine.dispose()

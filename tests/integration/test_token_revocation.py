@@ -116,6 +116,7 @@ async def test_a_token_revoked_on_one_instance_is_refused_by_another_within_2_se
         statements.reset()
         await b.data(VIEWER, token=secret)
         assert not any("api_tokens" in s for s in statements.statements), "B has it cached"
+        statements.close()
 
         await revoke(a, token_id, by=admin)
         assert (await a.post(VIEWER, token=secret)).status_code == 401  # at once on A

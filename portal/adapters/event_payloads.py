@@ -11,6 +11,7 @@ from sqlalchemy import select
 from portal.adapters.event_store import NewEvent, record_event, record_events
 from portal.adapters.tables import conversion_requests, jobs
 from portal.adapters.unit_of_work import UnitOfWork
+from portal.domain.jobs import EXPORT_KINDS
 from portal.global_ids import encode_id
 
 # A request's status after a move, as the event it makes.
@@ -150,8 +151,7 @@ async def record_billing_event(uow: UnitOfWork, table_name: str, pk: int, action
 
 _JOB_EVENTS = {
     "IMPORT_CONVERSION_REQUESTS": ("import.finished", "ImportJob"),
-    "EXPORT_CONVERSION_REQUESTS": ("export.ready", "ExportJob"),
-    "EXPORT_CONVERSIONS": ("export.ready", "ExportJob"),
+    **{kind.value: ("export.ready", "ExportJob") for kind in EXPORT_KINDS},
     "BILLING_RUN": ("billing_run.finished", "ImportJob"),
 }
 

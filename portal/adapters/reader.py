@@ -44,7 +44,7 @@ from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.commission import CommissionModel
 from portal.domain.conversions import ConversionRevision, ConversionStatus
-from portal.domain.jobs import ALREADY_IMPORTED, JobKind
+from portal.domain.jobs import ALREADY_IMPORTED, EXPORT_KINDS, JobKind
 from portal.domain.partners import RelationshipStatus
 
 T = TypeVar("T")
@@ -134,9 +134,7 @@ _IN_PROGRAM: dict[str, tuple[Table, Callable[[Row[Any]], Any]]] = {
 }
 # Ids of one table that name different kinds of object.
 _KIND_CONDITIONS: dict[str, ColumnElement[bool]] = {
-    "ExportJob": jobs.c.kind.in_(
-        [JobKind.EXPORT_CONVERSION_REQUESTS.value, JobKind.EXPORT_CONVERSIONS.value]
-    ),
+    "ExportJob": jobs.c.kind.in_([kind.value for kind in EXPORT_KINDS]),
     "ImportJob": jobs.c.kind.in_(
         [JobKind.IMPORT_CONVERSION_REQUESTS.value, JobKind.IMPORT_SALES_VALIDATION.value]
     ),

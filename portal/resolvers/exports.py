@@ -8,7 +8,7 @@ import strawberry
 
 from portal.adapters.filter_json import filter_to_json
 from portal.adapters.spreadsheets import TableFormat
-from portal.domain.jobs import JobKind
+from portal.domain.jobs import EXPORT_KINDS, JobKind
 from portal.resolvers.jobs import job_page, start_export
 from portal.resolvers.support import MUTATION_INPUT, Info, user_error_type
 from portal.schema.arguments import After, First
@@ -61,6 +61,5 @@ class ExportQueries:
         first: First = None,
         after: After = None,
     ) -> Connection[ExportJob]:
-        kinds = [JobKind.EXPORT_CONVERSION_REQUESTS, JobKind.EXPORT_CONVERSIONS]
-        listing = await job_page(info, kinds, first, after)
+        listing = await job_page(info, EXPORT_KINDS, first, after)
         return Connection.of(listing, ExportJob.from_domain)  # type: ignore[return-value]

@@ -304,8 +304,14 @@ class TrackingDifference:
     value_difference_rows: list[TrackingDifferenceRow] = strawberry.field(
         description="Matched orders whose values differ."
     )
-    csv_url: str = strawberry.field(description="The whole report (every row) as CSV.")
-    xlsx_url: str = strawberry.field(description="The whole report as XLSX.")
+    csv_url: str = strawberry.field(
+        description="The whole report (every row) as CSV, written while the request waits "
+        "(deprecated download: a large book blocks it; use exportTrackingDifference)."
+    )
+    xlsx_url: str = strawberry.field(
+        description="The whole report as XLSX, written while the request waits (deprecated "
+        "download: use exportTrackingDifference)."
+    )
 
     @classmethod
     def of(cls, report: TrackingDifferenceReport) -> TrackingDifference:

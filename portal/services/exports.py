@@ -1,5 +1,6 @@
-"""Exports as jobs: the filtered list the viewer sees, written to CSV or XLSX, downloadable by
-its author. The job re-reads its author and applies the same visibility as every read."""
+"""Exports as jobs: the filtered list the viewer sees (or a program's tracking-difference
+report), written to CSV or XLSX, downloadable by its author. The job re-reads its author and
+applies the same visibility as every read."""
 
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ async def _export(engine: AsyncEngine, settings: Settings, lease: Lease) -> None
         count = await _write_requests(
             engine, viewer, filter_from_json(RequestFilter, job.parameters), path, fmt
         )
+    elif job.kind is JobKind.EXPORT_TRACKING_DIFFERENCE:
+        from portal.services.order_book_files import write_report_export
+
+        count = await write_report_export(engine, viewer, job.parameters, path, fmt)
     else:
         from portal.services.conversion_export import write_conversions
 

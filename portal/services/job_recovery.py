@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.job_store import JOB_LEASE, MAX_ATTEMPTS, give_up_job, unfinished_jobs
 from portal.adapters.unit_of_work import UnitOfWork
-from portal.domain.jobs import Job, JobKind, JobStatus
+from portal.domain.jobs import EXPORT_KINDS, Job, JobKind, JobStatus
 from portal.services.billing_runs import BILLING_JOB
 from portal.services.exports import EXPORT_JOB
 from portal.services.imports import IMPORT_JOB
@@ -25,8 +25,7 @@ QUEUED_FOR = timedelta(minutes=5)
 _FUNCTIONS = {
     JobKind.IMPORT_CONVERSION_REQUESTS: (IMPORT_JOB, "import"),
     JobKind.IMPORT_SALES_VALIDATION: (VALIDATION_IMPORT_JOB, "validation"),
-    JobKind.EXPORT_CONVERSIONS: (EXPORT_JOB, "export"),
-    JobKind.EXPORT_CONVERSION_REQUESTS: (EXPORT_JOB, "export"),
+    **{kind: (EXPORT_JOB, "export") for kind in EXPORT_KINDS},
     JobKind.BILLING_RUN: (BILLING_JOB, "billing"),
 }
 

@@ -12,11 +12,13 @@ import asyncio
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.order_book_store import BookHead, ReportRow, TrackingDifferenceSql
 from portal.adapters.request_files import (
@@ -31,9 +33,16 @@ from portal.adapters.spreadsheets import Amount, Cell, TableFormat, write_table
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError, ValidationFailed
+from portal.domain.jobs import JobKind
 from portal.domain.order_books import MAX_FILE_LINES, BookLine, Period
 from portal.global_ids import encode_id
-from portal.services.order_books import book_program, tracking_difference, upload_order_book
+from portal.services.exports import start_job_export
+from portal.services.order_books import (
+    book_program,
+    report_book,
+    tracking_difference,
+    upload_order_book,
+)
 
 COLUMNS = ("order_id", "order_time", "order_value", "currency", "status")
 REQUIRED = frozenset({"order_id", "order_time", "order_value"})
@@ -201,12 +210,14 @@ def _row_cells(kind: str, row: ReportRow, currency: str) -> list[Cell]:
     ]
 
 
-async def report_bytes(
-    uow: UnitOfWork, viewer: Viewer, program_id: int, period: Period, fmt: TableFormat
-) -> bytes:
-    """The whole report as one table: a row per matched, untracked and not-in-book order (every
-    one, not capped), a VALUE_DIFFERENCE row per matched order whose values differ, a MONTH row
-    per month and a TOTAL row (kind names the row; columns that do not apply are empty)."""
+async def write_report(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, period: Period, path: Path, fmt: TableFormat
+) -> int:
+    """Writes the whole report as one table to `path` and answers its row count: a row per
+    matched, untracked and not-in-book order (every one, not capped), a VALUE_DIFFERENCE row per
+    matched order whose values differ, a MONTH row per month and a TOTAL row (kind names the
+    row; columns that do not apply are empty). The download and the export job both write
+    through here."""
     report = await tracking_difference(uow, viewer, program_id, period, row_limit=0)
     currency = report.book.currency
     sql = TrackingDifferenceSql(uow, report.book)
@@ -248,11 +259,57 @@ async def report_bytes(
             report.percent,
         )
 
-    def written() -> bytes:
-        with tempfile.TemporaryDirectory(prefix="portal-tracking-") as folder:
-            path = Path(folder) / f"tracking-difference.{fmt.extension}"
-            write_table(path, REPORT_COLUMNS, cells(), fmt)
-            return path.read_bytes()
-
     # Writing a spreadsheet of 100,000 rows takes seconds: not on the event loop.
-    return await asyncio.to_thread(written)
+    return await asyncio.to_thread(write_table, path, REPORT_COLUMNS, cells(), fmt)
+
+
+async def report_bytes(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, period: Period, fmt: TableFormat
+) -> bytes:
+    """The report as the synchronous download sends it (`write_report`). Deprecated for large
+    books: the export job (`exportTrackingDifference`) writes the same file off the request."""
+    with tempfile.TemporaryDirectory(prefix="portal-tracking-") as folder:
+        path = Path(folder) / f"tracking-difference.{fmt.extension}"
+        await write_report(uow, viewer, program_id, period, path, fmt)
+        return await asyncio.to_thread(path.read_bytes)
+
+
+# -- the report as an export job -------------------------------------------------------------
+
+
+def report_parameters(program_id: int, period: Period) -> dict[str, Any]:
+    """The export job's parameters (JSON): the program and the book's period."""
+    return {
+        "programId": program_id,
+        "firstDay": period.first_day.isoformat(),
+        "lastDay": period.last_day.isoformat(),
+    }
+
+
+async def start_report_export(
+    uow: UnitOfWork, viewer: Viewer, program_id: int, period: Period, fmt: TableFormat
+) -> int:
+    """Queues the report of the program's book of the period as an export job of the viewer.
+    Refused, with no job written, as the download is: NOT_FOUND for partners, other
+    advertisers and unknown programs, INVALID_PERIOD / PERIOD_TOO_LONG, NOT_FOUND (`period`)
+    when no book of the period is stored."""
+    await report_book(uow, viewer, program_id, period)
+    return await start_job_export(
+        uow,
+        viewer,
+        JobKind.EXPORT_TRACKING_DIFFERENCE,
+        report_parameters(program_id, period),
+        fmt,
+    )
+
+
+async def write_report_export(
+    engine: AsyncEngine, viewer: Viewer, parameters: dict[str, Any], path: Path, fmt: TableFormat
+) -> int:
+    """The export job's work: the report as its author may see it now (a book replaced since
+    the job started is written as it is now; one the author may no longer see fails the job)."""
+    period = Period(
+        date.fromisoformat(parameters["firstDay"]), date.fromisoformat(parameters["lastDay"])
+    )
+    async with UnitOfWork(engine, writes=False) as uow:
+        return await write_report(uow, viewer, int(parameters["programId"]), period, path, fmt)

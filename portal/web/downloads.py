@@ -15,7 +15,7 @@ from portal.adapters.spreadsheets import TableFormat
 from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.domain.errors import DomainError
-from portal.domain.jobs import Job, JobKind, JobStatus
+from portal.domain.jobs import EXPORT_KINDS, Job, JobKind, JobStatus
 from portal.global_ids import decode_typed
 from portal.schema.scalars import parse_datetime
 from portal.web.auth import RequestAuth
@@ -57,7 +57,7 @@ def export_download(engine: AsyncEngine) -> Endpoint:
         if viewer is None:
             return _unauthenticated()
         job = await _visible_job(engine, viewer, request.path_params["job_id"], "ExportJob")
-        if job is None or job.kind in _IMPORTS:
+        if job is None or job.kind not in EXPORT_KINDS:
             return _not_found()
         if job.status is not JobStatus.SUCCEEDED or not job.file_path:
             return _error(409, "NOT_READY", f"the export is {job.status.value}")
@@ -69,9 +69,6 @@ def export_download(engine: AsyncEngine) -> Endpoint:
         )
 
     return download
-
-
-_IMPORTS = (JobKind.IMPORT_CONVERSION_REQUESTS, JobKind.IMPORT_SALES_VALIDATION)
 
 
 def import_result_report(engine: AsyncEngine, settings: Settings) -> Endpoint:
@@ -237,7 +234,11 @@ def order_book_template_download(engine: AsyncEngine) -> Endpoint:
 def tracking_difference_download(engine: AsyncEngine) -> Endpoint:
     """`/files/tracking-difference/<program id>/<first day>_<last day>.<csv|xlsx>`: the whole
     tracking-difference report of the program's book of that period. 404 for partners, other
-    advertisers, unknown programs and periods without a book; 400 for a malformed period."""
+    advertisers, unknown programs and periods without a book; 400 for a malformed period.
+
+    Deprecated: the file is written while the request waits, which a large book makes long.
+    `exportTrackingDifference` writes the same file (`write_report`) in an export job; this URL
+    stays for the clients that use it."""
 
     async def download(request: Request) -> Response:
         from datetime import date

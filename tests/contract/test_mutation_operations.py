@@ -24,6 +24,7 @@ DASHBOARD_MUTATIONS = {
     "decideConversionRequests": "decideConversionRequests",
     "importConversionRequests": "importConversionRequests",
     "exportConversionRequests": "exportConversionRequests",
+    "exportTrackingDifference": "exportTrackingDifference",
 }
 
 

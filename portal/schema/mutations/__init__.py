@@ -14,6 +14,7 @@ from portal.resolvers.orders import OrderMutations
 from portal.resolvers.rates import RatesMutations
 from portal.resolvers.requests import RequestMutations
 from portal.resolvers.setup import SetupMutations
+from portal.resolvers.tracking_difference_export import TrackingDifferenceExportMutations
 from portal.resolvers.validation import ValidationMutations
 from portal.resolvers.webhooks import WebhookMutations
 
@@ -30,6 +31,7 @@ Mutation = merge_types(
         CartMappingMutations,
         BillingMutations,
         OrderBookMutations,
+        TrackingDifferenceExportMutations,
         ValidationMutations,
         WebhookMutations,
     ),

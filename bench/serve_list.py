@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine
@@ -157,12 +158,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 class StatementCounter:
+    """The statements of every engine of this process on the database of `engine` (the
+    compiled read path has a pool of its own: `create_read_engine`)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.statements: list[tuple[str, Any]] = []
-        event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
+        self.url = engine.url
+        event.listen(Engine, "before_cursor_execute", self._on_execute)
 
-    def _on_execute(self, _c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+    def _on_execute(self, c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        housekeeping = statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+        if c.engine.url == self.url and not housekeeping:
             self.statements.append((statement, parameters))
 
 

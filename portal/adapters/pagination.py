@@ -166,7 +166,14 @@ async def fetch_page(
     """Run `stmt` (already filtered and scoped) for one page, asking for one row more than the
     page size to learn whether another page follows."""
     page = page.validated()
-    dialect = conn.dialect.name
+    return await read_page(
+        conn, page_statement(stmt, key, page, conn.dialect.name), key, page, build
+    )
+
+
+def page_statement(stmt: Select[Any], key: SortKey, page: PageRequest, dialect: str) -> Select[Any]:
+    """`stmt` limited to the rows of the (validated) page, and one more: after or before its
+    cursor, in the order of travel."""
     forward = not page.backwards
     cursor = page.before if page.backwards else page.after
     if cursor is not None:
@@ -177,9 +184,19 @@ async def fetch_page(
     order = (
         (column.asc(), key.id_column.asc()) if ascending else (column.desc(), key.id_column.desc())
     )
-    rows: Sequence[Row[Any]] = (
-        await conn.execute(stmt.order_by(*order).limit(page.size + 1))
-    ).all()
+    return stmt.order_by(*order).limit(page.size + 1)
+
+
+async def read_page(
+    conn: AsyncConnection,
+    stmt: Select[Any],
+    key: SortKey,
+    page: PageRequest,
+    build: Callable[[Row[Any]], T],
+) -> Page[T]:
+    """The page of the (validated) `page` request from its `page_statement`."""
+    forward = not page.backwards
+    rows: Sequence[Row[Any]] = (await conn.execute(stmt)).all()
     more = len(rows) > page.size
     rows = list(rows[: page.size])
     if not forward:

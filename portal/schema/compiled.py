@@ -8,7 +8,7 @@ compiled once into a plan, kept per document and operation name:
   the columns asked for and joining the many-to-one objects (partner, program, its advertiser)
   as derived tables scoped by `portal.adapters.visibility.visible`, the same predicates the
   general path uses; the conditions, ordering and cursors of a list come from the same reader
-  and pagination functions (`Reader.conversions_scope`, `fetch_page`);
+  and pagination functions (`Reader.conversions_scope`, `page_statement`, `read_page`);
 - row → JSON builders specialised for the selection (aliases, fragments, `__typename`, field
   order), serialising every leaf with the schema's own scalar and enum serialisers.
 
@@ -55,7 +55,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 
-from portal.adapters.pagination import SortKey, fetch_page
+from portal.adapters.pagination import SortKey, page_statement, read_page
 from portal.adapters.reader import Reader
 from portal.adapters.tables import (
     advertisers,
@@ -703,13 +703,18 @@ class ConnectionPlan(RootPlan):
         except Exception as error:
             raise Fallback(str(error)) from error
         table = self.spec.table
-        stmt = main_statement(table, self.columns, rc.viewer, listed, key)
+        stmt = page_statement(
+            main_statement(table, self.columns, rc.viewer, listed, key),
+            key,
+            page,
+            rc.engine.dialect.name,
+        )
         counted = select(func.count()).select_from(table).where(where) if self.count else None
         return stmt, key, page, counted
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
         stmt, key, page, counted = prepared
-        result = await fetch_page(conn, stmt, key, page, _mapping)
+        result = await read_page(conn, stmt, key, page, _mapping)
         count = int(await conn.scalar(counted) or 0) if counted is not None else None
         return {key_: part(result, count) for key_, part in self.parts}
 

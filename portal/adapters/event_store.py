@@ -142,17 +142,17 @@ async def delete_settled_events(
     `dispatched_at` bounds the scan through its index (an event is dispatched after it
     occurred, so the two tests agree but for events dispatched late, which stay a little
     longer); the deliveries are found through their `event_id` index."""
+    e = events.c
     d = webhook_deliveries.c
-    old = events.alias("old")
     unsettled = (
-        select(d.id).where(d.event_id == old.c.id, d.status.not_in(list(final_statuses))).exists()
+        select(d.id).where(d.event_id == e.id, d.status.not_in(list(final_statuses))).exists()
     )
     chosen = (
-        select(old.c.id)
+        select(e.id)
         .where(
-            old.c.dispatched_at.is_not(None),
-            old.c.dispatched_at < older_than,
-            old.c.occurred_at < older_than,
+            e.dispatched_at.is_not(None),
+            e.dispatched_at < older_than,
+            e.occurred_at < older_than,
             ~unsettled,
         )
         .limit(limit)
@@ -161,5 +161,10 @@ async def delete_settled_events(
         # A concurrent pruner skips the rows this one deletes instead of waiting for them; a
         # delivery being added to one of them (a redelivery) makes it skip that event.
         chosen = chosen.with_for_update(skip_locked=True)
-    result = await uow.execute(delete(events).where(events.c.id.in_(chosen)))
-    return int(result.rowcount or 0)
+    # The ids first, then the delete by them: PostgreSQL plans `id IN (SELECT … LIMIT n)` as a
+    # scan of the whole table per batch; by a list of ids it reads the primary key.
+    ids = list((await uow.execute(chosen)).scalars())
+    if not ids:
+        return 0
+    await uow.execute(delete(events).where(events.c.id.in_(ids)))
+    return len(ids)

@@ -231,9 +231,10 @@ async def test_deletes_run_in_bounded_batches_until_none_is_left(
     assert await prune_events(engine, 90, now=NOW, batch=5) == 12
 
     deletes = [s for s in statements.statements if s.lstrip().upper().startswith("DELETE")]
-    # 5, 5 and 2: the last batch is short, so there is nothing left to look for.
-    assert len(deletes) == 3, deletes
-    assert all("LIMIT" in s.upper() for s in deletes)
+    # 5, 5 and 2 events by id (the deliveries go by the cascade): the last batch is short, so
+    # there is nothing left to look for.
+    assert [s.count(",") + 1 for s in deletes] == [5, 5, 2], deletes
+    assert all(s.startswith("DELETE FROM events WHERE events.id IN (") for s in deletes)
     assert await outbox.names() == {"old_retrying"}
     assert await outbox.orphans() == (0, 0)
 

@@ -1,4 +1,5 @@
-"""The `portal` command line: serve, worker, migrate, demo-data, token, import, rates.
+"""The `portal` command line: serve, worker, migrate, demo-data, token, import, rates, billing,
+events.
 
 Every command logs through portal's logging (PORTAL_LOG_FORMAT, PORTAL_LOG_LEVEL) and fails
 with one line on stderr and a non-zero exit status (portal.cli_errors)."""
@@ -108,6 +109,7 @@ def import_file(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from portal.cli_billing import add_billing_commands
+    from portal.cli_events import add_events_commands
     from portal.cli_rates import add_rates_commands
 
     parser = argparse.ArgumentParser(prog="portal", description="portal: private affiliate network")
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rates_commands(commands)
     add_billing_commands(commands)
+    add_events_commands(commands)
     return parser
 
 

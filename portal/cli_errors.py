@@ -18,9 +18,10 @@ def describe(error: BaseException) -> str:
     import httpx
     from sqlalchemy.exc import DBAPIError
 
+    from portal.config import SettingError
     from portal.domain.errors import DomainError
 
-    if isinstance(error, CliError):
+    if isinstance(error, CliError | SettingError):
         return str(error)
     if isinstance(error, DomainError):
         return f"{error.code}: {error.message}"

@@ -40,9 +40,26 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+class SettingError(ValueError):
+    """A PORTAL_* variable with a value portal cannot use; the message names it and what it
+    takes, and the command stops with that one line (portal.cli_errors)."""
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _positive_int(name: str, default: int, unit: str) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise SettingError(f"{name} must be at least 1 ({unit}), not {value}")
+    return value
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -96,6 +113,9 @@ class Settings:
     # How long an authenticated API token is trusted without reading the database again
     # (portal.adapters.token_cache); 0: read it on every request.
     token_cache_seconds: int = 30
+    # How long the events outbox keeps an event whose webhook deliveries are all final
+    # (portal.services.webhooks.prune_events).
+    event_retention_days: int = 90
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -124,4 +144,5 @@ class Settings:
             anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
             compiled_reads=_bool("PORTAL_COMPILED_READS", True),
             token_cache_seconds=max(0, _int("PORTAL_TOKEN_CACHE_SECONDS", 30)),
+            event_retention_days=_positive_int("PORTAL_EVENT_RETENTION_DAYS", 90, "days"),
         )

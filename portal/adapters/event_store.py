@@ -1,20 +1,22 @@
 """The outbox: `record_event` writes a domain event in the caller's transaction, so an event
 exists exactly when its change committed; after the commit the dispatcher is queued, which
-turns events into webhook deliveries (portal.services.webhooks)."""
+turns events into webhook deliveries (portal.services.webhooks). `delete_settled_events` prunes
+it (portal.services.webhooks.prune_events)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.tables import events, webhook_endpoints
+from portal.adapters.tables import events, webhook_deliveries, webhook_endpoints
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.domain.events import EVENT_TYPES, PAYLOAD_VERSION, new_event_key
 
@@ -127,3 +129,42 @@ async def _dispatch_after_commit(uow: UnitOfWork) -> None:
         await queue.enqueue(DISPATCH_JOB)
 
     uow.after_commit(enqueue)
+
+
+async def delete_settled_events(
+    uow: UnitOfWork, older_than: datetime, final_statuses: Collection[str], limit: int
+) -> int:
+    """Deletes up to `limit` events that occurred and were dispatched before `older_than` and
+    whose deliveries (if any) all have a status of `final_statuses`; their deliveries and
+    attempts go with them (ON DELETE CASCADE: SQLite's foreign keys are on, see
+    portal.adapters.database). Answers how many events it deleted.
+
+    `dispatched_at` bounds the scan through its index (an event is dispatched after it
+    occurred, so the two tests agree but for events dispatched late, which stay a little
+    longer); the deliveries are found through their `event_id` index."""
+    e = events.c
+    d = webhook_deliveries.c
+    unsettled = (
+        select(d.id).where(d.event_id == e.id, d.status.not_in(list(final_statuses))).exists()
+    )
+    chosen = (
+        select(e.id)
+        .where(
+            e.dispatched_at.is_not(None),
+            e.dispatched_at < older_than,
+            e.occurred_at < older_than,
+            ~unsettled,
+        )
+        .limit(limit)
+    )
+    if uow.conn.dialect.name == "postgresql":
+        # A concurrent pruner skips the rows this one deletes instead of waiting for them; a
+        # delivery being added to one of them (a redelivery) makes it skip that event.
+        chosen = chosen.with_for_update(skip_locked=True)
+    # The ids first, then the delete by them: PostgreSQL plans `id IN (SELECT … LIMIT n)` as a
+    # scan of the whole table per batch; by a list of ids it reads the primary key.
+    ids = list((await uow.execute(chosen)).scalars())
+    if not ids:
+        return 0
+    await uow.execute(delete(events).where(events.c.id.in_(ids)))
+    return len(ids)

@@ -788,6 +788,8 @@ webhook_deliveries = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Index(None, "status", "next_attempt_at"),
     Index(None, "endpoint_id", "id"),
+    # The deliveries of an event: pruning asks whether all are final, and its delete cascades.
+    Index(None, "event_id"),
 )
 
 webhook_attempts = Table(

@@ -79,16 +79,24 @@ class InProcessQueue:
         self._ids: set[str] = set()
         self._periodic: list[asyncio.Task[None]] = []
 
-    def every(self, seconds: float, chore: Callable[[], Awaitable[Any]]) -> None:
-        """Runs `chore` every `seconds` until the queue closes (a failure is logged)."""
+    def every(
+        self,
+        seconds: float,
+        chore: Callable[[], Awaitable[Any]],
+        *,
+        first_after: float | None = None,
+    ) -> None:
+        """Runs `chore` every `seconds` (the first time after `first_after`, by default
+        `seconds`) until the queue closes (a failure is logged)."""
 
         async def repeat() -> None:
+            await asyncio.sleep(seconds if first_after is None else first_after)
             while True:
-                await asyncio.sleep(seconds)
                 try:
                     await chore()
                 except Exception:
                     log.exception("periodic %s failed", getattr(chore, "__name__", chore))
+                await asyncio.sleep(seconds)
 
         self._periodic.append(asyncio.create_task(repeat()))
 

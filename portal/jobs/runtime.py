@@ -10,6 +10,9 @@ from portal.config import Settings
 from portal.jobs.context import JobContext
 from portal.jobs.queue import ArqQueue, InProcessQueue, JobQueue
 
+PRUNE_SECONDS = 3600
+"""How often the embedded mode prunes the events outbox (portal.services.webhooks)."""
+
 
 async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
     from portal.adapters.event_store import register_dispatch_queue
@@ -41,4 +44,12 @@ async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
 
     # Retries come due at their time, give or take this interval.
     queue.every(30, webhooks)
+
+    async def prune_events() -> None:
+        from portal.services.webhooks import prune_events as prune
+
+        await prune(engine, settings.event_retention_days)
+
+    # Hourly, the first time a minute after start-up (not in the way of starting).
+    queue.every(PRUNE_SECONDS, prune_events, first_after=60)
     return queue

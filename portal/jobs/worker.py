@@ -98,6 +98,21 @@ async def sweep_webhooks(ctx: dict[str, Any]) -> int:
     return await sweep(portal.engine, portal.queue)
 
 
+PRUNE_BUDGET_SECONDS = 300
+"""A pruning run stops starting batches after this, well within the job timeout (600 s); a
+backlog (the first run) goes on at the next hour."""
+
+
+async def prune_events(ctx: dict[str, Any]) -> int:
+    """Deletes the events past PORTAL_EVENT_RETENTION_DAYS whose deliveries are all final."""
+    from portal.services.webhooks import prune_events as prune
+
+    portal: JobContext = ctx["portal"]
+    return await prune(
+        portal.engine, portal.settings.event_retention_days, budget_seconds=PRUNE_BUDGET_SECONDS
+    )
+
+
 # How often a worker looks for jobs whose worker died: with heartbeats every 15 s and a lease
 # of 60 s, such a job is taken over 60–70 s after its last heartbeat.
 RECOVERY_SECONDS = set(range(0, 60, 10))
@@ -109,6 +124,9 @@ class WorkerSettings:
         cron(requeue_accepted, second={0}, run_at_startup=True),
         cron(requeue_jobs, second=RECOVERY_SECONDS, run_at_startup=True),
         cron(sweep_webhooks, second=set(range(0, 60, 5)), run_at_startup=True),
+        # Hourly. No longer timeout than the other jobs': arq keeps every job's in-progress
+        # mark for the longest timeout, which is how long a dead worker's job waits.
+        cron(prune_events, minute={23}, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

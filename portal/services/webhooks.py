@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.event_store import delete_settled_events
 from portal.adapters.tables import events, webhook_attempts, webhook_deliveries, webhook_endpoints
 from portal.adapters.unit_of_work import UnitOfWork
 from portal.adapters.visibility import event_object_visible, visible
@@ -41,10 +42,15 @@ MAX_ENDPOINTS = 20
 DISPATCH_BATCH = 500
 
 
+PRUNE_BATCH = 5000
+"""Events deleted per statement (and transaction) by `prune_events`: no long lock."""
+
+
 class DeliveryStatus:
-    PENDING = "PENDING"
+    PENDING = "PENDING"  # due, or waiting for its retry (or for its endpoint to be enabled)
     DELIVERED = "DELIVERED"
-    FAILED = "FAILED"
+    FAILED = "FAILED"  # given up, or the receiver answered 410 Gone
+    FINAL = (DELIVERED, FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,3 +624,35 @@ async def sweep(engine: AsyncEngine, queue: Any) -> int:
     due = await due_deliveries(engine)
     await enqueue_deliveries(queue, [delivery_id for delivery_id, _ in due])
     return len(due)
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+async def prune_events(
+    engine: AsyncEngine,
+    retention_days: int,
+    *,
+    now: datetime | None = None,
+    batch: int = PRUNE_BATCH,
+    budget_seconds: float | None = None,
+) -> int:
+    """Deletes the events older than `retention_days` that are dispatched and whose webhook
+    deliveries are all final (delivered or failed for good) or that have none, with their
+    deliveries and attempts; `batch` events per transaction, until none is left. An event with
+    a pending delivery (due, retrying, or waiting for its endpoint to be enabled again) stays,
+    however old. With `budget_seconds`, starts no batch after that long (the rest is left for
+    the next run). Answers how many events it deleted."""
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    older_than = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    loop = asyncio.get_running_loop()
+    stop_at = None if budget_seconds is None else loop.time() + budget_seconds
+    total = 0
+    while True:
+        async with UnitOfWork(engine) as uow:
+            count = await delete_settled_events(uow, older_than, DeliveryStatus.FINAL, batch)
+            await uow.commit()
+        total += count
+        if count < batch or (stop_at is not None and loop.time() >= stop_at):
+            return total

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.tables import conversion_targets, events, webhook_deliveries
+from portal.services.webhooks import prune_events
 from tests.api.request_helpers import (
     COMMENT,
     UPDATE,
@@ -533,3 +535,44 @@ async def test_a_changed_conversion_reaches_its_partner_without_the_breakdown(
     for who in ("adv1", "admin"):
         assert set(changed[who][0]["data"]) == CONVERSION_FIELDS | {"commissionBreakdown"}, who
         assert changed[who][0]["data"]["commissionBreakdown"], who
+
+
+async def test_a_pruned_event_leaves_the_delivery_log_and_cannot_be_redelivered(
+    api: Api, engine: AsyncEngine, receiver: Receiver
+) -> None:
+    """Retention (portal.services.webhooks.prune_events): the log lists what is left, and
+    redelivering a pruned event is the NOT_FOUND of an unknown one."""
+    rw = await request_world(engine)
+    endpoint, _ = await create_endpoint(api, rw.token("adv1"), receiver.url("/adv1"))
+    sent = []
+    for _ in range(2):
+        payload = await mutate(
+            api, SEND_TEST, "sendTestWebhook", {"endpointId": endpoint}, rw.token("adv1")
+        )
+        sent.append(payload["delivery"]["eventId"])
+    await api.drain_jobs()
+    old, recent = sent
+    long_ago = datetime.now(UTC) - timedelta(days=91)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(events)
+            .where(events.c.event_key == old)
+            .values(occurred_at=long_ago, dispatched_at=long_ago)
+        )
+    assert await prune_events(engine, 90) == 1
+
+    log = (await api.data(DELIVERIES, {"id": endpoint}, token=rw.token("adv1")))[
+        "webhookDeliveries"
+    ]
+    assert [(d["eventId"], d["status"]) for d in log] == [(recent, "DELIVERED")]
+    for event_id, codes in ((old, ["NOT_FOUND"]), (recent, [])):
+        again = await mutate(
+            api,
+            REDELIVER,
+            "redeliverWebhookEvent",
+            {"endpointId": endpoint, "eventId": event_id},
+            rw.token("adv1"),
+        )
+        assert [e["code"] for e in again["userErrors"]] == codes, again
+    await api.drain_jobs()
+    assert [r.headers["webhook-id"] for r in receiver.at("/adv1")].count(recent) == 2

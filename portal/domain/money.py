@@ -217,6 +217,20 @@ def canonical(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(min(stripped_exp, -minor)))
 
 
+def canonical_text(amount: Decimal, currency: str) -> str:
+    """`format(canonical(amount, currency), "f")`, the text the API gives an amount, written
+    from the amount's own digits (no quantize): padded to the currency's minor unit, padding
+    zeros beyond it dropped, significant digits kept. The compiled read path formats every
+    amount of a page with it (tests/unit/test_money.py holds it equal to `canonical`)."""
+    minor = minor_units(currency)
+    whole, _, fraction = format(amount, "f").partition(".")
+    if len(fraction) > minor:
+        fraction = fraction.rstrip("0")
+    if len(fraction) < minor:
+        fraction += "0" * (minor - len(fraction))
+    return f"{whole}.{fraction}" if fraction else whole
+
+
 def without_padding(value: Decimal) -> Decimal:
     """A non-money decimal (a rate, a percentage) without padding zeros: 5.0000 → 5."""
     normalized = value.normalize()

@@ -68,7 +68,7 @@ from portal.adapters.tables import (
 from portal.adapters.visibility import visible
 from portal.domain.access import Role
 from portal.domain.conversions import ConversionStatus
-from portal.domain.money import canonical, without_padding
+from portal.domain.money import canonical_text, without_padding
 from portal.domain.programs import ConsentMode, FollowUpPolicy
 from portal.domain.requests import RequestKind, RequestStatus
 from portal.global_ids import decode_id, decode_typed, encode_id
@@ -312,13 +312,14 @@ class ObjectCompiler:
         currency_label = columns.need(source, currency)
         fields = self.selections.collect(sub_sets(nodes), self.schema.type_map["Money"])  # type: ignore[arg-type]
         values: list[tuple[str, Callable[[Any, Any], Any]]] = []
-        decimal, currency_code = self.decimal, self.currency
+        currency_code = self.currency
         for key, field_nodes in fields.items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 values.append((key, lambda _a, _c: "Money"))
             elif name == "amount":
-                values.append((key, lambda a, c: decimal(canonical(a, c))))
+                # format(canonical(a, c), "f"): the Decimal scalar's text of the amount
+                values.append((key, canonical_text))
             elif name == "currency":
                 values.append((key, lambda _a, c: currency_code(c)))
             else:

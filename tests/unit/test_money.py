@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from portal.domain.errors import DomainError
 from portal.domain.money import Money, parse_decimal, round_half_up
@@ -100,3 +102,35 @@ def test_without_padding(value: str, expected: str) -> None:
     from portal.domain.money import without_padding
 
     assert format(without_padding(Decimal(value)), "f") == expected
+
+
+@given(
+    amount=st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d.as_tuple().exponent) <= 12 and len(d.as_tuple().digits) <= 22  # type: ignore[arg-type]
+    ),
+    currency=st.sampled_from(["EUR", "JPY", "KWD", "USD", "CLF"]),
+)
+def test_canonical_text_is_the_text_of_canonical(amount: Decimal, currency: str) -> None:
+    """The compiled read path's amount text (`canonical_text`) equals the general path's
+    (`canonical`, then the Decimal scalar's `format(…, "f")`), negative zero included."""
+    from portal.domain.money import canonical, canonical_text
+
+    assert canonical_text(amount, currency) == format(canonical(amount, currency), "f")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("5.100000", "EUR", "5.10"),
+        ("5.123456", "EUR", "5.123456"),
+        ("-0.000000", "EUR", "-0.00"),
+        ("1E+2", "EUR", "100.00"),
+        ("5.000000", "JPY", "5"),
+        ("5.5", "JPY", "5.5"),
+        ("7", "KWD", "7.000"),
+    ],
+)
+def test_canonical_text_examples(amount: str, currency: str, expected: str) -> None:
+    from portal.domain.money import canonical_text
+
+    assert canonical_text(Decimal(amount), currency) == expected

@@ -758,45 +758,30 @@ class ConversionById(RootPlan):
 # -- operations -------------------------------------------------------------------------------
 
 
-PREPARED_PER_PLAN = 256
+PREPARED_SIZE = 1024
+"""Prepared statements kept, over all plans (`Compiler.prepare`)."""
 
 
 @dataclass
 class Plan:
     operation: OperationDefinitionNode
     roots: list[RootPlan]
-    _prepared: OrderedDict[tuple[Any, bytes], list[Any]] = field(default_factory=OrderedDict)
-    """The statements of recent (viewer, variables): a dashboard asks the same page again and
-    again. They depend on nothing else (the visibility predicates are subqueries, read when the
-    statement runs), and SQLAlchemy keeps a statement's cache key on the statement."""
 
     def prepare(
-        self, schema: Any, viewer: Any, engine: Any, variables: dict[str, Any] | None
+        self, schema: Any, viewer: Any, engine: Any, variables: dict[str, Any]
     ) -> list[Any] | None:
         """The roots' statements for these variables, or None when a root needs the general
         path (which reports their errors)."""
-        try:
-            key = (viewer, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
-        except (TypeError, orjson.JSONEncodeError):  # not plain JSON: prepared every time
-            key = None
-        if key is not None and (found := self._prepared.get(key)) is not None:
-            self._prepared.move_to_end(key)
-            return found
         coerced = get_variable_values(
-            schema._schema, self.operation.variable_definitions or (), variables or {}
+            schema._schema, self.operation.variable_definitions or (), variables
         )
         if isinstance(coerced, list):  # errors: the general path reports them
             return None
         rc = RootContext(schema, coerced, viewer, engine)
         try:
-            prepared = [root.prepare(rc) for root in self.roots]
+            return [root.prepare(rc) for root in self.roots]
         except Fallback:
             return None
-        if key is not None:
-            self._prepared[key] = prepared
-            if len(self._prepared) > PREPARED_PER_PLAN:
-                self._prepared.popitem(last=False)
-        return prepared
 
 
 def compile_operation(
@@ -835,11 +820,36 @@ def compile_operation(
 class Compiler:
     """Plans per (document, operation name), shared by all requests of a schema."""
 
-    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+    def __init__(self, size: int = PLAN_CACHE_SIZE, prepared: int = PREPARED_SIZE) -> None:
         self.size = size
         self._plans: OrderedDict[tuple[int, str | None], tuple[DocumentNode, Plan | None]] = (
             OrderedDict()
         )
+        self.prepared_size = prepared
+        self._prepared: OrderedDict[tuple[int, Any, bytes], tuple[Plan, list[Any]]] = OrderedDict()
+        """The statements of recent (plan, viewer, variables): a dashboard asks the same page
+        again and again. They depend on nothing else (the visibility predicates are
+        subqueries, read when the statement runs), and SQLAlchemy keeps a statement's cache
+        key on the statement, so a kept one is not keyed again either."""
+
+    def prepare(
+        self, plan: Plan, schema: Any, viewer: Any, engine: Any, variables: dict[str, Any]
+    ) -> list[Any] | None:
+        """`plan.prepare`, kept per (plan, viewer, variables)."""
+        try:
+            key = (id(plan), viewer, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+        except (TypeError, orjson.JSONEncodeError):  # not plain JSON: prepared every time
+            return plan.prepare(schema, viewer, engine, variables)
+        found = self._prepared.get(key)
+        if found is not None and found[0] is plan:
+            self._prepared.move_to_end(key)
+            return found[1]
+        prepared = plan.prepare(schema, viewer, engine, variables)
+        if prepared is not None:
+            self._prepared[key] = (plan, prepared)
+            if len(self._prepared) > self.prepared_size:
+                self._prepared.popitem(last=False)
+        return prepared
 
     def plan(
         self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
@@ -872,7 +882,7 @@ class Compiler:
         plan = self.plan(ctx.schema._schema, document, ctx.operation_name)
         if plan is None:
             return None
-        prepared = plan.prepare(ctx.schema, viewer, context.engine, ctx.variables)
+        prepared = self.prepare(plan, ctx.schema, viewer, context.engine, ctx.variables or {})
         if prepared is None:
             return None
         data: dict[str, Any] = {}

@@ -1,0 +1,56 @@
+"""The compiled path keeps prepared statements per (plan, viewer, variables), bounded over all
+plans (portal.schema.compiled.Compiler.prepare)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.domain.access import Role, Viewer
+from portal.schema.compiled import Compiler
+
+ADVERTISER = Viewer(user_id=2, role=Role.ADVERTISER, advertiser_id=1)
+PARTNER = Viewer(user_id=3, role=Role.PARTNER, partner_id=1)
+
+
+class CountingPlan:
+    """Stands in for a Plan: counts how often its statements are built."""
+
+    def __init__(self, answer: Any = "statements") -> None:
+        self.built = 0
+        self.answer = answer
+
+    def prepare(self, schema: Any, viewer: Any, engine: Any, variables: Any) -> Any:
+        self.built += 1
+        return None if self.answer is None else [self.answer, viewer, dict(variables)]
+
+
+def test_the_same_viewer_and_variables_reuse_the_statements() -> None:
+    compiler = Compiler()
+    plan = CountingPlan()
+    first = compiler.prepare(plan, None, ADVERTISER, None, {"first": 50, "after": None})
+    again = compiler.prepare(plan, None, ADVERTISER, None, {"after": None, "first": 50})
+    assert again is first and plan.built == 1  # key order does not matter
+
+
+def test_another_viewer_or_other_variables_get_statements_of_their_own() -> None:
+    compiler = Compiler()
+    plan = CountingPlan()
+    mine = compiler.prepare(plan, None, ADVERTISER, None, {"first": 50})
+    theirs = compiler.prepare(plan, None, PARTNER, None, {"first": 50})
+    other_page = compiler.prepare(plan, None, ADVERTISER, None, {"first": 10})
+    assert plan.built == 3
+    assert mine[1] is ADVERTISER and theirs[1] is PARTNER and other_page[2] == {"first": 10}
+
+
+def test_a_fallback_is_not_kept_and_the_cache_is_bounded_over_all_plans() -> None:
+    compiler = Compiler(prepared=3)
+    failing = CountingPlan(answer=None)
+    for _ in range(2):
+        assert compiler.prepare(failing, None, ADVERTISER, None, {}) is None
+    assert failing.built == 2  # arguments the general path must report: never kept
+    plans = [CountingPlan() for _ in range(4)]
+    for plan in plans:
+        compiler.prepare(plan, None, ADVERTISER, None, {"first": 1})
+    assert len(compiler._prepared) == 3
+    compiler.prepare(plans[0], None, ADVERTISER, None, {"first": 1})  # the oldest: evicted
+    assert plans[0].built == 2 and plans[3].built == 1

@@ -171,6 +171,10 @@ async def fetch_page(
     )
 
 
+def _ends(rows: list[Any]) -> list[Any]:
+    return rows if len(rows) <= 2 else [rows[0], rows[-1]]
+
+
 def page_statement(stmt: Select[Any], key: SortKey, page: PageRequest, dialect: str) -> Select[Any]:
     """`stmt` limited to the rows of the (validated) page, and one more: after or before its
     cursor, in the order of travel."""
@@ -193,8 +197,12 @@ async def read_page(
     key: SortKey,
     page: PageRequest,
     build: Callable[[Row[Any]], T],
+    *,
+    every_cursor: bool = True,
 ) -> Page[T]:
-    """The page of the (validated) `page` request from its `page_statement`."""
+    """The page of the (validated) `page` request from its `page_statement`. Without
+    `every_cursor` only the first and the last row's cursors are made (`cursors` then holds
+    those two, or one: the page's start and end cursor, for a reader that needs no other)."""
     forward = not page.backwards
     rows: Sequence[Row[Any]] = (await conn.execute(stmt)).all()
     more = len(rows) > page.size
@@ -203,7 +211,7 @@ async def read_page(
         rows.reverse()
     return Page(
         items=[build(r) for r in rows],
-        cursors=[key.encode(r) for r in rows],
+        cursors=[key.encode(r) for r in (rows if every_cursor else _ends(rows))],
         has_next_page=more if forward else page.before is not None,
         has_previous_page=more if not forward else page.after is not None,
     )

@@ -630,6 +630,7 @@ class ConnectionPlan(RootPlan):
         connection_type = get_named_type(schema.query_type.fields[self.field_name].type)  # type: ignore[union-attr]
         assert isinstance(connection_type, GraphQLObjectType)
         self.count = False
+        self.edges = False  # edges pair rows with their cursors: every cursor is made
         parts: list[tuple[str, Callable[[Any, Any], Any]]] = []
         for key_, nodes in selections.collect(sub_sets([node]), connection_type).items():
             name = nodes[0].name.value
@@ -642,6 +643,7 @@ class ConnectionPlan(RootPlan):
                 build = rows_function(oc.object(self.spec.node_type, nodes, "", self.columns))
                 parts.append((key_, lambda p, _c, b=build: b(p.items)))
             elif name == "edges":
+                self.edges = True
                 parts.append((key_, self._edges(nodes, oc, selections, connection_type)))
             elif name == "pageInfo":
                 parts.append((key_, self._page_info(nodes, selections, connection_type)))
@@ -715,7 +717,7 @@ class ConnectionPlan(RootPlan):
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
         stmt, key, page, counted = prepared
-        result = await read_page(conn, stmt, key, page, _mapping)
+        result = await read_page(conn, stmt, key, page, _mapping, every_cursor=self.edges)
         count = int(await conn.scalar(counted) or 0) if counted is not None else None
         return {key_: part(result, count) for key_, part in self.parts}
 

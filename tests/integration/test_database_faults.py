@@ -210,8 +210,14 @@ async def test_a_compiled_read_on_a_cut_connection_is_answered_by_the_general_pa
             path, expected = await ask()
             assert path == "compiled" and expected
             assert app.state.read_engine is not engine  # PostgreSQL: a pool of its own
+            # Several connections in the read pool, all of which the server then cuts.
+            await asyncio.gather(*(ask() for _ in range(5)))
+            assert app.state.read_engine.sync_engine.pool.checkedin() > 1
             assert await cut_connections(admin, name) > 0
             assert await ask() == ("general", expected)
-            assert await ask() == ("compiled", expected)
+            # The failure made SQLAlchemy replace the pool's older connections: none of the
+            # others is tried dead.
+            again = await asyncio.gather(*(ask() for _ in range(5)))
+            assert again == [("compiled", expected)] * 5
     finally:
         await engine.dispose()

@@ -12,6 +12,9 @@ from portal.jobs.queue import ArqQueue, InProcessQueue, JobQueue
 
 PRUNE_SECONDS = 3600
 """How often the embedded mode prunes the events outbox (portal.services.webhooks)."""
+PRUNE_BUDGET_SECONDS = 30
+"""A run starts no batch after this: on SQLite each batch holds the one write lock, so a backlog
+is worked off in short runs, hour by hour, between the requests' writes."""
 
 
 async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
@@ -48,7 +51,7 @@ async def start_queue(settings: Settings, engine: AsyncEngine) -> JobQueue:
     async def prune_events() -> None:
         from portal.services.webhooks import prune_events as prune
 
-        await prune(engine, settings.event_retention_days)
+        await prune(engine, settings.event_retention_days, budget_seconds=PRUNE_BUDGET_SECONDS)
 
     # Hourly, the first time a minute after start-up (not in the way of starting).
     queue.every(PRUNE_SECONDS, prune_events, first_after=60)

@@ -25,16 +25,28 @@ def instrument_engine(engine: AsyncEngine) -> None:
     if sync_engine in _instrumented:
         return
     _instrumented.add(sync_engine)
+    DB_CAPACITY.inc(_capacity(sync_engine.pool))
     pool = sync_engine.pool
-    size = getattr(pool, "size", None)
-    overflow = getattr(pool, "_max_overflow", 0)
-    if callable(size):
-        DB_CAPACITY.inc(size() + max(overflow, 0))
     event.listen(sync_engine, "before_cursor_execute", _before_execute)
     event.listen(sync_engine, "after_cursor_execute", _after_execute)
     event.listen(sync_engine, "handle_error", _on_error)
     event.listen(pool, "checkout", _checked_out)
     event.listen(pool, "checkin", _checked_in)
+
+
+def retire_engine(engine: AsyncEngine) -> None:
+    """An instrumented engine the app disposed of (the compiled path's read pool at shutdown):
+    its connections no longer count in `portal_db_pool_capacity`."""
+    sync_engine = engine.sync_engine
+    if sync_engine in _instrumented:
+        _instrumented.discard(sync_engine)
+        DB_CAPACITY.dec(_capacity(sync_engine.pool))
+
+
+def _capacity(pool: Any) -> int:
+    size = getattr(pool, "size", None)
+    overflow = getattr(pool, "_max_overflow", 0)
+    return size() + max(overflow, 0) if callable(size) else 0
 
 
 def _before_execute(

@@ -762,6 +762,8 @@ class ConversionById(RootPlan):
 
 PREPARED_SIZE = 1024
 """Prepared statements kept, over all plans (`Compiler.prepare`)."""
+PREPARED_KEY_BYTES = 4096
+"""Variables longer than this (as JSON) are not kept: at most ~4 MiB of keys in all."""
 
 
 @dataclass
@@ -837,11 +839,21 @@ class Compiler:
     def prepare(
         self, plan: Plan, schema: Any, viewer: Any, engine: Any, variables: dict[str, Any]
     ) -> list[Any] | None:
-        """`plan.prepare`, kept per (plan, viewer, variables)."""
+        """`plan.prepare`, kept per (plan, viewer, the values of its declared variables). A
+        request whose values are not plain JSON or take more than `PREPARED_KEY_BYTES` is
+        prepared every time: what a client sends cannot fill the memory."""
+        declared = {
+            name: variables[name]
+            for d in plan.operation.variable_definitions or ()
+            if (name := d.variable.name.value) in variables
+        }
         try:
-            key = (id(plan), viewer, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
-        except (TypeError, orjson.JSONEncodeError):  # not plain JSON: prepared every time
+            values = orjson.dumps(declared, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            values = None
+        if values is None or len(values) > PREPARED_KEY_BYTES:
             return plan.prepare(schema, viewer, engine, variables)
+        key = (id(plan), viewer, values)
         found = self._prepared.get(key)
         if found is not None and found[0] is plan:
             self._prepared.move_to_end(key)

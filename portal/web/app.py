@@ -24,7 +24,7 @@ from portal.observability import metrics as portal_metrics
 from portal.observability import tracing
 from portal.observability.logs import configure_logging
 from portal.observability.requests import ObserveRequests
-from portal.observability.sql import instrument_engine
+from portal.observability.sql import instrument_engine, retire_engine
 from portal.resolvers.cart_mapping import CART_MAPPING_FILES_PATH
 from portal.resolvers.imports import TEMPLATE_PATH
 from portal.resolvers.order_books import ORDER_BOOK_FILES_PATH, TRACKING_DIFFERENCE_FILES_PATH
@@ -144,6 +144,7 @@ def create_app(
             graphql.read_engine = None
             if read_engine is not engine:
                 await read_engine.dispose()
+                retire_engine(read_engine)
             if owns_engine:
                 await engine.dispose()
             portal_metrics.process_ended()

@@ -223,3 +223,19 @@ async def served_with_redis(
 async def test_ready_over_http_includes_redis(served_with_redis: httpx.AsyncClient) -> None:
     body = (await served_with_redis.get("/ready")).json()
     assert body["checks"]["redis"] == {"ok": True, "detail": "ok"}
+
+
+async def test_the_read_pool_counts_in_the_pool_capacity_while_the_app_runs(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """On PostgreSQL the compiled path's pool (`create_read_engine`) adds its connections to
+    `portal_db_pool_capacity` while the app runs and takes them back when it stops; on SQLite
+    there is no second pool."""
+    from portal.observability.metrics import DB_CAPACITY
+
+    app = create_app(settings, engine=engine)
+    async with app.router.lifespan_context(app):
+        running = DB_CAPACITY._value.get()
+        added = 0 if app.state.read_engine is engine else 20
+    stopped = DB_CAPACITY._value.get()
+    assert running - stopped == added

@@ -697,28 +697,30 @@ async def test_compiled_statements_do_not_grow_with_page_size(
     pair: Pair, engine: AsyncEngine
 ) -> None:
     statements = StatementCounter(engine)
-    for viewer in ("A", "adv1", "admin"):
-        token = pair.world.tokens[viewer]
-        await pair.compiled.post(  # the token's first use records it (an UPDATE, once a minute)
-            "/graphql",
-            json={"query": DASHBOARD, "variables": {"first": 1}},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        counts = {}
-        for first in (1, 5, 100):
-            statements.reset()
-            response = await pair.compiled.post(
+    try:
+        for viewer in ("A", "adv1", "admin"):
+            token = pair.world.tokens[viewer]
+            await pair.compiled.post(  # the token's first use records it (an UPDATE, once a minute)
                 "/graphql",
-                json={"query": DASHBOARD, "variables": {"first": first}},
+                json={"query": DASHBOARD, "variables": {"first": 1}},
                 headers={"Authorization": f"Bearer {token}"},
             )
-            assert response.headers["portal-execution-path"] == "compiled"
-            page = response.json()["data"]["conversions"]
-            assert len(page["edges"]) == min(first, page["totalCount"])
-            counts[first] = statements.count
-            reads = [s for s in statements.statements if "conversions" in s]
-            assert len(reads) == 2, reads  # the page (with its joins) and the count
-            # the page + count, nothing per row or per object, none for the (cached) token
-            assert statements.count == 2, statements.statements
-        assert counts[1] == counts[5] == counts[100], (viewer, counts)
-    statements.close()
+            counts = {}
+            for first in (1, 5, 100):
+                statements.reset()
+                response = await pair.compiled.post(
+                    "/graphql",
+                    json={"query": DASHBOARD, "variables": {"first": first}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert response.headers["portal-execution-path"] == "compiled"
+                page = response.json()["data"]["conversions"]
+                assert len(page["edges"]) == min(first, page["totalCount"])
+                counts[first] = statements.count
+                reads = [s for s in statements.statements if "conversions" in s]
+                assert len(reads) == 2, reads  # the page (with its joins) and the count
+                # the page + count, nothing per row or per object, none for the (cached) token
+                assert statements.count == 2, statements.statements
+            assert counts[1] == counts[5] == counts[100], (viewer, counts)
+    finally:
+        statements.close()

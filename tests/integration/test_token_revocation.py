@@ -109,14 +109,15 @@ async def test_a_token_revoked_on_one_instance_is_refused_by_another_within_2_se
         instance(settings, engine) as a,
         instance(settings, other_engine) as b,
     ):
-        statements = StatementCounter(other_engine)
         for api in (a, b):
             await api.data(VIEWER, token=secret)
             await api.data(VIEWER, token=admin)
-        statements.reset()
-        await b.data(VIEWER, token=secret)
+        statements = StatementCounter(other_engine)
+        try:
+            await b.data(VIEWER, token=secret)
+        finally:
+            statements.close()
         assert not any("api_tokens" in s for s in statements.statements), "B has it cached"
-        statements.close()
 
         await revoke(a, token_id, by=admin)
         assert (await a.post(VIEWER, token=secret)).status_code == 401  # at once on A

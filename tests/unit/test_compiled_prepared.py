@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import parse
+
 from portal.domain.access import Role, Viewer
-from portal.schema.compiled import Compiler
+from portal.schema.compiled import PREPARED_KEY_BYTES, Compiler
 
 ADVERTISER = Viewer(user_id=2, role=Role.ADVERTISER, advertiser_id=1)
 PARTNER = Viewer(user_id=3, role=Role.PARTNER, partner_id=1)
@@ -18,6 +20,9 @@ class CountingPlan:
     def __init__(self, answer: Any = "statements") -> None:
         self.built = 0
         self.answer = answer
+        self.operation = parse(
+            "query Page($first: Int, $after: String, $ids: [ID!]) { __typename }"
+        ).definitions[0]
 
     def prepare(self, schema: Any, viewer: Any, engine: Any, variables: Any) -> Any:
         self.built += 1
@@ -54,3 +59,20 @@ def test_a_fallback_is_not_kept_and_the_cache_is_bounded_over_all_plans() -> Non
     assert len(compiler._prepared) == 3
     compiler.prepare(plans[0], None, ADVERTISER, None, {"first": 1})  # the oldest: evicted
     assert plans[0].built == 2 and plans[3].built == 1
+
+
+def test_only_declared_variables_key_the_statements_and_big_ones_are_not_kept() -> None:
+    """What a client adds beyond the operation's variables, or sends in bulk, cannot fill the
+    memory: undeclared values do not make entries, and values past PREPARED_KEY_BYTES are
+    prepared every time."""
+    compiler = Compiler()
+    plan = CountingPlan()
+    for junk in range(5):
+        compiler.prepare(
+            plan, None, ADVERTISER, None, {"first": 5, "junk": "x" * 10_000 + str(junk)}
+        )
+    assert plan.built == 1 and len(compiler._prepared) == 1
+    many = [f"UHJvZ3JhbTo{i}" for i in range(PREPARED_KEY_BYTES // 10)]
+    for _ in range(2):
+        compiler.prepare(plan, None, ADVERTISER, None, {"first": 5, "ids": many})
+    assert plan.built == 3 and len(compiler._prepared) == 1

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.adapters.database import create_engine, migrate
 from portal.config import Settings
 from portal.web.app import create_app
-from tests.factories import build_world
+from tests.factories import World, build_world
 from tests.integration.conftest import allow_connections, cut_connections
 
 pytestmark = pytest.mark.postgres
@@ -69,15 +69,20 @@ def _judge(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {str(body)[:300]}"
 
 
-async def test_cut_and_refused_connections_answer_coded_json_then_everything_recovers(
-    own_database: tuple[str, AsyncEngine], tmp_path: Path
-) -> None:
-    url, admin = own_database
+async def _world_in(url: str) -> tuple[str, AsyncEngine, World]:
+    """The database of `url` (this test's own), migrated and holding the test world."""
     name = make_url(url).database
     assert name
     engine = create_engine(url)
     await migrate(engine)
-    world = await build_world(engine)
+    return name, engine, await build_world(engine)
+
+
+async def test_cut_and_refused_connections_answer_coded_json_then_everything_recovers(
+    own_database: tuple[str, AsyncEngine], tmp_path: Path
+) -> None:
+    url, admin = own_database
+    name, engine, world = await _world_in(url)
     await engine.dispose()
 
     port = _free_port()
@@ -184,11 +189,7 @@ async def test_a_compiled_read_on_a_cut_connection_is_answered_by_the_general_pa
     the server cut them, the first read fails on one, and the general path, whose pool pings,
     answers that request in full. The next one is compiled again, on a fresh connection."""
     url, admin = own_database
-    name = make_url(url).database
-    assert name
-    engine = create_engine(url)
-    await migrate(engine)
-    world = await build_world(engine)
+    name, engine, world = await _world_in(url)
     app = create_app(Settings(url, None, "faults", tmp_path), engine=engine)
     headers = {"Authorization": f"Bearer {world.tokens['A']}"}
     try:

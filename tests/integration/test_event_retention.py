@@ -25,6 +25,7 @@ from portal.jobs import runtime
 from portal.jobs.context import JobContext
 from portal.jobs.queue import InProcessQueue
 from portal.jobs.worker import WorkerSettings
+from portal.services import webhooks
 from portal.services.webhooks import PRUNE_BATCH, prune_events
 from tests.conftest import StatementCounter, run_in_thread, truncate
 
@@ -297,6 +298,14 @@ async def test_the_embedded_runtime_prunes_hourly(
         registered.append((seconds, chore, first_after))
 
     monkeypatch.setattr(InProcessQueue, "every", every)
+    budgets: list[float | None] = []
+    prune = webhooks.prune_events
+
+    async def recorded(*args: Any, budget_seconds: float | None = None, **kwargs: Any) -> int:
+        budgets.append(budget_seconds)
+        return await prune(*args, budget_seconds=budget_seconds, **kwargs)
+
+    monkeypatch.setattr(webhooks, "prune_events", recorded)
     outbox = await Outbox(engine).start()
     await outbox.event("forty_days", 40 * DAY + (datetime.now(UTC) - NOW), ("DELIVERED",))
     queue = await runtime.start_queue(
@@ -308,6 +317,7 @@ async def test_the_embedded_runtime_prunes_hourly(
         assert await outbox.names() == {"forty_days"}  # not at start-up: a minute later
         await pruning[0][1]()
         assert await outbox.names() == set()
+        assert budgets == [runtime.PRUNE_BUDGET_SECONDS] == [30]  # SQLite's one write lock
     finally:
         await queue.close()
 

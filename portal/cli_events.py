@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from portal.cli_errors import CliError
+from portal.domain.events import retention_problem
 
 
 async def _prune(older_than_days: int) -> int:
@@ -28,8 +29,8 @@ def prune(args: argparse.Namespace) -> int:
         from portal.config import Settings
 
         days = Settings.from_env().event_retention_days
-    elif days < 1:
-        raise CliError(f"--older-than-days must be at least 1, not {days}")
+    elif (problem := retention_problem(days)) is not None:
+        raise CliError(f"--older-than-days must be {problem}")
     deleted = asyncio.run(_prune(days))
     print(f"deleted {deleted} events older than {days} days")
     return 0

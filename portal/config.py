@@ -55,10 +55,12 @@ def _int(name: str, default: int) -> int:
         raise SettingError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def _positive_int(name: str, default: int, unit: str) -> int:
+def _retention_days(name: str, default: int) -> int:
+    from portal.domain.events import retention_problem
+
     value = _int(name, default)
-    if value < 1:
-        raise SettingError(f"{name} must be at least 1 ({unit}), not {value}")
+    if (problem := retention_problem(value)) is not None:
+        raise SettingError(f"{name} must be {problem}")
     return value
 
 
@@ -144,5 +146,5 @@ class Settings:
             anonymous_rate_limit_restore_rate=_int("PORTAL_ANONYMOUS_RATE_LIMIT_RESTORE_RATE", 100),
             compiled_reads=_bool("PORTAL_COMPILED_READS", True),
             token_cache_seconds=max(0, _int("PORTAL_TOKEN_CACHE_SECONDS", 30)),
-            event_retention_days=_positive_int("PORTAL_EVENT_RETENTION_DAYS", 90, "days"),
+            event_retention_days=_retention_days("PORTAL_EVENT_RETENTION_DAYS", 90),
         )

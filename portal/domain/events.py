@@ -55,6 +55,19 @@ _HIDDEN: dict[str, dict[Role, frozenset[str]]] = {
     "payout_entry.paid": {Role.ADVERTISER: frozenset({"net", "vat", "gross"})},
 }
 
+MAX_RETENTION_DAYS = 36_500
+"""The longest events retention (a century): beyond it the cut-off date leaves the calendar."""
+
+
+def retention_problem(days: int) -> str | None:
+    """Why `days` is no events retention (the setting, the CLI and the prune share it)."""
+    if days < 1:
+        return f"at least 1 (days), not {days}"
+    if days > MAX_RETENTION_DAYS:
+        return f"at most {MAX_RETENTION_DAYS:,} (days), not {days}"
+    return None
+
+
 PAYLOAD_LIMIT_BYTES = 64 * 1024
 """A body above this size is sent with its ids only (and a note saying so)."""
 

@@ -32,6 +32,7 @@ from portal.domain.events import (
     new_secret,
     next_attempt,
     outcome_of,
+    retention_problem,
     visible_payload,
 )
 
@@ -643,8 +644,8 @@ async def prune_events(
     a pending delivery (due, retrying, or waiting for its endpoint to be enabled again) stays,
     however old. With `budget_seconds`, starts no batch after that long (the rest is left for
     the next run). Answers how many events it deleted."""
-    if retention_days < 1:
-        raise ValueError("retention_days must be at least 1")
+    if (problem := retention_problem(retention_days)) is not None:
+        raise ValueError(f"retention_days must be {problem}")
     older_than = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     loop = asyncio.get_running_loop()
     stop_at = None if budget_seconds is None else loop.time() + budget_seconds

@@ -392,5 +392,10 @@ def test_portal_events_prune_prints_the_count(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == (
-        "portal events: error: --older-than-days must be at least 1, not 0"
+        "portal events: error: --older-than-days must be at least 1 (days), not 0"
+    )
+    # Past the calendar: refused in one line too, not a traceback.
+    assert main(["events", "prune", "--older-than-days", "999999999"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "portal events: error: --older-than-days must be at most 36,500 (days), not 999999999"
     )

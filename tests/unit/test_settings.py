@@ -39,6 +39,7 @@ def test_event_retention_is_90_days_unless_set(env: pytest.MonkeyPatch) -> None:
         ("-7", "PORTAL_EVENT_RETENTION_DAYS must be at least 1 (days), not -7"),
         ("90d", "PORTAL_EVENT_RETENTION_DAYS must be a whole number, not '90d'"),
         ("1.5", "PORTAL_EVENT_RETENTION_DAYS must be a whole number, not '1.5'"),
+        ("36501", "PORTAL_EVENT_RETENTION_DAYS must be at most 36,500 (days), not 36501"),
     ],
 )
 def test_a_bad_event_retention_is_refused_naming_the_variable(

@@ -10,7 +10,8 @@ compiled once into a plan, kept per document and operation name:
   general path uses; the conditions, ordering and cursors of a list come from the same reader
   and pagination functions (`Reader.conversions_scope`, `page_statement`, `read_page`);
 - row → JSON builders specialised for the selection (aliases, fragments, `__typename`, field
-  order), serialising every leaf with the schema's own scalar and enum serialisers.
+  order), one generated function each (portal.schema.row_source), serialising every leaf as
+  the schema's scalar and enum serialisers do (strings as stored, amounts by `canonical_text`).
 
 Whether an operation is compiled is decided once, at compile time: any unsupported field,
 directive, mutation or subscription sends it to the general strawberry executor. At run time a
@@ -262,7 +263,6 @@ class ObjectCompiler:
         self.string = types["String"].serialize  # type: ignore[union-attr]
         self.boolean = types["Boolean"].serialize  # type: ignore[union-attr]
         self.int = types["Int"].serialize  # type: ignore[union-attr]
-        self.id = types["ID"].serialize  # type: ignore[union-attr]
         self.currency = types["CurrencyCode"].serialize  # type: ignore[union-attr]
         self.enums = {
             ConversionStatus: types["ConversionStatus"].serialize,  # type: ignore[union-attr]
@@ -292,9 +292,9 @@ class ObjectCompiler:
     # leaves
 
     def column(self, source: str, name: str, kind: str) -> Expr:
-        """A column serialised as the scalar `kind`; strings and ids are stored as str, which
-        their serialisers return as they are."""
-        serialize = None if kind in ("string", "id") else getattr(self, kind)
+        """A column serialised as the scalar `kind`; strings are stored as str, which the String
+        serialiser returns as it is."""
+        serialize = None if kind == "string" else getattr(self, kind)
         return Column(label(source, name), serialize)
 
     def enum(self, source: str, name: str, enum: Any) -> Expr:

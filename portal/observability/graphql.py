@@ -3,7 +3,8 @@ query cost and the codes of the errors the client got."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from graphql import OperationDefinitionNode
@@ -14,21 +15,29 @@ from portal.observability.requests import record_error_codes
 from portal.observability.scope import current_scope
 
 
+@contextmanager
+def observed_operation(operation: Callable[[], tuple[str | None, str | None]]) -> Iterator[None]:
+    """Wraps running an operation in a span; then names it (`operation()`: its name and type,
+    known once it is parsed) in the request's log line and the span."""
+    with tracing.span("graphql operation") as span:
+        yield
+        name, kind = operation()
+        record = current_scope.get()
+        if record is not None:
+            record.set(operation=name, operation_type=kind)
+        if span is not None:
+            span.update_name(f"{kind or 'graphql'} {name or '(anonymous)'}")
+            tracing.set_attributes(
+                span, **{"graphql.operation.name": name, "graphql.operation.type": kind}
+            )
+
+
 class ObserveOperation(SchemaExtension):
     """Names the request's operation in its log line and wraps it in a span."""
 
     def on_operation(self) -> Iterator[None]:
-        with tracing.span("graphql operation") as span:
+        with observed_operation(self._operation):
             yield
-            name, kind = self._operation()
-            record = current_scope.get()
-            if record is not None:
-                record.set(operation=name, operation_type=kind)
-            if span is not None:
-                span.update_name(f"{kind or 'graphql'} {name or '(anonymous)'}")
-                tracing.set_attributes(
-                    span, **{"graphql.operation.name": name, "graphql.operation.type": kind}
-                )
 
     def _operation(self) -> tuple[str | None, str | None]:
         context = self.execution_context

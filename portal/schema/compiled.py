@@ -830,6 +830,7 @@ class Compiler:
             OrderedDict()
         )
         self.prepared_size = prepared
+        self._admitted: OrderedDict[tuple[str, str | None], Admitted] = OrderedDict()
         self._prepared: OrderedDict[tuple[int, Any, bytes], tuple[Plan, list[Any]]] = OrderedDict()
         """The statements of recent (plan, viewer, variables): a dashboard asks the same page
         again and again. They depend on nothing else (the visibility predicates are
@@ -899,6 +900,18 @@ class Compiler:
         prepared = self.prepare(plan, ctx.schema, viewer, context.engine, ctx.variables or {})
         if prepared is None:
             return None
+        data = await self.run(plan, prepared, context)
+        if data is not None:
+            # Keyed by the name the request gave (strawberry's `operation_name` is the
+            # document's when it gave none).
+            given = getattr(ctx, "_provided_operation_name", None)
+            self.admit(ctx.query, given, Admitted(document, plan, ctx.operation_name))
+        return data
+
+    async def run(self, plan: Plan, prepared: list[Any], context: Any) -> dict[str, Any] | None:
+        """The plan's data from its prepared statements, or None when reading failed (nothing
+        was answered yet: the general path runs it and reports the failure, e.g.
+        SERVICE_UNAVAILABLE, as it always does)."""
         data: dict[str, Any] = {}
         try:
             # On PostgreSQL a pool in autocommit without pings (`create_read_engine`): each
@@ -907,16 +920,49 @@ class Compiler:
                 for root, args in zip(plan.roots, prepared, strict=True):
                     data[root.key] = await root.run(conn, args)
         except Exception:
-            # Nothing was answered yet: the general path runs it and reports the failure
-            # (e.g. SERVICE_UNAVAILABLE) as it always does.
             log.warning("compiled read failed; the general path answers", exc_info=True)
             return None
         return data
 
+    def admit(self, query: str, operation_name: str | None, admitted: Admitted) -> None:
+        """Remembers that this text and operation name passed every check of the document
+        (parse, token limit, validation with the depth and alias limits, NUL characters in
+        literals, one operation named) and were answered through `plan`: the next request
+        with them may take the compiled lane (`admitted`)."""
+        key = (query, operation_name)
+        self._admitted[key] = admitted
+        self._admitted.move_to_end(key)
+        if len(self._admitted) > self.size:
+            self._admitted.popitem(last=False)
+
+    def admitted(self, query: str, operation_name: str | None) -> Admitted | None:
+        return self._admitted.get((query, operation_name))
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An operation the compiled lane may answer (`Compiler.admit`)."""
+
+    document: DocumentNode
+    plan: Plan
+    operation_name: str | None
+    """The operation's name (the document's own when the request named none)."""
+
+
+def mark_path(context: Any, path: str) -> None:
+    """Names the path that answered in the request log and the response header."""
+    set_execution_path(path)
+    response = getattr(context, "response", None)
+    if response is not None:
+        response.headers[HEADER] = path
+
 
 class CompiledReads(SchemaExtension):
     """Runs a supported operation through its compiled plan instead of the executor. Placed
-    after the limits and the query cost limiter, so those answer exactly as before."""
+    after the limits and the query cost limiter, so those answer exactly as before.
+
+    It also admits what it answered to the compiled lane (portal.web.compiled_lane), which
+    answers the same operation's next requests before strawberry's machinery starts."""
 
     def __init__(self, compiler: Compiler) -> None:
         self.compiler = compiler
@@ -926,13 +972,11 @@ class CompiledReads(SchemaExtension):
         if ctx.result is None and ctx.graphql_document is not None:
             path = "general"
             settings = getattr(ctx.context, "settings", None)
-            if settings is not None and settings.compiled_reads:
+            tried = getattr(ctx.context, "compiled_failed", False)  # by the lane, just now
+            if settings is not None and settings.compiled_reads and not tried:
                 data = await self.compiler.execute(ctx)
                 if data is not None:
                     ctx.result = ExecutionResult(data=data, errors=None)
                     path = "compiled"
-            set_execution_path(path)
-            response = getattr(ctx.context, "response", None)
-            if response is not None:
-                response.headers[HEADER] = path
+            mark_path(ctx.context, path)
         yield

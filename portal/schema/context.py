@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +17,9 @@ from portal.config import Settings
 from portal.domain.access import Viewer
 from portal.schema.documents import TrustedDocument
 from portal.schema.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from portal.schema.limits import Charge
 
 T = TypeVar("T")
 
@@ -107,6 +110,10 @@ class Context:
     address_bucket: Any = None  # … of anonymous requests, per client address
     login_attempts: Any = None  # portal.adapters.login_attempts
     trusted_document: TrustedDocument | None = None
+    # Set by the compiled lane (portal.web.compiled_lane) when it charged the request's cost
+    # and then handed the request to strawberry: charged once, not tried twice.
+    charge: Charge | None = None
+    compiled_failed: bool = False
     connection_params: Any = None  # a WebSocket's connection_init payload (strawberry sets it)
     open_subscriptions: int = 0  # on a WebSocket: its running subscriptions
     # On a WebSocket: whether its credentials still hold (set when it connects).

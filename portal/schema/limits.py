@@ -5,6 +5,7 @@ is reported in `extensions.cost`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -163,6 +164,88 @@ class QueryCost:
         return DEFAULT_PAGE_SIZE
 
 
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> int:
+    """The cost of the operation a request runs (the first one when it names none)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    chosen = [
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name and d.name.value == operation_name))
+    ]
+    calculator = QueryCost(schema, fragments, variables or {})
+    return sum(calculator.of_operation(o) for o in chosen[:1])
+
+
+def too_complex(cost: int, max_cost: int) -> QueryTooComplex | None:
+    """The refusal of an operation over the limit, before anything is charged; None when
+    within it."""
+    if cost <= max_cost:
+        return None
+    return QueryTooComplex(
+        f"the query costs {cost}, more than the limit of {max_cost}; ask for smaller pages",
+        cost=cost,
+        maximumCost=max_cost,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What charging a request's cost to its viewer's bucket gave: the bucket's status for
+    `extensions.cost.throttleStatus` (None without a bucket) and the refusal, if refused."""
+
+    throttle: dict[str, int] | None
+    refused: RateLimited | None
+
+
+async def charge(context: Any, cost: int) -> Charge:
+    """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses. An
+    anonymous request is charged to its client address; every request takes at least one
+    point, so none is free of the limit. A refusal sets Retry-After on the response."""
+    viewer = getattr(context, "viewer", None)
+    if viewer is not None:
+        bucket, key = getattr(context, "cost_bucket", None), f"user:{viewer.user_id}"
+    else:
+        bucket = getattr(context, "address_bucket", None)
+        key = f"address:{getattr(context, 'client_address', 'unknown')}"
+    if bucket is None:
+        return Charge(None, None)
+    status = await bucket.take(key, max(cost, 1))
+    throttle = {
+        "maximumAvailable": status.maximum_available,
+        "currentlyAvailable": status.currently_available,
+        "restoreRate": status.restore_rate,
+    }
+    if status.allowed:
+        return Charge(throttle, None)
+    if context.response is not None:
+        context.response.headers["Retry-After"] = str(status.retry_after_seconds)
+    return Charge(
+        throttle,
+        RateLimited(
+            f"the query costs {cost} points, {status.currently_available} are "
+            f"available; retry in {status.retry_after_seconds} s",
+            cost=cost,
+            retryAfterSeconds=status.retry_after_seconds,
+        ),
+    )
+
+
+def cost_extensions(cost: int, max_cost: int, throttle: dict[str, int] | None) -> dict[str, Any]:
+    """The response's `extensions`: `{"cost": …}`."""
+    reported: dict[str, Any] = {"requestedQueryCost": cost, "maximumAvailable": max_cost}
+    if throttle is not None:
+        reported["throttleStatus"] = throttle
+    return {"cost": reported}
+
+
 class QueryCostLimiter(SchemaExtension):
     def __init__(self, *, max_cost: int) -> None:
         self.max_cost = max_cost
@@ -173,71 +256,19 @@ class QueryCostLimiter(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and ctx.result is None:  # None: no extension refused it yet
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            chosen = [
-                o
-                for o in operations
-                if ctx.operation_name is None or (o.name and o.name.value == ctx.operation_name)
-            ]
-            calculator = QueryCost(ctx.schema._schema, fragments, ctx.variables or {})
-            self.cost = sum(calculator.of_operation(o) for o in chosen[:1])
-            if self.cost > self.max_cost:
-                ctx.result = ExecutionResult(
-                    data=None,
-                    errors=[
-                        QueryTooComplex(
-                            f"the query costs {self.cost}, more than the limit of {self.max_cost}; "
-                            "ask for smaller pages",
-                            cost=self.cost,
-                            maximumCost=self.max_cost,
-                        )
-                    ],
+            self.cost = operation_cost(
+                ctx.schema._schema, document, ctx.operation_name, ctx.variables
+            )
+            refusal = too_complex(self.cost, self.max_cost)
+            if refusal is None:
+                # Charged already when the compiled lane took the request and could not answer.
+                charged = getattr(ctx.context, "charge", None) or await charge(
+                    ctx.context, self.cost
                 )
-            else:
-                await self._charge()
+                self.throttle, refusal = charged.throttle, charged.refused
+            if refusal is not None:
+                ctx.result = ExecutionResult(data=None, errors=[refusal])
         yield
 
-    async def _charge(self) -> None:
-        """Takes the cost from the viewer's bucket (Shopify's leaky bucket), or refuses. An
-        anonymous request is charged to its client address; every request takes at least one
-        point, so none is free of the limit."""
-        context = self.execution_context.context
-        viewer = getattr(context, "viewer", None)
-        if viewer is not None:
-            bucket, key = getattr(context, "cost_bucket", None), f"user:{viewer.user_id}"
-        else:
-            bucket = getattr(context, "address_bucket", None)
-            key = f"address:{getattr(context, 'client_address', 'unknown')}"
-        if bucket is None:
-            return
-        status = await bucket.take(key, max(self.cost, 1))
-        self.throttle = {
-            "maximumAvailable": status.maximum_available,
-            "currentlyAvailable": status.currently_available,
-            "restoreRate": status.restore_rate,
-        }
-        if not status.allowed:
-            if context.response is not None:
-                context.response.headers["Retry-After"] = str(status.retry_after_seconds)
-            self.execution_context.result = ExecutionResult(
-                data=None,
-                errors=[
-                    RateLimited(
-                        f"the query costs {self.cost} points, {status.currently_available} are "
-                        f"available; retry in {status.retry_after_seconds} s",
-                        cost=self.cost,
-                        retryAfterSeconds=status.retry_after_seconds,
-                    )
-                ],
-            )
-
     def get_results(self) -> AwaitableOrValue[dict[str, Any]]:
-        cost: dict[str, Any] = {"requestedQueryCost": self.cost, "maximumAvailable": self.max_cost}
-        if self.throttle is not None:
-            cost["throttleStatus"] = self.throttle
-        return {"cost": cost}
+        return cost_extensions(self.cost, self.max_cost, self.throttle)

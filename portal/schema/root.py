@@ -44,6 +44,10 @@ from portal.schema.types.base import Node
 
 
 class PortalSchema(strawberry.Schema):
+    compiler: Compiler
+    """The compiled read path's plans (the CompiledReads extension and the compiled lane)."""
+    max_query_cost: int
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -82,7 +86,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
     ]
     if settings is not None and not settings.introspection:
         extensions.append(DisableIntrospection)
-    return PortalSchema(
+    built = PortalSchema(
         query=described(
             merge_types(
                 "Query",
@@ -111,6 +115,9 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
+    built.compiler = compiler
+    built.max_query_cost = max_cost
+    return built
 
 
 schema = build_schema()

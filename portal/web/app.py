@@ -35,6 +35,7 @@ from portal.schema.types.imports import IMPORT_FILES_PATH
 from portal.schema.types.jobs import DOWNLOAD_PATH
 from portal.web.auth import CSRF_HEADER, authenticate
 from portal.web.body_limit import LimitRequestBody
+from portal.web.compiled_lane import CompiledLane
 from portal.web.compression import compressed
 from portal.web.csrf import CSRF_TOKEN_PATH, csrf_token_endpoint
 from portal.web.downloads import (
@@ -90,9 +91,10 @@ def create_app(
     # This app's own: token ids and secrets belong to its database.
     tokens = TokenCache(settings.token_cache_seconds)
     register_token_cache(engine, tokens)
-    graphql = PortalGraphQL(
-        build_schema(settings), settings, engine, queue, documents, tokens=tokens
-    )
+    schema = build_schema(settings)
+    graphql = PortalGraphQL(schema, settings, engine, queue, documents, tokens=tokens)
+    lane = CompiledLane(schema)
+    graphql.hooks.append(lane)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -243,6 +245,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.token_cache = tokens
+    app.state.compiled_lane = lane
     return app
 
 

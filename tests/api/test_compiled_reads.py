@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,3 +84,145 @@ def test_portal_compiled_reads_is_read_from_the_environment(
     else:
         monkeypatch.setenv("PORTAL_COMPILED_READS", value)
     assert Settings.from_env().compiled_reads is expected
+
+
+# -- the compiled lane (portal.web.compiled_lane) ---------------------------------------------
+
+BY_ORDER = """query ByOrder($first: Int!, $order: String) {
+  conversions(first: $first, filter: {orderId: $order}) { nodes { id orderId } }
+}"""
+
+
+async def test_the_lane_answers_an_operation_the_compiled_path_answered_before(
+    api: Api, engine: AsyncEngine
+) -> None:
+    world = await build_world(engine)
+    lane = api.app.state.compiled_lane
+    first = await api.post(LIST, token=world.tokens["A"])
+    served = lane.served
+    with captured_logs() as logs:
+        second = await api.post(LIST, token=world.tokens["A"])
+    assert lane.served == served + 1
+    assert second.status_code == 200 and second.json()["data"] == first.json()["data"]
+    assert second.headers["portal-execution-path"] == "compiled"
+    [line] = logs.requests()
+    assert line["execution_path"] == "compiled"
+    assert line["operation"] == "Mine" and line["operation_type"] == "query"
+    assert line["query_cost"] == second.json()["extensions"]["cost"]["requestedQueryCost"]
+    # Another viewer's request for the same text: the lane answers it with that viewer's rows.
+    other = await api.post(LIST, token=world.tokens["B"])
+    assert lane.served == served + 2
+    ids = {n["id"] for n in other.json()["data"]["conversions"]["nodes"]}
+    assert ids and not ids & {n["id"] for n in first.json()["data"]["conversions"]["nodes"]}
+
+
+async def test_the_lane_steps_aside_for_what_strawberry_reports(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """NUL characters in the variables, a cost over the limit and bad arguments of an admitted
+    operation: strawberry answers, with its usual errors, and nothing is charged twice."""
+    world = await build_world(engine)
+    app = create_app(replace(settings, max_query_cost=20), engine=engine)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+        ) as client,
+    ):
+
+        async def ask(variables: dict[str, object]) -> dict[str, Any]:
+            response = await client.post(
+                "/graphql",
+                json={"query": BY_ORDER, "variables": variables},
+                headers=_auth(world.tokens["A"]),
+            )
+            return response.json()
+
+        lane = app.state.compiled_lane
+        assert "errors" not in await ask({"first": 2, "order": None})
+        served = lane.served
+        assert "errors" not in await ask({"first": 2, "order": None})
+        assert lane.served == served + 1
+        nul = await ask({"first": 2, "order": "A\x00"})
+        assert nul["errors"][0]["extensions"]["reason"] == "NUL_CHARACTER"
+        costly = await ask({"first": 50, "order": None})
+        assert costly["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        bad = await ask({"first": 0, "order": None})
+        assert bad["errors"][0]["extensions"]["reason"] == "PAGE_SIZE_OUT_OF_RANGE"
+        assert lane.served == served + 1
+
+
+async def test_the_lane_refuses_over_the_rate_limit_as_strawberry_does(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    world = await build_world(engine)
+    answers: dict[bool, list[httpx.Response]] = {}
+    for compiled in (True, False):
+        app = create_app(
+            replace(
+                settings,
+                compiled_reads=compiled,
+                rate_limit_capacity=6,  # LIST costs 4
+                rate_limit_restore_rate=1,
+            ),
+            engine=engine,
+        )
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+            ) as client,
+        ):
+            answers[compiled] = [
+                await client.post(
+                    "/graphql", json={"query": LIST}, headers=_auth(world.tokens["A"])
+                )
+                for _ in range(2)
+            ]
+            assert app.state.compiled_lane.served == (1 if compiled else 0)
+    lane, general = answers[True][1], answers[False][1]
+    assert lane.status_code == general.status_code
+    assert lane.headers["retry-after"] == general.headers["retry-after"]
+    assert "portal-execution-path" not in lane.headers
+    lane_body, general_body = lane.json(), general.json()
+    assert lane_body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert lane_body["errors"] == general_body["errors"]
+    assert lane_body.keys() == general_body.keys() == {"errors", "extensions"}
+    throttle = lane_body["extensions"]["cost"]["throttleStatus"]
+    assert throttle.keys() == general_body["extensions"]["cost"]["throttleStatus"].keys()
+
+
+async def test_a_failed_read_in_the_lane_is_answered_by_the_general_path_charged_once(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await build_world(engine)
+    app = create_app(
+        replace(settings, rate_limit_capacity=1000, rate_limit_restore_rate=1), engine=engine
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test"
+        ) as client,
+    ):
+
+        async def ask() -> httpx.Response:
+            return await client.post(
+                "/graphql", json={"query": LIST}, headers=_auth(world.tokens["A"])
+            )
+
+        first = await ask()
+        cost = first.json()["extensions"]["cost"]
+        lane = app.state.compiled_lane
+
+        async def read_failed(*_: object) -> None:
+            return None  # what Compiler.run answers when reading failed
+
+        monkeypatch.setattr(lane.compiler, "run", read_failed)
+        second = await ask()
+    assert second.headers["portal-execution-path"] == "general"
+    assert second.json()["data"] == first.json()["data"]
+    before = cost["throttleStatus"]["currentlyAvailable"]
+    after = second.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+    # Charged once (the restore rate of 1 point/s may give one back meanwhile).
+    assert before - cost["requestedQueryCost"] <= after <= before - cost["requestedQueryCost"] + 1

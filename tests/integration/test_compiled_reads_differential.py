@@ -5,7 +5,9 @@ subsets, aliases, `__typename`, inline fragments and named fragments, literals a
 filters with own and foreign ids, orderings, page sizes, cursors of other orderings and other
 viewers, foreign and unknown ids for `node(id:)`) run against two apps on the same database: one
 with the compiled path, one with `compiled_reads=False`. Status, content type and body bytes must
-be identical, for every role, on SQLite and PostgreSQL.
+be identical, for every role, on SQLite and PostgreSQL. The compiled app answers every request
+twice: an operation it compiled is answered the second time by the compiled lane
+(portal.web.compiled_lane), which must answer the same bytes.
 
 `PORTAL_DIFFERENTIAL_EXAMPLES` sets the number of generated operations per role and database
 (CI: the default below; `make differential EXAMPLES=2000 SEED=…` runs many more)."""
@@ -31,6 +33,7 @@ from portal.adapters.tables import conversions, programs
 from portal.config import Settings
 from portal.global_ids import encode_id
 from portal.web.app import create_app
+from portal.web.compiled_lane import CompiledLane
 from tests.api.request_helpers import (
     change_input,
     create_input,
@@ -52,25 +55,36 @@ class Pair:
     general: httpx.AsyncClient
     world: World
     paths: dict[str, int]
+    lane: CompiledLane
 
     async def both(
         self, query: str, variables: dict[str, Any] | None, token: str
-    ) -> tuple[httpx.Response, httpx.Response]:
+    ) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        """The compiled app's first and second answer, and the general app's answer. The
+        first of a compiled operation comes from the CompiledReads extension, which admits it
+        to the compiled lane; the second from the lane (portal.web.compiled_lane)."""
         body = {"query": query, "variables": variables or {}}
         headers = {"Authorization": f"Bearer {token}"}
         compiled = await self.compiled.post("/graphql", json=body, headers=headers)
+        served = self.lane.served
+        again = await self.compiled.post("/graphql", json=body, headers=headers)
         general = await self.general.post("/graphql", json=body, headers=headers)
         path = compiled.headers.get("portal-execution-path", "none")
         self.paths[path] = self.paths.get(path, 0) + 1
+        assert again.headers.get("portal-execution-path", "none") == path
+        by_lane = self.lane.served - served
+        assert by_lane == (1 if path == "compiled" else 0), (query, variables, path)
+        self.paths["lane"] = self.paths.get("lane", 0) + by_lane
         assert general.headers.get("portal-execution-path") in ("general", None)
-        return compiled, general
+        return compiled, again, general
 
     async def same(self, query: str, variables: dict[str, Any] | None, token: str) -> Any:
-        compiled, general = await self.both(query, variables, token)
-        detail = f"\n{query}\n{variables}\ncompiled: {compiled.text}\ngeneral:  {general.text}"
-        assert compiled.status_code == general.status_code, detail
-        assert compiled.headers["content-type"] == general.headers["content-type"], detail
-        assert compiled.content == general.content, detail
+        compiled, again, general = await self.both(query, variables, token)
+        for answer in (compiled, again):
+            detail = f"\n{query}\n{variables}\ncompiled: {answer.text}\ngeneral:  {general.text}"
+            assert answer.status_code == general.status_code, detail
+            assert answer.headers["content-type"] == general.headers["content-type"], detail
+            assert answer.content == general.content, detail
         return compiled
 
 
@@ -145,7 +159,7 @@ async def pair(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Pair]:
         logger = logging.getLogger("portal.compiled")
         logger.addHandler(failures)
         try:
-            yield Pair(compiled, general, world, {})
+            yield Pair(compiled, general, world, {}, compiled_app.state.compiled_lane)
         finally:
             logger.removeHandler(failures)
         # The compiled path falls back to the executor when it fails at run time (its answer

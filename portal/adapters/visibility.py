@@ -4,7 +4,22 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, Table, and_, false, func, or_, select, true
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.adapters.tables import (
     advertiser_invoices,
@@ -38,6 +53,40 @@ def _advertiser_programs(viewer: Viewer) -> ColumnElement[bool]:
 
 def _program_ids_of_advertiser(viewer: Viewer):  # type: ignore[no-untyped-def]
     return select(programs.c.id).where(_advertiser_programs(viewer)).scalar_subquery()
+
+
+class InIds(ColumnElement[bool]):
+    """`column IN (ids)` for a subquery of a few ids (an advertiser's programs). PostgreSQL
+    gets `column = ANY(ARRAY(ids))`: the ids are read once per statement and the index
+    condition takes them directly, where `IN` plans a join (a program's count of 70,000
+    conversions: 5 ms instead of 9 ms; its first page 0.14 ms instead of 0.47 ms)."""
+
+    inherit_cache = True
+    _is_implicitly_boolean = True  # no `= 1` where booleans are not native (SQLite)
+    type = Boolean()
+    _traverse_internals: ClassVar[list[tuple[str, InternalTraversal]]] = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], ids: Any) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(InIds)
+def _in_ids(element: InIds, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.in_(element.ids), **kw))
+
+
+@compiles(InIds, "postgresql")
+def _any_of_ids(element: InIds, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} = ANY(ARRAY{compiler.process(element.ids, **kw)})"
+
+
+def _in_programs_of_advertiser(column: ColumnElement[Any], viewer: Viewer) -> InIds:
+    return InIds(column, _program_ids_of_advertiser(viewer))
 
 
 def _program_ids_of_partner(viewer: Viewer):  # type: ignore[no-untyped-def]
@@ -87,7 +136,7 @@ def _partners(viewer: Viewer) -> ColumnElement[bool]:
     # An advertiser sees the partners that applied to or work with its programs.
     return partners.c.id.in_(
         select(relationships.c.partner_id).where(
-            relationships.c.program_id.in_(_program_ids_of_advertiser(viewer))
+            _in_programs_of_advertiser(relationships.c.program_id, viewer)
         )
     )
 
@@ -95,7 +144,7 @@ def _partners(viewer: Viewer) -> ColumnElement[bool]:
 def _relationships(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.role is Role.PARTNER:
         return relationships.c.partner_id == viewer.partner_id
-    return relationships.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(relationships.c.program_id, viewer)
 
 
 def _commission_models(viewer: Viewer) -> ColumnElement[bool]:
@@ -106,7 +155,7 @@ def _commission_models(viewer: Viewer) -> ColumnElement[bool]:
                 relationships.c.partner_id == viewer.partner_id
             )
         )
-    return commission_models.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(commission_models.c.program_id, viewer)
 
 
 def _conversions(viewer: Viewer) -> ColumnElement[bool]:
@@ -122,14 +171,14 @@ def _statistics_daily_programs(viewer: Viewer) -> ColumnElement[bool]:
     """Sums over all partners of a program: its advertiser's (a partner sees only its own)."""
     if viewer.role is Role.PARTNER:
         return false()
-    return statistics_daily_programs.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(statistics_daily_programs.c.program_id, viewer)
 
 
 def _conversion_scope(table: Table, viewer: Viewer) -> ColumnElement[bool]:
     """A partner sees its own conversions; an advertiser those of its programs."""
     if viewer.role is Role.PARTNER:
         return table.c.partner_id == viewer.partner_id
-    return table.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(table.c.program_id, viewer)
 
 
 def _conversion_revisions(viewer: Viewer) -> ColumnElement[bool]:
@@ -156,7 +205,7 @@ def _conversion_reassignments(viewer: Viewer) -> ColumnElement[bool]:
     r = conversion_reassignments.c
     if viewer.role is Role.PARTNER:
         return r.from_partner_id == viewer.partner_id
-    return r.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(r.program_id, viewer)
 
 
 def _users(viewer: Viewer) -> ColumnElement[bool]:
@@ -170,7 +219,7 @@ def _api_tokens(viewer: Viewer) -> ColumnElement[bool]:
 def _conversion_requests(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.role is Role.PARTNER:
         return conversion_requests.c.partner_id == viewer.partner_id
-    return conversion_requests.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(conversion_requests.c.program_id, viewer)
 
 
 def _comments(viewer: Viewer) -> ColumnElement[bool]:
@@ -202,7 +251,7 @@ def _payout_entries(viewer: Viewer) -> ColumnElement[bool]:
     # An advertiser sees the entries with lines of its programs (and of those only the lines).
     return payout_entries.c.id.in_(
         select(payout_entry_lines.c.entry_id).where(
-            payout_entry_lines.c.program_id.in_(_program_ids_of_advertiser(viewer))
+            _in_programs_of_advertiser(payout_entry_lines.c.program_id, viewer)
         )
     )
 
@@ -212,7 +261,7 @@ def _payout_entry_lines(viewer: Viewer) -> ColumnElement[bool]:
         return payout_entry_lines.c.entry_id.in_(
             select(payout_entries.c.id).where(payout_entries.c.partner_id == viewer.partner_id)
         )
-    return payout_entry_lines.c.program_id.in_(_program_ids_of_advertiser(viewer))
+    return _in_programs_of_advertiser(payout_entry_lines.c.program_id, viewer)
 
 
 def _advertiser_invoices(viewer: Viewer) -> ColumnElement[bool]:

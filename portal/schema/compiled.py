@@ -936,7 +936,12 @@ class Compiler:
             self._admitted.popitem(last=False)
 
     def admitted(self, query: str, operation_name: str | None) -> Admitted | None:
-        return self._admitted.get((query, operation_name))
+        """The admitted operation (kept as the most recently used), or None."""
+        key = (query, operation_name)
+        found = self._admitted.get(key)
+        if found is not None:
+            self._admitted.move_to_end(key)
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 from graphql import parse
 
 from portal.domain.access import Role, Viewer
-from portal.schema.compiled import PREPARED_KEY_BYTES, Compiler
+from portal.schema.compiled import PREPARED_KEY_BYTES, Admitted, Compiler
 
 ADVERTISER = Viewer(user_id=2, role=Role.ADVERTISER, advertiser_id=1)
 PARTNER = Viewer(user_id=3, role=Role.PARTNER, partner_id=1)
@@ -76,3 +76,20 @@ def test_only_declared_variables_key_the_statements_and_big_ones_are_not_kept() 
     for _ in range(2):
         compiler.prepare(plan, None, ADVERTISER, None, {"first": 5, "ids": many})
     assert plan.built == 3 and len(compiler._prepared) == 1
+
+
+def test_admitted_operations_are_kept_per_text_and_name_and_bounded() -> None:
+    """The compiled lane's memory (`Compiler.admit`): the same text under another operation
+    name is another entry, and the least recently used is
+    forgotten beyond the bound."""
+    compiler = Compiler(size=2)
+    document = parse("query A { __typename } query B { __typename }")
+    plan: Any = CountingPlan()
+    compiler.admit("q", "A", Admitted(document, plan, "A"))
+    assert compiler.admitted("q", "A") is not None
+    assert compiler.admitted("q", "B") is None and compiler.admitted("q", None) is None
+    compiler.admit("q", "B", Admitted(document, plan, "B"))
+    compiler.admitted("q", "A")  # used: now the most recent
+    compiler.admit("r", None, Admitted(document, plan, None))
+    assert compiler.admitted("q", "B") is None  # the least recently used
+    assert compiler.admitted("q", "A") is not None and compiler.admitted("r", None) is not None

@@ -203,8 +203,20 @@ async def read_page(
     """The page of the (validated) `page` request from its `page_statement`. Without
     `every_cursor` only the first and the last row's cursors are made (`cursors` then holds
     those two, or one: the page's start and end cursor, for a reader that needs no other)."""
-    forward = not page.backwards
     rows: Sequence[Row[Any]] = (await conn.execute(stmt)).all()
+    return page_of(rows, key, page, build, every_cursor=every_cursor)
+
+
+def page_of(
+    rows: Sequence[Any],
+    key: SortKey,
+    page: PageRequest,
+    build: Callable[[Any], T],
+    *,
+    every_cursor: bool = True,
+) -> Page[T]:
+    """The page from the rows of its `page_statement` (`read_page`)."""
+    forward = not page.backwards
     more = len(rows) > page.size
     rows = list(rows[: page.size])
     if not forward:

@@ -66,3 +66,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+RAW_VALUES_ARE_FINAL = (ExactDecimal, UtcDateTime)
+"""Types whose values asyncpg returns already as SQLAlchemy's result processing would make them
+on PostgreSQL (a Decimal of NUMERIC; an aware datetime in UTC of TIMESTAMP WITH TIME ZONE):
+portal.adapters.raw_reads skips their processors."""

@@ -56,7 +56,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 
-from portal.adapters.pagination import SortKey, page_statement, read_page
+from portal.adapters.pagination import SortKey, page_of, page_statement, read_page
+from portal.adapters.raw_reads import RawSelect, fetch_rows, fetch_value, raw_select
 from portal.adapters.reader import Reader
 from portal.adapters.tables import (
     advertisers,
@@ -713,12 +714,26 @@ class ConnectionPlan(RootPlan):
             rc.engine.dialect.name,
         )
         counted = select(func.count()).select_from(table).where(where) if self.count else None
-        return stmt, key, page, counted
+        dialect = rc.engine.dialect
+        return (
+            raw_select(stmt, dialect) or stmt,
+            key,
+            page,
+            None if counted is None else raw_select(counted, dialect) or counted,
+        )
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
         stmt, key, page, counted = prepared
-        result = await read_page(conn, stmt, key, page, _mapping, every_cursor=self.edges)
-        count = int(await conn.scalar(counted) or 0) if counted is not None else None
+        if isinstance(stmt, RawSelect):
+            rows = await fetch_rows(conn, stmt)
+            result = page_of(rows, key, page, _mapping, every_cursor=self.edges)
+        else:
+            result = await read_page(conn, stmt, key, page, _mapping, every_cursor=self.edges)
+        count = None
+        if isinstance(counted, RawSelect):
+            count = int(await fetch_value(conn, counted) or 0)
+        elif counted is not None:
+            count = int(await conn.scalar(counted) or 0)
         return {key_: part(result, count) for key_, part in self.parts}
 
 
@@ -750,11 +765,15 @@ class ConversionById(RootPlan):
         except Exception as error:
             raise Fallback(str(error)) from error
         where = (conversions.c.id == pk) & visible(conversions, rc.viewer)
-        return main_statement(conversions, self.columns, rc.viewer, where, None)
+        stmt = main_statement(conversions, self.columns, rc.viewer, where, None)
+        return raw_select(stmt, rc.engine.dialect) or stmt
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
-        row = (await conn.execute(prepared)).first()
-        return None if row is None else self.build(row._mapping)
+        if isinstance(prepared, RawSelect):
+            rows = await fetch_rows(conn, prepared)
+        else:
+            rows = (await conn.execute(prepared)).all()
+        return self.build(rows[0]._mapping) if rows else None
 
 
 # -- operations -------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""A kept SELECT run on the asyncpg connection itself (the compiled read path on PostgreSQL).
+
+SQLAlchemy's execution of a compiled statement (execution context, parameter processing,
+result rows and their type processors) costs about a fifth of a compiled dashboard read. The
+compiled path keeps its statements per viewer and variables (`Compiler.prepare`), so the
+statement's SQL text and parameters can be made once, by SQLAlchemy, and then run directly:
+
+- `raw_select` compiles the statement for the dialect (expanding `IN` lists), applies each
+  parameter's bind processor, and notes the columns whose value SQLAlchemy would convert:
+  every column with a result processor except those whose raw asyncpg value is already the
+  final one (`RAW_VALUES_ARE_FINAL`, declared with the types in portal.adapters.types);
+- `fetch_rows` / `fetch_value` run it on the connection's asyncpg connection and announce it
+  to the engine's `before_cursor_execute` / `after_cursor_execute` listeners as SQLAlchemy
+  would: statement counts per request, the tests' counters and tracing spans see it;
+- a failure (a connection the server dropped) runs the statement once more through
+  SQLAlchemy, whose error handling invalidates the pool's dead connections and raises as it
+  always does (the compiled path then hands the request to the general path).
+
+Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the SQLAlchemy path
+(`raw_select` answers None). The answers are the same, byte for byte
+(tests/integration/test_compiled_reads_differential.py on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portal.adapters.types import RAW_VALUES_ARE_FINAL
+
+
+@dataclass(frozen=True, slots=True)
+class RawSelect:
+    statement: Select[Any]
+    """The SQLAlchemy form, run when the raw one fails."""
+    sql: str
+    params: tuple[Any, ...]
+    convert: tuple[tuple[str, Callable[[Any], Any]], ...]
+    """(label, result processor) of the columns whose raw value is not the final one."""
+
+
+class MappedRow:
+    """A row as the compiled path's builders and `SortKey.encode` read it (`row._mapping`)."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: Any) -> None:
+        self._mapping = mapping
+
+
+def raw_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | None:
+    """The statement as SQL text and positional parameters for asyncpg, or None."""
+    if dialect.name != "postgresql" or dialect.driver != "asyncpg":
+        return None
+    values = _processed_parameters(stmt, dialect)
+    expanded = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if expanded.positiontup is None or any(n not in values for n in expanded.positiontup):
+        return None
+    convert = []
+    for column in stmt.selected_columns:
+        processor = column.type.result_processor(dialect, None)
+        if processor is not None and not isinstance(column.type, RAW_VALUES_ARE_FINAL):
+            convert.append((column.key, processor))
+    return RawSelect(
+        stmt,
+        expanded.string,
+        tuple(values[n] for n in expanded.positiontup),
+        tuple(convert),
+    )
+
+
+def _processed_parameters(stmt: Select[Any], dialect: Dialect) -> dict[str, Any]:
+    """Every parameter's value after its type's bind processor, by the name it has in the
+    expanded statement (an `IN` list `ids_1` becomes `ids_1_1`, `ids_1_2`, …)."""
+    compiled = stmt.compile(dialect=dialect)
+    values: dict[str, Any] = {}
+    for name, value in compiled.construct_params().items():
+        bind = compiled.binds[name]
+        process = bind.type.bind_processor(dialect)
+        if bind.expanding:
+            for index, item in enumerate(value, start=1):
+                values[f"{name}_{index}"] = process(item) if process else item
+        else:
+            values[name] = process(value) if process else value
+    return values
+
+
+async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
+    """The statement's rows, each with `_mapping` (label → value)."""
+    try:
+        records = await _run(conn, raw, "fetch")
+    except Exception:
+        return (await conn.execute(raw.statement)).all()
+    if not raw.convert:
+        return [MappedRow(r) for r in records]
+    rows = []
+    for record in records:
+        mapping = dict(record.items())
+        for label, process in raw.convert:
+            mapping[label] = process(mapping[label])
+        rows.append(MappedRow(mapping))
+    return rows
+
+
+async def fetch_value(conn: AsyncConnection, raw: RawSelect) -> Any:
+    """The first column of the first row (a count)."""
+    try:
+        return await _run(conn, raw, "fetchval")
+    except Exception:
+        return await conn.scalar(raw.statement)
+
+
+class _Context:
+    """What the listeners of `before_cursor_execute` keep per statement (a tracing span)."""
+
+    __slots__ = ("__dict__",)
+
+
+async def _run(conn: AsyncConnection, raw: RawSelect, method: str) -> Any:
+    adapted = await conn.get_raw_connection()
+    driver = adapted.driver_connection
+    assert driver is not None
+    sync = conn.sync_connection
+    assert sync is not None
+    context = _Context()
+    dispatch = sync.dispatch
+    dispatch.before_cursor_execute(sync, None, raw.sql, raw.params, context, False)
+    try:
+        return await getattr(driver, method)(raw.sql, *raw.params)
+    finally:
+        dispatch.after_cursor_execute(sync, None, raw.sql, raw.params, context, False)

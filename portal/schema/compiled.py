@@ -785,6 +785,22 @@ PREPARED_KEY_BYTES = 4096
 """Variables longer than this (as JSON) are not kept: at most ~4 MiB of keys in all."""
 
 
+def declared_values(operation: OperationDefinitionNode, variables: dict[str, Any]) -> bytes | None:
+    """The values of the operation's declared variables as a key (JSON, sorted): what a kept
+    statement or cost depends on. None when they are not plain JSON or take more than
+    `PREPARED_KEY_BYTES`: what a client sends cannot fill the memory."""
+    declared = {
+        name: variables[name]
+        for d in operation.variable_definitions or ()
+        if (name := d.variable.name.value) in variables
+    }
+    try:
+        values = orjson.dumps(declared, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return values if len(values) <= PREPARED_KEY_BYTES else None
+
+
 @dataclass
 class Plan:
     operation: OperationDefinitionNode
@@ -862,16 +878,8 @@ class Compiler:
         """`plan.prepare`, kept per (plan, viewer, the values of its declared variables). A
         request whose values are not plain JSON or take more than `PREPARED_KEY_BYTES` is
         prepared every time: what a client sends cannot fill the memory."""
-        declared = {
-            name: variables[name]
-            for d in plan.operation.variable_definitions or ()
-            if (name := d.variable.name.value) in variables
-        }
-        try:
-            values = orjson.dumps(declared, option=orjson.OPT_SORT_KEYS)
-        except (TypeError, orjson.JSONEncodeError):
-            values = None
-        if values is None or len(values) > PREPARED_KEY_BYTES:
+        values = declared_values(plan.operation, variables)
+        if values is None:
             return plan.prepare(schema, viewer, engine, variables)
         key = (id(plan), viewer, values)
         found = self._prepared.get(key)
@@ -971,6 +979,24 @@ class Admitted:
     plan: Plan
     operation_name: str | None
     """The operation's name (the document's own when the request named none)."""
+    costs: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
+    """Query costs by `declared_values` (the last `COSTS_KEPT`)."""
+
+    def cost(self, variables: dict[str, Any], compute: Callable[[], int]) -> int:
+        """The operation's query cost with these variables (`compute`, kept: a function of
+        the document and the declared variables' values)."""
+        key = declared_values(self.plan.operation, variables)
+        if key is None:
+            return compute()
+        found = self.costs.get(key)
+        if found is None:
+            found = self.costs[key] = compute()
+            if len(self.costs) > COSTS_KEPT:
+                self.costs.popitem(last=False)
+        return found
+
+
+COSTS_KEPT = 64
 
 
 def mark_path(context: Any, path: str) -> None:

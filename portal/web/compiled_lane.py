@@ -7,10 +7,10 @@ then the compiled path (`portal.schema.compiled.CompiledReads`), which admits th
 text and name (`Compiler.admit`). Everything those checks decided from the document alone holds
 for the same text again; what depends on the request is done here again, by the same functions:
 
-- NUL characters in the variables (`nul_error`), the query cost (`operation_cost`,
-  `too_complex`) and the statements (`Compiler.prepare`): when any of them would not let the
-  compiled path answer, the lane steps aside before anything is charged, and strawberry answers
-  (with the usual errors);
+- NUL characters in the variables (`nul_error`), the query cost (`operation_cost`, kept per
+  operation and variables by `Admitted.cost`; `too_complex`) and the statements
+  (`Compiler.prepare`): when any of them would not let the compiled path answer, the lane
+  steps aside before anything is charged, and strawberry answers (with the usual errors);
 - the charge to the viewer's bucket (`charge`): a refusal is answered here as strawberry
   answers it (RATE_LIMITED, Retry-After);
 - the plan's statements (`Compiler.run`); if reading fails, strawberry answers, with the charge
@@ -58,7 +58,12 @@ class CompiledLane:
         if nul_error(variables, None) is not None:
             return None
         graphql_schema = self.schema._schema
-        cost = operation_cost(graphql_schema, admitted.document, admitted.operation_name, variables)
+        cost = admitted.cost(
+            variables,
+            lambda: operation_cost(
+                graphql_schema, admitted.document, admitted.operation_name, variables
+            ),
+        )
         max_cost = self.schema.max_query_cost
         if too_complex(cost, max_cost) is not None:
             return None

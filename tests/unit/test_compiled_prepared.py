@@ -93,3 +93,25 @@ def test_admitted_operations_are_kept_per_text_and_name_and_bounded() -> None:
     compiler.admit("r", None, Admitted(document, plan, None))
     assert compiler.admitted("q", "B") is None  # the least recently used
     assert compiler.admitted("q", "A") is not None and compiler.admitted("r", None) is not None
+
+
+def test_an_admitted_operation_keeps_its_cost_per_declared_values() -> None:
+    """The lane's cost (`Admitted.cost`): computed once per values of the declared variables;
+    undeclared ones do not matter, and values too big to keep are computed every time."""
+    plan: Any = CountingPlan()
+    admitted = Admitted(parse("{ __typename }"), plan, None)
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        return 7
+
+    assert admitted.cost({"first": 50}, compute) == 7
+    assert admitted.cost({"first": 50, "junk": 1}, compute) == 7
+    assert len(computed) == 1
+    admitted.cost({"first": 10}, compute)
+    assert len(computed) == 2
+    big = {"ids": ["x" * 100] * (PREPARED_KEY_BYTES // 100)}
+    admitted.cost(big, compute)
+    admitted.cost(big, compute)
+    assert len(computed) == 4 and len(admitted.costs) == 2

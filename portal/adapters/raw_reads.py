@@ -12,9 +12,10 @@ statement's SQL text and parameters can be made once, by SQLAlchemy, and then ru
 - `fetch_rows` / `fetch_value` run it on the connection's asyncpg connection and announce it
   to the engine's `before_cursor_execute` / `after_cursor_execute` listeners as SQLAlchemy
   would: statement counts per request, the tests' counters and tracing spans see it;
-- a failure (a connection the server dropped) runs the statement once more through
+- a lost connection (the server dropped it) runs the statement once more through
   SQLAlchemy, whose error handling invalidates the pool's dead connections and raises as it
-  always does (the compiled path then hands the request to the general path).
+  always does; other errors are raised as they are (either way the compiled path then hands
+  the request to the general path).
 
 Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the SQLAlchemy path
 (`raw_select` answers None). The answers are the same, byte for byte
@@ -23,15 +24,19 @@ Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portal.adapters.types import RAW_VALUES_ARE_FINAL
+
+log = logging.getLogger("portal.compiled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,34 +59,46 @@ class MappedRow:
 
 
 def raw_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | None:
-    """The statement as SQL text and positional parameters for asyncpg, or None."""
+    """The statement as SQL text and positional parameters for asyncpg, or None (then the
+    statement runs through SQLAlchemy, which reports whatever made this fail)."""
     if dialect.name != "postgresql" or dialect.driver != "asyncpg":
         return None
+    try:
+        return _raw_select(stmt, dialect)
+    except Exception:
+        log.warning("no raw form of a compiled statement; SQLAlchemy runs it", exc_info=True)
+        return None
+
+
+def _raw_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | None:
     values = _processed_parameters(stmt, dialect)
     expanded = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    if expanded.positiontup is None or any(n not in values for n in expanded.positiontup):
+    names = expanded.positiontup
+    if values is None or names is None or any(n not in values for n in names):
         return None
     convert = []
     for column in stmt.selected_columns:
-        processor = column.type.result_processor(dialect, None)
-        if processor is not None and not isinstance(column.type, RAW_VALUES_ARE_FINAL):
+        if type(column.type) in RAW_VALUES_ARE_FINAL:
+            continue
+        # The dialect's own implementation of the type, as SQLAlchemy's execution uses it (one
+        # that needs the column's type code, as PostgreSQL's NUMERIC does, raises: no raw form).
+        processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if processor is not None:
             convert.append((column.key, processor))
-    return RawSelect(
-        stmt,
-        expanded.string,
-        tuple(values[n] for n in expanded.positiontup),
-        tuple(convert),
-    )
+    return RawSelect(stmt, expanded.string, tuple(values[n] for n in names), tuple(convert))
 
 
-def _processed_parameters(stmt: Select[Any], dialect: Dialect) -> dict[str, Any]:
+def _processed_parameters(stmt: Select[Any], dialect: Dialect) -> dict[str, Any] | None:
     """Every parameter's value after its type's bind processor, by the name it has in the
-    expanded statement (an `IN` list `ids_1` becomes `ids_1_1`, `ids_1_2`, …)."""
+    expanded statement (an `IN` list `ids_1` becomes `ids_1_1`, `ids_1_2`, …); None when a
+    parameter's name cannot be matched to its bind."""
     compiled = stmt.compile(dialect=dialect)
     values: dict[str, Any] = {}
-    for name, value in compiled.construct_params().items():
-        bind = compiled.binds[name]
-        process = bind.type.bind_processor(dialect)
+    for name, value in compiled.construct_params(escape_names=False).items():
+        bind = compiled.binds.get(name)
+        if bind is None:
+            return None
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if bind.expanding:
             for index, item in enumerate(value, start=1):
                 values[f"{name}_{index}"] = process(item) if process else item
@@ -94,7 +111,7 @@ async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
     """The statement's rows, each with `_mapping` (label → value)."""
     try:
         records = await _run(conn, raw, "fetch")
-    except Exception:
+    except _CONNECTION_LOST:
         return (await conn.execute(raw.statement)).all()
     if not raw.convert:
         return [MappedRow(r) for r in records]
@@ -111,8 +128,19 @@ async def fetch_value(conn: AsyncConnection, raw: RawSelect) -> Any:
     """The first column of the first row (a count)."""
     try:
         return await _run(conn, raw, "fetchval")
-    except Exception:
+    except _CONNECTION_LOST:
         return await conn.scalar(raw.statement)
+
+
+_CONNECTION_LOST = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    OSError,
+)
+"""The driver's errors of a lost connection (the server cut it, or it was closed): SQLAlchemy
+runs the statement again, detects the disconnect and replaces the pool's dead connections.
+Any other error (a statement timeout, a value PostgreSQL refuses) is raised as it is; the
+compiled path then hands the request to the general path, which reports it."""
 
 
 class _Context:

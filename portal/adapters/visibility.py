@@ -73,6 +73,12 @@ class InIds(ColumnElement[bool]):
         self.column = column
         self.ids = ids
 
+    @property
+    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+        # The column's table, as `column.in_(…)` names it: a statement whose only mention of
+        # the table is this predicate still selects FROM it.
+        return list(self.column._from_objects)
+
 
 @compiles(InIds)
 def _in_ids(element: InIds, compiler: Any, **kw: Any) -> str:

@@ -779,6 +779,9 @@ class ConversionById(RootPlan):
 # -- operations -------------------------------------------------------------------------------
 
 
+ADMITTED_TEXT_CHARS = 65_536
+"""Longer documents are not admitted to the compiled lane (a dashboard's are a few KiB): its
+memory stays within 512 × 64 KiB."""
 PREPARED_SIZE = 1024
 """Prepared statements kept, over all plans (`Compiler.prepare`)."""
 PREPARED_KEY_BYTES = 4096
@@ -866,6 +869,7 @@ class Compiler:
         )
         self.prepared_size = prepared
         self._admitted: OrderedDict[tuple[str, str | None], Admitted] = OrderedDict()
+        self._costs: OrderedDict[tuple[int, bytes], tuple[Admitted, int]] = OrderedDict()
         self._prepared: OrderedDict[tuple[int, Any, bytes], tuple[Plan, list[Any]]] = OrderedDict()
         """The statements of recent (plan, viewer, variables): a dashboard asks the same page
         again and again. They depend on nothing else (the visibility predicates are
@@ -956,11 +960,33 @@ class Compiler:
         (parse, token limit, validation with the depth and alias limits, NUL characters in
         literals, one operation named) and were answered through `plan`: the next request
         with them may take the compiled lane (`admitted`)."""
+        if len(query) > ADMITTED_TEXT_CHARS:
+            return
         key = (query, operation_name)
         self._admitted[key] = admitted
         self._admitted.move_to_end(key)
         if len(self._admitted) > self.size:
             self._admitted.popitem(last=False)
+
+    def known_cost(self, admitted: Admitted, values: bytes | None) -> int | None:
+        """The query cost `keep_cost` kept for these `declared_values`, or None."""
+        if values is None:
+            return None
+        found = self._costs.get((id(admitted), values))
+        if found is None or found[0] is not admitted:
+            return None
+        self._costs.move_to_end((id(admitted), values))
+        return found[1]
+
+    def keep_cost(self, admitted: Admitted, values: bytes | None, cost: int) -> None:
+        """Keeps a query cost the lane answered with (a function of the document and the
+        declared variables' values), in one LRU over all operations like `_prepared`."""
+        if values is None:
+            return
+        self._costs[(id(admitted), values)] = (admitted, cost)
+        self._costs.move_to_end((id(admitted), values))
+        if len(self._costs) > self.prepared_size:
+            self._costs.popitem(last=False)
 
     def admitted(self, query: str, operation_name: str | None) -> Admitted | None:
         """The admitted operation (kept as the most recently used), or None."""
@@ -979,24 +1005,6 @@ class Admitted:
     plan: Plan
     operation_name: str | None
     """The operation's name (the document's own when the request named none)."""
-    costs: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
-    """Query costs by `declared_values` (the last `COSTS_KEPT`)."""
-
-    def cost(self, variables: dict[str, Any], compute: Callable[[], int]) -> int:
-        """The operation's query cost with these variables (`compute`, kept: a function of
-        the document and the declared variables' values)."""
-        key = declared_values(self.plan.operation, variables)
-        if key is None:
-            return compute()
-        found = self.costs.get(key)
-        if found is None:
-            found = self.costs[key] = compute()
-            if len(self.costs) > COSTS_KEPT:
-                self.costs.popitem(last=False)
-        return found
-
-
-COSTS_KEPT = 64
 
 
 def mark_path(context: Any, path: str) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portal.adapters.throttle import MemoryCostBucket
 from portal.config import Settings
 from portal.web.app import create_app
 from tests.conftest import Api
@@ -226,3 +228,24 @@ async def test_a_failed_read_in_the_lane_is_answered_by_the_general_path_charged
     after = second.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
     # Charged once (the restore rate of 1 point/s may give one back meanwhile).
     assert before - cost["requestedQueryCost"] <= after <= before - cost["requestedQueryCost"] + 1
+
+
+async def test_a_bucket_that_fails_leaves_the_request_to_strawberry(
+    api: Api, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis down while the lane charges: strawberry answers, as it answers any request then
+    (SERVICE_UNAVAILABLE with Retry-After)."""
+    world = await build_world(engine)
+    lane = api.app.state.compiled_lane
+    await api.post(LIST, token=world.tokens["A"])  # admitted
+    served = lane.served
+
+    async def down(*_: object) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(MemoryCostBucket, "take", down)
+    response = await api.post(LIST, token=world.tokens["A"])
+    assert lane.served == served
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "retry-after" in response.headers

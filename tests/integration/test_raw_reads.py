@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import String, TypeDecorator, func, select, type_coerce
+from sqlalchemy import String, TypeDecorator, func, literal_column, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.raw_reads import fetch_rows, fetch_value, raw_select
@@ -87,3 +87,25 @@ async def test_a_failed_raw_read_is_raised_by_sqlalchemy(engine: AsyncEngine) ->
         with pytest.raises(Exception) as raised:
             await fetch_rows(conn, raw)
     assert raised.type.__module__.startswith("sqlalchemy")
+
+
+async def test_other_errors_are_raised_as_they_are_without_a_second_run(
+    engine: AsyncEngine,
+) -> None:
+    """Only a lost connection runs the statement again through SQLAlchemy: an error of the
+    statement itself is raised once (the compiled path then hands the request on)."""
+    raw = raw_select(select(literal_column("1 / 0")), engine.dialect)
+    if engine.dialect.name != "postgresql":
+        assert raw is None
+        return
+    assert raw is not None
+    counter = StatementCounter(engine)
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(Exception) as raised:
+                await fetch_value(conn, raw)
+            assert counter.count == 1
+            assert await conn.scalar(select(literal_column("2"))) == 2  # still usable
+    finally:
+        counter.close()
+    assert raised.type.__module__.startswith("asyncpg")

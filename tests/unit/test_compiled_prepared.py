@@ -8,7 +8,13 @@ from typing import Any
 from graphql import parse
 
 from portal.domain.access import Role, Viewer
-from portal.schema.compiled import PREPARED_KEY_BYTES, Admitted, Compiler
+from portal.schema.compiled import (
+    ADMITTED_TEXT_CHARS,
+    PREPARED_KEY_BYTES,
+    Admitted,
+    Compiler,
+    declared_values,
+)
 
 ADVERTISER = Viewer(user_id=2, role=Role.ADVERTISER, advertiser_id=1)
 PARTNER = Viewer(user_id=3, role=Role.PARTNER, partner_id=1)
@@ -95,23 +101,34 @@ def test_admitted_operations_are_kept_per_text_and_name_and_bounded() -> None:
     assert compiler.admitted("q", "A") is not None and compiler.admitted("r", None) is not None
 
 
-def test_an_admitted_operation_keeps_its_cost_per_declared_values() -> None:
-    """The lane's cost (`Admitted.cost`): computed once per values of the declared variables;
-    undeclared ones do not matter, and values too big to keep are computed every time."""
+def test_the_lane_keeps_costs_per_operation_and_declared_values_bounded() -> None:
+    """`Compiler.keep_cost`/`known_cost`: undeclared variables do not matter, values too big
+    to keep are not kept, and the costs share one bound over all operations."""
+    compiler = Compiler(prepared=2)
     plan: Any = CountingPlan()
-    admitted = Admitted(parse("{ __typename }"), plan, None)
-    computed: list[int] = []
+    mine = Admitted(parse("{ __typename }"), plan, None)
+    other = Admitted(parse("{ __typename }"), plan, None)
+    fifty = declared_values(plan.operation, {"first": 50, "junk": 1})
+    assert fifty == declared_values(plan.operation, {"first": 50})
+    assert compiler.known_cost(mine, fifty) is None
+    compiler.keep_cost(mine, fifty, 7)
+    assert compiler.known_cost(mine, fifty) == 7
+    assert compiler.known_cost(other, fifty) is None  # another operation
+    big = declared_values(plan.operation, {"ids": ["x" * 100] * (PREPARED_KEY_BYTES // 100)})
+    assert big is None
+    compiler.keep_cost(mine, big, 9)
+    assert compiler.known_cost(mine, big) is None
+    compiler.keep_cost(other, fifty, 8)
+    compiler.known_cost(mine, fifty)  # used: now the most recent
+    compiler.keep_cost(mine, declared_values(plan.operation, {"first": 10}), 3)
+    assert compiler.known_cost(other, fifty) is None  # the least recently used
+    assert compiler.known_cost(mine, fifty) == 7
 
-    def compute() -> int:
-        computed.append(1)
-        return 7
 
-    assert admitted.cost({"first": 50}, compute) == 7
-    assert admitted.cost({"first": 50, "junk": 1}, compute) == 7
-    assert len(computed) == 1
-    admitted.cost({"first": 10}, compute)
-    assert len(computed) == 2
-    big = {"ids": ["x" * 100] * (PREPARED_KEY_BYTES // 100)}
-    admitted.cost(big, compute)
-    admitted.cost(big, compute)
-    assert len(computed) == 4 and len(admitted.costs) == 2
+def test_long_documents_are_not_admitted() -> None:
+    compiler = Compiler()
+    plan: Any = CountingPlan()
+    document = parse("{ __typename }")
+    long = "{ __typename }" + " " * ADMITTED_TEXT_CHARS
+    compiler.admit(long, None, Admitted(document, plan, None))
+    assert compiler.admitted(long, None) is None

@@ -4,7 +4,7 @@ lets each role see is tested through the API on both databases (tests/api/test_v
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.adapters.tables import conversions
@@ -35,3 +35,11 @@ def test_every_advertiser_shares_one_cached_statement_with_its_own_value() -> No
     assert mine.key == theirs.key
     assert [b.value for b in mine.bindparams] == [5, 0]
     assert [b.value for b in theirs.bindparams] == [7, 0]
+
+
+def test_the_predicate_alone_names_its_table() -> None:
+    """`select(count()).where(visible(…))` without `select_from`: FROM the table, as with IN."""
+    viewer = Viewer(user_id=1, role=Role.ADVERTISER, advertiser_id=5)
+    for dialect in (postgresql.asyncpg.dialect(), sqlite.dialect()):
+        sql = str(select(func.count()).where(visible(conversions, viewer)).compile(dialect=dialect))
+        assert "FROM conversions" in sql, sql

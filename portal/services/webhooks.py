@@ -336,12 +336,15 @@ async def redeliver_event(uow: UnitOfWork, viewer: Viewer, endpoint_id: int, eve
     body: a new delivery."""
     await visible_endpoint(uow, viewer, endpoint_id)
     d = webhook_deliveries.c
+    # The event's row is locked against deletion until the new delivery is in: a pruner
+    # (`prune_events`) that chose it first is waited for, and then there is no such event.
     row = await uow.first(
         select(d.event_id, d.body)
         .join(events, events.c.id == d.event_id)
         .where(d.endpoint_id == endpoint_id, events.c.event_key == event_key)
         .order_by(d.id.desc())
         .limit(1)
+        .with_for_update(key_share=True, read=True, of=events)
     )
     if row is None:
         raise NotFound("event of this endpoint", ("eventId",))

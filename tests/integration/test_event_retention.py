@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.adapters.database import create_engine, migrate
 from portal.adapters.tables import events, users, webhook_attempts, webhook_deliveries
 from portal.adapters.tables import webhook_endpoints as endpoints
+from portal.adapters.unit_of_work import UnitOfWork
 from portal.cli import main
 from portal.config import Settings
+from portal.domain.access import Role, Viewer
+from portal.domain.errors import NotFound
 from portal.jobs import runtime
 from portal.jobs.context import JobContext
 from portal.jobs.queue import InProcessQueue
@@ -153,12 +156,14 @@ class Outbox:
             d = webhook_deliveries.c
             a = webhook_attempts.c
             deliveries = await conn.scalar(
-                select(func.count()).where(
-                    ~select(events.c.id).where(events.c.id == d.event_id).exists()
-                )
+                select(func.count())
+                .select_from(webhook_deliveries)
+                .where(~select(events.c.id).where(events.c.id == d.event_id).exists())
             )
             attempts = await conn.scalar(
-                select(func.count()).where(~select(d.id).where(d.id == a.delivery_id).exists())
+                select(func.count())
+                .select_from(webhook_attempts)
+                .where(~select(d.id).where(d.id == a.delivery_id).exists())
             )
             return int(deliveries or 0), int(attempts or 0)
 
@@ -399,3 +404,28 @@ def test_portal_events_prune_prints_the_count(
     assert capsys.readouterr().err.strip() == (
         "portal events: error: --older-than-days must be at most 36,500 (days), not 999999999"
     )
+
+
+async def test_a_redelivery_racing_the_pruner_answers_not_found(engine: AsyncEngine) -> None:
+    """The pruner chose an event (its row locked) while an admin redelivers it: the redelivery
+    waits, then finds no such event (NOT_FOUND), instead of failing on the deleted row."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite has one writer at a time: the two cannot interleave
+    outbox = await Outbox(engine).start()
+    event_id = await outbox.event("raced", 200 * DAY, ("FAILED",))
+    admin = Viewer(user_id=1, role=Role.ADMIN)
+
+    async def redeliver() -> int:
+        async with UnitOfWork(engine) as uow:
+            return await webhooks.redeliver_event(uow, admin, outbox.endpoint_id, "evt_raced")
+
+    async with engine.connect() as pruner:
+        await pruner.execute(select(events.c.id).where(events.c.id == event_id).with_for_update())
+        racing = asyncio.create_task(redeliver())
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waits for the pruner's lock
+        await pruner.execute(delete(events).where(events.c.id == event_id))
+        await pruner.commit()
+    with pytest.raises(NotFound):
+        await racing
+    assert await outbox.orphans() == (0, 0)

@@ -12,10 +12,10 @@ statement's SQL text and parameters can be made once, by SQLAlchemy, and then ru
 - `fetch_rows` / `fetch_value` run it on the connection's asyncpg connection and announce it
   to the engine's `before_cursor_execute` / `after_cursor_execute` listeners as SQLAlchemy
   would: statement counts per request, the tests' counters and tracing spans see it;
-- a lost connection (the server dropped it) runs the statement once more through
-  SQLAlchemy, whose error handling invalidates the pool's dead connections and raises as it
-  always does; other errors are raised as they are (either way the compiled path then hands
-  the request to the general path).
+- a lost connection (`connection_lost`: the server dropped it) runs the statement once more
+  through SQLAlchemy, whose error handling invalidates the pool's dead connections and raises
+  as it always does; other errors are raised as they are (either way the compiled path then
+  hands the request to the general path).
 
 Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the SQLAlchemy path
 (`raw_select` answers None). The answers are the same, byte for byte
@@ -25,7 +25,7 @@ Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,8 +111,14 @@ async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
     """The statement's rows, each with `_mapping` (label → value)."""
     try:
         records = await _run(conn, raw, "fetch")
-    except _CONNECTION_LOST:
-        return (await conn.execute(raw.statement)).all()
+    except Exception as error:
+        if not connection_lost(error):
+            raise
+
+        async def again() -> Sequence[Any]:
+            return (await conn.execute(raw.statement)).all()
+
+        return await _through_sqlalchemy(conn, again)
     if not raw.convert:
         return [MappedRow(r) for r in records]
     rows = []
@@ -128,19 +134,40 @@ async def fetch_value(conn: AsyncConnection, raw: RawSelect) -> Any:
     """The first column of the first row (a count)."""
     try:
         return await _run(conn, raw, "fetchval")
-    except _CONNECTION_LOST:
-        return await conn.scalar(raw.statement)
+    except Exception as error:
+        if not connection_lost(error):
+            raise
+        return await _through_sqlalchemy(conn, lambda: conn.scalar(raw.statement))
 
 
-_CONNECTION_LOST = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
-    OSError,
-)
-"""The driver's errors of a lost connection (the server cut it, or it was closed): SQLAlchemy
-runs the statement again, detects the disconnect and replaces the pool's dead connections.
-Any other error (a statement timeout, a value PostgreSQL refuses) is raised as it is; the
-compiled path then hands the request to the general path, which reports it."""
+async def _through_sqlalchemy(conn: AsyncConnection, run: Callable[[], Awaitable[Any]]) -> Any:
+    """The statement once more, through SQLAlchemy: on a dead connection its error handling
+    invalidates the pool's older connections. A connection that still fails is invalidated
+    here (a driver left mid-operation is not a disconnect to SQLAlchemy) so that it never goes
+    back to the pool."""
+    try:
+        return await run()
+    except Exception:
+        if not conn.invalidated:
+            await conn.invalidate()
+        raise
+
+
+SERVER_ENDED_SESSION = ("57P01", "57P02", "57P03")
+"""admin_shutdown (pg_terminate_backend, a restart), crash_shutdown, cannot_connect_now."""
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether an error of a raw read may mean the connection is gone: any error of the driver
+    itself (a closed connection, a socket error) and PostgreSQL's connection exceptions (class
+    08) and ended sessions. Then SQLAlchemy runs the statement again, detects the disconnect
+    and replaces the pool's dead connections. An error of the statement itself (a statement
+    timeout, a value PostgreSQL refuses) is raised as it is: the compiled path then hands the
+    request to the general path, which reports it."""
+    if not isinstance(error, asyncpg.PostgresError):
+        return True
+    state = getattr(error, "sqlstate", None) or ""
+    return state.startswith("08") or state in SERVER_ENDED_SESSION
 
 
 class _Context:

@@ -4,14 +4,16 @@ error handling when the connection fails. On SQLite there is no raw form."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import String, TypeDecorator, func, literal_column, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.adapters.raw_reads import fetch_rows, fetch_value, raw_select
+from portal.adapters.raw_reads import connection_lost, fetch_rows, fetch_value, raw_select
 from portal.adapters.tables import conversions
 from tests.conftest import StatementCounter
 from tests.factories import build_world
@@ -109,3 +111,41 @@ async def test_other_errors_are_raised_as_they_are_without_a_second_run(
     finally:
         counter.close()
     assert raised.type.__module__.startswith("asyncpg")
+
+
+@pytest.mark.parametrize(
+    "error, lost",
+    [
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
+        (asyncpg.exceptions.ConnectionFailureError("connection failure"), True),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle"), True),
+        (asyncpg.exceptions.InterfaceError("connection is closed"), True),
+        (asyncpg.exceptions.InternalClientError("another operation is in progress"), True),
+        (ConnectionResetError(), True),
+        (asyncpg.exceptions.DivisionByZeroError("division by zero"), False),
+        (asyncpg.exceptions.QueryCanceledError("statement timeout"), False),
+        (asyncpg.exceptions.UndefinedColumnError("no such column"), False),
+    ],
+)
+def test_which_errors_mean_the_connection_may_be_gone(error: Exception, lost: bool) -> None:
+    assert connection_lost(error) is lost
+
+
+async def test_a_connection_still_failing_through_sqlalchemy_is_invalidated(
+    engine: AsyncEngine,
+) -> None:
+    """A driver left mid-operation is no disconnect to SQLAlchemy: the raw read invalidates the
+    connection itself, so it never goes back to the pool."""
+    if engine.dialect.name != "postgresql":
+        return
+    raw = raw_select(select(literal_column("1")), engine.dialect)
+    assert raw is not None
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        busy = asyncio.create_task(driver.fetchval("SELECT pg_sleep(0.3)"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Exception) as raised:
+            await fetch_value(conn, raw)
+        assert conn.invalidated
+        busy.cancel()
+    assert raised.type.__module__.startswith("sqlalchemy")  # from the run through SQLAlchemy

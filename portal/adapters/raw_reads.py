@@ -84,7 +84,7 @@ def _raw_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | None:
         # that needs the column's type code, as PostgreSQL's NUMERIC does, raises: no raw form).
         processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
         if processor is not None:
-            convert.append((column.key, processor))
+            convert.append((str(column.key), processor))
     return RawSelect(stmt, expanded.string, tuple(values[n] for n in names), tuple(convert))
 
 
@@ -118,7 +118,8 @@ async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
         async def again() -> Sequence[Any]:
             return (await conn.execute(raw.statement)).all()
 
-        return await _through_sqlalchemy(conn, again)
+        rows: Sequence[Any] = await _through_sqlalchemy(conn, again)
+        return rows
     if not raw.convert:
         return [MappedRow(r) for r in records]
     rows = []

@@ -4,7 +4,7 @@ exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -64,7 +64,7 @@ class InIds(ColumnElement[bool]):
     inherit_cache = True
     _is_implicitly_boolean = True  # no `= 1` where booleans are not native (SQLite)
     type = Boolean()
-    _traverse_internals: ClassVar[list[tuple[str, InternalTraversal]]] = [
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration is a list)
         ("column", InternalTraversal.dp_clauseelement),
         ("ids", InternalTraversal.dp_clauseelement),
     ]
@@ -74,7 +74,7 @@ class InIds(ColumnElement[bool]):
         self.ids = ids
 
     @property
-    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+    def _from_objects(self) -> list[Any]:
         # The column's table, as `column.in_(…)` names it: a statement whose only mention of
         # the table is this predicate still selects FROM it.
         return list(self.column._from_objects)

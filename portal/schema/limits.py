@@ -259,7 +259,7 @@ class QueryCostLimiter(SchemaExtension):
             self.cost = operation_cost(
                 ctx.schema._schema, document, ctx.operation_name, ctx.variables
             )
-            refusal = too_complex(self.cost, self.max_cost)
+            refusal: GraphQLError | None = too_complex(self.cost, self.max_cost)
             if refusal is None:
                 # Charged already when the compiled lane took the request and could not answer.
                 charged = getattr(ctx.context, "charge", None) or await charge(

@@ -58,6 +58,12 @@ class MappedRow:
         self._mapping = mapping
 
 
+def prepared_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | Select[Any]:
+    """What `fetch_rows` and `fetch_value` run: the raw form where there is one, else the
+    statement itself."""
+    return raw_select(stmt, dialect) or stmt
+
+
 def raw_select(stmt: Select[Any], dialect: Dialect) -> RawSelect | None:
     """The statement as SQL text and positional parameters for asyncpg, or None (then the
     statement runs through SQLAlchemy, which reports whatever made this fail)."""
@@ -107,8 +113,10 @@ def _processed_parameters(stmt: Select[Any], dialect: Dialect) -> dict[str, Any]
     return values
 
 
-async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
+async def fetch_rows(conn: AsyncConnection, raw: RawSelect | Select[Any]) -> Sequence[Any]:
     """The statement's rows, each with `_mapping` (label → value)."""
+    if not isinstance(raw, RawSelect):
+        return (await conn.execute(raw)).all()
     try:
         records = await _run(conn, raw, "fetch")
     except Exception as error:
@@ -131,8 +139,10 @@ async def fetch_rows(conn: AsyncConnection, raw: RawSelect) -> Sequence[Any]:
     return rows
 
 
-async def fetch_value(conn: AsyncConnection, raw: RawSelect) -> Any:
+async def fetch_value(conn: AsyncConnection, raw: RawSelect | Select[Any]) -> Any:
     """The first column of the first row (a count)."""
+    if not isinstance(raw, RawSelect):
+        return await conn.scalar(raw)
     try:
         return await _run(conn, raw, "fetchval")
     except Exception as error:
@@ -173,8 +183,6 @@ def connection_lost(error: BaseException) -> bool:
 
 class _Context:
     """What the listeners of `before_cursor_execute` keep per statement (a tracing span)."""
-
-    __slots__ = ("__dict__",)
 
 
 async def _run(conn: AsyncConnection, raw: RawSelect, method: str) -> Any:

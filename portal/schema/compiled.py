@@ -8,7 +8,7 @@ compiled once into a plan, kept per document and operation name:
   the columns asked for and joining the many-to-one objects (partner, program, its advertiser)
   as derived tables scoped by `portal.adapters.visibility.visible`, the same predicates the
   general path uses; the conditions, ordering and cursors of a list come from the same reader
-  and pagination functions (`Reader.conversions_scope`, `page_statement`, `read_page`);
+  and pagination functions (`Reader.conversions_scope`, `page_statement`, `page_of`);
 - row → JSON builders specialised for the selection (aliases, fragments, `__typename`, field
   order), one generated function each (portal.schema.row_source), serialising every leaf as
   the schema's scalar and enum serialisers do (strings as stored, amounts by `canonical_text`).
@@ -56,8 +56,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 
-from portal.adapters.pagination import SortKey, page_of, page_statement, read_page
-from portal.adapters.raw_reads import RawSelect, fetch_rows, fetch_value, raw_select
+from portal.adapters.pagination import SortKey, page_of, page_statement
+from portal.adapters.raw_reads import fetch_rows, fetch_value, prepared_select
 from portal.adapters.reader import Reader
 from portal.adapters.tables import (
     advertisers,
@@ -716,24 +716,17 @@ class ConnectionPlan(RootPlan):
         counted = select(func.count()).select_from(table).where(where) if self.count else None
         dialect = rc.engine.dialect
         return (
-            raw_select(stmt, dialect) or stmt,
+            prepared_select(stmt, dialect),
             key,
             page,
-            None if counted is None else raw_select(counted, dialect) or counted,
+            None if counted is None else prepared_select(counted, dialect),
         )
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
         stmt, key, page, counted = prepared
-        if isinstance(stmt, RawSelect):
-            rows = await fetch_rows(conn, stmt)
-            result = page_of(rows, key, page, _mapping, every_cursor=self.edges)
-        else:
-            result = await read_page(conn, stmt, key, page, _mapping, every_cursor=self.edges)
-        count = None
-        if isinstance(counted, RawSelect):
-            count = int(await fetch_value(conn, counted) or 0)
-        elif counted is not None:
-            count = int(await conn.scalar(counted) or 0)
+        rows = await fetch_rows(conn, stmt)
+        result = page_of(rows, key, page, _mapping, every_cursor=self.edges)
+        count = None if counted is None else int(await fetch_value(conn, counted) or 0)
         return {key_: part(result, count) for key_, part in self.parts}
 
 
@@ -766,13 +759,10 @@ class ConversionById(RootPlan):
             raise Fallback(str(error)) from error
         where = (conversions.c.id == pk) & visible(conversions, rc.viewer)
         stmt = main_statement(conversions, self.columns, rc.viewer, where, None)
-        return raw_select(stmt, rc.engine.dialect) or stmt
+        return prepared_select(stmt, rc.engine.dialect)
 
     async def run(self, conn: AsyncConnection, prepared: Any) -> Any:
-        if isinstance(prepared, RawSelect):
-            rows = await fetch_rows(conn, prepared)
-        else:
-            rows = (await conn.execute(prepared)).all()
+        rows = await fetch_rows(conn, prepared)
         return self.build(rows[0]._mapping) if rows else None
 
 
@@ -869,7 +859,7 @@ class Compiler:
         )
         self.prepared_size = prepared
         self._admitted: OrderedDict[tuple[str, str | None], Admitted] = OrderedDict()
-        self._costs: OrderedDict[tuple[int, bytes], tuple[Admitted, int]] = OrderedDict()
+        self._costs: OrderedDict[tuple[Admitted, bytes], int] = OrderedDict()
         self._prepared: OrderedDict[tuple[int, Any, bytes], tuple[Plan, list[Any]]] = OrderedDict()
         """The statements of recent (plan, viewer, variables): a dashboard asks the same page
         again and again. They depend on nothing else (the visibility predicates are
@@ -972,19 +962,18 @@ class Compiler:
         """The query cost `keep_cost` kept for these `declared_values`, or None."""
         if values is None:
             return None
-        found = self._costs.get((id(admitted), values))
-        if found is None or found[0] is not admitted:
-            return None
-        self._costs.move_to_end((id(admitted), values))
-        return found[1]
+        found = self._costs.get((admitted, values))
+        if found is not None:
+            self._costs.move_to_end((admitted, values))
+        return found
 
     def keep_cost(self, admitted: Admitted, values: bytes | None, cost: int) -> None:
         """Keeps a query cost the lane answered with (a function of the document and the
         declared variables' values), in one LRU over all operations like `_prepared`."""
         if values is None:
             return
-        self._costs[(id(admitted), values)] = (admitted, cost)
-        self._costs.move_to_end((id(admitted), values))
+        self._costs[(admitted, values)] = cost
+        self._costs.move_to_end((admitted, values))
         if len(self._costs) > self.prepared_size:
             self._costs.popitem(last=False)
 
@@ -997,9 +986,10 @@ class Compiler:
         return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Admitted:
-    """An operation the compiled lane may answer (`Compiler.admit`)."""
+    """An operation the compiled lane may answer (`Compiler.admit`); each admission is its
+    own (compared and hashed by identity: the kept costs are per admission)."""
 
     document: DocumentNode
     plan: Plan

@@ -122,7 +122,7 @@ async def test_the_lane_steps_aside_for_what_strawberry_reports(
     engine: AsyncEngine, settings: Settings
 ) -> None:
     """NUL characters in the variables, a cost over the limit and bad arguments of an admitted
-    operation: strawberry answers, with its usual errors, and nothing is charged twice."""
+    operation: the lane leaves them to strawberry, which answers with its usual errors."""
     world = await build_world(engine)
     app = create_app(replace(settings, max_query_cost=20), engine=engine)
     async with (

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portal.observability import tracing
 from tests.conftest import Api
 from tests.factories import build_world
+from tests.observed import captured_logs
 
 EXPORT = """mutation Export($input: ExportConversionRequestsInput!) {
   exportConversionRequests(input: $input) { export { id } userErrors { code } } }"""
@@ -102,3 +103,35 @@ def test_tracing_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PORTAL_TRACING", "off")
     tracing.configure_from_env()
     assert not tracing.enabled()
+
+
+async def test_a_read_answered_by_the_compiled_lane_is_traced_and_counted(
+    api: Api, engine: AsyncEngine, spans: InMemorySpanExporter
+) -> None:
+    """The compiled lane answers without strawberry, and on PostgreSQL runs its statement on
+    the asyncpg connection itself (portal.adapters.raw_reads): the operation still has its
+    span, each statement its span, and the request log counts them."""
+    world = await build_world(engine)
+    query = "query Mine { conversions(first: 2) { nodes { id orderId } } }"
+    lane = api.app.state.compiled_lane
+    await api.post(query, token=world.tokens["A"])  # admits the operation to the lane
+    served = lane.served
+    spans.clear()
+    with captured_logs() as logs:
+        response = await api.post(query, token=world.tokens["A"])
+    assert response.json().get("errors") is None
+    assert lane.served == served + 1
+    found = spans.get_finished_spans()
+    [request] = _named(found, "POST /graphql")
+    [operation] = _named(found, "query Mine")
+    assert operation.parent is not None and operation.parent.span_id == request.context.span_id
+    statements = [
+        str((s.attributes or {}).get("db.statement"))
+        for s in found
+        if s.kind is SpanKind.CLIENT and s.context.trace_id == request.context.trace_id
+    ]
+    assert any("FROM conversions" in statement for statement in statements), statements
+    [line] = logs.requests()
+    housekeeping = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")  # spanned, not counted as work
+    work = [s for s in statements if not s.lstrip().upper().startswith(housekeeping)]
+    assert line["sql_statements"] == len(work) >= 1

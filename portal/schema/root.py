@@ -28,6 +28,7 @@ from portal.resolvers.validation import ValidationQueries
 from portal.resolvers.webhooks import WebhookQueries
 from portal.schema.compiled import CompiledReads, Compiler
 from portal.schema.documents import PreparedDocuments
+from portal.schema.input_conversion import compile_inputs
 from portal.schema.limits import QueryCostLimiter, coded_limits
 from portal.schema.mutations import Mutation
 from portal.schema.nul_characters import RefuseNulCharacters
@@ -115,6 +116,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
+    compile_inputs(built)  # input objects converted by compiled code, not per value
     built.compiler = compiler
     built.max_query_cost = max_cost
     return built

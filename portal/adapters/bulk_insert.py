@@ -11,13 +11,15 @@ IntegrityError with nothing of the batch written (the caller's transaction stays
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Table, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portal.adapters.raw_reads import announced
 
 
 async def insert_rows(
@@ -75,11 +77,30 @@ async def _copy_rows(
             copied.insert(0, "id")
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
+        statement = f"COPY {table.name} ({', '.join(copied)}) FROM STDIN (FORMAT binary)"
         try:
-            await driver.copy_records_to_table(table.name, records=records, columns=copied)
+            with announced(conn, statement, ()):
+                await driver.copy_records_to_table(table.name, records=records, columns=copied)
         except asyncpg.IntegrityConstraintViolationError as error:
-            raise IntegrityError(f"COPY {table.name}", None, error) from error
+            raise IntegrityError(statement, None, error) from error
     return ids
+
+
+async def insert_mappings(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: bool = True
+) -> list[int]:
+    """`insert_rows` for rows given as mappings of column names, every row with the same
+    columns in the same order (columns left out take their server defaults: a table whose
+    columns have Python-side defaults cannot be filled this way)."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if any(column.default is not None for column in table.c if column.name not in columns):
+        raise ValueError(f"{table.name}: a column left out has a Python-side default")
+    values = [list(row.values()) for row in rows]
+    if any(len(row) != len(columns) or list(row) != columns for row in rows):
+        raise ValueError(f"{table.name}: the rows do not have the same columns")
+    return await insert_rows(conn, table, columns, values, ids=ids)
 
 
 def _with_json_text(row: list[Any], json_columns: list[int]) -> list[Any]:

@@ -1,14 +1,13 @@
 """Storing many new conversions at once: the same rows as `conversion_store.insert_conversion`
-(the conversion, its revision 1 and its count in the statistics rollup), in three statements
-whatever the number."""
+(the conversion, its revision 1 and its count in the statistics rollup), in a fixed number of
+statements whatever the number: on PostgreSQL binary COPYs (`bulk_insert`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert
-
 from portal.adapters import statistics_rollup as rollup
+from portal.adapters.bulk_insert import insert_mappings
 from portal.adapters.conversion_store import (
     NewConversion,
     conversion_values,
@@ -33,16 +32,15 @@ async def insert_conversions(
     if not news:
         return []
     rows = [conversion_values(new, uow.now) for new in news]
-    result = await uow.conn.execute(
-        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True), rows
-    )
-    ids = [int(row.id) for row in result]
-    await uow.conn.execute(
-        insert(conversion_revisions),
+    ids = await insert_mappings(uow.conn, conversions, rows)
+    await insert_mappings(
+        uow.conn,
+        conversion_revisions,
         [
             revision_values(conversion_id, 1, created(new), source, actor_user_id, None, uow.now)
             for conversion_id, new in zip(ids, news, strict=True)
         ],
+        ids=False,
     )
     counted = rollup.Deltas()
     for values in rows:

@@ -25,7 +25,8 @@ Anything else (SQLite, a statement whose parameters cannot be mapped) keeps the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,16 +186,24 @@ class _Context:
     """What the listeners of `before_cursor_execute` keep per statement (a tracing span)."""
 
 
-async def _run(conn: AsyncConnection, raw: RawSelect, method: str) -> Any:
-    adapted = await conn.get_raw_connection()
-    driver = adapted.driver_connection
-    assert driver is not None
+@contextmanager
+def announced(conn: AsyncConnection, sql: str, params: Any) -> Iterator[None]:
+    """A statement run on the driver directly, told to the engine's `before_cursor_execute` /
+    `after_cursor_execute` listeners as SQLAlchemy tells its own: it is counted and traced."""
     sync = conn.sync_connection
     assert sync is not None
     context = _Context()
     dispatch = sync.dispatch
-    dispatch.before_cursor_execute(sync, None, raw.sql, raw.params, context, False)
+    dispatch.before_cursor_execute(sync, None, sql, params, context, False)
     try:
-        return await getattr(driver, method)(raw.sql, *raw.params)
+        yield
     finally:
-        dispatch.after_cursor_execute(sync, None, raw.sql, raw.params, context, False)
+        dispatch.after_cursor_execute(sync, None, sql, params, context, False)
+
+
+async def _run(conn: AsyncConnection, raw: RawSelect, method: str) -> Any:
+    adapted = await conn.get_raw_connection()
+    driver = adapted.driver_connection
+    assert driver is not None
+    with announced(conn, raw.sql, raw.params):
+        return await getattr(driver, method)(raw.sql, *raw.params)

@@ -1,0 +1,97 @@
+"""portal.adapters.bulk_insert.insert_mappings: rows given as mappings go in with one binary
+COPY on PostgreSQL (one executemany INSERT on SQLite), ids in input order, JSON as the JSON
+columns write it, counted as a statement, all or nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portal.adapters.bulk_insert import insert_mappings
+from portal.adapters.event_store import payload_json
+from portal.adapters.tables import events
+from tests.conftest import StatementCounter
+
+NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+
+def _event(n: int, payload: Any) -> dict[str, Any]:
+    return {
+        "event_key": f"key-{n}",
+        "type": "conversion.recorded",
+        "version": 1,
+        "occurred_at": NOW,
+        "object_kind": "Conversion",
+        "object_id": n,
+        "program_id": None,
+        "partner_id": None,
+        "advertiser_id": None,
+        "payload": payload,
+        "dispatched_at": None,
+    }
+
+
+async def test_rows_go_in_with_their_ids_in_order_and_json_as_written(engine: AsyncEngine) -> None:
+    rows = [
+        _event(1, {"a": "1.50", "ü": [1, None, True]}),
+        _event(2, payload_json({"at": NOW, "nested": {"x": "y"}})),
+        _event(3, {}),
+    ]
+    counter = StatementCounter(engine)
+    try:
+        async with engine.begin() as conn:
+            ids = await insert_mappings(conn, events, rows)
+    finally:
+        counter.close()
+    assert len(ids) == 3 and ids == sorted(ids)
+    if engine.dialect.name == "postgresql":
+        assert sum(s.startswith("COPY events") for s in counter.statements) == 1
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(events).order_by(events.c.id))).all()
+    assert [r.id for r in stored] == ids
+    assert [r.object_id for r in stored] == [1, 2, 3]
+    assert stored[0].payload == {"a": "1.50", "ü": [1, None, True]}
+    assert stored[1].payload == {"at": "2026-12-04T12:00:00+00:00", "nested": {"x": "y"}}
+    assert stored[2].payload == {}
+    assert all(r.occurred_at == NOW for r in stored)
+
+
+async def test_a_violation_writes_nothing_and_the_transaction_goes_on(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await insert_mappings(conn, events, [_event(1, {})], ids=False)
+        with pytest.raises(IntegrityError):
+            await insert_mappings(conn, events, [_event(2, {}), _event(1, {})], ids=False)
+        await insert_mappings(conn, events, [_event(3, {})], ids=False)
+    async with engine.connect() as conn:
+        keys = (await conn.scalars(select(events.c.event_key).order_by(events.c.id))).all()
+    assert keys == ["key-1", "key-3"]
+
+
+async def test_rows_must_share_their_columns(engine: AsyncEngine) -> None:
+    second = _event(2, {})
+    del second["dispatched_at"]
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="same columns"):
+            await insert_mappings(conn, events, [_event(1, {}), second])
+        reordered = dict(reversed(list(_event(3, {}).items())))
+        with pytest.raises(ValueError, match="same columns"):
+            await insert_mappings(conn, events, [_event(1, {}), reordered])
+
+
+async def test_a_left_out_column_with_a_python_default_is_refused(engine: AsyncEngine) -> None:
+    """COPY fills a column left out with its server default only; refused before any SQL."""
+    table = Table(
+        "with_defaults",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("name", String(10)),
+        Column("kind", String(10), default="plain"),
+    )
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="Python-side default"):
+            await insert_mappings(conn, table, [{"name": "x"}])

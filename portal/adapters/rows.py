@@ -179,8 +179,9 @@ _NO_SHOP = ShopAttributes()
 
 
 def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]]:
-    return [
-        {
+    out = []
+    for p in positions:
+        stored: dict[str, Any] = {
             "position": p.position,
             "category": p.category,
             "orderValue": str(p.order_value),
@@ -188,23 +189,20 @@ def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]
             "status": p.status.value,
             "productId": p.product_id,
             "quantity": p.quantity,
-            **_mapping_json(p),
         }
-        for p in positions
-    ]
-
-
-def _mapping_json(p: BasketPosition) -> dict[str, Any]:
-    """The cart-mapping keys of a stored position, only where there is something to keep."""
-    found: dict[str, Any] = {}
-    if p.shop is not None:
+        # The cart-mapping keys of a stored position, only where there is something to keep.
         shop = p.shop
-        found.update(
-            shopCategory=shop.shop_category, sku=shop.sku, brand=shop.brand, onSale=shop.on_sale
-        )
-    if p.mapped:
-        found.update(mapped=True, mappingVersionId=p.mapping_version, mappingRule=p.mapping_rule)
-    return found
+        if shop is not None:
+            stored["shopCategory"] = shop.shop_category
+            stored["sku"] = shop.sku
+            stored["brand"] = shop.brand
+            stored["onSale"] = shop.on_sale
+        if p.mapped:
+            stored["mapped"] = True
+            stored["mappingVersionId"] = p.mapping_version
+            stored["mappingRule"] = p.mapping_rule
+        out.append(stored)
+    return out
 
 
 def conversion(r: Row[Any]) -> Conversion:

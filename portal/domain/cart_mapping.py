@@ -350,11 +350,10 @@ class CompiledMapping:
         self.unindexed: list[int] = []
         for index, prepared in enumerate(self._prepared):
             self._index(index, prepared)
-        # Candidates per (path, SKU, brand), sorted: a shop sends the same products again.
         self.uses_price = any(
             r.min_unit_price is not None or r.max_unit_price is not None for r in self.rules
         )
-        self._memo: dict[tuple[tuple[str, ...] | None, str | None, str | None], list[int]] = {}
+        self._by_path: dict[tuple[str, ...], list[int]] = {}  # see _path_candidates
 
     def _index(self, index: int, p: _Prepared) -> None:
         kind = p.rule.category_match
@@ -375,41 +374,48 @@ class CompiledMapping:
         else:  # a leading-wildcard glob, a sale flag, a price range
             self.unindexed.append(index)
 
-    def _candidates(self, s: _Seen) -> list[int]:
-        found: list[int] = list(self.unindexed)
-        if s.path is not None:
-            found.extend(self._exact.get(s.path, ()))
-            node = self._trie
+    def _path_candidates(self, path: tuple[str, ...]) -> list[int]:
+        """The rules indexed under a path (exact, prefixes of it, globs of its first segment),
+        in rule order; kept per path, as a shop sends the same paths again and again."""
+        found = self._by_path.get(path)
+        if found is not None:
+            return found
+        found = list(self._exact.get(path, ()))
+        node = self._trie
+        found.extend(node.rules)
+        for segment in path:
+            child = node.children.get(segment)
+            if child is None:
+                break
+            node = child
             found.extend(node.rules)
-            for segment in s.path:
-                child = node.children.get(segment)
-                if child is None:
-                    break
-                node = child
-                found.extend(node.rules)
-            found.extend(self._globs.get(s.path[0], ()))
-        if s.sku is not None:
-            found.extend(self._skus.get(s.sku, ()))
-        if s.brand is not None:
-            found.extend(self._brands.get(s.brand, ()))
+        found.extend(self._globs.get(path[0], ()))
+        found.sort()
+        if len(self._by_path) >= _MEMO_SIZE:
+            self._by_path.clear()
+        self._by_path[path] = found
         return found
 
     def match_index(self, position: ShopPosition) -> int | None:
-        """The index of the first rule (in rule order) that matches `position`."""
+        """The index of the first rule (in rule order) that matches `position`: each group of
+        candidates (unindexed; by path; by SKU; by brand) is in rule order, so a group is
+        checked only up to its first holding rule, and only below the best index so far."""
         seen = _Seen.of(position)
-        key = (seen.path, seen.sku, seen.brand)
-        candidates = self._memo.get(key)
-        if candidates is None:
-            candidates = self._candidates(seen)
-            candidates.sort()
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = candidates
         prepared = self._prepared
-        for index in candidates:
-            if _holds(prepared[index], seen):
-                return index
-        return None
+        best: int | None = None
+        for group in (
+            self.unindexed,
+            self._path_candidates(seen.path) if seen.path is not None else (),
+            self._skus.get(seen.sku, ()) if seen.sku is not None else (),
+            self._brands.get(seen.brand, ()) if seen.brand is not None else (),
+        ):
+            for index in group:
+                if best is not None and index >= best:
+                    break
+                if _holds(prepared[index], seen):
+                    best = index
+                    break
+        return best
 
     def match_values(self, value: Decimal, quantity: int) -> Match:
         """The match of a position the shop described by nothing but its value."""

@@ -101,7 +101,29 @@ class Conversion(Node):
     conversion_note: str | None = strawberry.field(description="Code of the status reason.")
     sub_ids: list[str | None] = strawberry.field(description="Sub IDs 1–6 (null where unset).")
     device: str | None = strawberry.field(description="Device class, if reported.")
-    basket: list[BasketPosition] = strawberry.field(description="Basket positions, if any.")
+
+    @strawberry.field(description="Basket positions, if any.")
+    def basket(self) -> list[BasketPosition]:
+        # Built when asked for: most answers (a recorded batch, a list page) leave it out.
+        currency = self.order_value.currency
+        return [
+            BasketPosition(
+                position=p.position,
+                tracking_category=p.category,
+                order_value=canonical(p.order_value, currency),
+                commission=canonical(p.commission, currency),
+                status=p.status,
+                product_id=p.product_id,
+                quantity=p.quantity,
+                shop_category=p.shop.shop_category if p.shop else None,
+                sku=p.shop.sku if p.shop else None,
+                brand=p.shop.brand if p.shop else None,
+                on_sale=p.shop.on_sale if p.shop else None,
+                mapped=p.mapped,
+            )
+            for p in self.basket_positions
+        ]
+
     paid: bool = strawberry.field(
         description="In a CONFIRMED or PAID payout entry: can no longer change."
     )
@@ -114,6 +136,7 @@ class Conversion(Node):
     program_pk: strawberry.Private[int]
     partner_pk: strawberry.Private[int]
     payout_entry_pk: strawberry.Private[int | None]
+    basket_positions: strawberry.Private[tuple[domain.BasketPosition, ...]]
 
     @classmethod
     def from_domain(cls, c: domain.Conversion) -> Conversion:
@@ -137,23 +160,7 @@ class Conversion(Node):
             conversion_note=c.conversion_note,
             sub_ids=list(c.sub_ids),
             device=c.device,
-            basket=[
-                BasketPosition(
-                    position=p.position,
-                    tracking_category=p.category,
-                    order_value=canonical(p.order_value, c.currency),
-                    commission=canonical(p.commission, c.currency),
-                    status=p.status,
-                    product_id=p.product_id,
-                    quantity=p.quantity,
-                    shop_category=p.shop.shop_category if p.shop else None,
-                    sku=p.shop.sku if p.shop else None,
-                    brand=p.shop.brand if p.shop else None,
-                    on_sale=p.shop.on_sale if p.shop else None,
-                    mapped=p.mapped,
-                )
-                for p in c.basket
-            ],
+            basket_positions=c.basket,
             paid=c.paid,
             payout_reserved=c.reserved,
             payout_entry_pk=c.payout_entry_id,

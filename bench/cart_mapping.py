@@ -17,6 +17,8 @@ import gc
 import os
 import random
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -25,9 +27,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +49,7 @@ from portal.domain.cart_mapping import (
     first_match,
 )
 from portal.global_ids import decode_id
+from portal.heap import freeze_startup_heap
 from portal.services.cart_mappings import set_cart_mapping
 from portal.services.order_types import BasketLineInput, OrderInput, TouchpointInput
 from portal.services.orders import record_orders
@@ -161,24 +166,43 @@ def _order_input(raw: dict[str, Any], rng: random.Random) -> OrderInput:
     )
 
 
+async def prepare(engine: AsyncEngine, rule_count: int) -> tuple[str, int, list[int]]:
+    """The bench program (`build`) with its tracking categories and, unless `rule_count` is 0,
+    a mapping version of that many rules; answers the token, program and partners."""
+    await migrate(engine)
+    token, program_id, partner_ids = await build(engine)
+    async with UnitOfWork(engine) as uow:
+        await uow.execute(
+            insert(tracking_categories),
+            [{"program_id": program_id, "key": k, "name": k, "active": True} for k in CATEGORIES],
+        )
+        if rule_count:
+            rules = make_rules(rule_count, random.Random(7))
+            await set_cart_mapping(uow, SYSTEM, program_id, SINCE, rules)
+        await uow.commit()
+    return token, program_id, partner_ids
+
+
+def batches_of(
+    count: int, size: int, program_id: int, partner_ids: list[int], rng: random.Random
+) -> list[list[dict[str, Any]]]:
+    """`count` batches of `size` orders with baskets of POSITIONS (no order value: it is the
+    sum of the positions)."""
+    payloads = []
+    for b in range(count):
+        batch = orders(b, size, program_id, partner_ids, rng)
+        for n, order in enumerate(batch):
+            order["basket"] = basket(rng, n)
+            order.pop("orderValue")
+        payloads.append(batch)
+    return payloads
+
+
 async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, float]:
     """Orders/s over HTTP, SQL statements per request, and orders/s of the service alone, of
     one run (0 rules: no mapping)."""
     async with database() as engine:
-        await migrate(engine)
-        token, program_id, partner_ids = await build(engine)
-        async with UnitOfWork(engine) as uow:
-            await uow.execute(
-                insert(tracking_categories),
-                [
-                    {"program_id": program_id, "key": k, "name": k, "active": True}
-                    for k in CATEGORIES
-                ],
-            )
-            if rule_count:
-                rules = make_rules(rule_count, random.Random(7))
-                await set_cart_mapping(uow, SYSTEM, program_id, SINCE, rules)
-            await uow.commit()
+        token, program_id, partner_ids = await prepare(engine, rule_count)
         statements = 0
 
         def count(*_: Any) -> None:
@@ -188,13 +212,7 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
         event.listen(engine.sync_engine, "before_cursor_execute", count)
         app = bench_app(engine)
         rng = random.Random(42)
-        payloads = []
-        for b in range(batches + 1):
-            batch = orders(b, size, program_id, partner_ids, rng)
-            for n, order in enumerate(batch):
-                order["basket"] = basket(rng, n)
-                order.pop("orderValue")
-            payloads.append(batch)
+        payloads = batches_of(batches + 1, size, program_id, partner_ids, rng)
         headers = {"Authorization": f"Bearer {token}"}
         async with (
             app.router.lifespan_context(app),
@@ -237,6 +255,121 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
         service_elapsed = time.perf_counter() - started
         total = batches * size
         return total / elapsed, statements / batches, total / service_elapsed
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`portal serve`'s app under uvicorn on `url`, without Redis and without the cost limit
+    getting in the way of the load (every request is still costed and charged)."""
+    env = dict(
+        os.environ,
+        PORTAL_DATABASE_URL=url,
+        PORTAL_SECRET_KEY="bench-secret",
+        PORTAL_DATA_DIR=tempfile.mkdtemp(),
+        PORTAL_REDIS_URL="",
+        PORTAL_RATE_LIMIT_RESTORE_RATE=str(10**9),
+        PORTAL_LOG_LEVEL="WARNING",
+    )
+    command = [
+        str(Path(sys.executable).parent / "uvicorn"), "--factory",
+        "portal.web.app:create_served_app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    return subprocess.Popen(command, env=env)
+
+
+async def served(rule_count: int, batches: int, size: int, workers: int, clients: int) -> float:
+    """Orders/s of `portal serve`'s app (uvicorn, `workers` processes, real HTTP on localhost)
+    with `clients` connections each sending its next batch as soon as the last is answered;
+    the bodies are encoded beforehand, so the client costs little CPU of the shared machine.
+    Prints the servers' CPU per order."""
+    async with database() as engine:
+        token, program_id, partner_ids = await prepare(engine, rule_count)
+        rng = random.Random(42)
+        bodies = [
+            orjson.dumps({"query": MUTATION, "variables": {"input": {"orders": batch}}})
+            for batch in batches_of(batches + 2 * clients, size, program_id, partner_ids, rng)
+        ]
+        port = 8790
+        server = start_server(engine.url.render_as_string(hide_password=False), port, workers)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", timeout=300, headers=headers
+            ) as client:
+                for _ in range(150):
+                    try:
+                        if (await client.get("/health")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+
+                async def send(body: bytes) -> None:
+                    response = await client.post("/graphql", content=body)
+                    answer = orjson.loads(response.content)
+                    assert "errors" not in answer, answer["errors"]
+                    assert answer["data"]["recordOrders"]["errorCount"] == 0, answer
+
+                # Warm-up: every worker compiles the mapping, opens connections.
+                await asyncio.gather(*(send(b) for b in bodies[: 2 * clients]))
+                queue = list(reversed(bodies[2 * clients :]))
+                pids = _children(server.pid)
+                cpu_before = sum(_cpu_seconds(pid) for pid in pids)
+                database_before = _postgres_cpu()
+
+                async def client_loop() -> None:
+                    while queue:
+                        await send(queue.pop())
+
+                started = time.perf_counter()
+                await asyncio.gather(*(client_loop() for _ in range(clients)))
+                elapsed = time.perf_counter() - started
+                cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
+                database_cpu = _postgres_cpu() - database_before
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    total = batches * size
+    label = f"{rule_count} rules" if rule_count else "no mapping"
+    print(
+        f"  {label}: {total / elapsed:,.0f} orders/s through `portal serve` ({workers} "
+        f"workers, {clients} clients); CPU per order: the workers {cpu / total * 1000:.3f} ms, "
+        f"PostgreSQL {database_cpu / total * 1000:.3f} ms"
+    )
+    return total / elapsed
+
+
+def _children(pid: int) -> list[int]:
+    """uvicorn's worker processes (or the one process serving itself)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found or [pid]
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of this machine's PostgreSQL processes (all of them: the bench has the
+    server to itself; those that ended meanwhile are not counted)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    total += _cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def _cpu_seconds(pid: int) -> float:
+    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_matcher(rule_count: int) -> None:
@@ -282,13 +415,32 @@ async def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--rules", type=int, default=2000)
+    parser.add_argument(
+        "--served",
+        type=int,
+        metavar="WORKERS",
+        help="instead: `portal serve` with this many workers over real HTTP (PostgreSQL)",
+    )
+    parser.add_argument("--clients", type=int, default=4, help="with --served: connections")
     args = parser.parse_args()
+    if args.served:
+        rates: dict[int, float] = {}
+        for rules in (0, args.rules, 0, args.rules):
+            rate = await served(rules, args.batches, args.batch_size, args.served, args.clients)
+            rates[rules] = max(rates.get(rules, 0.0), rate)
+        print(
+            f"  best of two: no mapping {rates[0]:,.0f} orders/s, {args.rules} rules "
+            f"{rates[args.rules]:,.0f} orders/s ({rates[args.rules] / rates[0] - 1:+.1%})"
+        )
+        return
+    # As `portal serve` and `portal worker` run: the start-up heap frozen, fewer collections.
+    freeze_startup_heap()
     dialect = "postgresql" if os.environ.get("PORTAL_BENCH_POSTGRES_URL") else "sqlite"
     print(
         f"recordOrders over HTTP ({dialect}), batches of {args.batch_size}, "
         f"{POSITIONS} positions per order:"
     )
-    results = {}
+    results: dict[int, list[tuple[float, float]]] = {}
     for rules in (0, args.rules, 0, args.rules):  # interleaved: the machine is shared
         rate, per_request, service = await run(rules, args.batches, args.batch_size)
         results.setdefault(rules, []).append((rate, service))

@@ -260,40 +260,59 @@ class _Seen:
     on_sale: bool | None
     value: Decimal
     quantity: int
-    joined: str | None = None  # the path joined with `_SEP` (for compiled globs)
 
     @classmethod
-    def of(cls, p: ShopPosition) -> _Seen:
-        brand = _norm(p.brand)
+    def of(
+        cls, p: ShopPosition | ShopAttributes, value: Decimal | None = None, quantity: int = 1
+    ) -> _Seen:
+        """`p` a ShopPosition, or ShopAttributes with the position's `value` and `quantity`."""
+        if isinstance(p, ShopPosition):
+            value, quantity = p.value, p.quantity
+        assert value is not None
+        category, sku, brand = p.shop_category, p.sku, p.brand
         return cls(
-            split_path(p.shop_category) if _norm(p.shop_category) else None,
-            _norm(p.sku),
-            brand.casefold() if brand else None,
+            None if category is None else _seen_path(category),
+            None if sku is None else (sku.strip() or None),
+            None if brand is None else _seen_brand(brand),
             p.on_sale,
-            p.value,
-            max(p.quantity, 1),
+            value,
+            max(quantity, 1),
         )
 
 
+@lru_cache(maxsize=65536)
+def _seen_path(category: str) -> tuple[str, ...] | None:
+    return split_path(category) if category.strip() else None
+
+
+@lru_cache(maxsize=65536)
+def _seen_brand(brand: str) -> str | None:
+    return brand.strip().casefold() or None
+
+
 def _holds(r: _Prepared, s: _Seen) -> bool:
+    return _path_holds(r, s.path) and _rest_holds(r, s)
+
+
+def _path_holds(r: _Prepared, path: tuple[str, ...] | None) -> bool:
+    """Whether the rule's shop-category condition (if any) holds for `path`."""
+    if r.path is None:
+        return True
+    if path is None:
+        return False
+    kind = r.rule.category_match
+    if kind is CategoryMatch.EXACT:
+        return path == r.path
+    if kind is CategoryMatch.PREFIX:
+        return path[: len(r.path)] == r.path
+    if r.glob is not None:
+        return r.glob.fullmatch(_SEP.join(path)) is not None
+    return glob_matches(r.path, path)
+
+
+def _rest_holds(r: _Prepared, s: _Seen) -> bool:
+    """Whether the rule's other conditions (SKU, brand, sale flag, unit price) hold for `s`."""
     rule = r.rule
-    if r.path is not None:
-        if s.path is None:
-            return False
-        kind = rule.category_match
-        if kind is CategoryMatch.EXACT and s.path != r.path:
-            return False
-        if kind is CategoryMatch.PREFIX and s.path[: len(r.path)] != r.path:
-            return False
-        if kind is CategoryMatch.GLOB:
-            if r.glob is not None:
-                joined = s.joined
-                if joined is None:
-                    joined = s.joined = _SEP.join(s.path)
-                if r.glob.fullmatch(joined) is None:
-                    return False
-            elif not glob_matches(r.path, s.path):
-                return False
     if r.skus and s.sku not in r.skus:
         return False
     if r.brand is not None and s.brand != r.brand:
@@ -334,8 +353,9 @@ _MEMO_SIZE = 50_000
 
 class CompiledMapping:
     """A version's rules compiled for matching: each rule is indexed under its most selective
-    condition (exact path; prefix trie; a glob's first literal segment; SKUs; brand); rules
-    with only a sale flag or a price range are checked for every position (`unindexed`)."""
+    condition (exact path; prefix trie; a glob's first literal segment, or any path for a glob
+    that starts with a wildcard; SKUs; brand); rules with only a sale flag or a price range are
+    checked for every position (`unindexed`)."""
 
     def __init__(self, version_id: int, rules: Sequence[MappingRule], default: str) -> None:
         self.version_id = version_id
@@ -347,13 +367,19 @@ class CompiledMapping:
         self._globs: dict[str, list[int]] = {}
         self._skus: dict[str, list[int]] = {}
         self._brands: dict[str, list[int]] = {}
-        self.unindexed: list[int] = []
+        self._any_path: list[int] = []  # globs that start with a wildcard
+        self.unindexed: list[int] = []  # no category, SKU or brand condition
         for index, prepared in enumerate(self._prepared):
             self._index(index, prepared)
         self.uses_price = any(
             r.min_unit_price is not None or r.max_unit_price is not None for r in self.rules
         )
         self._by_path: dict[tuple[str, ...], list[int]] = {}  # see _path_candidates
+        # Matches are values: one per rule, shared by every position that matches it.
+        self._matches = [
+            Match(version_id, index, rule.tracking_category) for index, rule in enumerate(rules)
+        ]
+        self._no_match = Match(version_id, None, default)
 
     def _index(self, index: int, p: _Prepared) -> None:
         kind = p.rule.category_match
@@ -371,41 +397,60 @@ class CompiledMapping:
                 self._skus.setdefault(sku, []).append(index)
         elif p.brand is not None:
             self._brands.setdefault(p.brand, []).append(index)
-        else:  # a leading-wildcard glob, a sale flag, a price range
+        elif p.path is not None:  # a glob that starts with a wildcard
+            self._any_path.append(index)
+        else:  # a sale flag, a price range
             self.unindexed.append(index)
 
     def _path_candidates(self, path: tuple[str, ...]) -> list[int]:
-        """The rules indexed under a path (exact, prefixes of it, globs of its first segment),
-        in rule order; kept per path, as a shop sends the same paths again and again."""
+        """The rules indexed under a path (exact, prefixes of it, globs of its first segment)
+        whose category condition holds for it, in rule order: worked out once per path (a
+        shop sends the same paths again and again), so a glob's expression runs once per
+        path, not once per position."""
         found = self._by_path.get(path)
         if found is not None:
             return found
-        found = list(self._exact.get(path, ()))
+        indexed = list(self._exact.get(path, ()))
         node = self._trie
-        found.extend(node.rules)
+        indexed.extend(node.rules)
         for segment in path:
             child = node.children.get(segment)
             if child is None:
                 break
             node = child
-            found.extend(node.rules)
-        found.extend(self._globs.get(path[0], ()))
-        found.sort()
+            indexed.extend(node.rules)
+        if path:
+            indexed.extend(self._globs.get(path[0], ()))
+        indexed.extend(self._any_path)
+        prepared = self._prepared
+        found = sorted(i for i in indexed if _path_holds(prepared[i], path))
         if len(self._by_path) >= _MEMO_SIZE:
             self._by_path.clear()
         self._by_path[path] = found
         return found
 
     def match_index(self, position: ShopPosition) -> int | None:
-        """The index of the first rule (in rule order) that matches `position`: each group of
-        candidates (unindexed; by path; by SKU; by brand) is in rule order, so a group is
-        checked only up to its first holding rule, and only below the best index so far."""
-        seen = _Seen.of(position)
+        """The index of the first rule (in rule order) that matches `position`."""
+        return self._first(_Seen.of(position))
+
+    def _first(self, seen: _Seen) -> int | None:
+        """Each group of candidates (unindexed; by path; by SKU; by brand) is in rule order, so
+        a group is checked only up to its first holding rule, and only below the best index so
+        far."""
         prepared = self._prepared
         best: int | None = None
+        for index in self.unindexed:  # no category condition
+            if _rest_holds(prepared[index], seen):
+                best = index
+                break
+        if seen.path is not None:  # the category condition holds already
+            for index in self._path_candidates(seen.path):
+                if best is not None and index >= best:
+                    break
+                if _rest_holds(prepared[index], seen):
+                    best = index
+                    break
         for group in (
-            self.unindexed,
-            self._path_candidates(seen.path) if seen.path is not None else (),
             self._skus.get(seen.sku, ()) if seen.sku is not None else (),
             self._brands.get(seen.brand, ()) if seen.brand is not None else (),
         ):
@@ -422,10 +467,16 @@ class CompiledMapping:
         return self.match(ShopPosition(value, quantity=quantity))
 
     def match(self, position: ShopPosition) -> Match:
-        index = self.match_index(position)
-        if index is None:
-            return Match(self.version_id, None, self.default)
-        return Match(self.version_id, index, self.rules[index].tracking_category)
+        return self._match(_Seen.of(position))
+
+    def match_shop(self, shop: ShopAttributes, value: Decimal, quantity: int) -> Match:
+        """`match` of the position `shop` describes (what recording and rating call: no
+        ShopPosition is built per position)."""
+        return self._match(_Seen.of(shop, value, quantity))
+
+    def _match(self, seen: _Seen) -> Match:
+        index = self._first(seen)
+        return self._no_match if index is None else self._matches[index]
 
 
 def version_at(versions: Sequence[MappingVersion], instant: datetime) -> MappingVersion | None:

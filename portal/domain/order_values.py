@@ -5,7 +5,7 @@ named once. Both paths call these, so they accept and refuse the same things."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -202,5 +202,5 @@ def spread_discount(
         discount, [p.value - p.discount for p in positions], unit_of(discount, currency)
     )
     return tuple(
-        replace(p, discount=p.discount + s) for p, s in zip(positions, shares, strict=True)
+        Position(p.value, p.discount + s) for p, s in zip(positions, shares, strict=True)
     )

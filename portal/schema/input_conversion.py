@@ -83,10 +83,7 @@ class _Compiler:
             item = self.value(type_.of_type)
             if item is None:
                 return _copy_list
-            return lambda items: [
-                x if x is None or x is UNSET else item(x)
-                for x in items
-            ]
+            return lambda items: [x if x is None or x is UNSET else item(x) for x in items]
         if self.is_leaf(type_):
             return None
         if has_object_definition(type_):

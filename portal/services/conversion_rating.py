@@ -40,6 +40,7 @@ class RatedValues:
     # The program's cart mapping; None: positions keep the categories they carry.
     mappings: ProgramMappings | None = None
     mapped: bool = False  # `map_basket` ran
+    amounts: list[Decimal] | None = None  # see `position_amounts`
 
 
 def map_basket(values: RatedValues) -> None:
@@ -57,20 +58,21 @@ def map_basket(values: RatedValues) -> None:
     found = values.mappings.at(values.tracking_time)
     compiled = found[1] if found is not None else None
     lines = []
-    for line in values.positions:
+    # Only a price rule needs the amounts in the program currency.
+    amounts = position_amounts(values) if compiled is not None and compiled.uses_price else None
+    for index, line in enumerate(values.positions):
         if not line.mapped:
             lines.append(line)
             continue
         match = None
         category = DEFAULT_CATEGORY
         if compiled is not None:
-            # Only a price rule needs the amount in the program currency.
-            value = program_amount(line.order_value, values) if compiled.uses_price else _ZERO
+            value = amounts[index] if amounts is not None else _ZERO
             shop = line.shop
             if shop is None:
                 match = compiled.match_values(value, line.quantity)
             else:
-                match = compiled.match(shop.position(value, line.quantity))
+                match = compiled.match_shop(shop, value, line.quantity)
             category = match.category
         lines.append(
             OrderLine(
@@ -134,6 +136,14 @@ def lines_of(basket: Sequence[BasketPosition]) -> tuple[OrderLine, ...]:
     )
 
 
+def position_amounts(values: RatedValues) -> list[Decimal]:
+    """The positions' values in the program currency, each rounded once (worked out once per
+    `values`: the cart mapping's price rules and the stored basket both use them)."""
+    if values.amounts is None:
+        values.amounts = [program_amount(line.order_value, values) for line in values.positions]
+    return values.amounts
+
+
 def program_amount(amount: Decimal, values: RatedValues) -> Decimal:
     """An amount of `values` in the program currency, rounded once."""
     if values.exchange is None:
@@ -148,7 +158,7 @@ def rated_basket(
     conversion's `commission` — the rating's shares, or, for an explicit commission, shares in
     proportion to the positions' values (they always add up to the commission)."""
     map_basket(values)
-    amounts = [program_amount(line.order_value, values) for line in values.positions]
+    amounts = position_amounts(values)
     if rating is not None and rating.commission.amount == commission:
         shares = [line.commission for line in rating.lines]
     else:

@@ -175,6 +175,26 @@ async def test_a_mixed_basket_is_rated_by_the_mapping(api: Api, world: OrderWorl
     assert lines[0]["rateCategory"] == "electronics"
 
 
+async def test_a_shop_category_of_separators_alone_gets_the_default(
+    api: Api, world: OrderWorld
+) -> None:
+    """It has no segment: no category rule can match it (the compiled matcher once failed on
+    it, an INTERNAL error for the whole batch)."""
+    rules = [
+        *RULES,
+        {"trackingCategory": "electronics", "shopCategory": "**", "categoryMatch": "GLOB"},
+    ]
+    assert (await set_mapping(api, world, rules, SINCE))["userErrors"] == []
+    basket = [
+        {"orderValue": "40.00", "shopCategory": " > "},
+        {"orderValue": "10.00", "shopCategory": ">>", "brand": "NoPay"},
+    ]
+    recorded = await record(api, world, order(world, "O-SEP", basket=basket))
+    assert recorded["userErrors"] == []
+    found = await conversion(api, world, recorded["conversion"]["id"])
+    assert [p["trackingCategory"] for p in found["basket"]] == ["electronics", "zero"]
+
+
 async def test_versions_are_effective_dated_and_requests_rerate_with_them(
     api: Api, world: OrderWorld, engine: AsyncEngine
 ) -> None:

@@ -16,6 +16,7 @@ from portal.domain.cart_mapping import (
     CompiledMapping,
     MappingRule,
     MappingVersion,
+    ShopAttributes,
     ShopPosition,
     first_match,
     glob_matches,
@@ -78,6 +79,34 @@ def test_glob_wildcards_within_and_across_segments() -> None:
     one = MappingRule("shoes", "Gift?ards", CategoryMatch.GLOB)
     assert rule_matches(one, pos("GiftCards"))
     assert not rule_matches(one, pos("Gift Cards x"))
+
+
+def test_the_compiled_matcher_checks_a_glob_against_each_path_it_is_indexed_under() -> None:
+    """A glob is found by its first segment; the rest of it must still hold, for each path
+    (the matcher keeps its decision per path)."""
+    rules = [
+        MappingRule("shoes", "Fashion > Sh*", CategoryMatch.GLOB),
+        MappingRule("sale", on_sale=True),
+    ]
+    mapping = CompiledMapping(1, rules, "default")
+    for _ in range(2):  # the second time from what the matcher kept
+        assert mapping.match_index(pos("Fashion > Shoes")) == 0
+        assert mapping.match_index(pos("Fashion > Books")) is None
+        on_sale = ShopPosition(Decimal(10), "Fashion > Books", on_sale=True)
+        assert mapping.match_index(on_sale) == 1
+
+
+@pytest.mark.parametrize("category", [" > ", ">", " >> ", "  "])
+def test_a_category_of_separators_alone_is_matched_like_the_naive_scan(category: str) -> None:
+    rules = [
+        MappingRule("shoes", "** > Sneakers", CategoryMatch.GLOB),
+        MappingRule("sale", "**", CategoryMatch.GLOB),
+        MappingRule("shoes", "Fashion", CategoryMatch.PREFIX),
+        MappingRule("electronics", brand="Acme"),
+    ]
+    mapping = CompiledMapping(1, rules, "default")
+    for position in (pos(category), pos(category, brand="acme")):
+        assert mapping.match_index(position) == first_match(rules, position)
 
 
 @pytest.mark.parametrize("glob", ["Fashion", "Fa**shion > *", "Shoes > [ab]*", " > ", "a{b,c}*"])
@@ -229,6 +258,7 @@ positions = st.builds(
     st.none() | SKUS,
     st.none() | BRANDS,
     st.none() | st.booleans(),
+    st.integers(0, 4),
 )
 
 
@@ -240,7 +270,14 @@ def test_compiled_matcher_equals_a_naive_first_match_scan(
     valid = [r for r in drawn if _valid_glob(r)]
     mapping = CompiledMapping(1, valid, "default")
     for position in shop_positions:
-        assert mapping.match_index(position) == first_match(valid, position)
+        expected = first_match(valid, position)
+        assert mapping.match_index(position) == expected
+        shop = ShopAttributes(
+            position.shop_category, position.sku, position.brand, position.on_sale
+        )
+        match = mapping.match_shop(shop, position.value, position.quantity)
+        assert match == mapping.match(position)
+        assert match.rule == expected
 
 
 @settings(max_examples=500, deadline=None)

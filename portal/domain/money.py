@@ -119,14 +119,31 @@ def allocate(amounts: Sequence[Decimal], total: Decimal, unit: Decimal) -> list[
 def spread(total: Decimal, weights: Sequence[Decimal], unit: Decimal) -> list[Decimal]:
     """`total` shared out over `weights` in proportion (an order discount over the values of
     the basket's positions), each share a multiple of `unit`, the shares summing exactly to
-    `total` (largest remainder). All weights 0: shared equally."""
+    `total` (largest remainder, ties to the earlier position). All weights 0: shared equally.
+
+    Exact: a share is the fraction total × weight ÷ (Σ weights × unit) units; its whole units
+    and its remainder are computed without rounding, and the remainders, over one common
+    denominator, are compared as they are (a quotient rounded to any number of digits could
+    tell two equal remainders apart)."""
     if not weights:
         return []
     whole = sum(weights, Decimal(0))
     if whole == 0:
         weights, whole = [Decimal(1)] * len(weights), Decimal(len(weights))
-    exact = [_ALLOCATION.divide(_ALLOCATION.multiply(total, w), whole) for w in weights]
-    return allocate(exact, total, unit)
+    if total < 0 or any(w < 0 for w in weights):  # not what callers send: allocated shares
+        exact = [_ALLOCATION.divide(_ALLOCATION.multiply(total, w), whole) for w in weights]
+        return allocate(exact, total, unit)
+    denominator = _ALLOCATION.multiply(whole, unit)
+    numerators = [_ALLOCATION.multiply(total, w) for w in weights]
+    floors = [_ALLOCATION.divide_int(n, denominator) for n in numerators]
+    remainders = [_ALLOCATION.remainder(n, denominator) for n in numerators]
+    missing = int(_ALLOCATION.divide_int(total, unit) - sum(floors, Decimal(0)))
+    each, extra = divmod(missing, len(weights))
+    lucky = set(sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:extra])
+    return [
+        (unit * (floor + each + (1 if i in lucky else 0))).quantize(unit)
+        for i, floor in enumerate(floors)
+    ]
 
 
 def unit_of(amount: Decimal, currency: str) -> Decimal:

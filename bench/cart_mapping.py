@@ -293,8 +293,14 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
         server = start_server(engine.url.render_as_string(hide_password=False), port, workers)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
+            # A connection per batch: the workers take turns as a load balancer would make them
+            # (kept-alive connections stay with the worker that accepted them, and uvicorn's
+            # workers do not accept evenly); a handshake per 500 orders costs nothing.
             async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", timeout=300, headers=headers
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=300,
+                headers=headers,
+                limits=httpx.Limits(max_keepalive_connections=0),
             ) as client:
                 for _ in range(150):
                     try:

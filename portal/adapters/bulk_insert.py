@@ -90,16 +90,17 @@ async def insert_mappings(
     conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: bool = True
 ) -> list[int]:
     """`insert_rows` for rows given as mappings of column names, every row with the same
-    columns in the same order (columns left out take their server defaults: a table whose
-    columns have Python-side defaults cannot be filled this way)."""
+    columns, in any order (columns left out take their server defaults: a table whose columns
+    have Python-side defaults cannot be filled this way)."""
     if not rows:
         return []
     columns = list(rows[0])
     if any(column.default is not None for column in table.c if column.name not in columns):
         raise ValueError(f"{table.name}: a column left out has a Python-side default")
-    values = [list(row.values()) for row in rows]
-    if any(len(row) != len(columns) or list(row) != columns for row in rows):
+    keys = rows[0].keys()
+    if any(row.keys() != keys for row in rows):
         raise ValueError(f"{table.name}: the rows do not have the same columns")
+    values = [list(map(row.__getitem__, columns)) for row in rows]
     return await insert_rows(conn, table, columns, values, ids=ids)
 
 

@@ -201,6 +201,4 @@ def spread_discount(
     shares = spread(
         discount, [p.value - p.discount for p in positions], unit_of(discount, currency)
     )
-    return tuple(
-        Position(p.value, p.discount + s) for p, s in zip(positions, shares, strict=True)
-    )
+    return tuple(Position(p.value, p.discount + s) for p, s in zip(positions, shares, strict=True))

@@ -78,9 +78,21 @@ async def test_rows_must_share_their_columns(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         with pytest.raises(ValueError, match="same columns"):
             await insert_mappings(conn, events, [_event(1, {}), second])
-        reordered = dict(reversed(list(_event(3, {}).items())))
+        extra = {**_event(3, {}), "partner_id": None, "nonsense": 1}
         with pytest.raises(ValueError, match="same columns"):
-            await insert_mappings(conn, events, [_event(1, {}), reordered])
+            await insert_mappings(conn, events, [_event(1, {}), extra])
+
+
+async def test_the_order_of_a_rows_keys_does_not_matter(engine: AsyncEngine) -> None:
+    reordered = dict(reversed(list(_event(2, {"b": 1}).items())))
+    async with engine.begin() as conn:
+        await insert_mappings(conn, events, [_event(1, {"a": 1}), reordered], ids=False)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(events).order_by(events.c.id))).all()
+    assert [(r.event_key, r.object_id, r.payload) for r in stored] == [
+        ("key-1", 1, {"a": 1}),
+        ("key-2", 2, {"b": 1}),
+    ]
 
 
 async def test_a_left_out_column_with_a_python_default_is_refused(engine: AsyncEngine) -> None:

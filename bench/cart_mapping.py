@@ -198,9 +198,9 @@ def batches_of(
     return payloads
 
 
-async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, float]:
-    """Orders/s over HTTP, SQL statements per request, and orders/s of the service alone, of
-    one run (0 rules: no mapping)."""
+async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, float, float]:
+    """Orders/s over HTTP, SQL statements per request, orders/s of the service alone, and this
+    process's CPU ms per order over HTTP (client and app), of one run (0 rules: no mapping)."""
     async with database() as engine:
         token, program_id, partner_ids = await prepare(engine, rule_count)
         statements = 0
@@ -234,10 +234,11 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
             await send(payloads[0])  # warm-up: caches, connections, the compiled matcher
             gc.collect()
             statements = 0
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for batch in payloads[1:]:
                 await send(batch)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         event.remove(engine.sync_engine, "before_cursor_execute", count)
         # The service alone (what recordOrders calls, without HTTP and GraphQL coercion).
         service_payloads = [
@@ -254,7 +255,7 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
                 await uow.commit()
         service_elapsed = time.perf_counter() - started
         total = batches * size
-        return total / elapsed, statements / batches, total / service_elapsed
+        return total / elapsed, statements / batches, total / service_elapsed, cpu / total * 1000
 
 
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -448,12 +449,13 @@ async def main() -> None:
     )
     results: dict[int, list[tuple[float, float]]] = {}
     for rules in (0, args.rules, 0, args.rules):  # interleaved: the machine is shared
-        rate, per_request, service = await run(rules, args.batches, args.batch_size)
+        rate, per_request, service, cpu = await run(rules, args.batches, args.batch_size)
         results.setdefault(rules, []).append((rate, service))
         label = f"{rules} rules" if rules else "no mapping"
         print(
-            f"  {label}: {rate:,.0f} orders/s over HTTP, {per_request:.1f} SQL statements per "
-            f"request; the service alone {service:,.0f} orders/s"
+            f"  {label}: {rate:,.0f} orders/s over HTTP ({cpu:.3f} ms CPU per order, client "
+            f"and app), {per_request:.1f} SQL statements per request; the service alone "
+            f"{service:,.0f} orders/s"
         )
     for index, what in ((0, "over HTTP"), (1, "service alone")):
         best = {k: max(r[index] for r in v) for k, v in results.items()}

@@ -102,6 +102,7 @@ class _Compiler:
             raise Unsupported(definition.name)
         # Recursive types (an input that contains itself) resolve through this cell.
         cell: list[Convert] = []
+        before = set(self.objects)
         self.objects[cls] = lambda value: cell[0](value)
         try:
             fields = [
@@ -113,7 +114,10 @@ class _Compiler:
                 for field in definition.fields
             ]
         except Unsupported:
-            del self.objects[cls]
+            # Types compiled meanwhile may hold this type's empty cell: they go too, and are
+            # compiled again (and refused) when asked for.
+            for compiled in set(self.objects) - before:
+                del self.objects[compiled]
             raise
         # As strawberry does: fields without a default are None unless the value has them.
         implicit = {

@@ -144,8 +144,26 @@ class Outer:
     maybe: WithMaybe | None = None
 
 
+@strawberry.input
+class Tree:
+    """Recursive, and holds a type strawberry keeps converting: so does it, and so does Leaf,
+    which was compiled while Tree was (it refers back to Tree)."""
+
+    leaf: Leaf | None = None
+    note: WithMaybe | None = None
+
+
+@strawberry.input
+class Leaf:
+    parent: Tree | None = None
+
+
 @strawberry.type
 class SmallQuery:
+    @strawberry.field
+    def tree(self, t: Tree, leaf: Leaf) -> str:
+        return f"{t.leaf is not None} {leaf.parent is not None}"
+
     @strawberry.field
     def echo(self, a: Outer, b: WithGlobalId) -> str:
         return f"{a.plain.name} {a.maybe.note if a.maybe else None} {b.node.node_id}"
@@ -155,7 +173,7 @@ def test_types_it_cannot_reproduce_keep_strawberry_conversion() -> None:
     small = strawberry.Schema(query=SmallQuery)
     assert compile_inputs(small) == 1  # Plain only; Outer holds a type that keeps strawberry's
     assert getattr(get_object_definition(Plain, strict=True).from_input, "compiled_input", False)
-    for cls in (WithMaybe, WithGlobalId, Outer):
+    for cls in (WithMaybe, WithGlobalId, Outer, Tree, Leaf):
         assert get_object_definition(cls, strict=True).from_input is None
     plain = convert_argument(
         {"name": "x"}, Plain, small.schema_converter.scalar_registry, small.config
@@ -165,3 +183,5 @@ def test_types_it_cannot_reproduce_keep_strawberry_conversion() -> None:
         '{ echo(a: {plain: {name: "x"}, maybe: {note: null}}, b: {node: "UGxhaW46MQ=="}) }'
     )
     assert result.errors is None and result.data == {"echo": "x Some(None) 1"}
+    result = small.execute_sync("{ tree(t: {leaf: {parent: {}}}, leaf: {parent: {leaf: {}}}) }")
+    assert result.errors is None and result.data == {"tree": "True True"}

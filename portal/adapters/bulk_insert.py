@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Table, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portal.adapters.database import json_text
 from portal.adapters.raw_reads import announced
 
 
@@ -105,8 +105,9 @@ async def insert_mappings(
 
 
 def _with_json_text(row: list[Any], json_columns: list[int]) -> list[Any]:
+    """The row with its JSON values as text, written as SQLAlchemy's INSERT writes them."""
     record = row.copy()
     for i in json_columns:
         if record[i] is not None:
-            record[i] = orjson.dumps(record[i]).decode()
+            record[i] = json_text(record[i])
     return record

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,6 +59,18 @@ async def test_rows_go_in_with_their_ids_in_order_and_json_as_written(engine: As
     assert stored[1].payload == {"at": "2026-12-04T12:00:00+00:00", "nested": {"x": "y"}}
     assert stored[2].payload == {}
     assert all(r.occurred_at == NOW for r in stored)
+
+
+async def test_json_goes_in_as_an_insert_writes_it(engine: AsyncEngine) -> None:
+    """Keys that are not strings and integers beyond 64 bits: the COPY writes the JSON text
+    the JSON column's serializer writes for an INSERT (`database.json_text`)."""
+    payload = {1: "int key", "big": 2**70, "ü": "é"}
+    async with engine.begin() as conn:
+        await insert_mappings(conn, events, [_event(1, payload)], ids=False)
+        await conn.execute(insert(events), [_event(2, payload)])
+    async with engine.connect() as conn:
+        stored = (await conn.scalars(select(events.c.payload).order_by(events.c.id))).all()
+    assert stored == [{"1": "int key", "big": 2**70, "ü": "é"}] * 2
 
 
 async def test_a_violation_writes_nothing_and_the_transaction_goes_on(engine: AsyncEngine) -> None:

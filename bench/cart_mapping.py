@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.record_orders import MUTATION, SINCE, SYSTEM, bench_app, build, orders
+from bench.serve_list import cpu_seconds, wait_healthy
 from portal.adapters.database import create_engine, migrate
 from portal.adapters.tables import tracking_categories
 from portal.adapters.unit_of_work import UnitOfWork
@@ -303,13 +304,7 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
                 headers=headers,
                 limits=httpx.Limits(max_keepalive_connections=0),
             ) as client:
-                for _ in range(150):
-                    try:
-                        if (await client.get("/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.2)
+                await wait_healthy(client, server)
 
                 async def send(body: bytes) -> None:
                     response = await client.post("/graphql", content=body)
@@ -321,7 +316,7 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
                 await asyncio.gather(*(send(b) for b in bodies[: 2 * clients]))
                 queue = list(reversed(bodies[2 * clients :]))
                 pids = _children(server.pid)
-                cpu_before = sum(_cpu_seconds(pid) for pid in pids)
+                cpu_before = sum(cpu_seconds(pid) for pid in pids)
                 database_before = _postgres_cpu()
 
                 async def client_loop() -> None:
@@ -331,7 +326,7 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
                 started = time.perf_counter()
                 await asyncio.gather(*(client_loop() for _ in range(clients)))
                 elapsed = time.perf_counter() - started
-                cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
+                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
                 database_cpu = _postgres_cpu() - database_before
         finally:
             server.terminate()
@@ -368,15 +363,10 @@ def _postgres_cpu() -> float:
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    total += _cpu_seconds(int(entry.name))
+                    total += cpu_seconds(int(entry.name))
             except OSError:
                 continue
     return total
-
-
-def _cpu_seconds(pid: int) -> float:
-    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_matcher(rule_count: int) -> None:

@@ -158,7 +158,8 @@ def unit_of(amount: Decimal, currency: str) -> Decimal:
 # The only form an amount is written in: digits, optionally a sign and a decimal point with
 # digits after it ("12.50", "-3", "0.5"); never an exponent ("1e2"), never ".5" or "5.", and
 # ASCII digits only (Decimal would also read "١٠" or full-width digits).
-PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+PLAIN_DECIMAL = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?")
+_INTEGER_DIGITS = MAX_AMOUNT.adjusted()  # 15: a plain decimal of no more is below MAX_AMOUNT
 
 
 def parse_decimal(raw: str | int | float | Decimal) -> Decimal:
@@ -168,8 +169,14 @@ def parse_decimal(raw: str | int | float | Decimal) -> Decimal:
         raise ValueError("amounts must be given as strings or integers, not floats")
     if isinstance(raw, str):
         text = raw.strip()
-        if not PLAIN_DECIMAL.fullmatch(text):
+        plain = PLAIN_DECIMAL.fullmatch(text)
+        if plain is None:
             raise ValueError(f"{raw!r} is not a decimal number like 1234.50")
+        whole, fraction = plain.groups()
+        if len(whole) <= _INTEGER_DIGITS and (
+            fraction is None or len(fraction) <= MAX_FRACTION_DIGITS
+        ):
+            return Decimal(text)  # finite, below MAX_AMOUNT, within MAX_FRACTION_DIGITS
         raw = text
     try:
         value = Decimal(raw) if not isinstance(raw, Decimal) else raw

@@ -26,6 +26,7 @@ from portal.resolvers.imports import ImportQueries
 from portal.resolvers.order_books import OrderBookQueries
 from portal.resolvers.validation import ValidationQueries
 from portal.resolvers.webhooks import WebhookQueries
+from portal.schema import variable_coercion
 from portal.schema.compiled import CompiledReads, Compiler
 from portal.schema.documents import PreparedDocuments
 from portal.schema.input_conversion import compile_inputs
@@ -117,6 +118,7 @@ def build_schema(settings: Settings | None = None) -> PortalSchema:
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALAR_MAP),
     )
     compile_inputs(built)  # input objects converted by compiled code, not per value
+    variable_coercion.install()  # and the variables coerced by compiled code
     built.compiler = compiler
     built.max_query_cost = max_cost
     return built

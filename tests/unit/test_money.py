@@ -1,7 +1,8 @@
+import re
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.domain.errors import DomainError
@@ -134,3 +135,33 @@ def test_canonical_text_examples(amount: str, currency: str, expected: str) -> N
     from portal.domain.money import canonical_text
 
     assert canonical_text(Decimal(amount), currency) == expected
+
+
+def _parsed_in_full(raw: str) -> Decimal:
+    """`parse_decimal` of a string, every check made on the parsed value (no shortcut)."""
+    text = raw.strip()
+    if not re.fullmatch(r"-?[0-9]+(?:\.[0-9]+)?", text, re.ASCII):
+        raise ValueError(raw)
+    value = Decimal(text)
+    exponent = value.as_tuple().exponent
+    if abs(value) >= Decimal("1e15") or (isinstance(exponent, int) and exponent < -6):
+        raise ValueError(raw)
+    return value
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.from_regex(r"\A ?-?0{0,3}[0-9]{0,17}(\.[0-9]{0,8}0{0,3})? ?\Z")
+    | st.sampled_from(["999999999999999.999999", "1000000000000000", "0001000000000000000"])
+)
+def test_parse_decimal_of_a_string_is_the_full_check(raw: str) -> None:
+    try:
+        expected: Decimal | None = _parsed_in_full(raw)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_decimal(raw)
+    else:
+        got = parse_decimal(raw)
+        assert got == expected and str(got) == str(expected)

@@ -276,7 +276,7 @@ class _Seen:
             None if brand is None else _seen_brand(brand),
             p.on_sale,
             value,
-            max(quantity, 1),
+            quantity if quantity > 1 else 1,
         )
 
 
@@ -308,6 +308,11 @@ def _path_holds(r: _Prepared, path: tuple[str, ...] | None) -> bool:
     if r.glob is not None:
         return r.glob.fullmatch(_SEP.join(path)) is not None
     return glob_matches(r.path, path)
+
+
+def _no_rest(rule: MappingRule) -> bool:
+    """Whether the rule has no condition of its own besides category, SKU and brand."""
+    return rule.on_sale is None and rule.min_unit_price is None and rule.max_unit_price is None
 
 
 def _rest_holds(r: _Prepared, s: _Seen) -> bool:
@@ -374,7 +379,12 @@ class CompiledMapping:
         self.uses_price = any(
             r.min_unit_price is not None or r.max_unit_price is not None for r in self.rules
         )
-        self._by_path: dict[tuple[str, ...], list[int]] = {}  # see _path_candidates
+        # Rules whose only condition is their category path: such a candidate always holds.
+        self._path_only = [
+            p.path is not None and not p.skus and p.brand is None and _no_rest(p.rule)
+            for p in self._prepared
+        ]
+        self._by_path: dict[tuple[str, ...], tuple[list[int], int | None]] = {}
         # Matches are values: one per rule, shared by every position that matches it.
         self._matches = [
             Match(version_id, index, rule.tracking_category) for index, rule in enumerate(rules)
@@ -402,11 +412,12 @@ class CompiledMapping:
         else:  # a sale flag, a price range
             self.unindexed.append(index)
 
-    def _path_candidates(self, path: tuple[str, ...]) -> list[int]:
+    def _path_candidates(self, path: tuple[str, ...]) -> tuple[list[int], int | None]:
         """The rules indexed under a path (exact, prefixes of it, globs of its first segment)
-        whose category condition holds for it, in rule order: worked out once per path (a
-        shop sends the same paths again and again), so a glob's expression runs once per
-        path, not once per position."""
+        whose category condition holds for it, in rule order, as the ones with further
+        conditions up to the first without (`_path_only`), and that one (None: none): a rule
+        after it can never come first. Worked out once per path (a shop sends the same paths
+        again and again), so a glob's expression runs once per path, not once per position."""
         found = self._by_path.get(path)
         if found is not None:
             return found
@@ -422,8 +433,15 @@ class CompiledMapping:
         if path:
             indexed.extend(self._globs.get(path[0], ()))
         indexed.extend(self._any_path)
-        prepared = self._prepared
-        found = sorted(i for i in indexed if _path_holds(prepared[i], path))
+        prepared, path_only = self._prepared, self._path_only
+        checked: list[int] = []
+        first_holding = None
+        for index in sorted(i for i in indexed if _path_holds(prepared[i], path)):
+            if path_only[index]:
+                first_holding = index
+                break
+            checked.append(index)
+        found = (checked, first_holding)
         if len(self._by_path) >= _MEMO_SIZE:
             self._by_path.clear()
         self._by_path[path] = found
@@ -444,12 +462,16 @@ class CompiledMapping:
                 best = index
                 break
         if seen.path is not None:  # the category condition holds already
-            for index in self._path_candidates(seen.path):
+            checked, first_holding = self._path_candidates(seen.path)
+            for index in checked:
                 if best is not None and index >= best:
                     break
                 if _rest_holds(prepared[index], seen):
                     best = index
                     break
+            else:  # none of them holds: the first that needs nothing more comes first
+                if first_holding is not None and (best is None or first_holding < best):
+                    best = first_holding
         for group in (
             self._skus.get(seen.sku, ()) if seen.sku is not None else (),
             self._brands.get(seen.brand, ()) if seen.brand is not None else (),

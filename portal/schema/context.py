@@ -110,6 +110,7 @@ class Context:
     address_bucket: Any = None  # … of anonymous requests, per client address
     login_attempts: Any = None  # portal.adapters.login_attempts
     trusted_document: TrustedDocument | None = None
+    variables_nul_free: bool = False  # GraphQLRequest.variables_nul_free: no NUL walk needed
     # Set by the compiled lane (portal.web.compiled_lane) when it charged the request's cost
     # and then handed the request to strawberry: charged once, not tried twice.
     charge: Charge | None = None

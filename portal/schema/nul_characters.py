@@ -112,7 +112,9 @@ class RefuseNulCharacters(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
-        error = nul_error(ctx.variables, ctx.graphql_document)
+        # A JSON body without a `\u0000` escape cannot bring a NUL in its variables.
+        nul_free = getattr(ctx.context, "variables_nul_free", False)
+        error = nul_error(None if nul_free else ctx.variables, ctx.graphql_document)
         if error is not None:
             ctx.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -165,6 +165,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             sub_response = await self.get_sub_response(request)
             context = await self.get_context(request, sub_response)
             context.trusted_document = document
+            context.variables_nul_free = parsed.variables_nul_free
             prepared = PreparedRequest(request, parsed, document, media_type, context)
             for hook in self.hooks:
                 answer = await hook(prepared)

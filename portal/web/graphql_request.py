@@ -42,6 +42,10 @@ class GraphQLRequest:
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
+    # The JSON body holds no `\u0000`, the only way JSON can spell a NUL (a raw one is invalid
+    # JSON): no string of the variables holds one, and they need no walk to tell
+    # (`portal.schema.nul_characters`).
+    variables_nul_free: bool = False
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -90,7 +94,9 @@ def _optional(params: dict[str, Any], name: str, kind: type, kind_name: str) -> 
     raise bad_request("INVALID_PARAMETER", f"`{name}` must be {kind_name} or null")
 
 
-def request_from_params(method: str, params: Any, source: str) -> GraphQLRequest:
+def request_from_params(
+    method: str, params: Any, source: str, *, variables_nul_free: bool = False
+) -> GraphQLRequest:
     """Checks the GraphQL-over-HTTP parameters of a JSON object (body, `operations`)."""
     if isinstance(params, list):
         raise bad_request(
@@ -115,6 +121,7 @@ def request_from_params(method: str, params: Any, source: str) -> GraphQLRequest
         operation_name=_optional(params, "operationName", str, "a string") or None,
         variables=_optional(params, "variables", dict, "an object"),
         extensions=_optional(params, "extensions", dict, "an object"),
+        variables_nul_free=variables_nul_free,
     )
 
 
@@ -238,7 +245,12 @@ async def read_graphql_request(request: Request, *, uploads: bool) -> AsyncItera
         body = await request.body()
         if not body.strip():
             raise bad_request("MISSING_QUERY", "the request body is empty")
-        yield request_from_params("POST", decode_json(body, "the request body"), "the body")
+        yield request_from_params(
+            "POST",
+            decode_json(body, "the request body"),
+            "the body",
+            variables_nul_free=b"\\u0000" not in body,
+        )
     elif media_type == "multipart/form-data" and uploads:
         form = await _read_form(request)
         try:

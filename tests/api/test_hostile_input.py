@@ -5,6 +5,7 @@ refuses LIKE patterns over 50,000 bytes), and values that are not files as an `U
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -147,3 +148,53 @@ async def test_a_value_that_is_not_a_file_is_refused_as_an_upload(
     error = single_error(response.json())
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "multipart" in error["message"]
+
+
+@pytest.mark.parametrize("way", ["json body", "query string", "multipart"])
+async def test_a_nul_in_the_variables_is_refused_however_they_come(
+    api: Api, world: World, way: str
+) -> None:
+    """A JSON body without a `\\u0000` escape skips the NUL walk over its variables: each way of
+    sending them still finds the NUL (the body written by hand, escape in the middle)."""
+    headers = {"Authorization": f"Bearer {world.tokens['A']}"}
+    variables = '{"f": {"orderId": "ab\\u0000cd"}}'
+    if way == "json body":
+        body = f'{{"query": {json.dumps(CONVERSIONS)}, "variables": {variables}}}'
+        response = await api.client.post(
+            "/graphql", content=body, headers=headers | {"Content-Type": "application/json"}
+        )
+    elif way == "query string":
+        response = await api.client.get(
+            "/graphql", params={"query": CONVERSIONS, "variables": variables}, headers=headers
+        )
+    else:
+        spare = variables[:-1] + ', "spare": null}'  # where the file goes (not declared)
+        operations = f'{{"query": {json.dumps(CONVERSIONS)}, "variables": {spare}}}'
+        response = await api.client.post(
+            "/graphql",
+            data={"operations": operations, "map": '{"unused": ["variables.spare"]}'},
+            files={"unused": ("x.txt", b"x")},
+            headers=headers | {"X-Requested-With": "portal"},
+        )
+    error = single_error(response.json())
+    assert error["extensions"]["reason"] == "NUL_CHARACTER", error
+
+
+async def test_text_that_only_looks_like_the_escape_is_no_nul(api: Api, world: World) -> None:
+    """An escaped backslash before `u0000` is the text `\\u0000`, not a NUL: the body has the
+    bytes of the escape, so its variables are walked, and nothing is refused."""
+    body = (
+        f'{{"query": {json.dumps(CONVERSIONS)}, "variables": {{"f": {{"orderId": "a\\\\u0000"}}}}}}'
+    )
+    assert "\\\\u0000" in body
+    response = await api.client.post(
+        "/graphql",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {world.tokens['A']}",
+            "Content-Type": "application/json",
+        },
+    )
+    answer = response.json()
+    assert "errors" not in answer, answer
+    assert answer["data"]["conversions"]["totalCount"] == 0

@@ -461,8 +461,10 @@ class CompiledMapping:
             if _rest_holds(prepared[index], seen):
                 best = index
                 break
-        if seen.path is not None:  # the category condition holds already
-            checked, first_holding = self._path_candidates(seen.path)
+        path = seen.path
+        if path is not None:  # the category condition holds already
+            found = self._by_path.get(path)
+            checked, first_holding = found if found is not None else self._path_candidates(path)
             for index in checked:
                 if best is not None and index >= best:
                     break
@@ -472,16 +474,10 @@ class CompiledMapping:
             else:  # none of them holds: the first that needs nothing more comes first
                 if first_holding is not None and (best is None or first_holding < best):
                     best = first_holding
-        for group in (
-            self._skus.get(seen.sku, ()) if seen.sku is not None else (),
-            self._brands.get(seen.brand, ()) if seen.brand is not None else (),
-        ):
-            for index in group:
-                if best is not None and index >= best:
-                    break
-                if _holds(prepared[index], seen):
-                    best = index
-                    break
+        if seen.sku is not None and (group := self._skus.get(seen.sku)):
+            best = _first_holding(group, prepared, seen, best)
+        if seen.brand is not None and (group := self._brands.get(seen.brand)):
+            best = _first_holding(group, prepared, seen, best)
         return best
 
     def match_values(self, value: Decimal, quantity: int) -> Match:
@@ -499,6 +495,19 @@ class CompiledMapping:
     def _match(self, seen: _Seen) -> Match:
         index = self._first(seen)
         return self._no_match if index is None else self._matches[index]
+
+
+def _first_holding(
+    group: list[int], prepared: list[_Prepared], seen: _Seen, best: int | None
+) -> int | None:
+    """The first rule of `group` (in rule order) before `best` that holds for `seen`, else
+    `best`."""
+    for index in group:
+        if best is not None and index >= best:
+            break
+        if _holds(prepared[index], seen):
+            return index
+    return best
 
 
 def version_at(versions: Sequence[MappingVersion], instant: datetime) -> MappingVersion | None:

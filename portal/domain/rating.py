@@ -34,7 +34,9 @@ _ONE = Decimal(1)
 _SHOWN = Context(prec=QUOTIENT_PRECISION)  # converted amounts as the snapshot shows them
 
 
-@dataclass(frozen=True, slots=True)
+# Built per basket position (twice: checked, then mapped), so constructed as fast as a plain
+# slotted class: a value all the same, never changed once built (see RatingInput below).
+@dataclass(slots=True, unsafe_hash=True)
 class OrderLine:
     """One basket position; values in the program currency, net of shipping and VAT.
     `order_value` is the position's total (not a unit price); `quantity` is informational."""

@@ -61,8 +61,10 @@ def map_basket(values: RatedValues) -> None:
     # Only a price rule needs the amounts in the program currency.
     amounts = position_amounts(values) if compiled is not None and compiled.uses_price else None
     for index, line in enumerate(values.positions):
-        if not line.mapped:
-            lines.append(line)
+        if not line.mapped or (
+            compiled is None and line.match is None and line.category == DEFAULT_CATEGORY
+        ):
+            lines.append(line)  # its category stands (or is the default already)
             continue
         match = None
         category = DEFAULT_CATEGORY

@@ -269,12 +269,26 @@ class _Seen:
         if isinstance(p, ShopPosition):
             value, quantity = p.value, p.quantity
         assert value is not None
-        category, sku, brand = p.shop_category, p.sku, p.brand
+        category = p.shop_category
+        path = None if category is None else _seen_path(category)
+        return cls.with_path(path, p.sku, p.brand, p.on_sale, value, quantity)
+
+    @classmethod
+    def with_path(
+        cls,
+        path: tuple[str, ...] | None,
+        sku: str | None,
+        brand: str | None,
+        on_sale: bool | None,
+        value: Decimal,
+        quantity: int,
+    ) -> _Seen:
+        """A position whose category path is split already."""
         return cls(
-            None if category is None else _seen_path(category),
+            path,
             None if sku is None else (sku.strip() or None),
             None if brand is None else _seen_brand(brand),
-            p.on_sale,
+            on_sale,
             value,
             quantity if quantity > 1 else 1,
         )
@@ -354,6 +368,9 @@ class _Trie:
 
 
 _MEMO_SIZE = 50_000
+# A path's candidate rules: those with further conditions, in rule order, up to the first that
+# needs nothing but the path; and that one (see CompiledMapping._path_candidates).
+_Candidates = tuple[list[int], int | None]
 
 
 class CompiledMapping:
@@ -384,7 +401,8 @@ class CompiledMapping:
             p.path is not None and not p.skus and p.brand is None and _no_rest(p.rule)
             for p in self._prepared
         ]
-        self._by_path: dict[tuple[str, ...], tuple[list[int], int | None]] = {}
+        self._by_path: dict[tuple[str, ...], _Candidates] = {}
+        self._by_text: dict[str, tuple[tuple[str, ...] | None, _Candidates | None]] = {}
         # Matches are values: one per rule, shared by every position that matches it.
         self._matches = [
             Match(version_id, index, rule.tracking_category) for index, rule in enumerate(rules)
@@ -412,7 +430,7 @@ class CompiledMapping:
         else:  # a sale flag, a price range
             self.unindexed.append(index)
 
-    def _path_candidates(self, path: tuple[str, ...]) -> tuple[list[int], int | None]:
+    def _path_candidates(self, path: tuple[str, ...]) -> _Candidates:
         """The rules indexed under a path (exact, prefixes of it, globs of its first segment)
         whose category condition holds for it, in rule order, as the ones with further
         conditions up to the first without (`_path_only`), and that one (None: none): a rule
@@ -447,14 +465,26 @@ class CompiledMapping:
         self._by_path[path] = found
         return found
 
+    def _text_candidates(self, text: str) -> tuple[tuple[str, ...] | None, _Candidates | None]:
+        """A shop category as sent: its split path and `_path_candidates` (remembered by the
+        text, so a position whose category was seen before costs one lookup)."""
+        found = self._by_text.get(text)
+        if found is None:
+            path = _seen_path(text)
+            found = (path, None if path is None else self._path_candidates(path))
+            if len(self._by_text) >= _MEMO_SIZE:
+                self._by_text.clear()
+            self._by_text[text] = found
+        return found
+
     def match_index(self, position: ShopPosition) -> int | None:
         """The index of the first rule (in rule order) that matches `position`."""
         return self._first(_Seen.of(position))
 
-    def _first(self, seen: _Seen) -> int | None:
+    def _first(self, seen: _Seen, candidates: _Candidates | None = None) -> int | None:
         """Each group of candidates (unindexed; by path; by SKU; by brand) is in rule order, so
         a group is checked only up to its first holding rule, and only below the best index so
-        far."""
+        far. `candidates`: the path's, when the caller has them already."""
         prepared = self._prepared
         best: int | None = None
         for index in self.unindexed:  # no category condition
@@ -463,8 +493,7 @@ class CompiledMapping:
                 break
         path = seen.path
         if path is not None:  # the category condition holds already
-            found = self._by_path.get(path)
-            checked, first_holding = found if found is not None else self._path_candidates(path)
+            checked, first_holding = candidates or self._path_candidates(path)
             for index in checked:
                 if best is not None and index >= best:
                     break
@@ -490,7 +519,11 @@ class CompiledMapping:
     def match_shop(self, shop: ShopAttributes, value: Decimal, quantity: int) -> Match:
         """`match` of the position `shop` describes (what recording and rating call: no
         ShopPosition is built per position)."""
-        return self._match(_Seen.of(shop, value, quantity))
+        text = shop.shop_category
+        path, candidates = (None, None) if text is None else self._text_candidates(text)
+        seen = _Seen.with_path(path, shop.sku, shop.brand, shop.on_sale, value, quantity)
+        index = self._first(seen, candidates)
+        return self._no_match if index is None else self._matches[index]
 
     def _match(self, seen: _Seen) -> Match:
         index = self._first(seen)

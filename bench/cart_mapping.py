@@ -7,6 +7,12 @@ own, over HTTP (ASGI transport, the whole GraphQL stack), in batches of 500.
 
 Prints orders/s, SQL statements per request and peak memory (the compiled matcher, measured
 with tracemalloc, and the process's maximum RSS), and the matcher alone in positions/s.
+
+    ... --served 2 --clients 8 --batches 30 [--rounds 3]
+
+runs `portal serve` (uvicorn, 2 workers) instead, over real HTTP, in `--rounds` interleaved
+pairs of runs; prints each run, the best and the median, and the CPU per order of the workers,
+PostgreSQL and the client.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import gc
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +32,7 @@ import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -279,11 +287,26 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env)
 
 
-async def served(rule_count: int, batches: int, size: int, workers: int, clients: int) -> float:
+@dataclass
+class Served:
+    """One run through `portal serve`: orders/s, and CPU ms per order of the workers,
+    PostgreSQL and this process (the client)."""
+
+    rate: float
+    workers_cpu: float
+    database_cpu: float
+    client_cpu: float
+
+    @property
+    def cpu(self) -> float:
+        return self.workers_cpu + self.database_cpu + self.client_cpu
+
+
+async def served(rule_count: int, batches: int, size: int, workers: int, clients: int) -> Served:
     """Orders/s of `portal serve`'s app (uvicorn, `workers` processes, real HTTP on localhost)
     with `clients` connections each sending its next batch as soon as the last is answered;
     the bodies are encoded beforehand, so the client costs little CPU of the shared machine.
-    Prints the servers' CPU per order."""
+    Prints the run and the CPU per order of the servers and the client."""
     async with database() as engine:
         token, program_id, partner_ids = await prepare(engine, rule_count)
         rng = random.Random(42)
@@ -318,6 +341,7 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
                 pids = _children(server.pid)
                 cpu_before = sum(cpu_seconds(pid) for pid in pids)
                 database_before = _postgres_cpu()
+                client_before = time.process_time()
 
                 async def client_loop() -> None:
                     while queue:
@@ -328,17 +352,25 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
                 elapsed = time.perf_counter() - started
                 cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
                 database_cpu = _postgres_cpu() - database_before
+                client_cpu = time.process_time() - client_before
         finally:
             server.terminate()
             server.wait(timeout=30)
     total = batches * size
+    run = Served(
+        total / elapsed,
+        cpu / total * 1000,
+        database_cpu / total * 1000,
+        client_cpu / total * 1000,
+    )
     label = f"{rule_count} rules" if rule_count else "no mapping"
     print(
-        f"  {label}: {total / elapsed:,.0f} orders/s through `portal serve` ({workers} "
-        f"workers, {clients} clients); CPU per order: the workers {cpu / total * 1000:.3f} ms, "
-        f"PostgreSQL {database_cpu / total * 1000:.3f} ms"
+        f"  {label}: {run.rate:,.0f} orders/s through `portal serve` ({workers} workers, "
+        f"{clients} clients); CPU per order: the workers {run.workers_cpu:.3f} ms, PostgreSQL "
+        f"{run.database_cpu:.3f} ms, the client {run.client_cpu:.3f} ms",
+        flush=True,
     )
-    return total / elapsed
+    return run
 
 
 def _children(pid: int) -> list[int]:
@@ -419,15 +451,30 @@ async def main() -> None:
         help="instead: `portal serve` with this many workers over real HTTP (PostgreSQL)",
     )
     parser.add_argument("--clients", type=int, default=4, help="with --served: connections")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="with --served: interleaved pairs of runs"
+    )
     args = parser.parse_args()
     if args.served:
-        rates: dict[int, float] = {}
-        for rules in (0, args.rules, 0, args.rules):
-            rate = await served(rules, args.batches, args.batch_size, args.served, args.clients)
-            rates[rules] = max(rates.get(rules, 0.0), rate)
+        runs: dict[int, list[Served]] = {0: [], args.rules: []}
+        for _ in range(args.rounds):  # interleaved: the machine is shared, and noisy
+            for rules in (0, args.rules):
+                runs[rules].append(
+                    await served(rules, args.batches, args.batch_size, args.served, args.clients)
+                )
+        without, mapped = runs[0], runs[args.rules]
+        for what, of in (("best", max), ("median", statistics.median)):
+            a, b = of(r.rate for r in without), of(r.rate for r in mapped)
+            print(
+                f"  {what} of {args.rounds}: no mapping {a:,.0f} orders/s, {args.rules} rules "
+                f"{b:,.0f} orders/s ({b / a - 1:+.1%})"
+            )
+        a = statistics.median(r.cpu for r in without)
+        b = statistics.median(r.cpu for r in mapped)
         print(
-            f"  best of two: no mapping {rates[0]:,.0f} orders/s, {args.rules} rules "
-            f"{rates[args.rules]:,.0f} orders/s ({rates[args.rules] / rates[0] - 1:+.1%})"
+            f"  median CPU per order (workers, PostgreSQL and client): no mapping {a:.3f} ms, "
+            f"{args.rules} rules {b:.3f} ms ({b / a - 1:+.1%}); {os.cpu_count()} CPUs give at "
+            f"most {os.cpu_count() * 1000 / b:,.0f} orders/s at that cost"
         )
         return
     # As `portal serve` and `portal worker` run: the start-up heap frozen, fewer collections.

@@ -31,6 +31,7 @@ from typing import Any
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLInputField,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLList,
@@ -57,6 +58,8 @@ def coercer(type_: GraphQLInputType) -> Coercer:
     """The compiled `coerce_input_value` of `type_` (input objects compiled once, wrappers and
     leaves built around them)."""
     if isinstance(type_, GraphQLNonNull):
+        if not isinstance(type_.of_type, GraphQLList | GraphQLInputObjectType):
+            return _leaf(type_.of_type, null=Undefined)
         inner = coercer(type_.of_type)
 
         def non_null(value: Any) -> Any:
@@ -102,7 +105,9 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
         _objects[type_] = one_of
         return one_of
 
-    fields: list[tuple[str, str, Coercer, bool, Any]] = []
+    # Per field: name, out name, coercer, required, and when left out: a default to coerce
+    # (graphql-core memoizes it) or the value it stands for (Undefined: none).
+    fields: list[tuple[str, str, Coercer, bool, GraphQLInputField | None, Any]] = []
 
     def coerce_object(value: Any) -> Any:
         if value is None or value is Undefined:
@@ -110,15 +115,15 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
         if type(value) is not dict or not value.keys() <= names:
             return graphql_coerce_input_value(value, type_)
         coerced = {}
-        for name, out_name, coerce, required, field in fields:
+        for name, out_name, coerce, required, to_coerce, default in fields:
             field_value = value.get(name, Undefined)
             if field_value is Undefined:
                 if required:
                     return Undefined
-                if field is not None:
-                    default = coerce_default_value(field)
-                    if default is not Undefined:
-                        coerced[out_name] = default
+                if to_coerce is not None:
+                    default = coerce_default_value(to_coerce)
+                if default is not Undefined:
+                    coerced[out_name] = default
             else:
                 c = coerce(field_value)
                 if c is Undefined:
@@ -132,14 +137,17 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
         names = frozenset(type_.fields)
         out_type = None if type_.out_type is GraphQLInputObjectType.out_type else type_.out_type
         for name, field in type_.fields.items():
-            has_default = field.default is not None or field.default_value is not Undefined
+            # `coerce_default_value` answers a deprecated `default_value` as it is (Undefined:
+            # no default); an external `default` it coerces once and memoizes.
+            external = field.default is not None
             fields.append(
                 (
                     name,
                     field.out_name or name,
                     coercer(field.type),
                     is_required_input_field(field),
-                    field if has_default else None,
+                    field if external else None,
+                    Undefined if external else field.default_value,
                 )
             )
     except BaseException:
@@ -148,7 +156,9 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
     return coerce_object
 
 
-def _leaf(type_: Any) -> Coercer:
+def _leaf(type_: Any, null: Any = None) -> Coercer:
+    """A scalar's or enum's coercer; `null`: what None or Undefined gives (Undefined for a
+    non-null leaf: invalid)."""
     coerce = type_.coerce_input_value
     exact: type | None = (
         str if type_ is GraphQLString else bool if type_ is GraphQLBoolean else None
@@ -158,7 +168,7 @@ def _leaf(type_: Any) -> Coercer:
         if type(value) is exact:  # String and Boolean answer such a value as it is
             return value
         if value is None or value is Undefined:
-            return None
+            return null
         try:
             return coerce(value)
         except Exception:

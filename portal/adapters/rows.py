@@ -169,13 +169,12 @@ def basket_position(raw: dict[str, Any]) -> BasketPosition:
 
 
 def _shop(raw: dict[str, Any]) -> ShopAttributes | None:
-    shop = ShopAttributes(
+    return ShopAttributes.described(
         raw.get("shopCategory"), raw.get("sku"), raw.get("brand"), raw.get("onSale")
     )
-    return None if shop == _NO_SHOP else shop
 
 
-_NO_SHOP = ShopAttributes()
+_STATUS_TEXT = {status: status.value for status in ConversionStatus}  # no enum lookup per row
 
 
 def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]]:
@@ -186,7 +185,7 @@ def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]
             "category": p.category,
             "orderValue": str(p.order_value),
             "commission": str(p.commission),
-            "status": p.status.value,
+            "status": _STATUS_TEXT[p.status],
             "productId": p.product_id,
             "quantity": p.quantity,
         }

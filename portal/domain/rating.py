@@ -168,13 +168,23 @@ def rate_conversion(model: CommissionModel, order: RatingInput) -> Rating:
     rated: list[tuple[CommissionRate, str, Decimal]] = []  # rate, its category, base (scaled)
     amounts: list[Decimal] = []  # scaled
     scaled_total = _ZERO
+    # Per category of the positions: its rate, the rate's category and percentage / 100.
+    by_category: dict[str, tuple[CommissionRate, str, Decimal]] = {}
     for category, value, discount, _, _ in positions:
-        rate, rate_category = find_rate(period, order.target, category)
+        found = by_category.get(category)
+        if found is None:
+            rate, rate_category = find_rate(period, order.target, category)
+            percentage = rate.percentage if rate.percentage is not None else _ZERO
+            found = by_category[category] = (
+                rate,
+                rate_category,
+                _EXACT.divide(percentage, _HUNDRED),
+            )
+        rate, rate_category, fraction = found
         base = rated_base(value, discount, model.discount_rating)
         if exchange:
             base = _EXACT.multiply(base, multiplier)
-        percentage = rate.percentage if rate.percentage is not None else _ZERO
-        amount = _EXACT.multiply(_EXACT.divide(percentage, _HUNDRED), base)
+        amount = _EXACT.multiply(fraction, base)
         rated.append((rate, rate_category, base))
         amounts.append(amount)
         scaled_total = _EXACT.add(scaled_total, amount)

@@ -118,11 +118,7 @@ def check_shop(
     sku = check_text(errors, line.sku, MAX_TEXT, (*field, "sku"))
     brand = check_text(errors, line.brand, MAX_TEXT, (*field, "brand"))
     product = (line.product_id or "").strip() or None
-    shop = ShopAttributes(category, sku or product, brand, line.on_sale)
-    return None if shop == _NO_SHOP else shop
-
-
-_NO_SHOP = ShopAttributes()
+    return ShopAttributes.described(category, sku or product, brand, line.on_sale)
 
 
 def order_exchange(

@@ -200,8 +200,9 @@ _SEP = "\x1f"  # joins a split path into one string for a glob's regular express
 
 
 def glob_regex(glob: Sequence[str]) -> re.Pattern[str]:
-    """A parsed glob as one regular expression over a split path joined with `_SEP` (what
-    `glob_matches` decides segment by segment, in one match)."""
+    """A parsed glob as one regular expression over a split path of at least one segment joined
+    with `_SEP` (what `glob_matches` decides segment by segment, in one match; a path of no
+    segment joins to "", which `*` would match)."""
     tokens = [t for i, t in enumerate(glob) if not (t == "**" and i > 0 and glob[i - 1] == "**")]
     if tokens == ["**"]:
         return re.compile(f"[^{_SEP}]*(?:{_SEP}[^{_SEP}]*)*", re.DOTALL)
@@ -330,7 +331,7 @@ def _path_holds(r: _Prepared, path: tuple[str, ...] | None) -> bool:
         return path == r.path
     if kind is CategoryMatch.PREFIX:
         return path[: len(r.path)] == r.path
-    if r.glob is not None:
+    if r.glob is not None and path:  # a path of no segment is "" joined: the regex would err
         return r.glob.fullmatch(_SEP.join(path)) is not None
     return glob_matches(r.path, path)
 

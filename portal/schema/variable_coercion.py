@@ -25,7 +25,6 @@ input type of the schema.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -50,8 +49,11 @@ Coercer = Callable[[Any], Any]
 graphql_coerce_input_value = _values.coerce_input_value
 graphql_input_is_nested_too_deeply = _values.input_is_nested_too_deeply
 
-_objects: weakref.WeakKeyDictionary[GraphQLInputObjectType, Coercer] = weakref.WeakKeyDictionary()
-_depths: weakref.WeakKeyDictionary[GraphQLInputObjectType, int | None] = weakref.WeakKeyDictionary()
+# An input object type keeps its compiled coercer and its depth in its `extensions` (graphql-
+# core's place for what others attach to a type): they live exactly as long as the type (every
+# app a test builds has types of its own).
+_COERCER = "portal.coercer"
+_DEPTH = "portal.depth"
 
 
 def coercer(type_: GraphQLInputType) -> Coercer:
@@ -71,7 +73,7 @@ def coercer(type_: GraphQLInputType) -> Coercer:
     if isinstance(type_, GraphQLList):
         return _list(type_, coercer(type_.of_type))
     if isinstance(type_, GraphQLInputObjectType):
-        compiled = _objects.get(type_)
+        compiled = type_.extensions.get(_COERCER)
         if compiled is None:
             compiled = _object(type_)
         return compiled
@@ -102,7 +104,7 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
         def one_of(value: Any) -> Any:
             return graphql_coerce_input_value(value, type_)
 
-        _objects[type_] = one_of
+        type_.extensions[_COERCER] = one_of
         return one_of
 
     # Per field: name, out name, coercer, required, and when left out: a default to coerce
@@ -132,7 +134,7 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
         return out_type(coerced) if out_type is not None else coerced
 
     # Registered before its fields are compiled: a recursive type's fields find it.
-    _objects[type_] = coerce_object
+    type_.extensions[_COERCER] = coerce_object
     try:
         names = frozenset(type_.fields)
         out_type = None if type_.out_type is GraphQLInputObjectType.out_type else type_.out_type
@@ -151,7 +153,7 @@ def _object(type_: GraphQLInputObjectType) -> Coercer:
                 )
             )
     except BaseException:
-        del _objects[type_]
+        del type_.extensions[_COERCER]
         raise
     return coerce_object
 
@@ -187,16 +189,16 @@ def depth(type_: GraphQLInputType) -> int | None:
         return None if inner is None else inner + 1
     if not isinstance(type_, GraphQLInputObjectType):
         return 0
-    if type_ in _depths:
-        return _depths[type_]
-    _depths[type_] = None  # met again while its fields are measured: recursive
+    if _DEPTH in type_.extensions:
+        return type_.extensions[_DEPTH]  # type: ignore[no-any-return]
+    type_.extensions[_DEPTH] = None  # met again while its fields are measured: recursive
     deepest = 0
     for field in type_.fields.values():
         inner = depth(field.type)
         if inner is None:
             return None  # stays None: so is every type that holds this one
         deepest = max(deepest, inner + 1)
-    _depths[type_] = deepest
+    type_.extensions[_DEPTH] = deepest
     return deepest
 
 

@@ -100,6 +100,10 @@ def test_the_compiled_matcher_checks_a_glob_against_each_path_it_is_indexed_unde
 def test_a_category_of_separators_alone_is_matched_like_the_naive_scan(category: str) -> None:
     rules = [
         MappingRule("shoes", "** > Sneakers", CategoryMatch.GLOB),
+        # A glob of one wildcard segment needs a segment: it matches no such category.
+        MappingRule("sale", "*", CategoryMatch.GLOB),
+        MappingRule("sale", "* > **", CategoryMatch.GLOB),
+        MappingRule("sale", "** > *", CategoryMatch.GLOB),
         MappingRule("sale", "**", CategoryMatch.GLOB),
         MappingRule("shoes", "Fashion", CategoryMatch.PREFIX),
         MappingRule("electronics", brand="Acme"),
@@ -107,6 +111,9 @@ def test_a_category_of_separators_alone_is_matched_like_the_naive_scan(category:
     mapping = CompiledMapping(1, rules, "default")
     for position in (pos(category), pos(category, brand="acme")):
         assert mapping.match_index(position) == first_match(rules, position)
+        shop = ShopAttributes(position.shop_category, position.sku, position.brand)
+        assert mapping.match_shop(shop, position.value, 1).rule == first_match(rules, position)
+    assert mapping.match_index(pos(category)) == (None if not category.strip() else 4)
 
 
 @pytest.mark.parametrize("glob", ["Fashion", "Fa**shion > *", "Shoes > [ab]*", " > ", "a{b,c}*"])
@@ -254,7 +261,7 @@ def _valid_glob(rule: MappingRule) -> bool:
 positions = st.builds(
     ShopPosition,
     PRICES,
-    st.none() | PATHS,
+    st.none() | PATHS | st.sampled_from([" > ", ">", "  "]),  # and paths of no segment
     st.none() | SKUS,
     st.none() | BRANDS,
     st.none() | st.booleans(),

@@ -173,7 +173,7 @@ def _leaf(type_: Any, null: Any = None) -> Coercer:
             return null
         try:
             return coerce(value)
-        except Exception:
+        except Exception:  # as graphql-core: any failure means an invalid value
             return Undefined
 
     return coerce_leaf

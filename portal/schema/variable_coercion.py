@@ -25,7 +25,8 @@ input type of the schema.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from graphql import (
@@ -214,6 +215,19 @@ def input_is_nested_too_deeply(value: Any, type_: GraphQLInputType) -> bool:
     if bound is not None and bound <= MAX_NESTING_DEPTH:
         return False
     return graphql_input_is_nested_too_deeply(value, type_)
+
+
+@contextmanager
+def graphql_core_coercion() -> Iterator[None]:
+    """Within it, graphql-core coerces variables with its own functions (the reference of the
+    tests and the bench)."""
+    installed = _values.coerce_input_value, _values.input_is_nested_too_deeply
+    _values.coerce_input_value = graphql_coerce_input_value  # type: ignore[assignment]
+    _values.input_is_nested_too_deeply = graphql_input_is_nested_too_deeply  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _values.coerce_input_value, _values.input_is_nested_too_deeply = installed  # type: ignore[assignment]
 
 
 def install() -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -251,17 +249,6 @@ def test_the_depth_walk_is_skipped_only_where_it_finds_nothing() -> None:
             assert not vc.graphql_input_is_nested_too_deeply(gen.of(type_), type_)
 
 
-@contextmanager
-def _graphql_cores_own() -> Iterator[None]:
-    installed = values.coerce_input_value, values.input_is_nested_too_deeply
-    values.coerce_input_value = vc.graphql_coerce_input_value  # type: ignore[assignment]
-    values.input_is_nested_too_deeply = vc.graphql_input_is_nested_too_deeply  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        values.coerce_input_value, values.input_is_nested_too_deeply = installed  # type: ignore[assignment]
-
-
 def test_building_the_schema_installs_it() -> None:
     assert values.coerce_input_value is vc.coerce_input_value
     assert values.input_is_nested_too_deeply is vc.input_is_nested_too_deeply
@@ -305,7 +292,7 @@ def test_a_requests_variables_come_out_as_graphql_core_gives_them() -> None:
         orders = [_order(rng) for _ in range(rng.randrange(1, 3))]
         variables = {"input": {"orders": orders}, "n": rng.choice([1, 1, 1, "1"])}
         got = values.get_variable_values(SCHEMA, operation.variable_definitions, variables)
-        with _graphql_cores_own():
+        with vc.graphql_core_coercion():
             expected = values.get_variable_values(SCHEMA, operation.variable_definitions, variables)
         if isinstance(expected, list):
             assert isinstance(got, list)

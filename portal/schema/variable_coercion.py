@@ -3,8 +3,8 @@
 graphql-core coerces every variable value with `coerce_input_value`, which asks each value's
 type what kind it is (non-null, list, input object, leaf) again, and first walks the whole value
 once more to see that it is not nested too deeply (`input_is_nested_too_deeply`). For a
-`recordOrders` batch of 500 orders of 10 positions that is about 40,000 values and 0.17 ms of
-CPU per order, a fifth of the request.
+`recordOrders` batch of 500 orders of 10 positions that is about 40,000 values and 0.12–0.14 ms
+of CPU per order, a sixth of the request (`bench/variable_coercion.py`).
 
 `coercer(type_)` works that out once per input type and answers a function of the value that
 gives exactly what `coerce_input_value(value, type_)` gives: the same coerced value, or

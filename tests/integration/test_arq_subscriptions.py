@@ -41,6 +41,11 @@ pytestmark = [
 ]
 
 
+# The server shares the test's event loop: on a loaded machine httpx's default 5 s cut off a
+# first request once (a full run on 2 CPUs); the test is about delivery, not latency.
+_TIMEOUT = 30
+
+
 async def test_updates_committed_by_an_arq_worker_reach_the_subscriber(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -59,7 +64,7 @@ async def test_updates_committed_by_an_arq_worker_reach_the_subscriber(
     try:
         async with (
             live_app(engine, settings) as address,
-            httpx.AsyncClient(base_url=f"http://{address}") as client,
+            httpx.AsyncClient(base_url=f"http://{address}", timeout=_TIMEOUT) as client,
         ):
             created = await _graphql(
                 client, CREATE, {"input": create_input(rw.program(), new_order())}, rw.token("A")
@@ -109,7 +114,7 @@ async def test_the_new_conversion_and_the_processed_request_of_a_worker_reach_th
     try:
         async with (
             live_app(engine, settings) as address,
-            httpx.AsyncClient(base_url=f"http://{address}") as client,
+            httpx.AsyncClient(base_url=f"http://{address}", timeout=_TIMEOUT) as client,
         ):
             ws = await _ready(await _open(address, rw.token("A")))
             listening = HUB.subscriber_count

@@ -174,9 +174,6 @@ def _shop(raw: dict[str, Any]) -> ShopAttributes | None:
     )
 
 
-_STATUS_TEXT = {status: status.value for status in ConversionStatus}  # no enum lookup per row
-
-
 def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]]:
     out = []
     for p in positions:
@@ -185,7 +182,7 @@ def basket_to_json(positions: tuple[BasketPosition, ...]) -> list[dict[str, Any]
             "category": p.category,
             "orderValue": str(p.order_value),
             "commission": str(p.commission),
-            "status": _STATUS_TEXT[p.status],
+            "status": p.status.value,
             "productId": p.product_id,
             "quantity": p.quantity,
         }

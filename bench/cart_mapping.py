@@ -141,7 +141,9 @@ async def database() -> AsyncIterator[AsyncEngine]:
         await admin.dispose()
 
 
-def _order_input(raw: dict[str, Any], rng: random.Random) -> OrderInput:
+def _order_input(
+    raw: dict[str, Any], rng: random.Random, explicit: CompiledMapping | None
+) -> OrderInput:
     return OrderInput(
         program_id=decode_id(raw["programId"])[1],
         order_id=raw["orderId"],
@@ -164,6 +166,9 @@ def _order_input(raw: dict[str, Any], rng: random.Random) -> OrderInput:
         basket=tuple(
             BasketLineInput(
                 order_value=Decimal(line["orderValue"]),
+                category=(
+                    explicit.match(_shop_position(line)).category if explicit is not None else None
+                ),
                 quantity=line["quantity"],
                 shop_category=line["shopCategory"],
                 sku=line["sku"],
@@ -186,32 +191,85 @@ async def prepare(engine: AsyncEngine, rule_count: int) -> tuple[str, int, list[
             [{"program_id": program_id, "key": k, "name": k, "active": True} for k in CATEGORIES],
         )
         if rule_count:
-            rules = make_rules(rule_count, random.Random(7))
-            await set_cart_mapping(uow, SYSTEM, program_id, SINCE, rules)
+            await set_cart_mapping(uow, SYSTEM, program_id, SINCE, plan(rule_count))
         await uow.commit()
     return token, program_id, partner_ids
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a run measures: the program's mapping version of `rules` rules (0: none), and
+    whether the shop sends, besides its own attributes, the tracking category of each position
+    itself (`explicit`: the category the bench's plan of that many rules gives it; an explicit
+    category wins, so no mapping is consulted)."""
+
+    rules: int
+    explicit: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.explicit:
+            return "explicit categories"
+        return f"{self.rules} rules" if self.rules else "no mapping"
+
+
 def batches_of(
-    count: int, size: int, program_id: int, partner_ids: list[int], rng: random.Random
+    count: int,
+    size: int,
+    program_id: int,
+    partner_ids: list[int],
+    rng: random.Random,
+    explicit: CompiledMapping | None = None,
 ) -> list[list[dict[str, Any]]]:
     """`count` batches of `size` orders with baskets of POSITIONS (no order value: it is the
-    sum of the positions)."""
+    sum of the positions); with `explicit`, each position names the tracking category that
+    mapping gives it."""
     payloads = []
     for b in range(count):
         batch = orders(b, size, program_id, partner_ids, rng)
         for n, order in enumerate(batch):
             order["basket"] = basket(rng, n)
             order.pop("orderValue")
+            if explicit is not None:
+                for line in order["basket"]:
+                    line["trackingCategory"] = explicit.match(_shop_position(line)).category
         payloads.append(batch)
     return payloads
 
 
-async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, float, float]:
+def _shop_position(line: dict[str, Any]) -> ShopPosition:
+    return ShopPosition(
+        Decimal(line["orderValue"]),
+        line["shopCategory"],
+        line["sku"],
+        line["brand"],
+        line["onSale"],
+        line["quantity"],
+    )
+
+
+def plan(rule_count: int) -> list[MappingRule]:
+    """The bench's mapping plan of `rule_count` rules (the same every run)."""
+    return make_rules(rule_count, random.Random(7))
+
+
+def variant_payloads(
+    variant: Variant, count: int, size: int, program_id: int, partner_ids: list[int]
+) -> list[list[dict[str, Any]]]:
+    """The batches a run of `variant` sends (the same orders for every variant)."""
+    return batches_of(count, size, program_id, partner_ids, random.Random(42), _explicit(variant))
+
+
+def _explicit(variant: Variant) -> CompiledMapping | None:
+    """The mapping whose categories the shop sends itself in `variant` (None: it sends none)."""
+    return CompiledMapping(1, plan(variant.explicit), "default") if variant.explicit else None
+
+
+async def run(variant: Variant, batches: int, size: int) -> tuple[float, float, float, float]:
     """Orders/s over HTTP, SQL statements per request, orders/s of the service alone, and this
-    process's CPU ms per order over HTTP (client and app), of one run (0 rules: no mapping)."""
+    process's CPU ms per order over HTTP (client and app), of one run of `variant`."""
     async with database() as engine:
-        token, program_id, partner_ids = await prepare(engine, rule_count)
+        token, program_id, partner_ids = await prepare(engine, variant.rules)
         statements = 0
 
         def count(*_: Any) -> None:
@@ -220,8 +278,8 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
 
         event.listen(engine.sync_engine, "before_cursor_execute", count)
         app = bench_app(engine)
-        rng = random.Random(42)
-        payloads = batches_of(batches + 1, size, program_id, partner_ids, rng)
+        payloads = variant_payloads(variant, batches + 1, size, program_id, partner_ids)
+        rng = random.Random(43)
         headers = {"Authorization": f"Bearer {token}"}
         async with (
             app.router.lifespan_context(app),
@@ -254,7 +312,8 @@ async def run(rule_count: int, batches: int, size: int) -> tuple[float, float, f
             orders(b, size, program_id, partner_ids, rng)
             for b in range(batches + 1, 2 * batches + 1)
         ]
-        inputs = [[_order_input(o, rng) for o in batch] for batch in service_payloads]
+        explicit = _explicit(variant)
+        inputs = [[_order_input(o, rng, explicit) for o in batch] for batch in service_payloads]
         viewer = SYSTEM
         started = time.perf_counter()
         for batch_inputs in inputs:
@@ -302,17 +361,18 @@ class Served:
         return self.workers_cpu + self.database_cpu + self.client_cpu
 
 
-async def served(rule_count: int, batches: int, size: int, workers: int, clients: int) -> Served:
+async def served(variant: Variant, batches: int, size: int, workers: int, clients: int) -> Served:
     """Orders/s of `portal serve`'s app (uvicorn, `workers` processes, real HTTP on localhost)
     with `clients` connections each sending its next batch as soon as the last is answered;
     the bodies are encoded beforehand, so the client costs little CPU of the shared machine.
     Prints the run and the CPU per order of the servers and the client."""
     async with database() as engine:
-        token, program_id, partner_ids = await prepare(engine, rule_count)
-        rng = random.Random(42)
+        token, program_id, partner_ids = await prepare(engine, variant.rules)
         bodies = [
             orjson.dumps({"query": MUTATION, "variables": {"input": {"orders": batch}}})
-            for batch in batches_of(batches + 2 * clients, size, program_id, partner_ids, rng)
+            for batch in variant_payloads(
+                variant, batches + 2 * clients, size, program_id, partner_ids
+            )
         ]
         port = 8790
         server = start_server(engine.url.render_as_string(hide_password=False), port, workers)
@@ -363,9 +423,8 @@ async def served(rule_count: int, batches: int, size: int, workers: int, clients
         database_cpu / total * 1000,
         client_cpu / total * 1000,
     )
-    label = f"{rule_count} rules" if rule_count else "no mapping"
     print(
-        f"  {label}: {run.rate:,.0f} orders/s through `portal serve` ({workers} workers, "
+        f"  {variant.label}: {run.rate:,.0f} orders/s through `portal serve` ({workers} workers, "
         f"{clients} clients); CPU per order: the workers {run.workers_cpu:.3f} ms, PostgreSQL "
         f"{run.database_cpu:.3f} ms, the client {run.client_cpu:.3f} ms",
         flush=True,
@@ -408,18 +467,7 @@ def bench_matcher(rule_count: int) -> None:
     compiled = CompiledMapping(1, rules, "default")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    positions = [
-        ShopPosition(
-            Decimal(line["orderValue"]),
-            line["shopCategory"],
-            line["sku"],
-            line["brand"],
-            line["onSale"],
-            line["quantity"],
-        )
-        for n in range(200)
-        for line in basket(rng, n)
-    ]
+    positions = [_shop_position(line) for n in range(200) for line in basket(rng, n)]
     started = time.perf_counter()
     rounds = 0
     while time.perf_counter() - started < 1.0:
@@ -455,26 +503,30 @@ async def main() -> None:
         "--rounds", type=int, default=3, help="with --served: interleaved pairs of runs"
     )
     args = parser.parse_args()
+    variants = (Variant(0), Variant(0, explicit=args.rules), Variant(args.rules))
+    without, explicit, mapped = variants
     if args.served:
-        runs: dict[int, list[Served]] = {0: [], args.rules: []}
+        runs: dict[Variant, list[Served]] = {v: [] for v in variants}
         for _ in range(args.rounds):  # interleaved: the machine is shared, and noisy
-            for rules in (0, args.rules):
-                runs[rules].append(
-                    await served(rules, args.batches, args.batch_size, args.served, args.clients)
+            for variant in variants:
+                runs[variant].append(
+                    await served(variant, args.batches, args.batch_size, args.served, args.clients)
                 )
-        without, mapped = runs[0], runs[args.rules]
         for what, of in (("best", max), ("median", statistics.median)):
-            a, b = of(r.rate for r in without), of(r.rate for r in mapped)
+            rate = {v: of(r.rate for r in runs[v]) for v in variants}
             print(
-                f"  {what} of {args.rounds}: no mapping {a:,.0f} orders/s, {args.rules} rules "
-                f"{b:,.0f} orders/s ({b / a - 1:+.1%})"
+                f"  {what} of {args.rounds}: "
+                + ", ".join(f"{v.label} {rate[v]:,.0f} orders/s" for v in variants)
+                + f"; {mapped.label} against {without.label} "
+                f"{rate[mapped] / rate[without] - 1:+.1%}, against {explicit.label} "
+                f"{rate[mapped] / rate[explicit] - 1:+.1%}"
             )
-        a = statistics.median(r.cpu for r in without)
-        b = statistics.median(r.cpu for r in mapped)
+        cpu = {v: statistics.median(r.cpu for r in runs[v]) for v in variants}
         print(
-            f"  median CPU per order (workers, PostgreSQL and client): no mapping {a:.3f} ms, "
-            f"{args.rules} rules {b:.3f} ms ({b / a - 1:+.1%}); {os.cpu_count()} CPUs give at "
-            f"most {os.cpu_count() * 1000 / b:,.0f} orders/s at that cost"
+            "  median CPU per order (workers, PostgreSQL and client): "
+            + ", ".join(f"{v.label} {cpu[v]:.3f} ms" for v in variants)
+            + f"; {os.cpu_count()} CPUs give at most {os.cpu_count() * 1000 / cpu[mapped]:,.0f} "
+            f"orders/s at the cost of {mapped.label}"
         )
         return
     # As `portal serve` and `portal worker` run: the start-up heap frozen, fewer collections.
@@ -484,21 +536,22 @@ async def main() -> None:
         f"recordOrders over HTTP ({dialect}), batches of {args.batch_size}, "
         f"{POSITIONS} positions per order:"
     )
-    results: dict[int, list[tuple[float, float]]] = {}
-    for rules in (0, args.rules, 0, args.rules):  # interleaved: the machine is shared
-        rate, per_request, service, cpu = await run(rules, args.batches, args.batch_size)
-        results.setdefault(rules, []).append((rate, service))
-        label = f"{rules} rules" if rules else "no mapping"
+    results: dict[Variant, list[tuple[float, float]]] = {}
+    for variant in variants + variants:  # interleaved: the machine is shared
+        rate, per_request, service, cpu_ms = await run(variant, args.batches, args.batch_size)
+        results.setdefault(variant, []).append((rate, service))
         print(
-            f"  {label}: {rate:,.0f} orders/s over HTTP ({cpu:.3f} ms CPU per order, client "
-            f"and app), {per_request:.1f} SQL statements per request; the service alone "
+            f"  {variant.label}: {rate:,.0f} orders/s over HTTP ({cpu_ms:.3f} ms CPU per order, "
+            f"client and app), {per_request:.1f} SQL statements per request; the service alone "
             f"{service:,.0f} orders/s"
         )
     for index, what in ((0, "over HTTP"), (1, "service alone")):
-        best = {k: max(r[index] for r in v) for k, v in results.items()}
+        best = {v: max(r[index] for r in results[v]) for v in variants}
         print(
-            f"  best of two, {what}: no mapping {best[0]:,.0f} orders/s, {args.rules} rules "
-            f"{best[args.rules]:,.0f} orders/s ({best[args.rules] / best[0] - 1:+.1%})"
+            f"  best of two, {what}: "
+            + ", ".join(f"{v.label} {best[v]:,.0f} orders/s" for v in variants)
+            + f"; {mapped.label} against {without.label} {best[mapped] / best[without] - 1:+.1%}"
+            f", against {explicit.label} {best[mapped] / best[explicit] - 1:+.1%}"
         )
     bench_matcher(args.rules)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

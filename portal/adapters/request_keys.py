@@ -1,47 +1,32 @@
 """The lookups that keep conversion requests unique, for a whole batch of keys at once: which
 idempotency keys a user has used, which open keys are taken, which conversions orders have.
 
-PostgreSQL gets each batch as arrays in one statement (`= ANY(:keys)`, `unnest`): one plan,
-whatever the batch size, instead of an IN list of a thousand parameters that SQLAlchemy
-expands and PostgreSQL plans anew. SQLite gets IN lists of at most 400 parameters."""
+PostgreSQL gets each batch as arrays in one statement (`portal.adapters.key_lists`, `unnest`):
+one plan, whatever the batch size. SQLite gets IN lists of at most 400 parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, any_, bindparam, select, text, tuple_
+from sqlalchemy import BigInteger, String, bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portal.adapters.key_lists import among, key_chunks
 from portal.adapters.tables import conversion_requests, conversions
 from portal.adapters.visibility import visible
 from portal.domain.access import Viewer
 from portal.domain.programs import TargetKind
 
 OrderId = tuple[int, str]  # program id, order id
-_CHUNK = 400
-T = TypeVar("T")
 r = conversion_requests.c
 
 
-def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _among(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[str]) -> Any:
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("keys", list(values), type_=ARRAY(String())))
-    return column.in_(values)
-
-
 async def _text_keys(conn: AsyncConnection, stmt_for: Any, values: Sequence[str]) -> list[Any]:
-    unique = list(dict.fromkeys(values))
-    size = len(unique) if conn.dialect.name == "postgresql" else _CHUNK
     found: list[Any] = []
-    for chunk in _chunks(unique, size) if unique else ():
+    for chunk in key_chunks(conn, list(dict.fromkeys(values))):
         found.extend(await conn.execute(stmt_for(chunk)))
     return found
 
@@ -53,7 +38,7 @@ async def idempotency_keys_used(
     hits = await _text_keys(
         conn,
         lambda chunk: select(r.idempotency_key, r.id).where(
-            r.created_by == user_id, _among(conn, r.idempotency_key, chunk)
+            r.created_by == user_id, among(conn, r.idempotency_key, chunk)
         ),
         keys,
     )
@@ -65,7 +50,7 @@ async def open_keys_taken(conn: AsyncConnection, keys: Sequence[str]) -> dict[st
     idempotency key."""
     hits = await _text_keys(
         conn,
-        lambda chunk: select(r.open_key, r.idempotency_key).where(_among(conn, r.open_key, chunk)),
+        lambda chunk: select(r.open_key, r.idempotency_key).where(among(conn, r.open_key, chunk)),
         keys,
     )
     return {hit.open_key: hit.idempotency_key for hit in hits}
@@ -125,7 +110,7 @@ async def conversions_of_orders(
             add(hit)
         return found
     c = conversions.c
-    for chunk in _chunks(unique, _CHUNK):
+    for chunk in key_chunks(conn, unique):
         for hit in await conn.execute(
             select(c.id, c.program_id, c.order_id, c.target_kind, c.partner_id).where(
                 tuple_(c.program_id, c.order_id).in_(chunk)

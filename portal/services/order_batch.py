@@ -13,6 +13,7 @@ from sqlalchemy import select
 from portal.adapters import rows
 from portal.adapters.cart_mapping_store import load_mappings
 from portal.adapters.commission_store import load_models
+from portal.adapters.key_lists import among, key_chunks
 from portal.adapters.rate_store import rate_tables
 from portal.adapters.tables import (
     conversion_notes,
@@ -35,8 +36,6 @@ from portal.domain.partners import Relationship, earns_commission
 from portal.domain.programs import ConversionTarget, Program, TargetKind, TrackingCategory
 from portal.global_ids import encode_id
 from portal.services.order_types import OrderInput
-
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +156,6 @@ def tracking_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 async def _program_setups(
     uow: UnitOfWork, viewer: Viewer, ids: set[int]
 ) -> dict[int, ProgramSetup]:
@@ -209,10 +203,11 @@ async def _existing(uow: UnitOfWork, pairs: set[tuple[int, str]]) -> ExistingCon
     existing = ExistingConversions()
     program_ids = {pid for pid, _ in pairs}
     order_ids = sorted({oid for _, oid in pairs})
-    for chunk in _chunks(order_ids):
+    for chunk in key_chunks(uow.conn, order_ids):
         result = await uow.conn.execute(
             select(conversions).where(
-                conversions.c.program_id.in_(program_ids), conversions.c.order_id.in_(chunk)
+                conversions.c.program_id.in_(program_ids),
+                among(uow.conn, conversions.c.order_id, chunk),
             )
         )
         for r in result:
@@ -241,12 +236,12 @@ async def _customers(
     )
     seen: set[int] = set()
     for column, hashes in ((c.customer_id_hash, id_hashes), (c.email_hash, email_hashes)):
-        for chunk in _chunks(hashes):
+        for chunk in key_chunks(uow.conn, hashes):
             # Only orders make a customer known: a lead never does (SPEC §5.2).
             result = await uow.conn.execute(
                 select(*columns).where(
                     c.program_id.in_(program_ids),
-                    column.in_(chunk),
+                    among(uow.conn, column, chunk),
                     c.target_kind == TargetKind.SALE.value,
                 )
             )

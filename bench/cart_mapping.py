@@ -405,22 +405,24 @@ async def served(variant: Variant, batches: int, size: int, workers: int, client
                 # The bench's own heap (bodies, rules, earlier runs) out of the collector's way.
                 gc.collect()
                 gc.freeze()
-                pids = _children(server.pid)
-                cpu_before = sum(cpu_seconds(pid) for pid in pids)
-                database_before = _postgres_cpu()
-                client_before = time.process_time()
+                try:
+                    pids = _children(server.pid)
+                    cpu_before = sum(cpu_seconds(pid) for pid in pids)
+                    database_before = _postgres_cpu()
+                    client_before = time.process_time()
 
-                async def client_loop() -> None:
-                    while queue:
-                        await send(queue.pop())
+                    async def client_loop() -> None:
+                        while queue:
+                            await send(queue.pop())
 
-                started = time.perf_counter()
-                await asyncio.gather(*(client_loop() for _ in range(clients)))
-                elapsed = time.perf_counter() - started
-                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-                database_cpu = _postgres_cpu() - database_before
-                client_cpu = time.process_time() - client_before
-                gc.unfreeze()
+                    started = time.perf_counter()
+                    await asyncio.gather(*(client_loop() for _ in range(clients)))
+                    elapsed = time.perf_counter() - started
+                    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+                    database_cpu = _postgres_cpu() - database_before
+                    client_cpu = time.process_time() - client_before
+                finally:
+                    gc.unfreeze()
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -511,14 +513,18 @@ async def main() -> None:
         "--rounds", type=int, default=3, help="with --served: interleaved rounds of runs"
     )
     args = parser.parse_args()
+    if args.rules < 1:
+        parser.error("--rules: at least 1 (the bench compares a mapping against none)")
     variants = (Variant(0), Variant(0, explicit=args.rules), Variant(args.rules))
     without, explicit, mapped = variants
     if args.served:
         runs: dict[Variant, list[Served]] = {v: [] for v in variants}
         for round_ in range(args.rounds):
             # Interleaved (the machine is shared, and noisy), each variant in every place of
-            # the order in turn (a run after another may pay for its database's removal).
-            for variant in variants[round_ % 3 :] + variants[: round_ % 3]:
+            # the order in turn (a run after another may pay for its database's removal;
+            # balanced when the rounds are a multiple of the three variants).
+            turn = round_ % len(variants)
+            for variant in variants[turn:] + variants[:turn]:
                 runs[variant].append(
                     await served(variant, args.batches, args.batch_size, args.served, args.clients)
                 )

@@ -1,12 +1,13 @@
-"""LZ4 instead of pglz for the JSON columns that recording writes per order (PostgreSQL ≥ 14
-built with lz4; elsewhere nothing changes).
+"""LZ4 instead of pglz for the JSON columns written in bulk (PostgreSQL ≥ 14 built with lz4;
+elsewhere nothing changes).
 
 A conversion with a basket of 10 positions carries about 5 KB of JSON (its basket and its
-commission breakdown), its event and revision another 1.5 KB: PostgreSQL compresses every such
-value over 2 KB when it stores it. pglz costs a quarter of PostgreSQL's CPU per recorded order;
-lz4 compresses about as well at a fraction of the CPU and decompresses faster for the readers
-(bench/cart_mapping.py, --served: 0.21 → 0.16 ms of PostgreSQL CPU per order). Values already
-stored stay as they are (PostgreSQL reads either).
+commission breakdown), its revision and event another 1.8 KB: PostgreSQL compresses every
+such value over 2 KB when it stores it. With lz4 instead of pglz, recording an order costs
+PostgreSQL about a quarter less CPU (bench/cart_mapping.py --served: 0.20–0.22 → 0.14–0.17 ms
+per order). Requests' breakdowns and mapping versions' rules (large, written less often) take
+lz4 too. Values already stored stay as they are (PostgreSQL
+reads either).
 
 Revision ID: 0015
 Revises: 0014

@@ -2,7 +2,7 @@
 idempotency keys a user has used, which open keys are taken, which conversions orders have.
 
 PostgreSQL gets each batch as arrays in one statement (`portal.adapters.key_lists`, `unnest`):
-one plan, whatever the batch size. SQLite gets IN lists of at most 400 parameters."""
+one plan, whatever the batch size. SQLite gets IN lists of at most 900 parameters."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ async def conversions_of_orders(
             add(hit)
         return found
     c = conversions.c
-    for chunk in key_chunks(conn, unique):
+    for chunk in key_chunks(conn, unique, width=2):
         for hit in await conn.execute(
             select(c.id, c.program_id, c.order_id, c.target_kind, c.partner_id).where(
                 tuple_(c.program_id, c.order_id).in_(chunk)

@@ -115,6 +115,8 @@ def test_broken_bodies_are_refused_with_their_own_error(raw: str | bytes, code: 
     assert _refusal(raw) == code
 
 
-def test_a_parse_error_names_the_position_in_the_body_as_sent() -> None:
+@pytest.mark.parametrize("brackets", [0, 100])  # parsed as sent, and wrapped
+def test_a_parse_error_names_the_position_in_the_body_as_sent(brackets: int) -> None:
+    body = '{"a": 1,,}' + " " * 3 + "[]" * brackets
     with pytest.raises(RequestError, match=r"\(char 8\)$"):
-        decode_json('{"a": 1,,}', "the body")
+        decode_json(body, "the body")

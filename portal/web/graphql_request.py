@@ -87,8 +87,9 @@ def decode_json(raw: bytes | str, what: str) -> Any:
 
 
 def _refuse(raw: str, what: str) -> NoReturn:
-    """The error of a body that did not parse wrapped: its own parse error, or (when it parses
-    alone, so only the wrapping took it past orjson's limit) that it is nested too deeply."""
+    """The error of a text that did not parse (as it is, or wrapped): its own parse error, or
+    (when it parses alone, so only the wrapping took it past orjson's limit) that it is nested
+    too deeply."""
     try:
         orjson.loads(raw)
     except orjson.JSONDecodeError as error:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,12 @@ def among(conn: AsyncConnection, column: ColumnElement[Any], values: Sequence[An
     """`column` is one of `values` (a batch of `key_chunks`); the array has the column's type,
     and its parameter a name of its own (two in one statement do not collide)."""
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        element = column.type
+        if isinstance(element, String):
+            # Not VARCHAR(n)[]: that cast cuts a longer key to n characters, and the cut key
+            # would find a stored one that is its prefix.
+            element = String()
+        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
     return column.in_(values)
 
 

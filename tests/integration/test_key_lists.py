@@ -56,6 +56,15 @@ async def test_two_lists_in_one_statement_keep_their_own_values(conn: AsyncConne
     assert await _ids(conn, [], [3]) == set()
 
 
+async def test_a_key_longer_than_the_column_does_not_find_its_prefix(
+    conn: AsyncConnection,
+) -> None:
+    await conn.execute(insert(items), [{"id": 5000, "code": "x" * 20, "owner": 1}])
+    assert await _ids(conn, ["x" * 25], []) == set()
+    assert await _ids(conn, ["x" * 25], [1]) == set()
+    assert await _ids(conn, ["x" * 20], [1]) == {5000}
+
+
 async def test_a_long_list_takes_one_statement_per_chunk(
     conn: AsyncConnection, engine: AsyncEngine
 ) -> None:

@@ -6,8 +6,7 @@ commission breakdown), its revision and event another 1.8 KB: PostgreSQL compres
 such value over 2 KB when it stores it. With lz4 instead of pglz, recording an order costs
 PostgreSQL about a quarter less CPU (bench/cart_mapping.py --served: 0.20–0.22 → 0.14–0.17 ms
 per order). Requests' breakdowns and mapping versions' rules (large, written less often) take
-lz4 too. Values already stored stay as they are (PostgreSQL
-reads either).
+lz4 too. Values already stored stay as they are (PostgreSQL reads either).
 
 Revision ID: 0015
 Revises: 0014
